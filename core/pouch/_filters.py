@@ -1,0 +1,41 @@
+"""docker's ``ps --filter`` keys applied to container records."""
+
+from __future__ import annotations
+
+from pouch.errors import InvalidArgument
+from pouch.models import Container
+
+__all__ = ["FILTER_KEYS", "container_matches"]
+
+FILTER_KEYS = frozenset({"id", "name", "label", "status", "exited", "ancestor", "runtime"})
+
+
+def container_matches(container: Container, filters: dict[str, list[str]]) -> bool:
+    """Every key must match one of its values (values of one key are OR-ed)."""
+    for key, values in filters.items():
+        if key not in FILTER_KEYS:
+            raise InvalidArgument(
+                f"unknown filter {key!r} (use one of: {', '.join(sorted(FILTER_KEYS))})",
+                field="filters",
+            )
+        if not any(_match(container, key, value) for value in values):
+            return False
+    return True
+
+
+def _match(container: Container, key: str, value: str) -> bool:
+    if key == "id":
+        return container.id.startswith(value)
+    if key == "name":
+        return value.lstrip("/") in container.name
+    if key == "label":
+        name, sep, wanted = value.partition("=")
+        labels = container.config.labels
+        return name in labels and (not sep or labels[name] == wanted)
+    if key == "status":
+        return container.state.status == value
+    if key == "exited":
+        return container.state.status == "exited" and str(container.state.exit_code) == value
+    if key == "ancestor":
+        return value in (container.config.image, container.image_id)
+    return container.runtime == value

@@ -1,0 +1,404 @@
+"""The state machine's moving parts: start, exit, restart policy, reconciliation.
+
+``Lifecycle`` is the half of ``Engine`` that changes states; the callers hold the
+container's lock. Each start begins a *run*: a watcher task awaits the
+runtime's ``wait`` and records the exit once, whoever sees it first (the
+watcher, or ``stop`` which waits for the same run).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal as signals
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import msgspec
+
+from pouch import oci
+from pouch.drivers import ExitStatus, Runtime, RuntimeContainer, Sandbox
+from pouch.errors import NoSuchObject, PouchError
+from pouch.events import Event
+from pouch.models import Container, State
+from pouch.telemetry import operation
+
+if TYPE_CHECKING:
+    from pouch.config import EngineConfig
+    from pouch.events import EventBus
+    from pouch.images import ImageStore
+    from pouch.kernel import Kernel
+    from pouch.store import ContainerTable
+
+__all__ = ["Lifecycle"]
+
+log = logging.getLogger(__name__)
+
+# A container that ran this long before exiting restarts without back-off.
+_HEALTHY_RUN = 10.0
+
+
+class _Run:
+    """One start of a container's process, until its exit is recorded."""
+
+    def __init__(self) -> None:
+        self.exited = anyio.Event()
+        self.status: ExitStatus | None = None
+        self.handled = False
+        self.scope = anyio.CancelScope()
+
+
+class Lifecycle:
+    config: EngineConfig
+    kernel: Kernel
+    containers: ContainerTable
+    images: ImageStore
+    events: EventBus
+
+    def __init__(self) -> None:
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._locks: dict[str, anyio.Lock] = {}
+        self._runs: dict[str, _Run] = {}
+        self._restarts: dict[str, anyio.CancelScope] = {}
+        self._delays: dict[str, float] = {}
+
+    @property
+    def task_group(self) -> anyio.abc.TaskGroup:
+        if self._tg is None:
+            raise RuntimeError("the engine is not running; use 'async with Engine(...)'")
+        return self._tg
+
+    def _lock(self, container_id: str) -> anyio.Lock:
+        return self._locks.setdefault(container_id, anyio.Lock())
+
+    def _runtime(self, container: Container) -> Runtime:
+        return self.kernel.runtimes.get(container.runtime)
+
+    def _publish(self, container: Container, action: str, **extra: str) -> Event:
+        attributes = {"name": container.name, "image": container.config.image}
+        attributes.update(container.config.labels)
+        attributes.update(extra)
+        return self.events.publish("container", action, container.id, attributes)
+
+    def _bundle(self, container: Container) -> Path:
+        return self.config.run_root / "containers" / container.id
+
+    # -- start ----------------------------------------------------------------
+
+    async def _start_locked(self, container: Container, *, manual: bool) -> Container:
+        runtime = self._runtime(container)
+        sandbox = Sandbox(
+            id=container.sandbox_id or container.id,
+            hostname=container.config.hostname or container.id[:12],
+            host_network=container.config.networks == ["host"],
+        )
+        bundle = self._bundle(container)
+        with operation("container.start", container_id=container.id, runtime=runtime.name):
+            try:
+                await runtime.delete(container.id)  # what a previous run left
+                bundle.mkdir(parents=True, exist_ok=True)
+                await self._attach_networks(container, sandbox)
+                rootfs = await anyio.to_thread.run_sync(self.images.mounts, container.id)
+                spec = msgspec.json.decode(container.spec, type=oci.Spec)
+                request = RuntimeContainer(
+                    id=container.id,
+                    sandbox=sandbox,
+                    spec=spec,
+                    rootfs=rootfs,
+                    bundle=bundle,
+                    log_path=Path(container.log_path),
+                    log_max_size=_size(container.config.log_options.get("max-size", "")),
+                )
+                await runtime.create(request)
+                state = await runtime.start(container.id)
+            except BaseException as exc:
+                with anyio.CancelScope(shield=True):
+                    await self._cleanup_run(container, runtime)
+                    container.state.error = str(exc)
+                    if container.state.status == State.RESTARTING:
+                        container.state.status = State.EXITED
+                    self.containers.put(container)
+                raise
+        container.state = msgspec.structs.replace(
+            container.state,
+            status=State.RUNNING,
+            pid=state.pid,
+            exit_code=None,
+            error="",
+            started_at=time.time(),
+            finished_at=0.0,
+            oom_killed=False,
+            stopped_by_user=False if manual else container.state.stopped_by_user,
+        )
+        self.containers.put(container)
+        self._watch(container)
+        self._publish(container, "start")
+        self._call_hook("pouch_container_started", container=container)
+        return container
+
+    async def _attach_networks(self, container: Container, sandbox: Sandbox) -> None:
+        container.attachments = []
+        for network in container.config.networks or [self.config.default_network]:
+            driver = self.kernel.networks.get(network)
+            attachment = await driver.attach(sandbox, network, {})
+            container.attachments.append(attachment)
+
+    async def _detach_networks(self, container: Container) -> None:
+        sandbox = Sandbox(id=container.sandbox_id or container.id)
+        for attachment in reversed(container.attachments):
+            try:
+                await self.kernel.networks.get(attachment.network).detach(sandbox, attachment)
+            except Exception:
+                log.exception(
+                    "container %s: detaching %s failed", container.short_id, attachment.network
+                )
+        container.attachments = []
+
+    async def _cleanup_run(self, container: Container, runtime: Runtime) -> None:
+        """Undo a run: runtime state, networks, bundle. Safe to repeat."""
+        try:
+            await runtime.delete(container.id)
+        except Exception:
+            log.exception("container %s: runtime delete failed", container.short_id)
+        await self._detach_networks(container)
+        await anyio.to_thread.run_sync(shutil.rmtree, self._bundle(container), True)
+
+    # -- exit -----------------------------------------------------------------
+
+    def _watch(self, container: Container) -> None:
+        run = _Run()
+        self._runs[container.id] = run
+        self.task_group.start_soon(
+            self._watcher, container.id, run, name=f"watch {container.short_id}"
+        )
+
+    async def _watcher(self, container_id: str, run: _Run) -> None:
+        with run.scope:
+            container = self.containers.get(container_id)
+            if container is None:
+                return
+            try:
+                run.status = await self._runtime(container).wait(container_id)
+            except Exception as exc:
+                log.warning("container %s: lost track of its process: %s", container_id[:12], exc)
+                run.status = ExitStatus(exit_code=255, finished_at=time.time())
+            run.exited.set()
+            async with self._lock(container_id):
+                await self._record_exit(container_id, run)
+
+    async def _record_exit(self, container_id: str, run: _Run) -> None:
+        """Record the run's exit once; then apply the restart policy."""
+        if run.handled or run.status is None:
+            return
+        run.handled = True
+        if self._runs.get(container_id) is run:
+            del self._runs[container_id]
+        container = self.containers.get(container_id)
+        if container is None:
+            return
+        status = run.status
+        container.state = msgspec.structs.replace(
+            container.state,
+            status=State.EXITED,
+            pid=0,
+            exit_code=status.exit_code,
+            finished_at=status.finished_at or time.time(),
+            oom_killed=status.oom_killed,
+        )
+        with anyio.CancelScope(shield=True):
+            await self._cleanup_run(container, self._runtime(container))
+        self.containers.put(container)
+        self._publish(container, "die", exitCode=str(status.exit_code))
+        self._call_hook("pouch_container_exited", container=container, exit_code=status.exit_code)
+        if self._should_restart(container):
+            self._schedule_restart(container)
+
+    async def _stop_locked(self, container: Container, sig: int, grace: float) -> Container:
+        runtime = self._runtime(container)
+        run = self._runs.get(container.id)
+        with operation("container.stop", container_id=container.id, runtime=runtime.name):
+            if container.state.status == State.PAUSED:
+                await runtime.resume(container.id)  # a frozen process cannot act on a signal
+            await runtime.kill(container.id, sig)
+            if run is not None:
+                with anyio.move_on_after(grace):
+                    await run.exited.wait()
+                if not run.exited.is_set():
+                    await runtime.kill(container.id, int(signals.SIGKILL))
+                    with anyio.move_on_after(30):
+                        await run.exited.wait()
+                if not run.exited.is_set():
+                    raise PouchError(f"container {container.name} did not die after SIGKILL")
+                await self._record_exit(container.id, run)
+            else:
+                await self._cleanup_run(container, runtime)
+        self._publish(container, "stop")
+        return self.containers.get(container.id) or container
+
+    # -- restart policies -----------------------------------------------------
+
+    def _should_restart(self, container: Container) -> bool:
+        policy = container.config.restart_policy
+        if policy.name == "no" or container.state.stopped_by_user:
+            return False
+        if policy.name == "on-failure":
+            if container.state.exit_code == 0:
+                return False
+            limit = policy.maximum_retry_count
+            return not limit or container.state.restart_count < limit
+        return True
+
+    def _schedule_restart(self, container: Container) -> None:
+        ran_for = container.state.finished_at - container.state.started_at
+        previous = self._delays.get(container.id, 0.0)
+        if ran_for >= _HEALTHY_RUN or not previous:
+            delay = self.config.restart_delay
+        else:
+            delay = min(previous * 2, self.config.restart_delay_max)
+        self._delays[container.id] = delay
+        container.state.status = State.RESTARTING
+        self.containers.put(container)
+        scope = anyio.CancelScope()
+        self._restarts[container.id] = scope
+        self.task_group.start_soon(
+            self._restart_later, container.id, delay, scope, name=f"restart {container.short_id}"
+        )
+
+    async def _restart_later(
+        self, container_id: str, delay: float, scope: anyio.CancelScope
+    ) -> None:
+        with scope:
+            await anyio.sleep(delay)
+            async with self._lock(container_id):
+                if self._restarts.get(container_id) is scope:
+                    del self._restarts[container_id]
+                container = self.containers.get(container_id)
+                if container is None or container.state.status != State.RESTARTING:
+                    return
+                container.state.restart_count += 1
+                try:
+                    await self._start_locked(container, manual=False)
+                    self._publish(container, "restart")
+                except Exception as exc:
+                    log.warning("container %s: restart failed: %s", container.short_id, exc)
+
+    def _cancel_restart(self, container_id: str) -> None:
+        scope = self._restarts.pop(container_id, None)
+        if scope is not None:
+            scope.cancel()
+
+    # -- removal ---------------------------------------------------------------
+
+    async def _destroy(self, container: Container, *, volumes: bool) -> None:
+        runtime = self._runtime(container) if container.runtime in self.kernel.runtimes else None
+        with anyio.CancelScope(shield=True):
+            if runtime is not None:
+                await self._cleanup_run(container, runtime)
+            for driver_name, volume in container.volumes:
+                try:
+                    driver = self.kernel.volumes.get(driver_name)
+                    await driver.unmount(volume, container.id)
+                    named = any(m.source == volume for m in container.config.mounts)
+                    if volumes and not named:
+                        await driver.remove(volume)
+                except Exception:
+                    log.exception(
+                        "container %s: releasing volume %s failed", container.short_id, volume
+                    )
+            await anyio.to_thread.run_sync(self.images.release, container.id)
+            await anyio.to_thread.run_sync(shutil.rmtree, Path(container.log_path).parent, True)
+            self.containers.delete(container.id)
+            self._delays.pop(container.id, None)
+        self._publish(container, "destroy")
+        self._call_hook("pouch_container_removed", container=container)
+
+    # -- reconciliation ----------------------------------------------------------
+
+    async def _reconcile(self) -> None:
+        """Make the records agree with the runtimes after a (re)start of the engine."""
+        records = self.containers.all()
+        known = {c.id for c in records}
+        for runtime in list(self.kernel.runtimes):
+            try:
+                held = await runtime.list()
+            except Exception as exc:
+                log.warning("runtime %s: cannot list containers: %s", runtime.name, exc)
+                continue
+            for orphan in (s.id for s in held if s.id not in known):
+                log.info("runtime %s: removing unknown container %s", runtime.name, orphan[:12])
+                try:
+                    await runtime.delete(orphan)
+                except Exception:
+                    log.exception("runtime %s: removing %s failed", runtime.name, orphan[:12])
+        for container in records:
+            async with self._lock(container.id):
+                await self._reconcile_one(container)
+        live = {c.sandbox_id or c.id for c in records}
+        for driver in list(self.kernel.networks):
+            try:
+                await driver.gc(live)
+            except Exception:
+                log.exception("network driver %s: gc failed", driver.name)
+
+    async def _reconcile_one(self, container: Container) -> None:
+        if container.runtime not in self.kernel.runtimes:
+            log.warning(
+                "container %s: runtime %r is not available; state left as %s",
+                container.short_id,
+                container.runtime,
+                container.state.status,
+            )
+            return
+        runtime = self._runtime(container)
+        try:
+            state = await runtime.state(container.id)
+        except NoSuchObject:
+            state = None
+        if state is not None and state.status in ("running", "paused"):
+            container.state.status = State.RUNNING if state.status == "running" else State.PAUSED
+            container.state.pid = state.pid
+            self.containers.put(container)
+            self._watch(container)
+            return
+        if container.state.status in (State.RUNNING, State.PAUSED, State.RESTARTING):
+            run = _Run()
+            if state is not None and state.exit_code is not None:
+                run.status = ExitStatus(
+                    exit_code=state.exit_code,
+                    finished_at=state.finished_at or time.time(),
+                    oom_killed=state.oom_killed,
+                )
+            else:
+                container.state.error = "the container's process was lost while pouch was down"
+                self.containers.put(container)
+                run.status = ExitStatus(exit_code=255, finished_at=time.time())
+            await self._record_exit(container.id, run)
+        elif state is not None:
+            await self._cleanup_run(container, runtime)
+        elif (
+            container.state.status == State.EXITED
+            and container.config.restart_policy.name in ("always", "unless-stopped")
+            and not container.state.stopped_by_user
+        ):
+            self._schedule_restart(container)
+
+    def _call_hook(self, name: str, **kwargs: Any) -> None:
+        try:
+            self.kernel.call(name, **kwargs)
+        except Exception:
+            log.exception("hook %s failed", name)
+
+
+def _size(text: str) -> int:
+    """docker's ``max-size`` values: 10k, 20m, 1g or plain bytes."""
+    if not text:
+        return 0
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    suffix = text[-1].lower()
+    try:
+        return int(float(text[:-1]) * units[suffix]) if suffix in units else int(text)
+    except ValueError:
+        return 0

@@ -1,0 +1,126 @@
+"""The ``local`` volume driver: a directory per volume under the state root.
+
+Each volume is ``<root>/volumes/<name>/_data`` with its metadata in
+``<root>/volumes/<name>/volume.json`` beside it, as docker lays them out. Mount
+and unmount are bookkeeping only: the directory is bind-mounted by the runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import anyio
+import msgspec
+
+from pouch.config import EngineConfig
+from pouch.drivers import DriverInfo, VolumeDriver, VolumeInfo
+from pouch.errors import Conflict, InvalidArgument, NoSuchObject
+from pouch.markers import hookimpl
+
+__all__ = ["LocalVolumes"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+class _Meta(msgspec.Struct, omit_defaults=True):
+    info: VolumeInfo
+    users: list[str] = []
+
+
+class LocalVolumes:
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def describe(self) -> DriverInfo:
+        return DriverInfo(name=self.name, version="builtin", details={"root": str(self.root)})
+
+    def _dir(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise InvalidArgument(
+                f"invalid volume name {name!r}: use letters, digits, '_', '.', '-'", field="name"
+            )
+        return self.root / name
+
+    def _read(self, name: str) -> _Meta:
+        try:
+            data = (self._dir(name) / "volume.json").read_bytes()
+        except FileNotFoundError:
+            raise NoSuchObject(f"no such volume: {name}") from None
+        return msgspec.json.decode(data, type=_Meta)
+
+    def _write(self, meta: _Meta) -> None:
+        path = self._dir(meta.info.name) / "volume.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(msgspec.json.encode(meta))
+        os.replace(tmp, path)
+
+    async def create(
+        self, name: str, options: dict[str, str], labels: dict[str, str]
+    ) -> VolumeInfo:
+        if options:
+            raise InvalidArgument(
+                f"the local driver takes no options (got {', '.join(sorted(options))})",
+                field="options",
+            )
+        directory = self._dir(name)
+        try:
+            return self._read(name).info
+        except NoSuchObject:
+            pass
+        (directory / "_data").mkdir(parents=True, exist_ok=True)
+        info = VolumeInfo(
+            name=name,
+            driver=self.name,
+            mountpoint=str(directory / "_data"),
+            created_at=time.time(),
+            labels=labels,
+        )
+        self._write(_Meta(info=info))
+        return info
+
+    async def remove(self, name: str) -> None:
+        meta = self._read(name)
+        if meta.users:
+            raise Conflict(f"volume {name} is in use by container {meta.users[0][:12]}")
+        await anyio.to_thread.run_sync(shutil.rmtree, self._dir(name))
+
+    async def get(self, name: str) -> VolumeInfo:
+        return self._read(name).info
+
+    async def list(self) -> list[VolumeInfo]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for entry in sorted(self.root.iterdir()):
+            try:
+                found.append(self._read(entry.name).info)
+            except (NoSuchObject, InvalidArgument):
+                continue
+        return found
+
+    async def mount(self, name: str, container_id: str) -> str:
+        meta = self._read(name)
+        if container_id not in meta.users:
+            meta.users.append(container_id)
+            self._write(meta)
+        return meta.info.mountpoint
+
+    async def unmount(self, name: str, container_id: str) -> None:
+        try:
+            meta = self._read(name)
+        except NoSuchObject:
+            return
+        if container_id in meta.users:
+            meta.users.remove(container_id)
+            self._write(meta)
+
+
+@hookimpl
+def pouch_add_volume_drivers(config: EngineConfig) -> list[VolumeDriver]:
+    return [LocalVolumes(config.root / "volumes")]

@@ -1,0 +1,63 @@
+"""Engine configuration: every setting has an embedded default.
+
+``pouchd`` reads ``/etc/pouch/pouchd.toml`` over these defaults and flags over
+that; a library user builds ``EngineConfig`` directly. Plugin sections are kept
+as plain tables and handed to each plugin as ``config.plugin_settings(name)``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from pouch.errors import InvalidArgument
+
+__all__ = ["EngineConfig", "PluginSelection", "load_config"]
+
+
+class PluginSelection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Which installed plugins load. ``enable`` empty means all of them."""
+
+    enable: list[str] = []
+    disable: list[str] = []
+
+
+class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    root: Path = Path("/var/lib/pouch")
+    run_root: Path = Path("/run/pouch")
+    default_runtime: str = "runc"
+    default_network: str = "bridge"
+    default_volume_driver: str = "local"
+    plugins: PluginSelection = msgspec.field(default_factory=PluginSelection)
+    # Per-plugin tables, e.g. [plugin.runc] runtimes = {...}
+    plugin: dict[str, dict[str, Any]] = {}
+    # Restart policy back-off: first delay and ceiling, in seconds.
+    restart_delay: float = 0.1
+    restart_delay_max: float = 60.0
+    # Load entry-point plugins (off for an engine that registers its own only).
+    discover_plugins: bool = True
+
+    def plugin_settings(self, name: str) -> dict[str, Any]:
+        return dict(self.plugin.get(name, {}))
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "pouch.db"
+
+
+def load_config(path: Path | None, **overrides: Any) -> EngineConfig:
+    """Defaults, then the TOML file at ``path`` if it exists, then ``overrides``."""
+    data: dict[str, Any] = {}
+    if path is not None and path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidArgument(f"{path}: {exc}", field="config") from None
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(data, EngineConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidArgument(f"{path or 'config'}: {exc}", field="config") from None

@@ -1,0 +1,309 @@
+"""The plugin kernel: stevedore finds plugins, pluggy dispatches their hooks.
+
+The kernel registers the built-in plugins first (``BUILTIN_PLUGINS``), then every
+installed distribution's ``pouch.plugins`` entry point the configuration
+selects. Each plugin's registration hooks are called as it registers, so a
+plugin added late (``Engine.register_plugin``) still contributes its drivers. A
+plugin that fails at import or in a registration hook is recorded with the
+reason and left out; the kernel itself never fails because of one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import types
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, Literal, TypeVar
+
+import msgspec
+import pluggy
+import stevedore
+
+from pouch import hookspecs
+from pouch.config import EngineConfig
+from pouch.drivers import NetworkDriver, Runtime, Service, VolumeDriver
+from pouch.errors import (
+    NoSuchDriver,
+    NoSuchNetworkDriver,
+    NoSuchRuntime,
+    NoSuchVolumeDriver,
+    PluginError,
+    PluginSkip,
+)
+from pouch.markers import PROJECT
+from pouch.telemetry import trace_hook_calls
+
+__all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "ESSENTIAL_PLUGINS", "Kernel", "PluginStatus"]
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "pouch.plugins"
+
+# Built-in behaviour is written as plugins too: (name, module).
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("networks", "pouch.builtins.networks"),
+    ("local-volumes", "pouch.builtins.volumes"),
+)
+# These cannot be disabled: without them the engine cannot run a container.
+ESSENTIAL_PLUGINS = frozenset({"networks"})
+
+D = TypeVar("D", Runtime, NetworkDriver, VolumeDriver)
+
+
+class PluginStatus(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """One plugin as ``pouch plugin ls`` shows it."""
+
+    name: str
+    state: Literal["loaded", "skipped", "failed", "disabled"]
+    reason: str = ""
+    module: str = ""
+    version: str = ""
+    builtin: bool = False
+    provides: list[str] = []
+
+
+class Registry(Generic[D]):
+    """Drivers of one kind by name; an unknown name lists the available ones."""
+
+    def __init__(self, kind: str, missing: type[NoSuchDriver]) -> None:
+        self.kind = kind
+        self._missing = missing
+        self._drivers: dict[str, tuple[D, str]] = {}
+
+    def add(self, driver: D, plugin: str) -> None:
+        name = getattr(driver, "name", None)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{self.kind} {driver!r} has no name")
+        if name in self._drivers:
+            owner = self._drivers[name][1]
+            raise ValueError(f"{self.kind} {name!r} is already provided by plugin {owner!r}")
+        self._drivers[name] = (driver, plugin)
+
+    def drop_plugin(self, plugin: str) -> None:
+        for name in [n for n, (_, p) in self._drivers.items() if p == plugin]:
+            del self._drivers[name]
+
+    def get(self, name: str) -> D:
+        try:
+            return self._drivers[name][0]
+        except KeyError:
+            raise self._missing(name, self._drivers) from None
+
+    def plugin_of(self, name: str) -> str:
+        return self._drivers[name][1] if name in self._drivers else ""
+
+    def names(self) -> list[str]:
+        return sorted(self._drivers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._drivers
+
+    def __iter__(self) -> Iterator[D]:
+        return iter([d for d, _ in self._drivers.values()])
+
+
+class Kernel:
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        trace_hook_calls(self.pm)
+        self.runtimes: Registry[Runtime] = Registry("runtime", NoSuchRuntime)
+        self.networks: Registry[NetworkDriver] = Registry("network driver", NoSuchNetworkDriver)
+        self.volumes: Registry[VolumeDriver] = Registry("volume driver", NoSuchVolumeDriver)
+        self.services: list[tuple[Service, str]] = []
+        self._status: dict[str, PluginStatus] = {}
+
+    # -- discovery -----------------------------------------------------------
+
+    def load(self) -> None:
+        """Register the built-ins, then the selected installed plugins."""
+        for name, module in BUILTIN_PLUGINS:
+            if not self._selected(name):
+                self._record(PluginStatus(name=name, state="disabled", builtin=True, module=module))
+                continue
+            try:
+                plugin = importlib.import_module(module)
+            except Exception as exc:  # a broken built-in is still only one plugin
+                self._record_failure(name, module, exc, builtin=True)
+                continue
+            self.register(plugin, name, builtin=True, module=module)
+        if self.config.discover_plugins:
+            self._discover()
+
+    def _selected(self, name: str) -> bool:
+        if name in ESSENTIAL_PLUGINS:
+            return True
+        selection = self.config.plugins
+        if name in selection.disable:
+            return False
+        return not selection.enable or name in selection.enable
+
+    def _discover(self) -> None:
+        kernel = self
+
+        class Selected(stevedore.ExtensionManager):  # type: ignore[type-arg]
+            # Checking the name before loading keeps a disabled plugin's code unimported.
+            def _load_one_plugin(self, ep: Any, *args: Any) -> Any:
+                if not kernel._selected(ep.name):
+                    kernel._record(PluginStatus(name=ep.name, state="disabled", module=ep.value))
+                    return None
+                return super()._load_one_plugin(ep, *args)
+
+        def failed(_manager: Any, ep: importlib.metadata.EntryPoint, exc: BaseException) -> None:
+            self._record_failure(ep.name, ep.value, exc, version=_version_of(ep))
+
+        manager = Selected(ENTRY_POINT_GROUP, on_load_failure_callback=failed)
+        for ext in manager:
+            if ext.name in self._status:
+                log.warning(
+                    "plugin %s: name already taken, entry point %s ignored",
+                    ext.name,
+                    ext.entry_point.value,
+                )
+                continue
+            self.register(
+                ext.plugin,
+                ext.name,
+                module=ext.entry_point.value,
+                version=_version_of(ext.entry_point),
+            )
+
+    # -- registration --------------------------------------------------------
+
+    def register(
+        self,
+        plugin: object,
+        name: str,
+        *,
+        builtin: bool = False,
+        module: str = "",
+        version: str = "",
+    ) -> PluginStatus:
+        """Register ``plugin`` and collect its drivers; never raises for the plugin's faults."""
+        if not module:
+            module = getattr(plugin, "__name__", type(plugin).__qualname__)
+        try:
+            self.pm.register(plugin, name)
+        except Exception as exc:
+            return self._record_failure(name, module, exc, builtin=builtin, version=version)
+        provides: list[str] = []
+        try:
+            provides = self._collect(name, plugin)
+        except Exception as exc:
+            self._forget(name)
+            return self._record_failure(name, module, exc, builtin=builtin, version=version)
+        status = PluginStatus(
+            name=name,
+            state="loaded",
+            module=module,
+            version=version,
+            builtin=builtin,
+            provides=provides,
+        )
+        self._record(status)
+        return status
+
+    def _collect(self, name: str, plugin: object) -> list[str]:
+        provides: list[str] = []
+        kinds: tuple[tuple[str, Registry[Any] | None, str], ...] = (
+            ("pouch_add_runtimes", self.runtimes, "runtime"),
+            ("pouch_add_network_drivers", self.networks, "network"),
+            ("pouch_add_volume_drivers", self.volumes, "volume"),
+            ("pouch_add_services", None, "service"),
+        )
+        for hook_name, registry, label in kinds:
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                args = {"config": self.config}
+                result = impl.function(*[args[a] for a in impl.argnames])
+                for item in result or ():
+                    if registry is None:
+                        self.services.append((item, name))
+                    else:
+                        registry.add(item, name)
+                    provides.append(f"{label}:{item.name}")
+        return provides
+
+    def _forget(self, name: str) -> None:
+        for registry in (self.runtimes, self.networks, self.volumes):
+            registry.drop_plugin(name)
+        self.services = [(s, p) for s, p in self.services if p != name]
+        if self.pm.has_plugin(name):
+            self.pm.unregister(name=name)
+
+    def _record(self, status: PluginStatus) -> None:
+        self._status[status.name] = status
+
+    def _record_failure(
+        self,
+        name: str,
+        module: str,
+        exc: BaseException,
+        *,
+        builtin: bool = False,
+        version: str = "",
+    ) -> PluginStatus:
+        if isinstance(exc, PluginSkip):
+            status = PluginStatus(
+                name=name,
+                state="skipped",
+                reason=exc.reason,
+                module=module,
+                version=version,
+                builtin=builtin,
+            )
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+            log.warning("plugin %s failed to load: %s", name, reason)
+            status = PluginStatus(
+                name=name,
+                state="failed",
+                reason=reason,
+                module=module,
+                version=version,
+                builtin=builtin,
+            )
+        self._record(status)
+        return status
+
+    def plugins(self) -> list[PluginStatus]:
+        return list(self._status.values())
+
+    # -- dispatch ------------------------------------------------------------
+
+    def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Broadcast a lifecycle hook; a raising plugin becomes ``PluginError`` naming it."""
+        caller: Callable[..., list[Any]] = getattr(self.pm.hook, hook_name)
+        try:
+            return caller(**kwargs)
+        except PluginError:
+            raise
+        except Exception as exc:
+            plugin = self._plugin_in_traceback(hook_name, exc)
+            if plugin is None:
+                raise
+            if getattr(exc, "status", 500) < 500:
+                raise  # a deliberate refusal (InvalidArgument …) passes through as is
+            raise PluginError(plugin, f"{hook_name}: {type(exc).__name__}: {exc}") from exc
+
+    def _plugin_in_traceback(self, hook_name: str, exc: BaseException) -> str | None:
+        codes = {
+            impl.function.__code__: impl.plugin_name
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls()
+            if hasattr(impl.function, "__code__")
+        }
+        tb: types.TracebackType | None = exc.__traceback__
+        found = None
+        while tb is not None:
+            found = codes.get(tb.tb_frame.f_code, found)
+            tb = tb.tb_next
+        return found
+
+
+def _version_of(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return str(dist.version) if dist is not None else ""

@@ -1,0 +1,341 @@
+"""The container model: what a user asks for and what the engine records.
+
+``ContainerConfig`` is validated input: every field has a type and, where the
+type is not enough, a check in ``__post_init__`` whose message msgspec prefixes
+with the path of the offending field (``$.resources.memory``). The records
+(``Container``, ``ContainerState``) are what the store persists, one row each.
+
+This module must not import anything that does I/O: it is shared by the CLI,
+the daemon and every plugin.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import signal
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from pouch.drivers import NetworkAttachment
+
+__all__ = [
+    "CAPABILITIES",
+    "Container",
+    "ContainerConfig",
+    "ContainerState",
+    "ExecConfig",
+    "Input",
+    "Mount",
+    "PortMapping",
+    "Record",
+    "Resources",
+    "RestartPolicy",
+    "State",
+    "Ulimit",
+    "parse_signal",
+]
+
+
+class Input(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Base for structs decoded from user input: unknown fields are errors."""
+
+
+class Record(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """Base for structs the engine writes itself (tolerant when read back)."""
+
+
+# Every capability the kernel knows (capabilities(7)), without the CAP_ prefix.
+CAPABILITIES = frozenset(
+    [
+        "AUDIT_CONTROL",
+        "AUDIT_READ",
+        "AUDIT_WRITE",
+        "BLOCK_SUSPEND",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "KILL",
+        "LEASE",
+        "LINUX_IMMUTABLE",
+        "MAC_ADMIN",
+        "MAC_OVERRIDE",
+        "MKNOD",
+        "NET_ADMIN",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_RAW",
+        "PERFMON",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_CHROOT",
+        "SYS_MODULE",
+        "SYS_NICE",
+        "SYS_PACCT",
+        "SYS_PTRACE",
+        "SYS_RAWIO",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "SYSLOG",
+        "WAKE_ALARM",
+    ]
+)
+
+_ENV_NAME = re.compile(r"^[^=\s][^=]*$")
+_CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_SYSCTL = re.compile(r"^[a-z0-9_]+(\.[a-zA-Z0-9_\-]+)+$")
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+HostPort = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+def parse_signal(value: str | int) -> int:
+    """``"SIGTERM"``, ``"TERM"``, ``"15"`` or ``15`` → 15; ValueError otherwise."""
+    if isinstance(value, int) or value.isdigit():
+        number = int(value)
+        if 1 <= number <= 64:
+            return number
+        raise ValueError(f"signal {value!r} is out of range 1-64")
+    name = value.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    if name.startswith("SIGRTMIN+") and name[9:].isdigit():
+        return int(signal.SIGRTMIN) + int(name[9:])
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise ValueError(f"unknown signal {value!r}") from None
+
+
+def _absolute(path: str, what: str) -> None:
+    if not path.startswith("/"):
+        raise ValueError(f"{what} {path!r} must be an absolute path")
+
+
+def _capability(name: str) -> str:
+    bare = name.upper().removeprefix("CAP_")
+    if bare != "ALL" and bare not in CAPABILITIES:
+        raise ValueError(f"unknown capability {name!r}")
+    return bare
+
+
+class Mount(Input):
+    """A bind mount, a named volume or a tmpfs inside the container."""
+
+    target: str
+    type: Literal["bind", "volume", "tmpfs"] = "bind"
+    source: str = ""
+    read_only: bool = False
+    options: list[str] = []
+    driver: str = ""  # volume driver for type=volume; empty = the engine's default
+
+    def __post_init__(self) -> None:
+        _absolute(self.target, "mount target")
+        if self.type == "bind":
+            _absolute(self.source, "bind mount source")
+        elif self.type == "volume" and self.source and "/" in self.source:
+            raise ValueError(f"volume name {self.source!r} must not contain '/'")
+        elif self.type == "tmpfs" and self.source:
+            raise ValueError("a tmpfs mount takes no source")
+
+
+class PortMapping(Input):
+    """Publish ``container_port`` on the host (``host_port`` 0 picks a free one)."""
+
+    container_port: Port
+    host_port: HostPort = 0
+    host_ip: str = ""
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+
+
+class Ulimit(Input):
+    name: str
+    soft: Annotated[int, msgspec.Meta(ge=-1)]
+    hard: Annotated[int, msgspec.Meta(ge=-1)]
+
+    def __post_init__(self) -> None:
+        if self.hard != -1 and (self.soft == -1 or self.soft > self.hard):
+            raise ValueError(f"ulimit {self.name}: soft limit {self.soft} exceeds hard {self.hard}")
+
+
+class Resources(Input):
+    """cgroup limits. ``None`` leaves the runtime's default (no limit)."""
+
+    memory: Annotated[int, msgspec.Meta(ge=6 * 1024 * 1024)] | None = None
+    memory_reservation: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # memory + swap in bytes; -1 means unlimited swap.
+    memory_swap: Annotated[int, msgspec.Meta(ge=-1)] | None = None
+    cpus: Annotated[float, msgspec.Meta(gt=0, le=1024)] | None = None
+    cpu_shares: Annotated[int, msgspec.Meta(ge=2, le=262144)] | None = None
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    pids_limit: Annotated[int, msgspec.Meta(ge=-1)] | None = None
+    blkio_weight: Annotated[int, msgspec.Meta(ge=10, le=1000)] | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("cpuset_cpus", "cpuset_mems"):
+            value = getattr(self, field)
+            if value is not None and not _CPUSET.match(value):
+                raise ValueError(f"{field} {value!r} is not a list like 0-2,4")
+        if self.memory_swap not in (None, -1):
+            if self.memory is None:
+                raise ValueError("memory_swap needs memory to be set as well")
+            if self.memory_swap < self.memory:
+                raise ValueError("memory_swap (memory plus swap) must be at least memory")
+        if self.pids_limit == 0:
+            raise ValueError("pids_limit 0 would allow no process; use -1 for unlimited")
+
+
+class RestartPolicy(Input):
+    name: Literal["no", "on-failure", "always", "unless-stopped"] = "no"
+    maximum_retry_count: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+    def __post_init__(self) -> None:
+        if self.maximum_retry_count and self.name != "on-failure":
+            raise ValueError("maximum_retry_count applies only to the on-failure policy")
+
+    @classmethod
+    def parse(cls, text: str) -> RestartPolicy:
+        """``on-failure:3`` → RestartPolicy("on-failure", 3), as ``--restart`` takes it."""
+        name, _, count = text.partition(":")
+        if count and not count.isdigit():
+            raise ValueError(f"restart policy {text!r}: retry count must be a number")
+        return msgspec.convert({"name": name, "maximum_retry_count": int(count or 0)}, cls)
+
+
+class ContainerConfig(Input):
+    """Everything a user can ask of one container."""
+
+    image: Annotated[str, msgspec.Meta(min_length=1)]
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    env: list[str] = []
+    working_dir: str = ""
+    user: str = ""
+    hostname: str = ""
+    domainname: str = ""
+    labels: dict[str, str] = {}
+    mounts: list[Mount] = []
+    ports: list[PortMapping] = []
+    # Networks to join; empty means the engine's default network. "host" and
+    # "none" are network names too.
+    networks: list[str] = []
+    resources: Resources = msgspec.field(default_factory=Resources)
+    restart_policy: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
+    runtime: str = ""  # empty selects the engine's default runtime
+    read_only_rootfs: bool = False
+    privileged: bool = False
+    cap_add: list[str] = []
+    cap_drop: list[str] = []
+    no_new_privileges: bool = False
+    sysctls: dict[str, str] = {}
+    tmpfs: dict[str, str] = {}  # target -> mount options
+    ulimits: list[Ulimit] = []
+    stop_signal: str = "SIGTERM"
+    stop_timeout: Annotated[int, msgspec.Meta(ge=0)] = 10
+    init: bool = False
+    tty: bool = False
+    open_stdin: bool = False
+    log_options: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        for index, item in enumerate(self.env):
+            name = item.partition("=")[0]
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"env[{index}] {item!r} is not NAME=VALUE")
+        if self.working_dir:
+            _absolute(self.working_dir, "working_dir")
+        if self.hostname and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,62}", self.hostname):
+            raise ValueError(f"hostname {self.hostname!r} is not a valid host name")
+        self.cap_add = [_capability(c) for c in self.cap_add]
+        self.cap_drop = [_capability(c) for c in self.cap_drop]
+        for key in self.sysctls:
+            if not _SYSCTL.match(key):
+                raise ValueError(f"sysctl {key!r} is not a dotted kernel parameter name")
+        for target in self.tmpfs:
+            _absolute(target, "tmpfs target")
+        parse_signal(self.stop_signal)
+        targets = [m.target for m in self.mounts] + list(self.tmpfs)
+        duplicates = {t for t in targets if targets.count(t) > 1}
+        if duplicates:
+            raise ValueError(f"more than one mount at {sorted(duplicates)[0]}")
+
+
+class ExecConfig(Input):
+    """A process to run in a running container (``exec``)."""
+
+    cmd: Annotated[list[str], msgspec.Meta(min_length=1)]
+    env: list[str] = []
+    user: str = ""
+    working_dir: str = ""
+    tty: bool = False
+    stdin: bool = False
+    privileged: bool = False
+
+    def __post_init__(self) -> None:
+        for index, item in enumerate(self.env):
+            if not _ENV_NAME.match(item.partition("=")[0]):
+                raise ValueError(f"env[{index}] {item!r} is not NAME=VALUE")
+        if self.working_dir:
+            _absolute(self.working_dir, "working_dir")
+
+
+class State(enum.StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+    DEAD = "dead"
+
+
+class ContainerState(Record):
+    status: State = State.CREATED
+    pid: int = 0
+    exit_code: int | None = None
+    error: str = ""
+    oom_killed: bool = False
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    restart_count: int = 0
+    # Set by an explicit stop; "unless-stopped" and "always" honour it.
+    stopped_by_user: bool = False
+
+
+class Container(Record):
+    """One container as the engine records it."""
+
+    id: str
+    name: str
+    config: ContainerConfig
+    image_id: str
+    runtime: str
+    created_at: float
+    state: ContainerState = msgspec.field(default_factory=ContainerState)
+    # The sandbox the container belongs to; a plain container is its own.
+    sandbox_id: str = ""
+    # The OCI runtime spec after every plugin's create hook, JSON-encoded.
+    spec: bytes = b""
+    log_path: str = ""
+    # Networks the container is attached to while it runs.
+    attachments: list[NetworkAttachment] = []
+    # Named volumes mounted for it: (driver, volume name) pairs.
+    volumes: list[tuple[str, str]] = []
+    # Free-form data runtimes and plugins keep per container (not interpreted).
+    annotations: dict[str, Any] = {}
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]

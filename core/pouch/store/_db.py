@@ -1,0 +1,71 @@
+"""The SQLite connection: WAL mode, foreign keys, migrations, transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pouch.errors import PouchError
+from pouch.store._schema import MIGRATIONS
+
+__all__ = ["Database", "SchemaTooNew"]
+
+
+class SchemaTooNew(PouchError):
+    """The database was written by a newer pouch; refuse rather than corrupt it."""
+
+
+class Database:
+    """One connection, used from the engine's event loop thread only.
+
+    Statements are short and SQLite in WAL mode with ``synchronous=NORMAL`` does
+    not fsync on commit, so calls are made inline rather than through a thread.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    @property
+    def version(self) -> int:
+        row = self._conn.execute("PRAGMA user_version").fetchone()
+        return int(row[0])
+
+    def _migrate(self) -> None:
+        current = self.version
+        if current > len(MIGRATIONS):
+            raise SchemaTooNew(
+                f"{self.path} has schema version {current}, this pouch knows up to "
+                f"{len(MIGRATIONS)}; upgrade pouch or point --root elsewhere"
+            )
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self.transaction() as conn:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        return list(self._conn.execute(sql, params).fetchall())
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,101 @@
+"""Tracing: spans around engine operations and every hook call.
+
+The library speaks the OpenTelemetry *API* only; with no SDK configured every
+span is a no-op that costs a function call. ``configure_sdk`` is for ``pouchd``
+alone, which calls it once at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import pluggy
+from opentelemetry import trace
+
+__all__ = ["configure_sdk", "operation", "trace_hook_calls", "tracer"]
+
+tracer = trace.get_tracer("pouch")
+
+CONTAINER_ID = "container.id"
+RUNTIME_NAME = "container.runtime.name"
+
+
+@contextmanager
+def operation(name: str, *, container_id: str = "", runtime: str = "") -> Iterator[trace.Span]:
+    """A span for one engine operation, with the container semantic-convention attributes."""
+    attributes: dict[str, str] = {}
+    if container_id:
+        attributes[CONTAINER_ID] = container_id
+    if runtime:
+        attributes[RUNTIME_NAME] = runtime
+    with tracer.start_as_current_span(f"pouch.{name}", attributes=attributes) as span:
+        yield span
+
+
+def trace_hook_calls(pm: pluggy.PluginManager) -> None:
+    """Open a span around every hook call made through ``pm``.
+
+    pluggy's call monitoring sees every hook in one place, where a wrapper
+    would have to be written once per hook. Hooks are synchronous, so a stack
+    pairs each "before" with its "after".
+    """
+    open_spans: list[AbstractContextManager[trace.Span]] = []
+
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        attributes: dict[str, Any] = {"pouch.hook.plugins": [i.plugin_name for i in impls]}
+        container = kwargs.get("container")
+        if container is not None:
+            attributes[CONTAINER_ID] = container.id
+            attributes[RUNTIME_NAME] = container.runtime
+        span = tracer.start_as_current_span(f"pouch.hook.{hook_name}", attributes=attributes)
+        span.__enter__()
+        open_spans.append(span)
+
+    def after(
+        outcome: pluggy.Result[Any],
+        hook_name: str,
+        impls: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        if open_spans:
+            exc = outcome.exception
+            open_spans.pop().__exit__(
+                type(exc) if exc else None, exc, exc.__traceback__ if exc else None
+            )
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def configure_sdk(exporter: str = "", endpoint: str = "") -> bool:
+    """Install the SDK tracer provider (pouchd only). Returns whether tracing is on.
+
+    ``exporter`` is "console", "otlp" or "" (off); the ``OTEL_TRACES_EXPORTER``
+    and ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables fill in what the config leaves empty.
+    """
+    exporter = exporter or os.environ.get("OTEL_TRACES_EXPORTER", "")
+    if exporter in ("", "none"):
+        return False
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "pouchd"}))
+    if exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif exporter == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+                OTLPSpanExporter,
+            )
+        except ImportError as exc:
+            raise RuntimeError(
+                "OTEL_TRACES_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http installed"
+            ) from exc
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint or None)))
+    else:
+        raise ValueError(f"unknown traces exporter {exporter!r} (use console, otlp or none)")
+    trace.set_tracer_provider(provider)
+    return True

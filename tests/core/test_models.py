@@ -1,0 +1,93 @@
+"""ContainerConfig validation: bad input names the offending field."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from pouch.models import ContainerConfig, RestartPolicy, parse_signal
+
+
+def decode(doc: dict[str, object]) -> ContainerConfig:
+    return msgspec.convert(doc, ContainerConfig)
+
+
+@pytest.mark.parametrize(
+    ("doc", "path", "words"),
+    [
+        ({}, "$", "missing required field `image`"),
+        ({"image": ""}, "$.image", "length >= 1"),
+        ({"image": "b", "env": ["A=1", "=x"]}, "$", "env[1]"),
+        ({"image": "b", "resources": {"memory": 1024}}, "$.resources.memory", ">= 6291456"),
+        ({"image": "b", "resources": {"cpus": -1}}, "$.resources.cpus", "> 0"),
+        ({"image": "b", "resources": {"cpuset_cpus": "0-a"}}, "$.resources", "cpuset_cpus"),
+        ({"image": "b", "resources": {"memory_swap": 10**9}}, "$.resources", "memory_swap"),
+        (
+            {"image": "b", "ports": [{"container_port": 70000}]},
+            "$.ports[0].container_port",
+            "65535",
+        ),
+        (
+            {"image": "b", "ports": [{"container_port": 80, "protocol": "icmp"}]},
+            "$.ports[0].protocol",
+            "Invalid enum value 'icmp'",
+        ),
+        ({"image": "b", "mounts": [{"target": "rel"}]}, "$.mounts[0]", "absolute"),
+        ({"image": "b", "cap_add": ["CAP_FLY"]}, "$", "unknown capability"),
+        ({"image": "b", "stop_signal": "SIGNOPE"}, "$", "unknown signal"),
+        (
+            {"image": "b", "restart_policy": {"name": "sometimes"}},
+            "$.restart_policy.name",
+            "'sometimes'",
+        ),
+        ({"image": "b", "bogus": 1}, "$", "unknown field `bogus`"),
+        ({"image": "b", "working_dir": "tmp"}, "$", "working_dir"),
+        (
+            {"image": "b", "tmpfs": {"/a": ""}, "mounts": [{"target": "/a", "type": "tmpfs"}]},
+            "$",
+            "more than one mount at /a",
+        ),
+    ],
+)
+def test_invalid_config_names_the_field(doc: dict[str, object], path: str, words: str) -> None:
+    with pytest.raises(msgspec.ValidationError) as caught:
+        decode(doc)
+    message = str(caught.value)
+    assert words in message
+    if path == "$":  # top-level problems carry no path suffix
+        assert " - at `" not in message
+    else:
+        assert message.endswith(f" - at `{path}`")
+
+
+def test_valid_config_normalises_capabilities() -> None:
+    config = decode({"image": "busybox", "cap_add": ["cap_net_admin"], "cap_drop": ["ALL"]})
+    assert config.cap_add == ["NET_ADMIN"]
+    assert config.cap_drop == ["ALL"]
+
+
+def test_defaults_are_not_shared_between_configs() -> None:
+    one, two = ContainerConfig(image="a"), ContainerConfig(image="b")
+    one.env.append("X=1")
+    one.resources.pids_limit = 5
+    assert two.env == [] and two.resources.pids_limit is None
+
+
+def test_restart_policy_parses_docker_syntax() -> None:
+    assert RestartPolicy.parse("on-failure:3") == RestartPolicy(
+        name="on-failure", maximum_retry_count=3
+    )
+    with pytest.raises(msgspec.ValidationError, match="only to the on-failure"):
+        RestartPolicy.parse("always:2")
+    with pytest.raises(ValueError, match="retry count"):
+        RestartPolicy.parse("on-failure:x")
+
+
+@pytest.mark.parametrize(("text", "number"), [("SIGTERM", 15), ("kill", 9), ("2", 2), (15, 15)])
+def test_parse_signal(text: str | int, number: int) -> None:
+    assert parse_signal(text) == number
+
+
+def test_parse_signal_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_signal("99")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,15 +19,18 @@ class SchemaTooNew(PouchError):
 
 
 class Database:
-    """One connection, used from the engine's event loop thread only.
+    """One connection, shared by the event loop and worker threads.
 
     Statements are short and SQLite in WAL mode with ``synchronous=NORMAL`` does
-    not fsync on commit, so calls are made inline rather than through a thread.
+    not fsync on commit, so the event loop calls inline; image work running in
+    worker threads uses the same connection, so a lock serialises every
+    transaction and query on it.
     """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -56,16 +60,18 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        return list(self._conn.execute(sql, params).fetchall())
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
 
     def close(self) -> None:
         self._conn.close()

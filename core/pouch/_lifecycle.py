@@ -118,9 +118,12 @@ class Lifecycle:
                 with anyio.CancelScope(shield=True):
                     await self._cleanup_run(container, runtime)
                     container.state.error = str(exc)
-                    if container.state.status == State.RESTARTING:
+                    restarting = container.state.status == State.RESTARTING
+                    if restarting:
                         container.state.status = State.EXITED
                     self.containers.put(container)
+                    if restarting:  # waiters learn that it will not run again
+                        self._publish(container, "die", exitCode=str(container.state.exit_code))
                 raise
         container.state = msgspec.structs.replace(
             container.state,
@@ -363,7 +366,12 @@ class Lifecycle:
             self.containers.put(container)
             self._watch(container)
             return
-        if container.state.status in (State.RUNNING, State.PAUSED, State.RESTARTING):
+        if container.state.status == State.RESTARTING:
+            if state is not None:
+                await self._cleanup_run(container, runtime)
+            self._schedule_restart(container)  # the engine stopped during the back-off
+            return
+        if container.state.status in (State.RUNNING, State.PAUSED):
             run = _Run()
             if state is not None and state.exit_code is not None:
                 run.status = ExitStatus(
@@ -376,14 +384,16 @@ class Lifecycle:
                 self.containers.put(container)
                 run.status = ExitStatus(exit_code=255, finished_at=time.time())
             await self._record_exit(container.id, run)
-        elif state is not None:
-            await self._cleanup_run(container, runtime)
-        elif (
-            container.state.status == State.EXITED
-            and container.config.restart_policy.name in ("always", "unless-stopped")
-            and not container.state.stopped_by_user
-        ):
-            self._schedule_restart(container)
+        else:
+            if state is not None:
+                await self._cleanup_run(container, runtime)
+            policy = container.config.restart_policy.name
+            if (
+                container.state.status == State.EXITED
+                and policy in ("always", "unless-stopped")
+                and not container.state.stopped_by_user
+            ):
+                self._schedule_restart(container)
 
     def _call_hook(self, name: str, **kwargs: Any) -> None:
         try:

@@ -272,6 +272,7 @@ class Engine(Lifecycle):
             if container.state.status == State.RESTARTING:
                 container.state.status = State.EXITED
                 self.containers.put(container)
+                self._publish(container, "stop")
                 return container
             if container.state.status not in (State.RUNNING, State.PAUSED):
                 return container
@@ -406,17 +407,17 @@ class Engine(Lifecycle):
                 return current.state.exit_code or 0
             exit_code = current.state.exit_code or 0
             async for event in stream:
+                if event.action == "destroy":
+                    return exit_code
+                latest = self.containers.get(container.id)
+                if latest is None:
+                    return exit_code
+                exit_code = latest.state.exit_code or 0
                 if event.action == "die":
-                    exit_code = int(event.attributes.get("exitCode", "0"))
-                    if condition != "removed":
-                        latest = self.containers.get(container.id)
-                        if (
-                            condition == "next-exit"
-                            or latest is None
-                            or (latest.state.status not in _ACTIVE)
-                        ):
-                            return exit_code
-                elif event.action == "destroy":
+                    exit_code = int(event.attributes.get("exitCode", exit_code))
+                    if condition == "next-exit":
+                        return exit_code
+                if condition == "not-running" and latest.state.status not in _ACTIVE:
                     return exit_code
         return exit_code
 

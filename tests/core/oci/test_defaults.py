@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from pouch.errors import InvalidArgument
 from pouch.models import ContainerConfig, Mount, Resources, Ulimit
 from pouch.oci import (

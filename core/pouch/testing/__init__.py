@@ -1,0 +1,40 @@
+"""Testing tools for pouch and its plugins, shipped with the core.
+
+- ``pouch.testing.plugin``: the pytest plugin (loaded automatically through the
+  ``pytest11`` entry point) with the ``engine``, ``engine_factory``,
+  ``pouch_config``, ``pouch_runtime`` and ``busybox`` fixtures.
+- ``pouch.testing.conformance``: ``RuntimeConformance``, the contract tests a
+  runtime plugin runs against itself with a one-line subclass.
+- ``pouch.testing.images``: test images built offline (``LayerBuilder``,
+  ``busybox_rootfs_tar``).
+- ``pouch.testing.process_runtime``: a runtime of plain host processes, for
+  testing the engine without root or a runtime binary.
+"""
+
+from __future__ import annotations
+
+from pouch.testing.images import (
+    BUSYBOX_CONFIG,
+    BusyboxMissing,
+    LayerBuilder,
+    busybox_layer,
+    busybox_rootfs_tar,
+)
+from pouch.testing.plugin import (
+    EngineFactory,
+    import_busybox,
+    remove_all_containers,
+    runtime_unavailable,
+)
+
+__all__ = [
+    "BUSYBOX_CONFIG",
+    "BusyboxMissing",
+    "EngineFactory",
+    "LayerBuilder",
+    "busybox_layer",
+    "busybox_rootfs_tar",
+    "import_busybox",
+    "remove_all_containers",
+    "runtime_unavailable",
+]

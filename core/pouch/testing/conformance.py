@@ -1,0 +1,28 @@
+"""The runtime conformance suite: the same contract tests for every runtime plugin.
+
+A runtime plugin runs the whole suite against itself with one class::
+
+    from pouch.testing.conformance import RuntimeConformance
+
+    class TestRunc(RuntimeConformance):
+        runtime = "runc"
+
+The tests go through the public ``Engine`` API only (create, start, wait, kill,
+stop, exec, logs, pause, events …), each bounded in time. A test needing an
+optional capability (``pause``, ``exec``, ``resources``, ``restore``) skips
+when the runtime's ``describe()`` does not list it, and the whole class skips,
+with the plugin's own reason, when the runtime is not available on this host.
+Override ``timeout`` (seconds per test) for slow runtimes such as VMs.
+"""
+
+from __future__ import annotations
+
+from pouch.testing._feature_tests import FeatureTests
+from pouch.testing._lifecycle_tests import LifecycleTests
+from pouch.testing._suite import LONG, STUBBORN, counter, until, well_behaved
+
+__all__ = ["LONG", "STUBBORN", "RuntimeConformance", "counter", "until", "well_behaved"]
+
+
+class RuntimeConformance(LifecycleTests, FeatureTests):
+    """Subclass it as ``Test<Runtime>`` and set ``runtime`` to the runtime's name."""

@@ -48,6 +48,12 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return self.root / "pouch.db"
 
 
+def _decode_path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise ValueError(f"expected a path, got {value!r}")
+
+
 def load_config(path: Path | None, **overrides: Any) -> EngineConfig:
     """Defaults, then the TOML file at ``path`` if it exists, then ``overrides``."""
     data: dict[str, Any] = {}
@@ -58,6 +64,6 @@ def load_config(path: Path | None, **overrides: Any) -> EngineConfig:
             raise InvalidArgument(f"{path}: {exc}", field="config") from None
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return msgspec.convert(data, EngineConfig, strict=False)
+        return msgspec.convert(data, EngineConfig, strict=False, dec_hook=_decode_path)
     except msgspec.ValidationError as exc:
-        raise InvalidArgument(f"{path or 'config'}: {exc}", field="config") from None
+        raise InvalidArgument(f"{path or 'settings'}: {exc}") from None

@@ -104,7 +104,8 @@ def pouch_container_create(container: Container, spec: Spec) -> None:
     This is where isolation features plug in: lxcfs mounts, disk quota, a rich
     container's init, extra devices or annotations. Change ``spec`` in place;
     raise ``pouch.errors.InvalidArgument`` to refuse the container (the user
-    sees the message). Called once per create, before anything is made on disk.
+    sees the message). Called once per create, after named volumes are mounted
+    and before the root filesystem is prepared; a refusal undoes what was made.
 
     :param container: the container record (``container.config`` is the user's
         validated request); do not modify it.

@@ -306,4 +306,10 @@ class Kernel:
 
 def _version_of(ep: importlib.metadata.EntryPoint) -> str:
     dist = getattr(ep, "dist", None)
-    return str(dist.version) if dist is not None else ""
+    if dist is not None:
+        return str(dist.version)
+    # stevedore's scan cache rebuilds entry points without their distribution.
+    for candidate in importlib.metadata.entry_points(group=ep.group, name=ep.name):
+        if candidate.value == ep.value and candidate.dist is not None:
+            return str(candidate.dist.version)
+    return ""

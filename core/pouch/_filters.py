@@ -5,19 +5,23 @@ from __future__ import annotations
 from pouch.errors import InvalidArgument
 from pouch.models import Container
 
-__all__ = ["FILTER_KEYS", "container_matches"]
+__all__ = ["FILTER_KEYS", "check_filters", "container_matches"]
 
 FILTER_KEYS = frozenset({"id", "name", "label", "status", "exited", "ancestor", "runtime"})
 
 
-def container_matches(container: Container, filters: dict[str, list[str]]) -> bool:
-    """Every key must match one of its values (values of one key are OR-ed)."""
-    for key, values in filters.items():
+def check_filters(filters: dict[str, list[str]]) -> None:
+    for key in filters:
         if key not in FILTER_KEYS:
             raise InvalidArgument(
                 f"unknown filter {key!r} (use one of: {', '.join(sorted(FILTER_KEYS))})",
                 field="filters",
             )
+
+
+def container_matches(container: Container, filters: dict[str, list[str]]) -> bool:
+    """Every key must match one of its values (values of one key are OR-ed)."""
+    for key, values in filters.items():
         if not any(_match(container, key, value) for value in values):
             return False
     return True

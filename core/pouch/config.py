@@ -15,7 +15,7 @@ import msgspec
 
 from pouch.errors import InvalidArgument
 
-__all__ = ["EngineConfig", "PluginSelection", "load_config"]
+__all__ = ["EngineConfig", "PluginSelection", "RegistrySettings", "load_config"]
 
 
 class PluginSelection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -25,6 +25,20 @@ class PluginSelection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     disable: list[str] = []
 
 
+class RegistrySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where images come from: mirrors first, then the origin."""
+
+    # Mirrors tried in order for docker.io images (a P2P proxy such as
+    # Dragonfly's dfdaemon is configured as a mirror too).
+    mirrors: list[str] = []
+    # Registries reached over plain HTTP or with unverified TLS ("host:port").
+    insecure: list[str] = []
+    # Credentials written by ``pouch login``; readable by root only.
+    auth_file: Path = Path("/etc/pouch/auth.json")
+    # Layers downloaded at once during a pull.
+    max_concurrent_downloads: int = 3
+
+
 class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     root: Path = Path("/var/lib/pouch")
     run_root: Path = Path("/run/pouch")
@@ -32,6 +46,7 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     default_network: str = "bridge"
     default_volume_driver: str = "local"
     plugins: PluginSelection = msgspec.field(default_factory=PluginSelection)
+    registries: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
     # Per-plugin tables, e.g. [plugin.runc] runtimes = {...}
     plugin: dict[str, dict[str, Any]] = {}
     # Restart policy back-off: first delay and ceiling, in seconds.

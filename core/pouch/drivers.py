@@ -36,6 +36,7 @@ __all__ = [
     "Sandbox",
     "Service",
     "Stats",
+    "StdioStream",
     "VolumeDriver",
     "VolumeInfo",
 ]
@@ -48,7 +49,8 @@ class DriverInfo(msgspec.Struct, omit_defaults=True, kw_only=True):
     version: str = ""
     # Optional features, by name. Runtimes: "exec", "pause", "update", "stats",
     # "tty", "restore" (containers survive the engine), "resources" (cgroup
-    # limits are enforced), "namespaces" (processes are isolated from the host).
+    # limits are enforced), "namespaces" (processes are isolated from the host),
+    # "attach" (stdin of the main process can be written).
     capabilities: list[str] = []
     details: dict[str, str] = {}
 
@@ -121,8 +123,8 @@ class Stats(msgspec.Struct, omit_defaults=True, kw_only=True):
     block_write: int = 0
 
 
-class ExecProcess(Protocol):
-    """A process started by ``Runtime.exec``; owned by whoever started it."""
+class StdioStream(Protocol):
+    """A live connection to a process's stdio (attach, or an exec's pipes)."""
 
     async def write(self, data: bytes) -> None:
         """Send bytes to the process's stdin."""
@@ -133,6 +135,13 @@ class ExecProcess(Protocol):
         """Chunks of output as they come; ends when the process closes its output."""
 
     async def resize(self, height: int, width: int) -> None: ...
+
+    async def aclose(self) -> None:
+        """Drop the connection; the process goes on."""
+
+
+class ExecProcess(StdioStream, Protocol):
+    """A process started by ``Runtime.exec``; owned by whoever started it."""
 
     async def wait(self) -> int:
         """The exit code (128+N when killed by signal N)."""
@@ -183,6 +192,15 @@ class Runtime(Protocol):
         """Start ``process`` inside the running container."""
 
     async def stats(self, container_id: str) -> Stats: ...
+
+    async def attach(self, container_id: str) -> StdioStream:
+        """Connect to the running container's stdin and terminal ("attach" capability).
+
+        Output is read from the log by the engine; this connection carries input.
+        """
+
+    async def resize(self, container_id: str, height: int, width: int) -> None:
+        """Resize the container's terminal ("tty" capability)."""
 
 
 class NetworkAttachment(msgspec.Struct, omit_defaults=True, kw_only=True):

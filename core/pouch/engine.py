@@ -28,7 +28,9 @@ import anyio.abc
 import msgspec
 
 from pouch import oci
+from pouch._attach import AttachOps
 from pouch._exec import exec_process
+from pouch._image_ops import ImageOps
 from pouch._lifecycle import Lifecycle
 from pouch._names import generate_name, validate_name
 from pouch._undo import Undo
@@ -50,7 +52,7 @@ log = logging.getLogger(__name__)
 _ACTIVE = (State.RUNNING, State.PAUSED, State.RESTARTING)
 
 
-class Engine(Lifecycle):
+class Engine(Lifecycle, ImageOps, AttachOps):
     """A container engine usable as a library::
 
     async with Engine(EngineConfig(root=..., run_root=...)) as engine:
@@ -149,8 +151,9 @@ class Engine(Lifecycle):
     def list(
         self, *, all: bool = False, filters: dict[str, list[str]] | None = None
     ) -> builtins.list[Container]:
-        from pouch._filters import container_matches
+        from pouch._filters import check_filters, container_matches
 
+        check_filters(filters or {})
         found = []
         for container in self.containers.all():
             if not all and container.state.status not in _ACTIVE:

@@ -28,7 +28,15 @@ import anyio
 import anyio.abc
 
 from pouch.config import EngineConfig
-from pouch.drivers import DriverInfo, ExecProcess, ExitStatus, RuntimeContainer, RuntimeState, Stats
+from pouch.drivers import (
+    DriverInfo,
+    ExecProcess,
+    ExitStatus,
+    RuntimeContainer,
+    RuntimeState,
+    Stats,
+    StdioStream,
+)
 from pouch.errors import Conflict, NoSuchContainer, NotSupported
 from pouch.markers import hookimpl
 from pouch.oci import LinuxResources, Process
@@ -185,6 +193,12 @@ class ProcessRuntime:
         )
         return _HostExec(proc)
 
+    async def attach(self, container_id: str) -> StdioStream:
+        raise NotSupported("the process test runtime gives containers no stdin")
+
+    async def resize(self, container_id: str, height: int, width: int) -> None:
+        raise NotSupported("the process test runtime has no terminals")
+
     async def stats(self, container_id: str) -> Stats:
         pid = self._pid(container_id)
         try:
@@ -244,6 +258,9 @@ class _HostExec:
     async def wait(self) -> int:
         code = await self._proc.wait()
         return 128 - code if code < 0 else code
+
+    async def aclose(self) -> None:
+        await self._proc.aclose()
 
     async def kill(self, signal: int) -> None:
         self._proc.send_signal(signal_module.Signals(signal))

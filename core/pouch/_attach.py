@@ -1,0 +1,147 @@
+"""Attaching to a container's main process: its output as it comes, its stdin.
+
+``docker run`` attaches *before* it starts the container, so an attachment may
+be opened on a created container and begins when the container starts.
+Output is read from the container's log, which every runtime's monitor writes
+whether or not anyone is attached; that way a fast container's first line is
+never lost between start and attach, and the same code serves every runtime.
+Input and terminal size go to the runtime's ``attach`` when it has one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from pouch.drivers import StdioStream
+from pouch.errors import Conflict, NotSupported
+from pouch.events import EventFilter
+from pouch.logs import read_logs
+from pouch.models import Container, State
+
+if TYPE_CHECKING:
+    from pouch.events import EventBus
+    from pouch.kernel import Kernel
+    from pouch.store import ContainerTable
+
+__all__ = ["AttachOps", "Attached"]
+
+_ACTIVE = (State.RUNNING, State.PAUSED, State.RESTARTING)
+
+
+class Attached:
+    """One client's attachment: iterate ``output()``; ``write`` for stdin."""
+
+    def __init__(self, ops: AttachOps, container: Container, *, stdin: bool, logs: bool) -> None:
+        self._ops = ops
+        self._container = container
+        self._want_stdin = stdin
+        self._logs = logs
+        self._stdio: StdioStream | None = None
+        self._opened_at = time.time()
+
+    async def output(self) -> AsyncIterator[tuple[Literal["stdout", "stderr"], bytes]]:
+        """Output from now (or from the start, with ``logs``) until the container stops."""
+        container = await self._ops._wait_until_started(self._container.id)
+        if container is None:
+            return
+        since = 0.0 if self._logs else min(self._opened_at, container.state.started_at)
+
+        async def running() -> bool:
+            current = self._ops.containers.get(container.id)
+            return (
+                current is not None
+                and current.state.status in _ACTIVE
+                and (current.state.started_at == container.state.started_at)
+            )
+
+        async for record in read_logs(
+            Path(container.log_path),
+            follow=True,
+            since=since,
+            running=running,
+            poll_interval=0.02,
+        ):
+            yield record.stream, record.message if record.partial else record.message + b"\n"
+
+    async def _stdin(self) -> StdioStream:
+        if not self._want_stdin:
+            raise Conflict("this attachment was opened without stdin")
+        if self._stdio is None:
+            container = await self._ops._wait_until_started(self._container.id)
+            if container is None:
+                raise Conflict(f"container {self._container.name} is not running")
+            runtime = self._ops.kernel.runtimes.get(container.runtime)
+            if "attach" not in runtime.describe().capabilities:
+                raise NotSupported(f"the {runtime.name} runtime cannot attach to stdin")
+            self._stdio = await runtime.attach(container.id)
+        return self._stdio
+
+    async def write(self, data: bytes) -> None:
+        await (await self._stdin()).write(data)
+
+    async def close_stdin(self) -> None:
+        if self._want_stdin:
+            await (await self._stdin()).close_stdin()
+
+    async def resize(self, height: int, width: int) -> None:
+        container = self._ops.containers.get(self._container.id)
+        if container is None or container.state.status not in _ACTIVE:
+            return
+        runtime = self._ops.kernel.runtimes.get(container.runtime)
+        if "tty" in runtime.describe().capabilities:
+            await runtime.resize(container.id, height, width)
+
+    async def aclose(self) -> None:
+        if self._stdio is not None:
+            stdio, self._stdio = self._stdio, None
+            await stdio.aclose()
+
+
+class AttachOps:
+    containers: ContainerTable
+    events: EventBus
+    kernel: Kernel
+
+    if TYPE_CHECKING:
+
+        def lookup(self, ref: str) -> Container: ...
+
+    async def _wait_until_started(self, container_id: str) -> Container | None:
+        """The container once it runs (or ran since); None if it is removed first."""
+        flt = EventFilter(filters={"container": [container_id]})
+        async with self.events.subscribe(flt) as stream:
+            current = self.containers.get(container_id)
+            if current is None:
+                return None
+            if current.state.status != State.CREATED:
+                return current
+            async for event in stream:
+                if event.action == "destroy":
+                    return None
+                if event.action == "start":
+                    return self.containers.get(container_id)
+        return None
+
+    @asynccontextmanager
+    async def attach(
+        self, ref: str, *, stdin: bool = False, logs: bool = False
+    ) -> AsyncIterator[Attached]:
+        """``async with engine.attach(id, stdin=True) as a: async for s, b in a.output(): …``
+
+        May be opened before the container starts (as ``docker run`` does).
+        """
+        container = self.lookup(ref)
+        if container.state.status == State.DEAD:
+            raise Conflict(f"container {container.name} is dead")
+        attached = Attached(self, container, stdin=stdin, logs=logs)
+        try:
+            yield attached
+        finally:
+            with anyio.CancelScope(shield=True):
+                await attached.aclose()

@@ -1,0 +1,94 @@
+"""Engine behaviour beyond the runtime contract: names, input, volumes, attach."""
+
+from __future__ import annotations
+
+import anyio
+import msgspec
+import pytest
+
+from pouch import Conflict, ContainerConfig, InvalidArgument, NoSuchContainer, NoSuchImage
+from pouch.engine import Engine
+from pouch.errors import NoSuchNetworkDriver, NoSuchRuntime
+from pouch.models import Mount
+
+pytestmark = pytest.mark.anyio
+
+
+def cfg(**options: object) -> ContainerConfig:
+    options.setdefault("image", "busybox")
+    return msgspec.convert(options, ContainerConfig)
+
+
+async def test_names_and_id_prefixes_resolve_like_docker(engine: Engine, busybox: str) -> None:
+    one = await engine.create(cfg(cmd=["true"]), name="web")
+    two = await engine.create(cfg(cmd=["true"]))
+    assert engine.lookup("web").id == one.id
+    assert engine.lookup("/web").id == one.id
+    assert engine.lookup(one.id[:8]).id == one.id
+    assert two.name and two.name != "web"
+    with pytest.raises(Conflict, match="'web' is already in use"):
+        await engine.create(cfg(cmd=["true"]), name="web")
+    with pytest.raises(InvalidArgument, match="name"):
+        await engine.create(cfg(cmd=["true"]), name="-bad name")
+    with pytest.raises(NoSuchContainer):
+        engine.lookup("nothing-like-this")
+    renamed = await engine.rename("web", "api")
+    assert engine.lookup("api").id == renamed.id == one.id
+
+
+async def test_create_rejects_unknown_parts_and_leaves_nothing(
+    engine: Engine, busybox: str
+) -> None:
+    with pytest.raises(NoSuchRuntime, match="available: process"):
+        await engine.create(cfg(runtime="kata2"))
+    with pytest.raises(NoSuchNetworkDriver, match="available: host, none"):
+        await engine.create(cfg(networks=["bridge"]))
+    with pytest.raises(NoSuchImage):
+        await engine.create(cfg(image="no-such-image:1"))
+    with pytest.raises(InvalidArgument, match="user"):
+        await engine.create(cfg(user="a:b:c"))
+    assert engine.list(all=True) == []
+    assert list((engine.config.root / "containers").glob("*")) == []
+
+
+async def test_named_volume_survives_the_container(engine: Engine, busybox: str) -> None:
+    mount = Mount(type="volume", source="data", target="/data")
+    container = await engine.create(cfg(cmd=["true"], mounts=[msgspec.to_builtins(mount)]))
+    volume = await engine.kernel.volumes.get("local").get("data")
+    with pytest.raises(Conflict, match="in use"):
+        await engine.kernel.volumes.get("local").remove("data")
+    await engine.remove(container.id, volumes=True)
+    assert (await engine.kernel.volumes.get("local").get("data")).name == volume.name
+    await engine.kernel.volumes.get("local").remove("data")
+
+
+async def test_attach_before_start_sees_the_first_line(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sh", "-c", "echo first; echo oops >&2"]))
+    seen: list[tuple[str, bytes]] = []
+    with anyio.fail_after(20):
+        async with engine.attach(container.id) as attached:
+            async with anyio.create_task_group() as tg:
+
+                async def read() -> None:
+                    async for item in attached.output():
+                        seen.append(item)
+
+                tg.start_soon(read)
+                await anyio.sleep(0.05)
+                await engine.start(container.id)
+    assert sorted(seen) == [("stderr", b"oops\n"), ("stdout", b"first\n")]
+
+
+async def test_update_and_filters(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["true"], labels={"tier": "front"}))
+    await engine.create(cfg(cmd=["true"], labels={"tier": "back"}))
+    assert [c.id for c in engine.list(all=True, filters={"label": ["tier=front"]})] == [
+        container.id
+    ]
+    with pytest.raises(InvalidArgument, match="unknown filter"):
+        engine.list(filters={"colour": ["red"]})
+    from pouch.models import Resources
+
+    updated = await engine.update(container.id, Resources(pids_limit=50))
+    assert updated.config.resources.pids_limit == 50
+    assert engine.inspect(container.id).config.resources.pids_limit == 50

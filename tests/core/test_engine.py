@@ -66,16 +66,15 @@ async def test_attach_before_start_sees_the_first_line(engine: Engine, busybox: 
     container = await engine.create(cfg(cmd=["sh", "-c", "echo first; echo oops >&2"]))
     seen: list[tuple[str, bytes]] = []
     with anyio.fail_after(20):
-        async with engine.attach(container.id) as attached:
-            async with anyio.create_task_group() as tg:
+        async with engine.attach(container.id) as attached, anyio.create_task_group() as tg:
 
-                async def read() -> None:
-                    async for item in attached.output():
-                        seen.append(item)
+            async def read() -> None:
+                async for item in attached.output():
+                    seen.append(item)
 
-                tg.start_soon(read)
-                await anyio.sleep(0.05)
-                await engine.start(container.id)
+            tg.start_soon(read)
+            await anyio.sleep(0.05)
+            await engine.start(container.id)
     assert sorted(seen) == [("stderr", b"oops\n"), ("stdout", b"first\n")]
 
 

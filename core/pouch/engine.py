@@ -443,9 +443,11 @@ class Engine(Lifecycle, ImageOps, AttachOps):
         self, ref: str, cmd: builtins.list[str], **options: Any
     ) -> tuple[int, bytes, bytes]:
         """Run ``cmd`` to completion; return (exit code, stdout, stderr)."""
-        _, proc = await self.exec(ref, ExecConfig(cmd=cmd, **options))
+        config = ExecConfig(cmd=cmd, **options)
+        _, proc = await self.exec(ref, config)
         out: dict[str, builtins.list[bytes]] = {"stdout": [], "stderr": []}
-        await proc.close_stdin()
+        if not config.tty:
+            await proc.close_stdin()  # nothing to send: the process sees end of input
         async for stream, chunk in proc.output():
             out[stream].append(chunk)
         code = await proc.wait()

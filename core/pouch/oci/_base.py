@@ -10,8 +10,10 @@ import msgspec
 
 __all__ = ["OCI_VERSION", "OCIStruct"]
 
-# The runtime-spec release whose config.json schema these structs follow.
-OCI_VERSION = "1.2.0"
+# The runtime-spec version written into config.json: 1.1.0, because runtimes
+# still in use (crun 1.8) refuse a newer one; the structs also carry the few
+# 1.2 fields, which older runtimes ignore.
+OCI_VERSION = "1.1.0"
 
 
 class OCIStruct(msgspec.Struct, omit_defaults=True, kw_only=True, forbid_unknown_fields=False):

@@ -49,7 +49,14 @@ from .resources import (
     LinuxPids,
     LinuxResources,
 )
-from .spec import ANNOTATION_CONTAINER_ID, ANNOTATION_STOP_SIGNAL, Mount, Root, Spec
+from .spec import (
+    ANNOTATION_CONTAINER_ID,
+    ANNOTATION_STDIN,
+    ANNOTATION_STOP_SIGNAL,
+    Mount,
+    Root,
+    Spec,
+)
 
 __all__ = [
     "CGROUP_PARENT",
@@ -238,6 +245,7 @@ def build_spec(
         annotations={
             ANNOTATION_CONTAINER_ID: container_id,
             ANNOTATION_STOP_SIGNAL: stop_signal(config, image),
+            **({ANNOTATION_STDIN: "true"} if config.open_stdin else {}),
         },
         linux=linux,
     )

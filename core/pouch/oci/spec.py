@@ -17,6 +17,7 @@ from .process import Process
 
 __all__ = [
     "ANNOTATION_CONTAINER_ID",
+    "ANNOTATION_STDIN",
     "ANNOTATION_STOP_SIGNAL",
     "Hook",
     "Hooks",
@@ -30,6 +31,8 @@ ANNOTATION_CONTAINER_ID = "io.pouch.container.id"
 # The effective stop signal (image default or the user's), e.g. "SIGTERM";
 # the spec has no field for it but the engine and runtimes need it.
 ANNOTATION_STOP_SIGNAL = "io.pouch.container.stop-signal"
+# Set when the container keeps stdin open (the spec itself has no field for it).
+ANNOTATION_STDIN = "io.pouch.container.stdin"
 
 
 class Root(OCIStruct, kw_only=True):

@@ -1,0 +1,69 @@
+"""mount(2) and umount2(2) through libc, for the container's root filesystem.
+
+The runtime mounts the snapshot's overlay at ``<bundle>/rootfs`` in the host's
+mount namespace, so it stays while pouchd is down and the container runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+from pathlib import Path
+
+from pouch.drivers import Mount
+
+__all__ = ["is_mountpoint", "mount_all", "unmount"]
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+MS_RDONLY = 0x1
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MNT_DETACH = 0x2
+_FLAGS = {"ro": MS_RDONLY, "bind": MS_BIND, "rbind": MS_BIND | MS_REC}
+
+
+def _mount(source: str, target: Path, fstype: str, flags: int, data: str) -> None:
+    result = _libc.mount(
+        source.encode(),
+        str(target).encode(),
+        fstype.encode(),
+        ctypes.c_ulong(flags),
+        data.encode() if data else None,
+    )
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"mount {fstype} on {target}: {os.strerror(code)} ({data[:200]})")
+
+
+def mount_all(mounts: list[Mount], target: Path) -> None:
+    """Perform ``mounts`` (as the snapshotter described them) on ``target``."""
+    for mount in mounts:
+        flags = 0
+        data = []
+        for option in mount.options:
+            if option in _FLAGS:
+                flags |= _FLAGS[option]
+            elif option != "rw":
+                data.append(option)
+        fstype = "" if flags & MS_BIND else mount.type
+        _mount(mount.source, target, fstype, flags, ",".join(data))
+
+
+def unmount(target: Path) -> None:
+    """Lazily unmount everything stacked on ``target``; no error when nothing is mounted."""
+    for _ in range(16):
+        if _libc.umount2(str(target).encode(), MNT_DETACH) != 0:
+            code = ctypes.get_errno()
+            if code in (errno.EINVAL, errno.ENOENT):
+                return
+            raise OSError(code, f"umount {target}: {os.strerror(code)}")
+
+
+def is_mountpoint(path: Path) -> bool:
+    try:
+        return os.path.ismount(path)
+    except OSError:
+        return False

@@ -1,0 +1,198 @@
+"""Live stdio: conmon's attach socket, and the processes of ``exec``.
+
+The attach socket is a SOCK_SEQPACKET socket in the bundle; what we send
+becomes the container's stdin, and shutting our side down closes it. Its path
+can be longer than a socket address allows, so it is reached through
+``/proc/self/fd/N/attach`` of the opened directory, as conmon binds it.
+
+An ``exec`` runs the runtime's ``exec`` as our child: with pipes, or on a
+terminal of ours that the runtime proxies to the container's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import struct
+import termios
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Literal
+
+import anyio
+import anyio.abc
+
+from pouch.errors import Conflict
+
+__all__ = ["AttachSocket", "start_exec"]
+
+Chunk = tuple[Literal["stdout", "stderr"], bytes]
+
+
+class AttachSocket:
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    @classmethod
+    async def connect(cls, bundle: Path) -> AttachSocket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            fd = os.open(bundle, os.O_PATH)
+        except FileNotFoundError:
+            sock.close()
+            raise Conflict("the container is not running") from None
+        try:
+            sock.connect(f"/proc/self/fd/{fd}/attach")
+        except OSError as exc:
+            sock.close()
+            raise Conflict(f"cannot attach: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+        sock.setblocking(False)
+        return cls(sock)
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            await anyio.wait_writable(self._sock)
+            sent = self._sock.send(view[:32768])
+            view = view[sent:]
+
+    async def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
+
+    async def output(self) -> AsyncIterator[Chunk]:
+        while True:
+            await anyio.wait_readable(self._sock)
+            try:
+                data = self._sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            # conmon prefixes each packet with the stream: 2 stdout, 3 stderr.
+            yield ("stderr" if data[0] == 3 else "stdout"), data[1:]
+
+    async def resize(self, height: int, width: int) -> None:
+        return None  # the container's terminal is resized through the ctl fifo
+
+    async def aclose(self) -> None:
+        self._sock.close()
+
+
+class _PipeExec:
+    def __init__(self, proc: anyio.abc.Process, spec: Path) -> None:
+        self._proc = proc
+        self._spec = spec
+
+    async def write(self, data: bytes) -> None:
+        if self._proc.stdin is not None:
+            await self._proc.stdin.send(data)
+
+    async def close_stdin(self) -> None:
+        if self._proc.stdin is not None:
+            await self._proc.stdin.aclose()
+
+    async def output(self) -> AsyncIterator[Chunk]:
+        send, receive = anyio.create_memory_object_stream[Chunk](16)
+
+        async def pump(
+            name: Literal["stdout", "stderr"], stream: anyio.abc.ByteReceiveStream | None
+        ) -> None:
+            if stream is not None:
+                async for chunk in stream:
+                    await send.send((name, chunk))
+
+        async def both() -> None:
+            async with send, anyio.create_task_group() as inner:
+                inner.start_soon(pump, "stdout", self._proc.stdout)
+                inner.start_soon(pump, "stderr", self._proc.stderr)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(both)
+            async with receive:
+                async for item in receive:
+                    yield item
+
+    async def resize(self, height: int, width: int) -> None:
+        return None
+
+    async def wait(self) -> int:
+        code = await self._proc.wait()
+        self._spec.unlink(missing_ok=True)
+        return 128 - code if code < 0 else code
+
+    async def kill(self, signal: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._proc.pid, signal)
+
+    async def aclose(self) -> None:
+        await self._proc.aclose()
+
+
+class _TtyExec(_PipeExec):
+    def __init__(self, proc: anyio.abc.Process, spec: Path, master: int) -> None:
+        super().__init__(proc, spec)
+        self._master = master
+        os.set_blocking(master, False)
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            await anyio.wait_writable(self._master)
+            view = view[os.write(self._master, view) :]
+
+    async def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            await self.write(b"\x04")  # end of input, as a terminal knows it
+
+    async def output(self) -> AsyncIterator[Chunk]:
+        while True:
+            await anyio.wait_readable(self._master)
+            try:
+                data = os.read(self._master, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:  # EIO once the last process on the terminal has gone
+                return
+            if not data:
+                return
+            yield "stdout", data
+
+    async def resize(self, height: int, width: int) -> None:
+        fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        # The runtime is not in the terminal's session: tell it to look again.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._proc.pid, signal.SIGWINCH)
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._master)
+        await super().aclose()
+
+
+async def start_exec(
+    command: list[str], container_id: str, spec: Path, *, terminal: bool
+) -> _PipeExec:
+    if not terminal:
+        proc = await anyio.open_process([*command, container_id])
+        return _PipeExec(proc, spec)
+    # The runtime proxies between the container's terminal and its own stdio
+    # when that is a terminal too: give it one and keep the master side.
+    master, slave = os.openpty()
+    try:
+        proc = await anyio.open_process(
+            [*command, container_id], stdin=slave, stdout=slave, stderr=slave
+        )
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return _TtyExec(proc, spec, master)

@@ -1,0 +1,286 @@
+"""``OCIRuntime``: containers on an OCI command-line runtime (runc, crun) under conmon.
+
+Each container has a directory of its own under the plugin's state root that
+is its OCI bundle (``config.json``, ``rootfs/``) and conmon's working area
+(exit file, PID files, ``ctl`` fifo, attach socket). Everything about a
+running container is in that directory and in the runtime's own state, so a
+new pouchd finds it all again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import anyio
+import msgspec
+
+from pouch import oci
+from pouch.drivers import (
+    DriverInfo,
+    ExecProcess,
+    ExitStatus,
+    RuntimeContainer,
+    RuntimeState,
+    Stats,
+    StdioStream,
+)
+from pouch.errors import Conflict, NoSuchContainer, PouchError
+from pouch_runc._cgroups import read_stats
+from pouch_runc._conmon import ConmonOptions, start_conmon
+from pouch_runc._mount import mount_all, unmount
+from pouch_runc._stdio import AttachSocket, start_exec
+from pouch_runc._users import resolve_user
+
+__all__ = ["OCIRuntime"]
+
+_POLL = 0.05
+_GONE = ("does not exist", "not found", "no such file")
+
+
+class OCIRuntime:
+    """One named runtime (``runc``, ``crun`` or an operator's own) on one binary."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        binary: str,
+        args: list[str],
+        state_root: Path,
+        conmon: str,
+        cgroup_version: int,
+        version: str = "",
+    ) -> None:
+        self.name = name
+        self.binary = binary
+        self.args = list(args)
+        self.root = state_root / name
+        self.conmon = conmon
+        self.cgroup_version = cgroup_version
+        self.version = version
+
+    def describe(self) -> DriverInfo:
+        return DriverInfo(
+            name=self.name,
+            version=self.version,
+            capabilities=[
+                "attach",
+                "exec",
+                "namespaces",
+                "pause",
+                "resources",
+                "restore",
+                "stats",
+                "tty",
+                "update",
+            ],
+            details={
+                "binary": self.binary,
+                "monitor": self.conmon,
+                "cgroup": f"v{self.cgroup_version}",
+            },
+        )
+
+    # -- paths and the runtime binary ------------------------------------------
+
+    def _dir(self, container_id: str) -> Path:
+        if "/" in container_id or container_id in ("", ".", ".."):
+            raise NoSuchContainer(container_id)
+        return self.root / "containers" / container_id
+
+    @property
+    def _state(self) -> Path:
+        return self.root / "state"
+
+    def _command(self, *args: str) -> list[str]:
+        return [self.binary, *self.args, "--root", str(self._state), *args]
+
+    async def _run(
+        self, *args: str, stdin: bytes | None = None, quiet_if_gone: bool = False
+    ) -> str:
+        result = await anyio.run_process(self._command(*args), input=stdin, check=False)
+        if result.returncode != 0:
+            message = (result.stderr or result.stdout).decode(errors="replace").strip()
+            if quiet_if_gone and any(word in message.lower() for word in _GONE):
+                return ""
+            raise PouchError(f"{self.name} {args[0]}: {message or f'exit {result.returncode}'}")
+        return result.stdout.decode()
+
+    def _exit(self, container_id: str) -> ExitStatus | None:
+        path = self._dir(container_id) / "exits" / container_id
+        try:
+            text = path.read_text().strip()
+            finished = path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        if not text.lstrip("-").isdigit():
+            return None  # conmon is still writing it
+        oom = (self._dir(container_id) / "persist" / "oom").exists()
+        return ExitStatus(exit_code=int(text), finished_at=finished, oom_killed=oom)
+
+    def _conmon_alive(self, container_id: str) -> bool:
+        try:
+            pid = int((self._dir(container_id) / "conmon.pid").read_text())
+            return Path(f"/proc/{pid}/comm").read_text().strip() == "conmon"
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return False
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def create(self, container: RuntimeContainer) -> RuntimeState:
+        directory = self._dir(container.id)
+        rootfs = directory / "rootfs"
+        directory.mkdir(parents=True, exist_ok=False)
+        try:
+            rootfs.mkdir()
+            mount_all(container.rootfs, rootfs)
+            spec = self._bundle_spec(container, rootfs)
+            (directory / "config.json").write_bytes(msgspec.json.encode(spec))
+            terminal = bool(spec.process and spec.process.terminal)
+            pid = await start_conmon(
+                ConmonOptions(
+                    conmon=self.conmon,
+                    runtime_path=self.binary,
+                    runtime_args=[*self.args, "--root", str(self._state)],
+                    container_id=container.id,
+                    bundle=directory,
+                    state_dir=directory,
+                    log_path=container.log_path,
+                    terminal=terminal,
+                    stdin=bool(spec.annotations.get(oci.ANNOTATION_STDIN)) or terminal,
+                    log_max_size=container.log_max_size,
+                )
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.delete(container.id)
+            raise
+        return RuntimeState(id=container.id, status="created", pid=pid)
+
+    def _bundle_spec(self, container: RuntimeContainer, rootfs: Path) -> oci.Spec:
+        spec = msgspec.structs.replace(container.spec)
+        spec.root = oci.Root(path=str(rootfs), readonly=spec.root.readonly if spec.root else False)
+        if spec.process is not None:
+            spec.process = msgspec.structs.replace(
+                spec.process, user=resolve_user(spec.process.user, rootfs)
+            )
+        if spec.linux is not None and container.sandbox.netns_path:
+            spec.linux.namespaces = [
+                oci.LinuxNamespace(type="network", path=container.sandbox.netns_path)
+                if ns.type == "network"
+                else ns
+                for ns in spec.linux.namespaces
+            ]
+        return spec
+
+    async def start(self, container_id: str) -> RuntimeState:
+        await self._run("start", container_id)
+        return await self.state(container_id)
+
+    async def kill(self, container_id: str, signal: int) -> None:
+        if self._exit(container_id) is None:
+            with contextlib.suppress(PouchError):  # it may have exited just now
+                await self._run("kill", container_id, str(signal), quiet_if_gone=True)
+
+    async def wait(self, container_id: str) -> ExitStatus:
+        checked = time.monotonic()
+        while True:
+            status = self._exit(container_id)
+            if status is not None:
+                return status
+            if not self._dir(container_id).exists():
+                raise NoSuchContainer(container_id)
+            if time.monotonic() - checked > 1.0:
+                checked = time.monotonic()
+                if not self._conmon_alive(container_id):
+                    await anyio.sleep(_POLL)  # conmon writes the exit file as it leaves
+                    status = self._exit(container_id)
+                    return status or ExitStatus(exit_code=255, finished_at=time.time())
+            await anyio.sleep(_POLL)
+
+    async def state(self, container_id: str) -> RuntimeState:
+        directory = self._dir(container_id)
+        if not directory.is_dir():
+            raise NoSuchContainer(container_id)
+        status = self._exit(container_id)
+        if status is not None:
+            return RuntimeState(
+                id=container_id,
+                status="stopped",
+                exit_code=status.exit_code,
+                finished_at=status.finished_at,
+                oom_killed=status.oom_killed,
+            )
+        try:
+            data = json.loads(await self._run("state", container_id))
+        except PouchError:
+            return RuntimeState(id=container_id, status="stopped")
+        runtime_status = data.get("status", "stopped")
+        if runtime_status not in ("created", "running", "paused"):
+            runtime_status = "stopped"
+        return RuntimeState(id=container_id, status=runtime_status, pid=int(data.get("pid") or 0))
+
+    async def delete(self, container_id: str) -> None:
+        directory = self._dir(container_id)
+        if (self._state / container_id).exists():
+            await self._run("delete", "--force", container_id, quiet_if_gone=True)
+        if directory.exists() and self._conmon_alive(container_id):
+            with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+                os.kill(int((directory / "conmon.pid").read_text()), signal.SIGKILL)
+        unmount(directory / "rootfs")
+        await anyio.to_thread.run_sync(shutil.rmtree, directory, True)
+
+    async def list(self) -> list[RuntimeState]:
+        containers = self.root / "containers"
+        if not containers.is_dir():
+            return []
+        return [await self.state(d.name) for d in sorted(containers.iterdir()) if d.is_dir()]
+
+    async def pause(self, container_id: str) -> None:
+        await self._run("pause", container_id)
+
+    async def resume(self, container_id: str) -> None:
+        await self._run("resume", container_id)
+
+    async def update(self, container_id: str, resources: oci.LinuxResources) -> None:
+        await self._run(
+            "update", "--resources", "-", container_id, stdin=msgspec.json.encode(resources)
+        )
+
+    async def exec(self, container_id: str, exec_id: str, process: oci.Process) -> ExecProcess:
+        directory = self._dir(container_id)
+        if self._exit(container_id) is not None or not directory.exists():
+            raise Conflict(f"container {container_id[:12]} is not running")
+        rootfs = directory / "rootfs"
+        process = msgspec.structs.replace(process, user=resolve_user(process.user, rootfs))
+        spec_path = directory / f"exec-{exec_id[:16]}.json"
+        spec_path.write_bytes(msgspec.json.encode(process))
+        return await start_exec(
+            self._command("exec", "--process", str(spec_path)),
+            container_id,
+            spec_path,
+            terminal=process.terminal,
+        )
+
+    async def stats(self, container_id: str) -> Stats:
+        config = json.loads((self._dir(container_id) / "config.json").read_text())
+        cgroup = config.get("linux", {}).get("cgroupsPath", f"/pouch/{container_id}")
+        return await anyio.to_thread.run_sync(read_stats, cgroup, self.cgroup_version)
+
+    async def attach(self, container_id: str) -> StdioStream:
+        return await AttachSocket.connect(self._dir(container_id))
+
+    async def resize(self, container_id: str, height: int, width: int) -> None:
+        ctl = self._dir(container_id) / "ctl"
+        with contextlib.suppress(FileNotFoundError, OSError):
+            fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+            try:
+                os.write(fd, f"1 {height} {width}\n".encode())
+            finally:
+                os.close(fd)

@@ -1,0 +1,19 @@
+"""The runtime conformance suite, run against runc and crun under conmon."""
+
+from __future__ import annotations
+
+import pytest
+
+from pouch.testing.conformance import RuntimeConformance
+
+pytestmark = [pytest.mark.root, pytest.mark.binary("conmon")]
+
+
+@pytest.mark.binary("runc")
+class TestRunc(RuntimeConformance):
+    runtime = "runc"
+
+
+@pytest.mark.binary("crun")
+class TestCrun(RuntimeConformance):
+    runtime = "crun"

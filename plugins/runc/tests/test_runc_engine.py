@@ -1,0 +1,127 @@
+"""runc through the engine, as a user sees it: isolation, terminals, no leftovers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import msgspec
+import pytest
+
+from pouch import ContainerConfig
+from pouch.engine import Engine
+
+pytestmark = [pytest.mark.anyio, pytest.mark.root, pytest.mark.binary("runc", "conmon")]
+
+
+@pytest.fixture
+def pouch_runtime() -> str:
+    return "runc"
+
+
+def cfg(**options: object) -> ContainerConfig:
+    options.setdefault("image", "busybox")
+    return msgspec.convert(options, ContainerConfig)
+
+
+async def test_exec_runs_in_the_containers_namespaces(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sleep", "60"], hostname="inside"))
+    await engine.start(container.id)
+    code, out, _ = await engine.exec_run(
+        container.id, ["sh", "-c", "hostname; cat /proc/1/cmdline"]
+    )
+    assert code == 0
+    hostname, cmdline = out.decode().split("\n", 1)
+    assert hostname == "inside"
+    assert cmdline.split("\0")[0] == "sleep"  # PID 1 is the container's, not the host's init
+    code, out, _ = await engine.exec_run(container.id, ["id", "-u"], user="nobody")
+    assert (code, out.strip()) == (0, b"65534")
+    await engine.remove(container.id, force=True)
+
+
+async def test_user_names_resolve_in_the_image(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sh", "-c", "id -u; id -g"], user="nobody"))
+    await engine.start(container.id)
+    assert await engine.wait(container.id) == 0
+    lines = [r.message async for r in engine.logs(container.id)]
+    assert lines == [b"65534", b"65534"]
+
+
+async def test_read_only_rootfs_and_dropped_capabilities(engine: Engine, busybox: str) -> None:
+    script = "touch /x 2>/dev/null && echo writable; chown nobody /tmp 2>/dev/null && echo chown"
+    container = await engine.create(
+        cfg(cmd=["sh", "-c", script], read_only_rootfs=True, cap_drop=["CHOWN"])
+    )
+    await engine.start(container.id)
+    await engine.wait(container.id)
+    assert [r.message async for r in engine.logs(container.id)] == []
+
+
+async def test_interactive_terminal(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sh"], tty=True, open_stdin=True))
+    output = bytearray()
+    with anyio.fail_after(30):
+        async with engine.attach(container.id, stdin=True) as attached:
+            await engine.start(container.id)
+            await attached.resize(40, 100)
+
+            async def read() -> None:
+                async for _, chunk in attached.output():
+                    output.extend(chunk)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read)
+                await attached.write(b"stty size; echo hello-$((6*7))\n")
+                while b"hello-42" not in output:
+                    await anyio.sleep(0.05)
+                await attached.write(b"exit 3\n")
+        assert await engine.wait(container.id) == 3
+    assert b"40 100" in output
+
+
+async def test_tty_exec(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sleep", "60"]))
+    await engine.start(container.id)
+    code, out, _ = await engine.exec_run(
+        container.id, ["sh", "-c", "test -t 1 && echo tty"], tty=True
+    )
+    assert (code, out.replace(b"\r", b"")) == (0, b"tty\n")
+    await engine.remove(container.id, force=True)
+
+
+def _leftovers(engine: Engine) -> dict[str, list[str]]:
+    run_root = str(engine.config.run_root)
+    mounts = [
+        line.split()[1]
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if run_root in line
+    ]
+    cgroups = (
+        [p.name for p in Path("/sys/fs/cgroup/memory/pouch").glob("*") if p.is_dir()]
+        if Path("/sys/fs/cgroup/memory/pouch").is_dir()
+        else []
+    )
+    conmons = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmdline.startswith(b"conmon\0") and run_root.encode() in cmdline:
+            conmons.append(pid)
+    bundles = [p.name for p in (engine.config.run_root / "runc" / "runc" / "containers").glob("*")]
+    return {"mounts": mounts, "cgroups": cgroups, "conmon": conmons, "bundles": bundles}
+
+
+@pytest.mark.slow
+async def test_many_cycles_leave_nothing_behind(engine: Engine, busybox: str) -> None:
+    before = _leftovers(engine)
+    for _ in range(200):
+        container = await engine.create(cfg(cmd=["true"]))
+        await engine.start(container.id)
+        await engine.wait(container.id)
+        await engine.remove(container.id)
+    after = _leftovers(engine)
+    assert after == before
+    assert after["mounts"] == [] and after["conmon"] == [] and after["bundles"] == []

@@ -1,0 +1,33 @@
+"""pouch-csi as a user sees it: installed, discovered, and listed as skipped with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pouch.config import EngineConfig
+from pouch.kernel import Kernel, PluginStatus
+
+NAME = "csi"
+
+
+def load(tmp_path: Path) -> tuple[Kernel, PluginStatus]:
+    kernel = Kernel(EngineConfig(root=tmp_path / "root", run_root=tmp_path / "run"))
+    kernel.load()
+    found = {status.name: status for status in kernel.plugins()}
+    assert NAME in found, f"plugin {NAME!r} not discovered: is pouch-{NAME} installed?"
+    return kernel, found[NAME]
+
+
+def test_listed_as_skipped_with_a_reason(tmp_path: Path) -> None:
+    kernel, status = load(tmp_path)
+    assert status.state == "skipped", status
+    assert status.reason.startswith(f"{NAME}: ")
+    assert status.module == "pouch_csi.plugin"
+    assert not status.provides
+    assert not kernel.pm.has_plugin(NAME)
+    assert "csi" not in kernel.volumes.names()
+
+
+def test_says_it_is_not_implemented(tmp_path: Path) -> None:
+    _, status = load(tmp_path)
+    assert status.reason == "csi: not implemented yet"

@@ -20,10 +20,11 @@ import anyio.abc
 import msgspec
 
 from pouch import oci
+from pouch._logrotate import generations
 from pouch.drivers import ExitStatus, Runtime, RuntimeContainer, Sandbox
 from pouch.errors import NoSuchObject, PouchError
 from pouch.events import Event
-from pouch.models import Container, State
+from pouch.models import Container, State, parse_size
 from pouch.telemetry import operation
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class Lifecycle:
         self._runs: dict[str, _Run] = {}
         self._restarts: dict[str, anyio.CancelScope] = {}
         self._delays: dict[str, float] = {}
+        # Running containers that keep several log files: id -> (log, max-file).
+        self._rotating: dict[str, tuple[Path, int]] = {}
 
     @property
     def task_group(self) -> anyio.abc.TaskGroup:
@@ -110,7 +113,7 @@ class Lifecycle:
                     rootfs=rootfs,
                     bundle=bundle,
                     log_path=Path(container.log_path),
-                    log_max_size=_size(container.config.log_options.get("max-size", "")),
+                    log_max_size=parse_size(container.config.log_options.get("max-size", "0")),
                 )
                 await runtime.create(request)
                 state = await runtime.start(container.id)
@@ -172,6 +175,8 @@ class Lifecycle:
     # -- exit -----------------------------------------------------------------
 
     def _watch(self, container: Container) -> None:
+        if generations(container) > 1:
+            self._rotating[container.id] = (Path(container.log_path), generations(container))
         run = _Run()
         self._runs[container.id] = run
         self.task_group.start_soon(
@@ -197,6 +202,7 @@ class Lifecycle:
         if run.handled or run.status is None:
             return
         run.handled = True
+        self._rotating.pop(container_id, None)
         if self._runs.get(container_id) is run:
             del self._runs[container_id]
         container = self.containers.get(container_id)
@@ -400,15 +406,3 @@ class Lifecycle:
             self.kernel.call(name, **kwargs)
         except Exception:
             log.exception("hook %s failed", name)
-
-
-def _size(text: str) -> int:
-    """docker's ``max-size`` values: 10k, 20m, 1g or plain bytes."""
-    if not text:
-        return 0
-    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
-    suffix = text[-1].lower()
-    try:
-        return int(float(text[:-1]) * units[suffix]) if suffix in units else int(text)
-    except ValueError:
-        return 0

@@ -32,6 +32,7 @@ from pouch._attach import AttachOps
 from pouch._exec import exec_process
 from pouch._image_ops import ImageOps
 from pouch._lifecycle import Lifecycle
+from pouch._logrotate import keep_generations
 from pouch._names import generate_name, validate_name
 from pouch._undo import Undo
 from pouch.config import EngineConfig
@@ -88,6 +89,9 @@ class Engine(Lifecycle, ImageOps, AttachOps):
             with operation("engine.start"):
                 await self._reconcile()
             self.kernel.call("pouch_engine_started", engine=self)
+            self._tg.start_soon(
+                keep_generations, lambda: list(self._rotating.values()), name="log generations"
+            )
             for service, plugin in self.kernel.services:
                 self._tg.start_soon(self._serve, service, plugin, name=f"service {service.name}")
         except BaseException:

@@ -35,6 +35,7 @@ __all__ = [
     "State",
     "Ulimit",
     "parse_signal",
+    "parse_size",
 ]
 
 
@@ -117,6 +118,23 @@ def parse_signal(value: str | int) -> int:
         return int(signal.Signals[name])
     except KeyError:
         raise ValueError(f"unknown signal {value!r}") from None
+
+
+def parse_size(text: str) -> int:
+    """docker's sizes: ``10k``, ``20m``, ``1g`` (binary units) or plain bytes."""
+    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    value = text.strip().lower().removesuffix("b") if len(text) > 1 else text
+    number, unit = (value[:-1], value[-1]) if value and value[-1] in units else (value, "b")
+    try:
+        size = int(float(number) * units[unit])
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size like 512k, 10m or 1g") from None
+    if size < 0:
+        raise ValueError(f"size {text!r} is negative")
+    return size
+
+
+LOG_OPTIONS = ("max-size", "max-file")
 
 
 def _absolute(path: str, what: str) -> None:
@@ -267,6 +285,13 @@ class ContainerConfig(Input):
         for target in self.tmpfs:
             _absolute(target, "tmpfs target")
         parse_signal(self.stop_signal)
+        for key, value in self.log_options.items():
+            if key not in LOG_OPTIONS:
+                raise ValueError(f"unknown log option {key!r} (use {' or '.join(LOG_OPTIONS)})")
+            if key == "max-size" and parse_size(value) < 4096:
+                raise ValueError(f"log option max-size {value!r} is below 4k")
+            if key == "max-file" and not (value.isdigit() and int(value) >= 1):
+                raise ValueError(f"log option max-file {value!r} must be a number of at least 1")
         targets = [m.target for m in self.mounts] + list(self.tmpfs)
         duplicates = {t for t in targets if targets.count(t) > 1}
         if duplicates:

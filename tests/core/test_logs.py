@@ -88,3 +88,20 @@ async def test_follow_sees_new_lines_and_ends_when_the_container_stops(tmp_path:
             alive = False
     writer.close()
     assert seen == [b"first", b"second", b"third"]
+
+
+def test_rotation_keeps_the_replaced_file_as_the_next_generation(tmp_path: Path) -> None:
+    from pouch._logrotate import rotate_once
+
+    log = tmp_path / "container.log"
+    log.write_bytes(b"first\n")
+    assert not rotate_once(log, 3)  # the first look only links the current file
+    for text in (b"second\n", b"third\n", b"fourth\n"):
+        replacement = tmp_path / "new"
+        replacement.write_bytes(text)
+        replacement.replace(log)  # what a monitor does at max-size
+        assert rotate_once(log, 3)
+    assert (tmp_path / "container.log").read_bytes() == b"fourth\n"
+    assert (tmp_path / "container.log.1").read_bytes() == b"third\n"
+    assert (tmp_path / "container.log.2").read_bytes() == b"second\n"
+    assert not (tmp_path / "container.log.3").exists()

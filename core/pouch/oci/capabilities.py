@@ -82,14 +82,38 @@ DEFAULT_CAPABILITIES: tuple[str, ...] = (
 )
 
 
-def all_capabilities(cap_last_cap: str = "/proc/sys/kernel/cap_last_cap") -> list[str]:
-    """Every capability name the running kernel supports (all we know if unreadable)."""
+def _bounding_set(status: str) -> int | None:
+    try:
+        with open(status) as file:
+            for line in file:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def all_capabilities(
+    cap_last_cap: str = "/proc/sys/kernel/cap_last_cap", status: str = "/proc/self/status"
+) -> list[str]:
+    """Every capability the kernel supports that this process may hand on.
+
+    A privileged container gets all of them, but no process can grant a
+    capability outside its own bounding set (a host without CAP_SYS_RESOURCE
+    cannot give it), so the set is what the running kernel knows, narrowed
+    to our bounding set.
+    """
     try:
         with open(cap_last_cap) as file:
             last = int(file.read().strip())
     except (OSError, ValueError):
         last = max(CAPABILITY_NUMBERS.values())
-    return [name for name, number in CAPABILITY_NUMBERS.items() if number <= last]
+    bounding = _bounding_set(status)
+    return [
+        name
+        for name, number in CAPABILITY_NUMBERS.items()
+        if number <= last and (bounding is None or bounding >> number & 1)
+    ]
 
 
 def _bare(name: str) -> str:

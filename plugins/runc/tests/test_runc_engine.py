@@ -128,7 +128,10 @@ async def test_many_cycles_leave_nothing_behind(engine: Engine, busybox: str) ->
 
 
 async def test_logs_rotate_at_max_size_keeping_max_file(engine: Engine, busybox: str) -> None:
-    script = "i=0; while [ $i -lt 400 ]; do echo line-$i-$(printf '%080d' 0); i=$((i+1)); sleep 0.01; done"
+    script = (
+        "i=0; while [ $i -lt 400 ]; do"
+        " echo line-$i-$(printf '%080d' 0); i=$((i+1)); sleep 0.01; done"
+    )
     container = await engine.create(
         cfg(cmd=["sh", "-c", script], log_options={"max-size": "8k", "max-file": "3"})
     )
@@ -144,3 +147,48 @@ async def test_logs_rotate_at_max_size_keeping_max_file(engine: Engine, busybox:
     numbers = [int(r.message.split(b"-")[1]) async for r in engine.logs(container.id)]
     assert numbers == sorted(numbers) and numbers[-1] == 399  # oldest dropped, order kept
     assert len(numbers) < 400
+
+
+async def test_update_and_stats_on_a_running_container(engine: Engine, busybox: str) -> None:
+    from pouch.models import Resources
+
+    container = await engine.create(cfg(cmd=["sleep", "60"], resources={"memory": 64 << 20}))
+    await engine.start(container.id)
+    stats = await engine.stats(container.id)
+    assert stats.memory_limit == 64 << 20 and stats.pids >= 1 and stats.memory_usage > 0
+    await engine.update(container.id, Resources(memory=96 << 20, pids_limit=20))
+    stats = await engine.stats(container.id)
+    assert stats.memory_limit == 96 << 20
+    _code, out, _ = await engine.exec_run(
+        container.id,
+        ["sh", "-c", "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"],
+    )
+    assert out.strip() == b"20"
+    await engine.remove(container.id, force=True)
+
+
+async def test_mounts_tmpfs_sysctls_and_privileged(
+    engine: Engine, busybox: str, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "in").write_text("from the host\n")
+    script = (
+        "cat /data/in; echo out > /data/out; mount | grep -c ' /scratch type tmpfs';"
+        " cat /proc/sys/net/ipv4/ip_forward;"
+        " ip link set lo mtu 1500 2>/dev/null && echo admin"
+    )
+    container = await engine.create(
+        cfg(
+            cmd=["sh", "-c", script],
+            mounts=[{"type": "bind", "source": str(shared), "target": "/data"}],
+            tmpfs={"/scratch": "size=1m"},
+            sysctls={"net.ipv4.ip_forward": "1"},
+            privileged=True,
+        )
+    )
+    await engine.start(container.id)
+    code = await engine.wait(container.id)
+    lines = [r.message async for r in engine.logs(container.id)]
+    assert (code, lines) == (0, [b"from the host", b"1", b"1", b"admin"])
+    assert (shared / "out").read_text() == "out\n"

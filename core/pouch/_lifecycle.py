@@ -21,7 +21,8 @@ import msgspec
 
 from pouch import oci
 from pouch._logrotate import generations
-from pouch.drivers import ExitStatus, Runtime, RuntimeContainer, Sandbox
+from pouch._sandbox import SandboxOps
+from pouch.drivers import ExitStatus, Runtime, RuntimeContainer
 from pouch.errors import NoSuchObject, PouchError
 from pouch.events import Event
 from pouch.models import Container, State, parse_size
@@ -52,7 +53,7 @@ class _Run:
         self.scope = anyio.CancelScope()
 
 
-class Lifecycle:
+class Lifecycle(SandboxOps):
     config: EngineConfig
     kernel: Kernel
     containers: ContainerTable
@@ -93,19 +94,16 @@ class Lifecycle:
 
     async def _start_locked(self, container: Container, *, manual: bool) -> Container:
         runtime = self._runtime(container)
-        sandbox = Sandbox(
-            id=container.sandbox_id or container.id,
-            hostname=container.config.hostname or container.id[:12],
-            host_network=container.config.networks == ["host"],
-        )
         bundle = self._bundle(container)
         with operation("container.start", container_id=container.id, runtime=runtime.name):
             try:
                 await runtime.delete(container.id)  # what a previous run left
                 bundle.mkdir(parents=True, exist_ok=True)
-                await self._attach_networks(container, sandbox)
+                sandbox = await self._attach_networks(container)
+                self.containers.put(container)  # what to release, should we crash now
                 rootfs = await anyio.to_thread.run_sync(self.images.mounts, container.id)
                 spec = msgspec.json.decode(container.spec, type=oci.Spec)
+                spec.mounts += self._etc_mounts(container, sandbox)
                 request = RuntimeContainer(
                     id=container.id,
                     sandbox=sandbox,
@@ -144,24 +142,6 @@ class Lifecycle:
         self._publish(container, "start")
         self._call_hook("pouch_container_started", container=container)
         return container
-
-    async def _attach_networks(self, container: Container, sandbox: Sandbox) -> None:
-        container.attachments = []
-        for network in container.config.networks or [self.config.default_network]:
-            driver = self.kernel.networks.get(network)
-            attachment = await driver.attach(sandbox, network, {})
-            container.attachments.append(attachment)
-
-    async def _detach_networks(self, container: Container) -> None:
-        sandbox = Sandbox(id=container.sandbox_id or container.id)
-        for attachment in reversed(container.attachments):
-            try:
-                await self.kernel.networks.get(attachment.network).detach(sandbox, attachment)
-            except Exception:
-                log.exception(
-                    "container %s: detaching %s failed", container.short_id, attachment.network
-                )
-        container.attachments = []
 
     async def _cleanup_run(self, container: Container, runtime: Runtime) -> None:
         """Undo a run: runtime state, networks, bundle. Safe to repeat."""
@@ -391,8 +371,9 @@ class Lifecycle:
                 run.status = ExitStatus(exit_code=255, finished_at=time.time())
             await self._record_exit(container.id, run)
         else:
-            if state is not None:
+            if state is not None or container.attachments or container.netns_path:
                 await self._cleanup_run(container, runtime)
+                self.containers.put(container)
             policy = container.config.restart_policy.name
             if (
                 container.state.status == State.EXITED

@@ -209,6 +209,9 @@ class NetworkAttachment(msgspec.Struct, omit_defaults=True, kw_only=True):
     ips: list[str] = []  # CIDR notation
     gateway: str = ""
     mac: str = ""
+    # Name servers and search domains for the container's resolv.conf.
+    dns: list[str] = []
+    dns_search: list[str] = []
     # Opaque data the driver needs to detach later (e.g. a cached CNI result).
     driver_state: bytes = b""
 
@@ -236,6 +239,10 @@ class NetworkDriver(Protocol):
 
     async def gc(self, live_sandboxes: set[str]) -> None:
         """Release attachments of sandboxes that no longer exist."""
+
+    # A driver whose describe() lists the capability "netns" gets a sandbox with
+    # a pinned network namespace (``Sandbox.netns_path``) to configure; the
+    # built-in host and none drivers do not need one.
 
 
 class VolumeInfo(msgspec.Struct, omit_defaults=True, kw_only=True):

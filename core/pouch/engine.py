@@ -30,6 +30,7 @@ import msgspec
 from pouch import oci
 from pouch._attach import AttachOps
 from pouch._exec import exec_process
+from pouch._image_archive import ImageArchiveOps
 from pouch._image_ops import ImageOps
 from pouch._lifecycle import Lifecycle
 from pouch._logrotate import keep_generations
@@ -43,7 +44,7 @@ from pouch.images import ImageStore
 from pouch.kernel import Kernel, PluginStatus
 from pouch.logs import LogRecord, read_logs
 from pouch.models import Container, ContainerConfig, ExecConfig, Resources, State, parse_signal
-from pouch.store import ContainerTable, Database
+from pouch.store import ContainerTable, Database, NetworkTable
 from pouch.telemetry import operation
 
 __all__ = ["Engine"]
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 _ACTIVE = (State.RUNNING, State.PAUSED, State.RESTARTING)
 
 
-class Engine(Lifecycle, ImageOps, AttachOps):
+class Engine(Lifecycle, ImageOps, ImageArchiveOps, AttachOps):
     """A container engine usable as a library::
 
     async with Engine(EngineConfig(root=..., run_root=...)) as engine:
@@ -79,6 +80,7 @@ class Engine(Lifecycle, ImageOps, AttachOps):
             directory.mkdir(parents=True, exist_ok=True, mode=0o711)
         self._db = Database(self.config.db_path)
         self.containers = ContainerTable(self._db)
+        self.networks = NetworkTable(self._db)
         self.images = ImageStore(self.config.root, self._db)
         self.kernel.load()
         for name, plugin in self._extra_plugins:
@@ -87,6 +89,7 @@ class Engine(Lifecycle, ImageOps, AttachOps):
         await self._tg.__aenter__()
         try:
             with operation("engine.start"):
+                await self.ensure_default_network()
                 await self._reconcile()
             self.kernel.call("pouch_engine_started", engine=self)
             self._tg.start_soon(
@@ -175,7 +178,11 @@ class Engine(Lifecycle, ImageOps, AttachOps):
         runtime = self.kernel.runtimes.get(runtime_name)
         networks = config.networks or [self.config.default_network]
         for network in networks:
-            self.kernel.networks.get(network)
+            self.kernel.networks.get(self.network_get(network).driver)
+        if "host" in networks and len(networks) > 1:
+            raise InvalidArgument(
+                "the host network cannot be combined with others", field="networks"
+            )
         name = validate_name(name) if name else self._free_name()
         if self.containers.by_name(name) is not None:
             raise Conflict(f"the container name {name!r} is already in use")
@@ -369,6 +376,48 @@ class Engine(Lifecycle, ImageOps, AttachOps):
             self.containers.put(container)
             self._publish(container, "update")
             return container
+
+    async def network_connect(self, network: str, ref: str) -> Container:
+        """Join a network; a running container is attached at once."""
+        record = self.network_get(network)
+        container = self.lookup(ref)
+        async with self._lock(container.id):
+            container = self.lookup(container.id)
+            current = container.config.networks or [self.config.default_network]
+            if record.name in current:
+                raise Conflict(f"container {container.name} is already on network {record.name}")
+            if "host" in current or record.name == "host" or record.name == "none":
+                raise Conflict(
+                    f"cannot connect {container.name} to {record.name}: "
+                    "host and none networks stand alone"
+                )
+            if container.state.status in (State.RUNNING, State.PAUSED):
+                await self._attach_one(container, record.name)
+            container.config.networks = [*current, record.name]
+            self.containers.put(container)
+        self.events.publish(
+            "network", "connect", record.id, {"name": record.name, "container": container.id}
+        )
+        return container
+
+    async def network_disconnect(self, network: str, ref: str) -> Container:
+        record = self.network_get(network)
+        container = self.lookup(ref)
+        async with self._lock(container.id):
+            container = self.lookup(container.id)
+            current = container.config.networks or [self.config.default_network]
+            if record.name not in current:
+                raise Conflict(f"container {container.name} is not on network {record.name}")
+            for attachment in [a for a in container.attachments if a.network == record.name]:
+                await self._network_driver(record.name).detach(self._sandbox(container), attachment)
+                container.attachments.remove(attachment)
+            remaining = [n for n in current if n != record.name]
+            container.config.networks = remaining or ["none"]
+            self.containers.put(container)
+        self.events.publish(
+            "network", "disconnect", record.id, {"name": record.name, "container": container.id}
+        )
+        return container
 
     async def rename(self, ref: str, new_name: str) -> Container:
         new_name = validate_name(new_name)

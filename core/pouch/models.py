@@ -28,6 +28,7 @@ __all__ = [
     "ExecConfig",
     "Input",
     "Mount",
+    "Network",
     "PortMapping",
     "Record",
     "Resources",
@@ -317,6 +318,20 @@ class ExecConfig(Input):
             _absolute(self.working_dir, "working_dir")
 
 
+class Network(Record):
+    """A network containers can join; ``driver`` names the network driver."""
+
+    name: str
+    id: str
+    driver: str
+    created_at: float = 0.0
+    # Driver options as given at creation (subnet, gateway, bridge name …).
+    options: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    # The engine's own networks (host, none, the default one) cannot be removed.
+    builtin: bool = False
+
+
 class State(enum.StrEnum):
     CREATED = "created"
     RUNNING = "running"
@@ -354,8 +369,10 @@ class Container(Record):
     # The OCI runtime spec after every plugin's create hook, JSON-encoded.
     spec: bytes = b""
     log_path: str = ""
-    # Networks the container is attached to while it runs.
+    # Networks the container is attached to while it runs, and the pinned
+    # network namespace they live in ("" when the runtime makes its own).
     attachments: list[NetworkAttachment] = []
+    netns_path: str = ""
     # Named volumes mounted for it: (driver, volume name) pairs.
     volumes: list[tuple[str, str]] = []
     # Free-form data runtimes and plugins keep per container (not interpreted).

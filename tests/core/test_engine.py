@@ -7,6 +7,7 @@ import msgspec
 import pytest
 
 from pouch import Conflict, ContainerConfig, InvalidArgument, NoSuchContainer, NoSuchImage
+from pouch._networks import NoSuchNetwork
 from pouch.engine import Engine
 from pouch.errors import NoSuchNetworkDriver, NoSuchRuntime
 from pouch.models import Mount
@@ -41,8 +42,10 @@ async def test_create_rejects_unknown_parts_and_leaves_nothing(
 ) -> None:
     with pytest.raises(NoSuchRuntime, match="available: process"):
         await engine.create(cfg(runtime="kata2"))
-    with pytest.raises(NoSuchNetworkDriver, match="available: host, none"):
+    with pytest.raises(NoSuchNetwork, match=r"no such network: bridge .*pouch-cni"):
         await engine.create(cfg(networks=["bridge"]))
+    with pytest.raises(NoSuchNetwork, match=r"no such network: elsewhere$"):
+        await engine.create(cfg(networks=["elsewhere"]))
     with pytest.raises(NoSuchImage):
         await engine.create(cfg(image="no-such-image:1"))
     with pytest.raises(InvalidArgument, match="user"):
@@ -91,3 +94,13 @@ async def test_update_and_filters(engine: Engine, busybox: str) -> None:
     updated = await engine.update(container.id, Resources(pids_limit=50))
     assert updated.config.resources.pids_limit == 50
     assert engine.inspect(container.id).config.resources.pids_limit == 50
+
+
+async def test_builtin_networks_and_driver_errors(engine: Engine, busybox: str) -> None:
+    assert [n.name for n in engine.network_list()] == ["host", "none"]
+    with pytest.raises(NoSuchNetworkDriver, match="available: host, none"):
+        await engine.network_create("mynet", driver="bridge")
+    with pytest.raises(Conflict, match="pre-defined"):
+        await engine.network_remove("host")
+    with pytest.raises(InvalidArgument, match="only one instance"):
+        await engine.network_create("other", driver="host")

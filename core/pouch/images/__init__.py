@@ -2,7 +2,8 @@
 
 ``ImageStore`` is the entry point: it imports rootfs tarballs, records images
 from manifests (the future registry client and ``load`` plug in through
-``BlobSource`` and ``ImageStore.add_image``), resolves references with docker's
+``BlobSource`` and ``ImageStore.add_image``), saves and loads image archives
+(docker-archive and OCI layout tarballs), resolves references with docker's
 rules and prepares container root filesystems as mount descriptions. Everything
 here is blocking file and database work; the engine calls it through
 ``anyio.to_thread.run_sync``. This package must not speak HTTP nor mount
@@ -11,6 +12,7 @@ anything itself.
 
 from __future__ import annotations
 
+from pouch.images._archive import ArchiveFormat
 from pouch.images._content import BlobSource, ContentStore, check_digest
 from pouch.images._gc import Collected
 from pouch.images._layers import LayerInfo, apply_layer
@@ -18,6 +20,7 @@ from pouch.images._lookup import Removal
 from pouch.images._manifest import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
+    DOCKER_LAYER_TAR,
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
     OCI_CONFIG,
@@ -44,6 +47,7 @@ from pouch.images._store import ImageStore
 __all__ = [
     "DOCKER_CONFIG",
     "DOCKER_LAYER",
+    "DOCKER_LAYER_TAR",
     "DOCKER_MANIFEST",
     "DOCKER_MANIFEST_LIST",
     "OCI_CONFIG",
@@ -52,6 +56,7 @@ __all__ = [
     "OCI_LAYER_GZIP",
     "OCI_LAYER_ZSTD",
     "OCI_MANIFEST",
+    "ArchiveFormat",
     "BlobSource",
     "Collected",
     "ContentStore",

@@ -24,6 +24,7 @@ __all__ = [
     "DOCKER_CONFIG",
     "DOCKER_FOREIGN_LAYER",
     "DOCKER_LAYER",
+    "DOCKER_LAYER_TAR",
     "DOCKER_MANIFEST",
     "DOCKER_MANIFEST_LIST",
     "INDEX_TYPES",
@@ -58,6 +59,9 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+# Uncompressed: not in the schema 2 spec, but what containerd and ``docker load`` use for
+# the plain layer.tar files of a docker-archive.
+DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
 MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
@@ -73,7 +77,7 @@ COMPRESSED_LAYER_TYPES = frozenset(
         DOCKER_FOREIGN_LAYER,
     }
 )
-LAYER_TYPES = COMPRESSED_LAYER_TYPES | {OCI_LAYER, OCI_NONDIST_LAYER}
+LAYER_TYPES = COMPRESSED_LAYER_TYPES | {OCI_LAYER, OCI_NONDIST_LAYER, DOCKER_LAYER_TAR}
 
 # image-spec descriptor.md: algorithm ":" encoded; the store itself accepts sha256 only.
 Digest = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")]

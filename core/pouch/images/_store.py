@@ -14,7 +14,7 @@ import functools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,9 @@ import msgspec
 from pouch.drivers import Mount
 from pouch.errors import InvalidArgument, NoSuchObject
 from pouch.images import _documents as docs
+from pouch.images._archive import ArchiveFormat, Progress
+from pouch.images._archive_load import load_archive
+from pouch.images._archive_save import save_archive
 from pouch.images._content import BlobSource, ContentStore
 from pouch.images._gc import Collected, collect
 from pouch.images._layers import LayerInfo, apply_layer
@@ -206,6 +209,25 @@ class ImageStore:
                 digest in image.layers for image in self.table.all()
             ):
                 self.content.delete(digest)
+
+    def drop_unreferenced(self, digests: Iterable[str]) -> list[str]:
+        """Delete the blobs ``digests`` no image uses and no lease pins (a load's leftovers)."""
+        with self._lock:
+            used = set(self._pins)
+            for image in self.table.all():
+                used.update((image.id, image.manifest, *image.layers))
+                used.update(entry.rpartition("@")[2] for entry in image.digests)
+            return [d for d in sorted(set(digests) - used) if self.content.delete(d)]
+
+    def save(
+        self, refs: Sequence[str], out: BinaryIO, *, format: ArchiveFormat = "docker-archive"
+    ) -> list[Image]:
+        """Write the images ``refs`` name to ``out`` as one tar, ``docker save`` (blocking)."""
+        return save_archive(self, refs, out, format)
+
+    def load(self, source: BinaryIO, *, progress: Progress | None = None) -> list[Image]:
+        """Record a docker-archive's or OCI layout tar's images, all or none (blocking)."""
+        return load_archive(self, source, progress)
 
     # -- looking up and naming -------------------------------------------------
 

@@ -10,5 +10,6 @@ from __future__ import annotations
 
 from pouch.store._containers import ContainerTable
 from pouch.store._db import Database, SchemaTooNew
+from pouch.store._networks import NetworkTable
 
-__all__ = ["ContainerTable", "Database", "SchemaTooNew"]
+__all__ = ["ContainerTable", "Database", "NetworkTable", "SchemaTooNew"]

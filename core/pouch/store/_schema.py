@@ -31,4 +31,13 @@ MIGRATIONS: tuple[str, ...] = (
         record BLOB NOT NULL
     );
     """,
+    # 2: networks by name, with the driver that implements each
+    """
+    CREATE TABLE networks (
+        name TEXT PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        driver TEXT NOT NULL,
+        record BLOB NOT NULL
+    );
+    """,
 )

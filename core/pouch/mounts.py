@@ -1,7 +1,9 @@
-"""mount(2) and umount2(2) through libc, for the container's root filesystem.
+"""mount(2) and umount2(2) through libc, for runtimes and the engine.
 
-The runtime mounts the snapshot's overlay at ``<bundle>/rootfs`` in the host's
-mount namespace, so it stays while pouchd is down and the container runs.
+Snapshots describe their mounts (``pouch.drivers.Mount``); a runtime that
+presents the root filesystem on the host performs them with ``mount_all``, in
+the host's mount namespace, so they stay while pouchd is down. Network
+namespaces are pinned by bind mounts and released with ``unmount`` too.
 """
 
 from __future__ import annotations

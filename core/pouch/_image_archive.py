@@ -1,0 +1,72 @@
+"""The engine's image archives: what ``pouch save`` and ``pouch load`` call.
+
+``ImageArchiveOps`` is the part of ``Engine`` that writes images to and reads
+them from tarballs (docker-archive, OCI layout). Archives are blocking file
+work, done in a worker thread; the events are published from the event loop.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, BinaryIO, Literal
+
+import anyio
+import anyio.from_thread
+
+from pouch.images import Image
+
+if TYPE_CHECKING:
+    from pouch.events import EventBus
+    from pouch.images import ImageStore
+
+__all__ = ["ImageArchiveOps"]
+
+
+class ImageArchiveOps:
+    images: ImageStore
+    events: EventBus
+
+    async def image_save(
+        self,
+        refs: list[str],
+        out: BinaryIO,
+        *,
+        format: Literal["docker-archive", "oci-archive"] = "docker-archive",
+    ) -> None:
+        """Write the images ``refs`` name to ``out`` as one tar, as ``docker save``.
+
+        ``out`` is written from a worker thread and left open. An image named by
+        id or digest is saved without a name. Raises ``NoSuchImage`` before
+        anything is written when a reference names no image.
+        """
+        save = functools.partial(self.images.save, refs, out, format=format)
+        saved = await anyio.to_thread.run_sync(save)
+        for image in saved:
+            name = image.names[0] if image.names else image.id
+            self.events.publish("image", "save", image.id, {"name": name})
+
+    async def image_load(
+        self, source: BinaryIO, *, progress: Callable[[str], None] | None = None
+    ) -> list[Image]:
+        """Record every image of the tar ``source`` (docker-archive or OCI layout).
+
+        ``progress`` is called in the event loop's thread with one line per
+        loaded name (``Loaded image: docker.io/library/busybox:latest``) or
+        ``Loaded image ID: sha256:…`` for an image without one. A refused
+        archive (``InvalidArgument``: a path outside it, a digest mismatch)
+        records nothing and leaves no blob behind.
+        """
+        report: Callable[[str], None] | None = None
+        if progress is not None:
+            callback = progress
+
+            def report(line: str) -> None:
+                anyio.from_thread.run_sync(callback, line)
+
+        load = functools.partial(self.images.load, source, progress=report)
+        loaded = await anyio.to_thread.run_sync(load)
+        for image in loaded:
+            name = image.names[0] if image.names else image.id
+            self.events.publish("image", "load", image.id, {"name": name})
+        return loaded

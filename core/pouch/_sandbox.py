@@ -59,6 +59,8 @@ class SandboxOps(NetworkOps):
             hosts_path=str(directory / "hosts"),
             resolv_conf_path=str(directory / "resolv.conf"),
             hostname_path=str(directory / "hostname"),
+            name=container.name,
+            ports=list(container.config.ports),
         )
 
     async def _attach_networks(self, container: Container) -> Sandbox:

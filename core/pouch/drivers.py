@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -30,6 +30,7 @@ __all__ = [
     "Mount",
     "NetworkAttachment",
     "NetworkDriver",
+    "PortMapping",
     "Runtime",
     "RuntimeContainer",
     "RuntimeState",
@@ -63,6 +64,15 @@ class Mount(msgspec.Struct, omit_defaults=True, kw_only=True, frozen=True):
     options: list[str] = []
 
 
+class PortMapping(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Publish ``container_port`` on the host (``host_port`` 0 picks a free one)."""
+
+    container_port: Annotated[int, msgspec.Meta(ge=1, le=65535)]
+    host_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    host_ip: str = ""
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+
+
 class Sandbox(msgspec.Struct, omit_defaults=True, kw_only=True):
     """The namespaces and files a group of containers shares (a pod).
 
@@ -78,6 +88,9 @@ class Sandbox(msgspec.Struct, omit_defaults=True, kw_only=True):
     hosts_path: str = ""
     resolv_conf_path: str = ""
     hostname_path: str = ""
+    # The name other members of a network may resolve it by, and its published ports.
+    name: str = ""
+    ports: list[PortMapping] = []
 
 
 class RuntimeContainer(msgspec.Struct, kw_only=True):

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from pouch.drivers import NetworkAttachment
+from pouch.drivers import NetworkAttachment, PortMapping
 
 __all__ = [
     "CAPABILITIES",
@@ -99,9 +99,6 @@ _ENV_NAME = re.compile(r"^[^=\s][^=]*$")
 _CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 _SYSCTL = re.compile(r"^[a-z0-9_]+(\.[a-zA-Z0-9_\-]+)+$")
 
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-HostPort = Annotated[int, msgspec.Meta(ge=0, le=65535)]
-
 
 def parse_signal(value: str | int) -> int:
     """``"SIGTERM"``, ``"TERM"``, ``"15"`` or ``15`` → 15; ValueError otherwise."""
@@ -168,15 +165,6 @@ class Mount(Input):
             raise ValueError(f"volume name {self.source!r} must not contain '/'")
         elif self.type == "tmpfs" and self.source:
             raise ValueError("a tmpfs mount takes no source")
-
-
-class PortMapping(Input):
-    """Publish ``container_port`` on the host (``host_port`` 0 picks a free one)."""
-
-    container_port: Port
-    host_port: HostPort = 0
-    host_ip: str = ""
-    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
 
 
 class Ulimit(Input):

@@ -16,13 +16,10 @@ import json
 import os
 import shutil
 import signal
-import signal as signal_module
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal
 
 import anyio
 import anyio.abc
@@ -40,6 +37,7 @@ from pouch.drivers import (
 from pouch.errors import Conflict, NoSuchContainer, NotSupported
 from pouch.markers import hookimpl
 from pouch.oci import LinuxResources, Process
+from pouch.procio import PipeProcess
 
 __all__ = ["ProcessRuntime", "ProcessRuntimePlugin"]
 
@@ -191,7 +189,7 @@ class ProcessRuntime:
             env=dict(item.split("=", 1) for item in process.env if "=" in item),
             cwd=cwd,
         )
-        return _HostExec(proc)
+        return PipeProcess(proc)
 
     async def attach(self, container_id: str) -> StdioStream:
         raise NotSupported("the process test runtime gives containers no stdin")
@@ -214,56 +212,6 @@ class ProcessRuntime:
             memory_usage=rss_pages * os.sysconf("SC_PAGE_SIZE"),
             pids=1,
         )
-
-
-class _HostExec:
-    def __init__(self, proc: anyio.abc.Process) -> None:
-        self._proc = proc
-
-    async def write(self, data: bytes) -> None:
-        if self._proc.stdin is not None:
-            await self._proc.stdin.send(data)
-
-    async def close_stdin(self) -> None:
-        if self._proc.stdin is not None:
-            await self._proc.stdin.aclose()
-
-    async def output(self) -> AsyncIterator[tuple[Literal["stdout", "stderr"], bytes]]:
-        send, receive = anyio.create_memory_object_stream[
-            tuple[Literal["stdout", "stderr"], bytes]
-        ](16)
-
-        async def pump(
-            name: Literal["stdout", "stderr"], stream: anyio.abc.ByteReceiveStream | None
-        ) -> None:
-            if stream is not None:
-                async for chunk in stream:
-                    await send.send((name, chunk))
-
-        async with anyio.create_task_group() as tg:
-
-            async def both() -> None:
-                async with send, anyio.create_task_group() as inner:
-                    inner.start_soon(pump, "stdout", self._proc.stdout)
-                    inner.start_soon(pump, "stderr", self._proc.stderr)
-
-            tg.start_soon(both)
-            async with receive:
-                async for item in receive:
-                    yield item
-
-    async def resize(self, height: int, width: int) -> None:
-        raise NotSupported("the process test runtime has no terminals")
-
-    async def wait(self) -> int:
-        code = await self._proc.wait()
-        return 128 - code if code < 0 else code
-
-    async def aclose(self) -> None:
-        await self._proc.aclose()
-
-    async def kill(self, signal: int) -> None:
-        self._proc.send_signal(signal_module.Signals(signal))
 
 
 class ProcessRuntimePlugin:

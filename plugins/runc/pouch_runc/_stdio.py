@@ -20,16 +20,14 @@ import struct
 import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal
 
 import anyio
 import anyio.abc
 
 from pouch.errors import Conflict
+from pouch.procio import Chunk, PipeProcess
 
 __all__ = ["AttachSocket", "start_exec"]
-
-Chunk = tuple[Literal["stdout", "stderr"], bytes]
 
 
 class AttachSocket:
@@ -86,59 +84,9 @@ class AttachSocket:
         self._sock.close()
 
 
-class _PipeExec:
-    def __init__(self, proc: anyio.abc.Process, spec: Path) -> None:
-        self._proc = proc
-        self._spec = spec
-
-    async def write(self, data: bytes) -> None:
-        if self._proc.stdin is not None:
-            await self._proc.stdin.send(data)
-
-    async def close_stdin(self) -> None:
-        if self._proc.stdin is not None:
-            await self._proc.stdin.aclose()
-
-    async def output(self) -> AsyncIterator[Chunk]:
-        send, receive = anyio.create_memory_object_stream[Chunk](16)
-
-        async def pump(
-            name: Literal["stdout", "stderr"], stream: anyio.abc.ByteReceiveStream | None
-        ) -> None:
-            if stream is not None:
-                async for chunk in stream:
-                    await send.send((name, chunk))
-
-        async def both() -> None:
-            async with send, anyio.create_task_group() as inner:
-                inner.start_soon(pump, "stdout", self._proc.stdout)
-                inner.start_soon(pump, "stderr", self._proc.stderr)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(both)
-            async with receive:
-                async for item in receive:
-                    yield item
-
-    async def resize(self, height: int, width: int) -> None:
-        return None
-
-    async def wait(self) -> int:
-        code = await self._proc.wait()
-        self._spec.unlink(missing_ok=True)
-        return 128 - code if code < 0 else code
-
-    async def kill(self, signal: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._proc.pid, signal)
-
-    async def aclose(self) -> None:
-        await self._proc.aclose()
-
-
-class _TtyExec(_PipeExec):
+class _TtyExec(PipeProcess):
     def __init__(self, proc: anyio.abc.Process, spec: Path, master: int) -> None:
-        super().__init__(proc, spec)
+        super().__init__(proc, on_exit=lambda: spec.unlink(missing_ok=True))
         self._master = master
         os.set_blocking(master, False)
 
@@ -179,10 +127,10 @@ class _TtyExec(_PipeExec):
 
 async def start_exec(
     command: list[str], container_id: str, spec: Path, *, terminal: bool
-) -> _PipeExec:
+) -> PipeProcess:
     if not terminal:
         proc = await anyio.open_process([*command, container_id])
-        return _PipeExec(proc, spec)
+        return PipeProcess(proc, on_exit=lambda: spec.unlink(missing_ok=True))
     # The runtime proxies between the container's terminal and its own stdio
     # when that is a terminal too: give it one and keep the master side.
     master, slave = os.openpty()

@@ -31,9 +31,9 @@ from pouch.drivers import (
     StdioStream,
 )
 from pouch.errors import Conflict, NoSuchContainer, PouchError
+from pouch.mounts import mount_all, unmount
 from pouch_runc._cgroups import read_stats
 from pouch_runc._conmon import ConmonOptions, start_conmon
-from pouch.mounts import mount_all, unmount
 from pouch_runc._stdio import AttachSocket, start_exec
 from pouch_runc._users import resolve_user
 

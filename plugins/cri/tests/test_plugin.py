@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pouch.config import EngineConfig
 from pouch.kernel import Kernel, PluginStatus
+from pouch.testing.plugins import load_plugin
 
 NAME = "cri"
 
 
 def load(tmp_path: Path) -> tuple[Kernel, PluginStatus]:
-    kernel = Kernel(EngineConfig(root=tmp_path / "root", run_root=tmp_path / "run"))
-    kernel.load()
-    found = {status.name: status for status in kernel.plugins()}
-    assert NAME in found, f"plugin {NAME!r} not discovered: is pouch-{NAME} installed?"
-    return kernel, found[NAME]
+    return load_plugin(NAME, tmp_path)
 
 
 def test_listed_as_skipped_with_a_reason(tmp_path: Path) -> None:

@@ -7,18 +7,14 @@ from pathlib import Path
 import pytest
 from pouch_kata import plugin
 
-from pouch.config import EngineConfig
 from pouch.kernel import Kernel, PluginStatus
+from pouch.testing.plugins import fake_programs, load_plugin
 
 NAME = "kata"
 
 
 def load(tmp_path: Path) -> tuple[Kernel, PluginStatus]:
-    kernel = Kernel(EngineConfig(root=tmp_path / "root", run_root=tmp_path / "run"))
-    kernel.load()
-    found = {status.name: status for status in kernel.plugins()}
-    assert NAME in found, f"plugin {NAME!r} not discovered: is pouch-{NAME} installed?"
-    return kernel, found[NAME]
+    return load_plugin(NAME, tmp_path)
 
 
 def test_listed_as_skipped_with_a_reason(tmp_path: Path) -> None:
@@ -29,16 +25,6 @@ def test_listed_as_skipped_with_a_reason(tmp_path: Path) -> None:
     assert not status.provides
     assert not kernel.pm.has_plugin(NAME)
     assert NAME not in kernel.runtimes
-
-
-def fake_programs(directory: Path, *names: str) -> Path:
-    """Put executables named ``names`` in ``directory`` (they are never run)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        program = directory / name
-        program.write_text("#!/bin/sh\nexit 1\n")
-        program.chmod(0o755)
-    return directory
 
 
 def test_names_a_missing_kvm_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,16 +8,13 @@ import pytest
 
 from pouch.config import EngineConfig
 from pouch.kernel import Kernel, PluginStatus
+from pouch.testing.plugins import fake_programs, load_plugin
 
 NAME = "runc"
 
 
 def load(tmp_path: Path) -> tuple[Kernel, PluginStatus]:
-    kernel = Kernel(EngineConfig(root=tmp_path / "root", run_root=tmp_path / "run"))
-    kernel.load()
-    found = {status.name: status for status in kernel.plugins()}
-    assert NAME in found, f"plugin {NAME!r} not discovered: is pouch-{NAME} installed?"
-    return kernel, found[NAME]
+    return load_plugin(NAME, tmp_path)
 
 
 @pytest.mark.binary("runc", "crun", "conmon")
@@ -55,16 +52,6 @@ def test_an_added_runtime_with_a_missing_binary_fails_the_plugin_by_name(tmp_pat
     status = {s.name: s for s in kernel.plugins()}[NAME]
     assert status.state == "failed"
     assert "runtime 'ghost'" in status.reason and "not found" in status.reason
-
-
-def fake_programs(directory: Path, *names: str) -> Path:
-    """Put executables named ``names`` in ``directory`` (they are never run)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        program = directory / name
-        program.write_text("#!/bin/sh\nexit 1\n")
-        program.chmod(0o755)
-    return directory
 
 
 def test_names_the_missing_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

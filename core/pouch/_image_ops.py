@@ -1,29 +1,52 @@
 """The engine's image operations: what ``pouch pull``, ``images``, ``rmi`` … call.
 
-``ImageOps`` is the half of ``Engine`` that works on images. The image store
-is blocking file work, so every call goes through a worker thread.
+``ImageOps`` is the half of ``Engine`` that works on images: the local ones
+(list, inspect, tag, remove, import, prune) and the registry side (pull, push,
+login, logout) through one ``pouch.distribution.Distribution`` per engine.
+The image store and the registry client block (files, network), so every
+call goes through a worker thread and the event loop never waits on them.
+Events are published here, once the operation has succeeded.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import anyio
 
-from pouch.images import Image, Removal
+from pouch.distribution import Distribution, ProgressCallback
+from pouch.images import Collected, Image, Platform, Removal, parse_reference
+from pouch.telemetry import operation
 
 if TYPE_CHECKING:
+    from pouch.config import EngineConfig
     from pouch.events import EventBus
     from pouch.images import ImageStore
+    from pouch.oci.image import ImageConfig
     from pouch.store import ContainerTable
 
 __all__ = ["ImageOps"]
 
+# OpenTelemetry semantic convention for the image a span is about.
+IMAGE_NAME = "container.image.name"
+
 
 class ImageOps:
+    config: EngineConfig
     images: ImageStore
     events: EventBus
     containers: ContainerTable
+
+    @property
+    def distribution(self) -> Distribution:
+        """The registry client of this engine (made on first use, after start)."""
+        current: Distribution | None = self.__dict__.get("_distribution")
+        if current is None or current.store is not self.images:
+            current = Distribution(self.images, self.config.registries)
+            self.__dict__["_distribution"] = current
+        return current
 
     def _image_in_use(self, image_id: str) -> bool:
         return any(c.image_id == image_id for c in self.containers.all())
@@ -49,3 +72,69 @@ class ImageOps:
         for image_id in removal.deleted:
             self.events.publish("image", "delete", image_id, {"name": ref})
         return removal
+
+    async def image_import(
+        self, source: Path | BinaryIO, reference: str, *, config: ImageConfig | None = None
+    ) -> Image:
+        """``docker import``: a rootfs tarball (file or binary stream) as a one-layer image."""
+        load = functools.partial(self.images.import_rootfs, source, reference, config=config)
+        image = await anyio.to_thread.run_sync(load)
+        self.events.publish("image", "import", image.id, {"name": reference})
+        return image
+
+    async def image_prune(self) -> Collected:
+        """Delete dangling images no container uses, then unreferenced blobs and layers."""
+        collected = await anyio.to_thread.run_sync(
+            functools.partial(self.images.prune, in_use=self._image_in_use)
+        )
+        for image_id in collected.images:
+            self.events.publish("image", "delete", image_id)
+        self.events.publish("image", "prune", "", {"reclaimed": str(collected.reclaimed)})
+        return collected
+
+    # -- registries ------------------------------------------------------------
+
+    async def pull(
+        self,
+        ref: str,
+        *,
+        platform: str | Platform | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Image:
+        """Pull ``ref`` from its registry (mirrors first for docker.io); the image.
+
+        ``platform`` ("linux/arm64") picks from a multi-platform image; the
+        default is this host's. ``progress`` receives ``PullProgress`` lines
+        **on worker threads**, one line at a time: to reach the event loop,
+        use ``anyio.from_thread.run_sync`` or a thread-safe queue; an
+        exception it raises aborts the pull. Publishes the image event "pull".
+        """
+        name = parse_reference(ref).familiar()
+        pull = functools.partial(self.distribution.pull, ref, platform=platform, progress=progress)
+        with operation("image.pull") as span:
+            span.set_attribute(IMAGE_NAME, name)
+            image = await anyio.to_thread.run_sync(pull)
+        self.events.publish("image", "pull", name, {"name": name})
+        return image
+
+    async def push(self, ref: str, *, progress: ProgressCallback | None = None) -> str:
+        """Push the local image ``ref`` to its registry; the pushed manifest's digest.
+
+        ``progress`` is called from worker threads, as for ``pull``. Publishes "push".
+        """
+        name = parse_reference(ref).familiar()
+        push = functools.partial(self.distribution.push, ref, progress=progress)
+        with operation("image.push") as span:
+            span.set_attribute(IMAGE_NAME, name)
+            digest = await anyio.to_thread.run_sync(push)
+        self.events.publish("image", "push", name, {"name": name, "digest": digest})
+        return digest
+
+    async def login(self, registry: str, username: str, password: str) -> str:
+        """Check the credentials against ``registry`` and store them; "Login Succeeded"."""
+        login = functools.partial(self.distribution.login, registry, username, password)
+        return await anyio.to_thread.run_sync(login)
+
+    async def logout(self, registry: str) -> str:
+        """Forget the stored credentials of ``registry``; the status text."""
+        return await anyio.to_thread.run_sync(self.distribution.logout, registry)

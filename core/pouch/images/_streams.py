@@ -84,7 +84,7 @@ def decompressed(stream: BinaryIO) -> Readable:
             raise NotSupported(
                 "the layer is zstd-compressed; install the 'zstandard' module to unpack it"
             ) from None
-        return cast(Readable, zstandard.ZstdDecompressor().stream_reader(raw))
+        return cast(Readable, zstandard.ZstdDecompressor().stream_reader(cast(Any, raw)))
     return raw
 
 

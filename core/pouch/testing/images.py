@@ -21,7 +21,7 @@ import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from pouch.oci.image import ImageConfig
 
@@ -251,3 +251,33 @@ def busybox_rootfs_tar(dest: Path, *, busybox: Path = BUSYBOX_PATH) -> Path:
         dest = dest / "busybox-rootfs.tar"
     busybox_layer(busybox).write(dest)
     return dest
+
+
+# -- registry test images -------------------------------------------------------
+# The push-ready images (``single_layer_image``, ``whiteout_image``, ``zstd_image``,
+# ``multi_platform_image``, ``many_layers_image``, ``push_image_to_registry`` …)
+# live in ``pouch.testing.registry_images`` to keep both modules small; they
+# are reachable from here too. Imported lazily: they need ``pouch.distribution``.
+_REGISTRY_IMAGES = frozenset(
+    {
+        "WHITEOUT_DATA",
+        "TestImage",
+        "busybox_layer_bytes",
+        "image_from_layers",
+        "many_layers_image",
+        "multi_platform_image",
+        "push_image_to_registry",
+        "push_test_image",
+        "single_layer_image",
+        "whiteout_image",
+        "zstd_image",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REGISTRY_IMAGES:
+        from pouch.testing import registry_images
+
+        return getattr(registry_images, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,6 +22,8 @@ depends on pouch gets these fixtures without a conftest:
 ``busybox_rootfs`` / ``busybox``
     the busybox rootfs tarball (built once per session), and the reference
     ``busybox:latest`` after importing it into ``engine``.
+``registry``
+    Debian's ``docker-registry`` running on 127.0.0.1 (``pouch.testing.registry``).
 
 Tests are ``async`` functions marked ``@pytest.mark.anyio``; ``anyio_backend``
 is ``"asyncio"``. The markers ``root`` and ``binary(name, ...)`` skip a test,
@@ -47,6 +49,7 @@ from pouch.testing.images import BUSYBOX_CONFIG, busybox_rootfs_tar
 if TYPE_CHECKING:
     from pouch.config import EngineConfig
     from pouch.engine import Engine
+    from pouch.testing.registry import Registry
 
 __all__ = [
     "EngineFactory",
@@ -256,3 +259,22 @@ def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def busybox(engine: Engine, busybox_rootfs: Path, anyio_backend: str) -> str:
     """``busybox:latest`` imported into ``engine``."""
     return await import_busybox(engine, busybox_rootfs)
+
+
+# -- a real registry (pouch.testing.registry) ----------------------------------------
+# Added with the registry client: Debian's docker-registry on 127.0.0.1.
+
+
+@pytest.fixture
+def registry() -> Iterator[Registry]:
+    """A running ``docker-registry`` on 127.0.0.1 (plain HTTP, anonymous).
+
+    Skips, saying what to install, where the binary is missing; stopped and its
+    directory removed at teardown, even when the test fails.
+    """
+    from pouch.testing.registry import REGISTRY_BINARY, running_registry
+
+    if not REGISTRY_BINARY.is_file():
+        pytest.skip(f"needs {REGISTRY_BINARY} (apt-get install docker-registry)")
+    with running_registry() as running:
+        yield running

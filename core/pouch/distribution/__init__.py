@@ -1,0 +1,53 @@
+"""The registry client: pull and push over the OCI distribution spec (Docker Registry API v2).
+
+``Distribution`` pulls images into an ``ImageStore`` and pushes them out;
+``Registries`` and ``RegistryClient`` are the lower layers (endpoints and
+mirrors, TLS and insecure hosts, the ``WWW-Authenticate`` challenge flow with
+basic and bearer-token auth, stored credentials) for callers that speak to a
+registry without an image store, such as test helpers. Standard library only
+(``http.client``, ``ssl``) and blocking: the engine runs it in worker threads,
+and progress callbacks are called from those threads. Every blob is verified
+by digest before the store keeps it. This package must not unpack layers or
+record images itself: ``ImageStore.add_image`` does, through ``BlobSource``.
+"""
+
+from __future__ import annotations
+
+from pouch.distribution._client import MANIFEST_ACCEPT, Endpoint, RegistryClient
+from pouch.distribution._credentials import CredentialStore, registry_key
+from pouch.distribution._errors import (
+    DigestMismatch,
+    ImageNotFound,
+    PlatformNotAvailable,
+    RegistryDenied,
+    RegistryError,
+    RegistryUnauthorized,
+    RegistryUnavailable,
+)
+from pouch.distribution._platforms import format_platform, parse_platform
+from pouch.distribution._progress import ProgressCallback, PullProgress
+from pouch.distribution._registries import Registries
+from pouch.distribution._service import Distribution
+from pouch.distribution._source import RegistryBlobSource
+
+__all__ = [
+    "MANIFEST_ACCEPT",
+    "CredentialStore",
+    "DigestMismatch",
+    "Distribution",
+    "Endpoint",
+    "ImageNotFound",
+    "PlatformNotAvailable",
+    "ProgressCallback",
+    "PullProgress",
+    "Registries",
+    "RegistryBlobSource",
+    "RegistryClient",
+    "RegistryDenied",
+    "RegistryError",
+    "RegistryUnauthorized",
+    "RegistryUnavailable",
+    "format_platform",
+    "parse_platform",
+    "registry_key",
+]

@@ -1,0 +1,254 @@
+"""Pulling an image: manifest, platform, parallel verified downloads, unpack, record.
+
+Owns the order of a pull: the manifest or index from the first endpoint that
+has it (mirrors before the origin), the platform's manifest, the config, then
+the missing layers downloaded in parallel (at most ``max_downloads`` at once)
+straight into the content store, which verifies digest and size before a blob
+becomes visible; then ``ImageStore.add_image`` unpacks and records the image.
+One pull of a given manifest runs at a time and one download of a given blob:
+a concurrent second pull waits and then finds everything present. Progress
+goes to a ``Reporter`` from this thread and the download threads. It must not
+write blobs or snapshots except through ``ImageStore``. Blocking.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TypeVar
+
+import msgspec
+
+from pouch.distribution import _progress as status
+from pouch.distribution._client import RegistryClient
+from pouch.distribution._errors import DigestMismatch, RegistryError
+from pouch.distribution._platforms import select_manifest
+from pouch.distribution._progress import Reporter, short_id
+from pouch.distribution._registries import Registries
+from pouch.distribution._source import KeyedLocks, RegistryBlobSource, is_index
+from pouch.errors import InvalidArgument, NoSuchImage, NoSuchObject
+from pouch.images import (
+    OCI_MANIFEST,
+    Descriptor,
+    Image,
+    ImageDocument,
+    ImageStore,
+    Manifest,
+    Platform,
+    Reference,
+    chain_ids,
+)
+
+__all__ = ["Puller"]
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_POLL = 0.05  # how often the unpack watcher looks for a layer's committed snapshot
+
+
+class _Stopped(Exception):
+    """Another download of the same pull failed: stop this one."""
+
+
+class Puller:
+    """Pulls into ``store`` from ``registries``; share one per engine (it holds the locks)."""
+
+    def __init__(self, registries: Registries, store: ImageStore, locks: KeyedLocks) -> None:
+        self.registries = registries
+        self.store = store
+        self.locks = locks
+
+    def pull(self, ref: Reference, platform: Platform | None, report: Reporter) -> Image:
+        client, raw, media_type, top_digest = self._manifest(ref)
+        report(f"Pulling from {ref.path}", ref.tag or ref.digest)
+        top = Descriptor(mediaType=media_type or OCI_MANIFEST, digest=top_digest, size=len(raw))
+        source = RegistryBlobSource(client, ref.path)
+        with self.store.lease(top.digest):
+            self.store.content.write(raw, top.digest, top.size)
+            chosen = top
+            if is_index(raw, media_type):
+                chosen = select_manifest(raw, platform, what=ref.familiar())
+                self._fetch(source, chosen, "manifest")
+            manifest = self._decode(chosen, Manifest, ref)
+            with self.locks.hold(chosen.digest):
+                before = self._existing(ref)
+                layers = [layer.digest for layer in manifest.layers]
+                with self.store.lease(chosen.digest, manifest.config.digest, *layers):
+                    self._fetch(source, manifest.config, "config")
+                    document = self._decode(manifest.config, ImageDocument, ref)
+                    chains = chain_ids(document.rootfs.diff_ids)
+                    if len(chains) != len(layers):
+                        chains = [""] * len(layers)  # add_image reports the mismatch
+                    self._download(source, manifest.layers, chains, report)
+                    name = ref.digested if ref.digest else ref.tagged
+                    image = self._record(
+                        top, name, source, platform, manifest.layers, chains, report
+                    )
+        report(f"Digest: {top.digest}")
+        fresh = before is None or before.manifest != chosen.digest
+        news = "Downloaded newer image" if fresh else "Image is up to date"
+        report(f"Status: {news} for {ref.familiar()}")
+        return image
+
+    def _manifest(self, ref: Reference) -> tuple[RegistryClient, bytes, str, str]:
+        """The manifest or index from the first endpoint that has it."""
+        for endpoint in self.registries.endpoints(ref.domain):
+            try:
+                client = self.registries.client(endpoint)
+                raw, media_type, digest = client.get_manifest(
+                    ref.path, ref.digest or ref.tag, what=ref.familiar()
+                )
+                return client, raw, media_type, digest
+            except (RegistryError, NoSuchImage) as exc:
+                if not endpoint.mirror:
+                    raise
+                log.info("mirror %s skipped for %s: %s", endpoint.host, ref, exc)
+        raise AssertionError("the origin is always the last endpoint")
+
+    def _existing(self, ref: Reference) -> Image | None:
+        try:
+            return self.store.resolve(ref.digested or ref.tagged)
+        except NoSuchObject:
+            return None
+
+    def _fetch(self, source: RegistryBlobSource, descriptor: Descriptor, kind: str) -> None:
+        """A small blob (manifest, config) into the store, verified."""
+        if self.store.content.exists(descriptor.digest):
+            return
+        try:
+            self.store.content.write(source.fetch(descriptor), descriptor.digest, descriptor.size)
+        except InvalidArgument as exc:
+            raise self._mismatch(source, kind, descriptor, exc) from None
+
+    def _decode(self, descriptor: Descriptor, kind: type[_T], ref: Reference) -> _T:
+        try:
+            return msgspec.json.decode(self.store.content.read(descriptor.digest), type=kind)
+        except msgspec.MsgspecError as exc:
+            raise RegistryError(
+                f"{ref.familiar()}: {kind.__name__} {descriptor.digest} is not usable: {exc}"
+            ) from None
+
+    @staticmethod
+    def _mismatch(
+        source: RegistryBlobSource, kind: str, descriptor: Descriptor, exc: InvalidArgument
+    ) -> DigestMismatch:
+        return DigestMismatch(
+            f"{kind} {descriptor.digest} from {source.client.host}/{source.repo} failed "
+            f"verification and was not stored: {exc.message}",
+            host=source.client.host,
+        )
+
+    # -- layers -------------------------------------------------------------------
+
+    def _download(
+        self,
+        source: RegistryBlobSource,
+        layers: list[Descriptor],
+        chains: list[str],
+        report: Reporter,
+    ) -> None:
+        missing: dict[str, Descriptor] = {}
+        seen: set[str] = set()
+        for layer, chain in zip(layers, chains, strict=True):
+            if layer.digest in seen:
+                continue
+            seen.add(layer.digest)
+            short = short_id(layer.digest)
+            if self.store.content.exists(layer.digest):
+                if chain and self.store.snapshots.get(chain) is not None:
+                    report(status.ALREADY_EXISTS, short)
+                else:
+                    report(status.PULLING_FS_LAYER, short)
+                    report(status.DOWNLOAD_COMPLETE, short)
+            else:
+                missing[layer.digest] = layer
+                report(status.PULLING_FS_LAYER, short)
+        limit = max(1, self.registries.settings.max_concurrent_downloads)
+        for layer in list(missing.values())[limit:]:
+            report(status.WAITING, short_id(layer.digest))
+        if not missing:
+            return
+        stop = threading.Event()
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="pouch-pull") as pool:
+            futures = [
+                pool.submit(self._download_one, source, layer, report, stop)
+                for layer in missing.values()
+            ]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            except BaseException:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _download_one(
+        self, source: RegistryBlobSource, layer: Descriptor, report: Reporter, stop: threading.Event
+    ) -> None:
+        short = short_id(layer.digest)
+        with self.locks.hold(layer.digest):
+            if stop.is_set():
+                raise _Stopped
+            if self.store.content.exists(layer.digest):  # a concurrent pull fetched it
+                report(status.DOWNLOAD_COMPLETE, short)
+                return
+            chunks = source.client.blob_chunks(source.repo, layer.digest)
+
+            def stream() -> Generator[bytes, None, None]:
+                for chunk in report.counted(chunks, short, layer.size):
+                    if stop.is_set():
+                        raise _Stopped
+                    yield chunk
+                report(status.VERIFYING, short)
+
+            body = stream()
+            try:
+                self.store.content.write(body, layer.digest, layer.size)
+            except InvalidArgument as exc:
+                raise self._mismatch(source, "layer", layer, exc) from None
+            finally:
+                body.close()
+                chunks.close()
+        report(status.DOWNLOAD_COMPLETE, short)
+
+    # -- unpacking ----------------------------------------------------------------
+
+    def _record(
+        self,
+        top: Descriptor,
+        name: str,
+        source: RegistryBlobSource,
+        platform: Platform | None,
+        layers: list[Descriptor],
+        chains: list[str],
+        report: Reporter,
+    ) -> Image:
+        """``add_image``, reporting Extracting / Pull complete as snapshots get committed."""
+        pending = [
+            (short_id(layer.digest), chain)
+            for layer, chain in zip(layers, chains, strict=True)
+            if chain and self.store.snapshots.get(chain) is None
+        ]
+        done = threading.Event()
+        watcher = threading.Thread(
+            target=self._watch, args=(pending, report, done), name="pouch-unpack", daemon=True
+        )
+        watcher.start()
+        try:
+            return self.store.add_image(top, names=[name], source=source, platform=platform)
+        finally:
+            done.set()
+            watcher.join()
+
+    def _watch(
+        self, pending: list[tuple[str, str]], report: Reporter, done: threading.Event
+    ) -> None:
+        for short, chain in pending:
+            report(status.EXTRACTING, short)
+            while self.store.snapshots.get(chain) is None:
+                if done.wait(_POLL) and self.store.snapshots.get(chain) is None:
+                    return  # add_image failed (or ended) before this layer
+            report(status.PULL_COMPLETE, short)

@@ -1,0 +1,220 @@
+"""Images in and out: pull and import (``/images/create``), push, save (``get``), load.
+
+Pull and push report docker's JSON progress lines as they happen. The
+registry client calls back on worker threads; ``anyio.from_thread`` brings
+each line to the event loop, into a memory stream the response reads. An error
+before the first line is answered with its status (404 for an unknown image,
+as docker does); after it, as docker's ``{"errorDetail": …}`` line. Uploaded
+tarballs (import, load) are spooled to a file under the run root first: they
+may be larger than memory, and the image store reads files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import msgspec
+
+from pouch.daemon.api_images import familiar, parse_changes, repo_tag
+from pouch.daemon.http import Reply, Request, Response, Stream
+from pouch.daemon.routing import Router, flag, text_arg
+from pouch.errors import InvalidArgument, NotSupported, PouchError
+
+if TYPE_CHECKING:
+    from pouch.daemon.context import Daemon
+    from pouch.distribution import PullProgress
+
+__all__ = ["routes"]
+
+log = logging.getLogger("pouch.daemon")
+
+routes = Router()
+
+_encoder = msgspec.json.Encoder()
+_END = object()
+_TAR = "application/x-tar"
+
+
+def _line(message: dict[str, Any]) -> bytes:
+    return _encoder.encode(message) + b"\n"
+
+
+def _error_line(message: str) -> bytes:
+    return _line({"errorDetail": {"message": message}, "error": message})
+
+
+async def _progress_stream(
+    ctx: Daemon, work: Callable[[Callable[[PullProgress], None]], Awaitable[list[str]]]
+) -> Reply:
+    """Run ``work(progress)``; stream its lines, then the final ``status`` lines it returns."""
+    send, receive = anyio.create_memory_object_stream[Any](math.inf)
+    scope = anyio.CancelScope()
+
+    # The registry client calls back from its own download threads, which are
+    # not anyio worker threads: they reach the loop through its token.
+    token = anyio.lowlevel.current_token()
+
+    def progress(line: PullProgress) -> None:
+        anyio.from_thread.run_sync(send.send_nowait, line.to_docker(), token=token)
+
+    async def run() -> None:
+        with send, scope:
+            try:
+                for status in await work(progress):
+                    send.send_nowait({"status": status})
+            except PouchError as exc:
+                send.send_nowait(exc)
+            except Exception as exc:  # a bug: reported, and the daemon goes on
+                log.exception("image transfer failed")
+                send.send_nowait(PouchError(f"internal error: {type(exc).__name__}: {exc}"))
+            send.send_nowait(_END)
+
+    ctx.task_group.start_soon(run)
+    first = await receive.receive()
+    if isinstance(first, PouchError):
+        scope.cancel()
+        raise first
+
+    async def produce() -> AsyncIterator[bytes]:
+        item = first
+        try:
+            while item is not _END:
+                yield _error_line(item.message) if isinstance(item, PouchError) else _line(item)
+                item = await receive.receive()
+        except anyio.EndOfStream:
+            return
+        finally:
+            scope.cancel()
+            receive.close()
+
+    return Stream(produce())
+
+
+async def _spool(ctx: Daemon, request: Request) -> Path:
+    """The request body in a temporary file under the run root (removed by the caller)."""
+    directory = ctx.engine.config.run_root / "uploads"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, name = tempfile.mkstemp(dir=directory, suffix=".tar")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                await anyio.to_thread.run_sync(out.write, chunk)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+@routes.route("POST", "/images/create")
+async def create(ctx: Daemon, request: Request) -> Reply:
+    source = text_arg(request, "fromSrc")
+    if source:
+        return await _import(ctx, request, source)
+    image = text_arg(request, "fromImage")
+    if not image:
+        raise InvalidArgument("give fromImage (pull) or fromSrc (import)", field="fromImage")
+    tag = text_arg(request, "tag")
+    reference = repo_tag(image, tag, "fromImage") if tag and "@" not in image else image
+    platform = text_arg(request, "platform") or None
+    # X-Registry-Auth is not used: the engine pulls with the credentials that
+    # ``/auth`` (docker login) stored.
+
+    async def work(progress: Callable[[PullProgress], None]) -> list[str]:
+        await ctx.engine.pull(reference, platform=platform, progress=progress)
+        return []
+
+    return await _progress_stream(ctx, work)
+
+
+async def _import(ctx: Daemon, request: Request, source: str) -> Reply:
+    if source != "-":
+        raise NotSupported("importing from a URL is not supported; upload the tarball (fromSrc=-)")
+    reference = repo_tag(text_arg(request, "repo"), text_arg(request, "tag"))
+    config = parse_changes(request.query.get("changes", []))
+    path = await _spool(ctx, request)
+    try:
+        image = await ctx.engine.image_import(path, reference, config=config)
+    finally:
+        path.unlink(missing_ok=True)
+    return Response(200, _line({"status": image.id}))
+
+
+@routes.route("POST", "/images/{name:path}/push")
+async def push(ctx: Daemon, request: Request) -> Reply:
+    name = request.params["name"]
+    tag = text_arg(request, "tag")
+    reference = repo_tag(name, tag, "name") if tag else name
+    await ctx.engine.image_inspect(reference)  # 404 before any output
+
+    async def work(progress: Callable[[PullProgress], None]) -> list[str]:
+        digest = await ctx.engine.push(reference, progress=progress)
+        shown = familiar(reference).rpartition(":")[2] if "@" not in reference else "latest"
+        return [f"{shown}: digest: {digest}"]
+
+    return await _progress_stream(ctx, work)
+
+
+async def _save(ctx: Daemon, refs: list[str]) -> Reply:
+    if not refs:
+        raise InvalidArgument("name at least one image", field="names")
+    for ref in refs:
+        await ctx.engine.image_inspect(ref)  # 404 before any output
+    read_fd, write_fd = os.pipe()
+
+    async def produce() -> AsyncIterator[bytes]:
+        async with anyio.create_task_group() as tg:
+
+            async def write() -> None:
+                try:
+                    with open(write_fd, "wb") as out:  # noqa: ASYNC230 - a pipe
+                        await ctx.engine.image_save(refs, out)
+                except (BrokenPipeError, OSError):
+                    pass  # the client went away and the reader closed
+
+            tg.start_soon(write)
+            with open(read_fd, "rb", buffering=0) as source:  # noqa: ASYNC230 - a pipe
+                while chunk := await anyio.to_thread.run_sync(source.read, 65536):
+                    yield chunk
+
+    return Stream(produce(), content_type=_TAR)
+
+
+@routes.route("GET", "/images/get")
+async def save_many(ctx: Daemon, request: Request) -> Reply:
+    return await _save(ctx, request.query.get("names", []))
+
+
+@routes.route("GET", "/images/{name:path}/get")
+async def save_one(ctx: Daemon, request: Request) -> Reply:
+    return await _save(ctx, [request.params["name"]])
+
+
+def _loaded(text: str) -> bytes:
+    """One ``docker load`` line, with the name in docker's familiar form."""
+    prefix = "Loaded image: "
+    if text.startswith(prefix):
+        text = prefix + familiar(text[len(prefix) :])
+    return _line({"stream": text + "\n"})
+
+
+@routes.route("POST", "/images/load")
+async def load(ctx: Daemon, request: Request) -> Reply:
+    quiet = flag(request, "quiet")
+    path = await _spool(ctx, request)
+    lines: list[bytes] = []
+    try:
+        with path.open("rb") as source:
+            stream: BinaryIO = source
+            await ctx.engine.image_load(stream, progress=lambda text: lines.append(_loaded(text)))
+    finally:
+        path.unlink(missing_ok=True)
+    return Response(200, b"" if quiet and not lines else b"".join(lines))

@@ -1,0 +1,281 @@
+"""pouch's container records → docker's JSON: inspect, the list entries, status text.
+
+Owns the response shapes of ``GET /containers/json`` and
+``GET /containers/{id}/json`` (docker's names, RFC 3339 times, ``"/name"``)
+and docker's human status ("Up 3 seconds", "Exited (0) 2 minutes ago"). The
+``Config`` and ``HostConfig`` echoed back reuse the request structs, so what a
+client sent and what it reads back have one definition.
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from pouch import oci
+from pouch.daemon import docker_types as dt
+from pouch.daemon.docker_views import (
+    ContainerInspect,
+    ContainerSummary,
+    EndpointView,
+    GraphDriver,
+    MountView,
+    NetworkSettings,
+    PortView,
+    StateView,
+    SummaryHostConfig,
+    SummaryNetworks,
+)
+from pouch.logs import format_time
+from pouch.models import Container, ContainerConfig, State
+
+__all__ = [
+    "ZERO_TIME",
+    "host_config",
+    "human_duration",
+    "inspect_view",
+    "rfc3339",
+    "status_text",
+    "summary_view",
+]
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def rfc3339(seconds: float) -> str:
+    return format_time(int(seconds * 1e9)) if seconds else ZERO_TIME
+
+
+def human_duration(seconds: float) -> str:
+    """go-units' HumanDuration, as docker prints ages."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(container: Container, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    state = container.state
+    if state.status == State.RUNNING:
+        return f"Up {human_duration(now - state.started_at)}"
+    if state.status == State.PAUSED:
+        return f"Up {human_duration(now - state.started_at)} (Paused)"
+    if state.status == State.RESTARTING:
+        return f"Restarting ({state.exit_code or 0}) {human_duration(now - state.finished_at)} ago"
+    if state.status == State.EXITED:
+        return f"Exited ({state.exit_code or 0}) {human_duration(now - state.finished_at)} ago"
+    if state.status == State.DEAD:
+        return "Dead"
+    return "Created"
+
+
+def _spec(container: Container) -> oci.Spec:
+    return msgspec.json.decode(container.spec, type=oci.Spec) if container.spec else oci.Spec()
+
+
+def _mounts(container: Container, spec: oci.Spec) -> list[MountView]:
+    sources = {m.destination: m.source for m in spec.mounts}
+    drivers = dict((name, driver) for driver, name in container.volumes)
+    views = []
+    for mount in container.config.mounts:
+        source = sources.get(mount.target, mount.source)
+        volume = mount.type == "volume"
+        name = mount.source or (source.rstrip("/").split("/")[-2] if volume and source else "")
+        views.append(
+            MountView(
+                Type=mount.type,
+                Name=name if volume else "",
+                Source=source,
+                Destination=mount.target,
+                Driver=drivers.get(name, mount.driver or "local") if volume else "",
+                Mode="ro" if mount.read_only else "",
+                RW=not mount.read_only,
+                Propagation="rprivate" if mount.type == "bind" else "",
+            )
+        )
+    return views
+
+
+def _ports(config: ContainerConfig) -> dict[str, list[dt.PortBinding] | None]:
+    ports: dict[str, list[dt.PortBinding] | None] = {}
+    for port in config.ports:
+        binding = dt.PortBinding(HostIp=port.host_ip, HostPort=str(port.host_port or ""))
+        ports.setdefault(f"{port.container_port}/{port.protocol}", []).append(binding)  # type: ignore[union-attr]
+    return ports
+
+
+def _network_mode(config: ContainerConfig) -> str:
+    return config.networks[0] if config.networks else "default"
+
+
+def _endpoints(container: Container) -> dict[str, EndpointView]:
+    views = {name: EndpointView() for name in container.config.networks}
+    for attachment in container.attachments:
+        address, _, prefix = (attachment.ips[0] if attachment.ips else "").partition("/")
+        views[attachment.network] = EndpointView(
+            NetworkID=attachment.network,
+            EndpointID=attachment.interface,
+            Gateway=attachment.gateway,
+            IPAddress=address,
+            IPPrefixLen=int(prefix) if prefix.isdigit() else 0,
+            MacAddress=attachment.mac,
+        )
+    return views
+
+
+def host_config(config: ContainerConfig, *, auto_remove: bool = False) -> dt.HostConfig:
+    res = config.resources
+    binds = [
+        f"{m.source}:{m.target}{':ro' if m.read_only else ''}"
+        for m in config.mounts
+        if m.source and m.type in ("bind", "volume")
+    ]
+    return dt.HostConfig(
+        Binds=binds or None,
+        # The CRI format is what is written; "json-file" is what docker-py
+        # checks before it reads a container's logs, and the log API is the same.
+        LogConfig=dt.LogConfig(Type="json-file", Config=dict(config.log_options)),
+        NetworkMode=_network_mode(config),
+        PortBindings=_ports(config),
+        RestartPolicy=dt.RestartPolicy(
+            Name=config.restart_policy.name,
+            MaximumRetryCount=config.restart_policy.maximum_retry_count,
+        ),
+        AutoRemove=auto_remove,
+        CapAdd=config.cap_add or None,
+        CapDrop=config.cap_drop or None,
+        Privileged=config.privileged,
+        ReadonlyRootfs=config.read_only_rootfs,
+        SecurityOpt=["no-new-privileges"] if config.no_new_privileges else None,
+        Tmpfs=config.tmpfs or None,
+        Sysctls=config.sysctls or None,
+        Runtime=config.runtime,
+        Init=config.init,
+        Memory=res.memory or 0,
+        MemoryReservation=res.memory_reservation or 0,
+        MemorySwap=res.memory_swap or 0,
+        NanoCpus=int(res.cpus * 1e9) if res.cpus else 0,
+        CpuShares=res.cpu_shares or 0,
+        CpusetCpus=res.cpuset_cpus or "",
+        CpusetMems=res.cpuset_mems or "",
+        PidsLimit=res.pids_limit,
+        BlkioWeight=res.blkio_weight or 0,
+        Ulimits=[dt.UlimitSpec(Name=u.name, Soft=u.soft, Hard=u.hard) for u in config.ulimits]
+        or None,
+    )
+
+
+def inspect_view(
+    container: Container, *, auto_remove: bool = False, exec_ids: list[str] | None = None
+) -> ContainerInspect:
+    config = container.config
+    spec = _spec(container)
+    process = spec.process
+    args = list(process.args) if process else []
+    state = container.state
+    endpoints = _endpoints(container)
+    first = next(iter(endpoints.values()), EndpointView())
+    return ContainerInspect(
+        Id=container.id,
+        Created=rfc3339(container.created_at),
+        Path=args[0] if args else "",
+        Args=args[1:],
+        State=StateView(
+            Status=str(state.status),
+            Running=state.status in (State.RUNNING, State.PAUSED),
+            Paused=state.status == State.PAUSED,
+            Restarting=state.status == State.RESTARTING,
+            OOMKilled=state.oom_killed,
+            Dead=state.status == State.DEAD,
+            Pid=state.pid,
+            ExitCode=state.exit_code or 0,
+            Error=state.error,
+            StartedAt=rfc3339(state.started_at),
+            FinishedAt=rfc3339(state.finished_at),
+        ),
+        Image=container.image_id,
+        LogPath=container.log_path,
+        Name=f"/{container.name}",
+        RestartCount=state.restart_count,
+        ExecIDs=exec_ids or None,
+        HostConfig=host_config(config, auto_remove=auto_remove),
+        GraphDriver=GraphDriver(),
+        Mounts=_mounts(container, spec),
+        Config=dt.DockerConfig(
+            Hostname=config.hostname or container.id[:12],
+            Domainname=config.domainname,
+            User=config.user,
+            ExposedPorts={f"{p.container_port}/{p.protocol}": {} for p in config.ports} or None,
+            Tty=config.tty,
+            OpenStdin=config.open_stdin,
+            Env=list(process.env) if process else list(config.env),
+            Cmd=config.cmd,
+            Image=config.image,
+            Volumes={m.target: {} for m in config.mounts if m.type == "volume"} or None,
+            WorkingDir=process.cwd if process else config.working_dir,
+            Entrypoint=config.entrypoint,
+            Labels=dict(config.labels),
+            StopSignal=config.stop_signal,
+            StopTimeout=config.stop_timeout,
+        ),
+        NetworkSettings=NetworkSettings(
+            SandboxID=container.sandbox_id,
+            Ports=_ports(config),
+            Gateway=first.Gateway,
+            IPAddress=first.IPAddress,
+            IPPrefixLen=first.IPPrefixLen,
+            MacAddress=first.MacAddress,
+            Networks=endpoints,
+        ),
+    )
+
+
+def summary_view(container: Container, now: float | None = None) -> ContainerSummary:
+    config = container.config
+    spec = _spec(container)
+    args = list(spec.process.args) if spec.process else []
+    return ContainerSummary(
+        Id=container.id,
+        Names=[f"/{container.name}"],
+        Image=config.image,
+        ImageID=container.image_id,
+        Command=" ".join(args),
+        Created=int(container.created_at),
+        Ports=[
+            PortView(
+                IP=p.host_ip or ("0.0.0.0" if p.host_port else ""),
+                PrivatePort=p.container_port,
+                PublicPort=p.host_port,
+                Type=p.protocol,
+            )
+            for p in config.ports
+        ],
+        Labels=dict(config.labels),
+        State=str(container.state.status),
+        Status=status_text(container, now),
+        HostConfig=SummaryHostConfig(NetworkMode=_network_mode(config)),
+        NetworkSettings=SummaryNetworks(Networks=_endpoints(container)),
+        Mounts=_mounts(container, spec),
+    )

@@ -1,0 +1,291 @@
+"""Docker request bodies → pouch's models: ``ContainerCreate`` → ``ContainerConfig`` …
+
+Owns docker's conventions on the way in: zero means "not set" for resource
+limits, ``Binds`` strings (a named volume when the source has no slash),
+``PortBindings`` keyed by ``"80/tcp"``, ``NetworkMode`` ``default``, the
+``no-new-privileges`` security option. A field pouch cannot honour is refused
+with 400 naming it, never dropped silently. Validation errors of the pouch
+model are re-labelled with the docker field the client sent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from pouch.daemon import docker_types as dt
+from pouch.daemon._translate_host import (
+    bind_mount,
+    mount_spec,
+    network_names,
+    port_mappings,
+    split_ports,
+)
+from pouch.errors import InvalidArgument
+from pouch.models import ContainerConfig, ExecConfig, Resources, RestartPolicy
+
+__all__ = ["CreateRequest", "exec_config", "split_ports", "to_container_config", "to_resources"]
+
+# pouch model paths → the docker field they come from (longest prefix wins).
+_DOCKER_PATHS = {
+    "$.image": "$.Image",
+    "$.entrypoint": "$.Entrypoint",
+    "$.cmd": "$.Cmd",
+    "$.env": "$.Env",
+    "$.working_dir": "$.WorkingDir",
+    "$.user": "$.User",
+    "$.hostname": "$.Hostname",
+    "$.domainname": "$.Domainname",
+    "$.labels": "$.Labels",
+    "$.mounts": "$.HostConfig.Mounts",
+    "$.ports": "$.HostConfig.PortBindings",
+    "$.networks": "$.HostConfig.NetworkMode",
+    "$.restart_policy.name": "$.HostConfig.RestartPolicy.Name",
+    "$.restart_policy.maximum_retry_count": "$.HostConfig.RestartPolicy.MaximumRetryCount",
+    "$.restart_policy": "$.HostConfig.RestartPolicy",
+    "$.runtime": "$.HostConfig.Runtime",
+    "$.cap_add": "$.HostConfig.CapAdd",
+    "$.cap_drop": "$.HostConfig.CapDrop",
+    "$.sysctls": "$.HostConfig.Sysctls",
+    "$.tmpfs": "$.HostConfig.Tmpfs",
+    "$.ulimits": "$.HostConfig.Ulimits",
+    "$.stop_signal": "$.StopSignal",
+    "$.stop_timeout": "$.StopTimeout",
+    "$.log_options": "$.HostConfig.LogConfig.Config",
+}
+_RESOURCE_NAMES = {
+    "memory_reservation": "MemoryReservation",
+    "memory_swap": "MemorySwap",
+    "memory": "Memory",
+    "cpus": "NanoCpus",
+    "cpu_shares": "CpuShares",
+    "cpuset_cpus": "CpusetCpus",
+    "cpuset_mems": "CpusetMems",
+    "pids_limit": "PidsLimit",
+    "blkio_weight": "BlkioWeight",
+}
+_RESOURCE_WORDS = re.compile(r"(?:(?<=\$\.)|\b)(" + "|".join(_RESOURCE_NAMES) + r")\b")
+_PATH = re.compile(r"`(\$[^`]*)`")
+_ENV_NAME = re.compile(r"^[^=\s][^=]*$")
+_LOG_TYPES = ("", "json-file", "local", "k8s-file")
+
+
+class CreateRequest(msgspec.Struct, kw_only=True):
+    config: ContainerConfig
+    auto_remove: bool = False
+
+
+def _docker_path(match: re.Match[str]) -> str:
+    path = match[1]
+    for prefix in sorted(_DOCKER_PATHS, key=len, reverse=True):
+        if path == prefix or path.startswith((prefix + ".", prefix + "[")):
+            return f"`{_DOCKER_PATHS[prefix]}{path[len(prefix) :]}`"
+    return match[0]
+
+
+def _convert(data: dict[str, Any], kind: type[Any], prefix: str = "") -> Any:
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        message = _PATH.sub(_docker_path, str(exc))
+        if prefix:
+            message = message.replace("`$.", f"`$.{prefix}.").replace("`$`", f"`$.{prefix}`")
+        raise InvalidArgument(message) from None
+
+
+def _slice(value: dt.StrSlice) -> list[str] | None:
+    return [value] if isinstance(value, str) else value
+
+
+def _unsupported(field: str, why: str = "") -> InvalidArgument:
+    error = InvalidArgument(f"{field}: {why}" if why else f"{field} is not supported by pouch")
+    error.field = field
+    return error
+
+
+def _refuse_unsupported(host: dt.Resources, prefix: str) -> None:
+    checks: list[tuple[str, object]] = [
+        ("Devices", host.Devices),
+        ("DeviceRequests", host.DeviceRequests),
+        ("CgroupParent", host.CgroupParent),
+        ("KernelMemory", host.KernelMemory),
+        ("OomKillDisable", host.OomKillDisable),
+    ]
+    if host.MemorySwappiness not in (None, -1):
+        checks.append(("MemorySwappiness", host.MemorySwappiness))
+    if isinstance(host, dt.HostConfig):
+        checks += [
+            ("Dns", host.Dns),
+            ("DnsOptions", host.DnsOptions),
+            ("DnsSearch", host.DnsSearch),
+            ("ExtraHosts", host.ExtraHosts),
+            ("GroupAdd", host.GroupAdd),
+            ("Links", host.Links),
+            ("VolumesFrom", host.VolumesFrom),
+            ("PublishAllPorts", host.PublishAllPorts),
+            ("PidMode", host.PidMode),
+            ("UTSMode", host.UTSMode),
+            ("UsernsMode", host.UsernsMode),
+            ("OomScoreAdj", host.OomScoreAdj),
+            ("ShmSize", host.ShmSize),
+            ("StorageOpt", host.StorageOpt),
+        ]
+        if host.IpcMode not in ("", "private", "shareable"):
+            checks.append(("IpcMode", host.IpcMode))
+        if host.Isolation not in ("", "default"):
+            checks.append(("Isolation", host.Isolation))
+        if host.CgroupnsMode not in ("", "private"):
+            checks.append(("CgroupnsMode", host.CgroupnsMode))
+    for name, value in checks:
+        if value:
+            raise _unsupported(f"{prefix}{name}")
+
+
+def to_resources(host: dt.Resources, prefix: str = "HostConfig.") -> Resources:
+    """docker's resource fields (zero = not set) → ``Resources`` (None = not set)."""
+    _refuse_unsupported(host, prefix)
+    cpus: float | None = host.NanoCpus / 1e9 if host.NanoCpus else None
+    if host.CpuQuota or host.CpuPeriod:
+        if host.NanoCpus:
+            raise InvalidArgument(
+                "NanoCpus and CpuPeriod/CpuQuota cannot both be set", field=f"{prefix}NanoCpus"
+            )
+        if host.CpuQuota > 0:
+            cpus = host.CpuQuota / (host.CpuPeriod or 100_000)
+    data: dict[str, Any] = {
+        "memory": host.Memory or None,
+        "memory_reservation": host.MemoryReservation or None,
+        "memory_swap": host.MemorySwap or None,
+        "cpus": cpus,
+        "cpu_shares": host.CpuShares or None,
+        "cpuset_cpus": host.CpusetCpus or None,
+        "cpuset_mems": host.CpusetMems or None,
+        "pids_limit": host.PidsLimit or None,
+        "blkio_weight": host.BlkioWeight or None,
+    }
+    try:
+        return msgspec.convert({k: v for k, v in data.items() if v is not None}, Resources)
+    except msgspec.ValidationError as exc:
+        message = _RESOURCE_WORDS.sub(lambda m: prefix + _RESOURCE_NAMES[m[1]], str(exc))
+        raise InvalidArgument(message.replace("`$`", f"`$.{prefix.rstrip('.')}`")) from None
+
+
+def _restart_policy(policy: dt.RestartPolicy | None) -> dict[str, Any]:
+    if policy is None or not policy.Name:
+        return {"name": "no"}
+    return {"name": policy.Name, "maximum_retry_count": policy.MaximumRetryCount}
+
+
+def to_restart_policy(policy: dt.RestartPolicy | None) -> RestartPolicy:
+    value: RestartPolicy = _convert(_restart_policy(policy), RestartPolicy)
+    return value
+
+
+def _no_new_privileges(options: list[str]) -> bool:
+    enabled = False
+    for index, option in enumerate(options):
+        key, sep, value = option.replace("=", ":", 1).partition(":")
+        if key != "no-new-privileges":
+            raise _unsupported(
+                f"HostConfig.SecurityOpt[{index}]", f"security option {option!r} is not supported"
+            )
+        enabled = not sep or value.lower() in ("true", "1")
+    return enabled
+
+
+def _check_config(body: dt.DockerConfig) -> None:
+    if not body.Image:
+        raise InvalidArgument("no image given", field="Image")
+    for index, item in enumerate(body.Env or []):
+        if not _ENV_NAME.match(item.partition("=")[0]):
+            raise InvalidArgument(f"{item!r} is not NAME=VALUE", field=f"Env[{index}]")
+    if body.WorkingDir and not body.WorkingDir.startswith("/"):
+        raise InvalidArgument(f"{body.WorkingDir!r} is not an absolute path", field="WorkingDir")
+    if body.MacAddress:
+        raise _unsupported("MacAddress")
+    check = body.Healthcheck or {}
+    if check.get("Test") not in (None, [], ["NONE"]):
+        raise _unsupported("Healthcheck", "healthchecks are not supported by pouch")
+
+
+def to_container_config(body: dt.ContainerCreate) -> CreateRequest:
+    """Translate a create body; InvalidArgument names the docker field at fault."""
+    _check_config(body)
+    host = body.HostConfig or dt.HostConfig()
+    resources = to_resources(host)
+    log_config = host.LogConfig or dt.LogConfig()
+    if log_config.Type not in _LOG_TYPES:
+        raise _unsupported(
+            "HostConfig.LogConfig.Type",
+            f"log driver {log_config.Type!r} is not supported (pouch writes "
+            "the CRI log format; use json-file or local)",
+        )
+    policy = _restart_policy(host.RestartPolicy)
+    if host.AutoRemove and policy["name"] != "no":
+        raise InvalidArgument(
+            "conflicting options: AutoRemove and a restart policy", field="HostConfig.AutoRemove"
+        )
+    entrypoint = _slice(body.Entrypoint)
+    if entrypoint == [""]:
+        entrypoint = []  # docker's --entrypoint "": drop the image's entrypoint
+    mounts = [bind_mount(b, i, host.VolumeDriver) for i, b in enumerate(host.Binds or [])]
+    mounts += [mount_spec(m, i) for i, m in enumerate(host.Mounts or [])]
+    taken = {m["target"] for m in mounts}
+    mounts += [{"type": "volume", "target": t} for t in body.Volumes or {} if t not in taken]
+    data: dict[str, Any] = {
+        "image": body.Image,
+        "entrypoint": entrypoint,
+        "cmd": _slice(body.Cmd),
+        "env": body.Env or [],
+        "working_dir": body.WorkingDir,
+        "user": body.User,
+        "hostname": body.Hostname,
+        "domainname": body.Domainname,
+        "labels": body.Labels or {},
+        "mounts": mounts,
+        "ports": port_mappings(host.PortBindings or {}),
+        "networks": network_names(body, host),
+        "restart_policy": policy,
+        "runtime": host.Runtime,
+        "read_only_rootfs": host.ReadonlyRootfs,
+        "privileged": host.Privileged,
+        "cap_add": _slice(host.CapAdd) or [],
+        "cap_drop": _slice(host.CapDrop) or [],
+        "no_new_privileges": _no_new_privileges(host.SecurityOpt or []),
+        "sysctls": host.Sysctls or {},
+        "tmpfs": host.Tmpfs or {},
+        "ulimits": [{"name": u.Name, "soft": u.Soft, "hard": u.Hard} for u in host.Ulimits or []],
+        "stop_signal": body.StopSignal or "SIGTERM",
+        "init": bool(host.Init),
+        "tty": body.Tty,
+        "open_stdin": body.OpenStdin,
+        "log_options": log_config.Config or {},
+    }
+    if body.StopTimeout is not None:
+        data["stop_timeout"] = body.StopTimeout
+    config: ContainerConfig = _convert(data, ContainerConfig)
+    config = msgspec.structs.replace(config, resources=resources)
+    return CreateRequest(config=config, auto_remove=host.AutoRemove)
+
+
+def exec_config(body: dt.ExecCreate) -> ExecConfig:
+    cmd = _slice(body.Cmd)
+    if not cmd:
+        raise InvalidArgument("no command given", field="Cmd")
+    data = {
+        "cmd": cmd,
+        "env": body.Env or [],
+        "user": body.User,
+        "working_dir": body.WorkingDir,
+        "tty": body.Tty,
+        "stdin": body.AttachStdin,
+        "privileged": body.Privileged,
+    }
+    try:
+        return msgspec.convert(data, ExecConfig)
+    except msgspec.ValidationError as exc:
+        message = str(exc).replace("`$.cmd", "`$.Cmd").replace("`$.env", "`$.Env")
+        message = message.replace("working_dir", "WorkingDir")
+        raise InvalidArgument(message) from None

@@ -1,0 +1,291 @@
+"""A real ``pouchd`` for tests: a subprocess on temporary directories and a short socket.
+
+``running_pouchd()`` writes a pouchd.toml (state under ``root``, the run root
+and socket under a short /tmp directory: unix socket paths are limited to 108
+bytes), starts the daemon, waits (bounded) until ``/_ping`` answers, and at
+the end stops it with SIGTERM (SIGKILL after a grace period), then starts an
+engine on the same directories once more to remove every container left, so
+no process outlives the test. With the ``process`` runtime the daemon runs
+through ``pouch.testing._pouchd_launcher`` (pouchd plus the host-process test
+runtime); with any other runtime it is the plain ``pouchd`` program and the
+runtime comes from an installed plugin.
+
+``PouchDaemon`` speaks HTTP to the socket with the standard library, for
+tests that check the API itself; ``host`` is what ``DOCKER_HOST`` takes.
+
+Fixtures (import them into a conftest: ``from pouch.testing.daemon import
+pouchd, pouchd_busybox``): ``pouchd`` (a daemon for the test, on the runtime
+``pouch_runtime`` names) and ``pouchd_busybox`` (``busybox:latest`` imported
+into it through the API).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = [
+    "BUSYBOX_CHANGES",
+    "PouchDaemon",
+    "UnixHTTPConnection",
+    "import_busybox_api",
+    "pouchd",
+    "pouchd_busybox",
+    "running_pouchd",
+]
+
+_START_TIMEOUT = 60.0
+_STOP_TIMEOUT = 20.0
+
+# What ``docker import --change`` gives the busybox rootfs: docker hub's config.
+BUSYBOX_CHANGES = (
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    'CMD ["sh"]',
+)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """``http.client`` over a unix socket."""
+
+    def __init__(self, path: str, timeout: float = 60.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        self.sock = sock
+
+
+class PouchDaemon:
+    """A running pouchd: its directories, its log, and a small HTTP client."""
+
+    def __init__(
+        self, *, root: Path, run_root: Path, config_path: Path, runtime: str, log_path: Path
+    ) -> None:
+        self.root = root
+        self.run_root = run_root
+        self.socket = run_root / "pouchd.sock"
+        self.config_path = config_path
+        self.runtime = runtime
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        query: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request; (status, headers with lowercase names, body)."""
+        if query:
+            path += "?" + urllib.parse.urlencode(query, doseq=True)
+        conn = UnixHTTPConnection(str(self.socket), timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=dict(headers or {}))
+            response = conn.getresponse()
+            data = response.read()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+        finally:
+            conn.close()
+
+    def json(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        query: Mapping[str, Any] | None = None,
+        expect: int | tuple[int, ...] = (200, 201, 204),
+    ) -> Any:
+        """A JSON request; the decoded answer, or AssertionError with the daemon's message."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        status, _, raw = self.request(method, path, data, query=query, headers=headers)
+        wanted = (expect,) if isinstance(expect, int) else expect
+        if status not in wanted:
+            raise AssertionError(f"{method} {path}: {status} {raw.decode(errors='replace')}")
+        return json.loads(raw) if raw.strip() else None
+
+    def answers(self) -> bool:
+        try:
+            return self.request("GET", "/_ping", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value) if isinstance(value, Path) else value)
+
+
+def _write_config(daemon: PouchDaemon, extra: Mapping[str, object]) -> None:
+    lines = [
+        f"root = {_toml(daemon.root)}",
+        f"run_root = {_toml(daemon.run_root)}",
+        f"default_runtime = {_toml(daemon.runtime)}",
+        'default_network = "none"',
+        f"discover_plugins = {_toml(daemon.runtime != 'process')}",
+    ]
+    lines += [f"{key} = {_toml(value)}" for key, value in extra.items()]
+    lines += ["", "[daemon]", f"hosts = {_toml([daemon.host])}", 'log_level = "debug"']
+    daemon.config_path.write_text("\n".join(lines) + "\n")
+
+
+def _start(daemon: PouchDaemon) -> None:
+    module = (
+        "pouch.testing._pouchd_launcher" if daemon.runtime == "process" else "pouch.daemon.main"
+    )
+    with open(daemon.log_path, "ab") as log:
+        daemon.process = subprocess.Popen(
+            [sys.executable, "-m", module, "--config", str(daemon.config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        if daemon.process.poll() is not None:
+            raise RuntimeError(f"pouchd exited with {daemon.process.returncode}:\n{daemon.log()}")
+        if daemon.socket.exists() and daemon.answers():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"pouchd did not answer within {_START_TIMEOUT}s:\n{daemon.log()[-4000:]}")
+
+
+def stop_pouchd(daemon: PouchDaemon) -> int | None:
+    """SIGTERM, then SIGKILL after a grace period; the exit status."""
+    process, daemon.process = daemon.process, None
+    if process is None:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(timeout=_STOP_TIMEOUT)
+
+
+def restart_pouchd(daemon: PouchDaemon) -> None:
+    stop_pouchd(daemon)
+    _start(daemon)
+
+
+def _cleanup(daemon: PouchDaemon) -> list[str]:
+    """Start an engine on the daemon's directories and remove every container."""
+    import anyio
+
+    from pouch.config import load_config
+    from pouch.testing.plugin import EngineFactory
+
+    config = load_config(
+        None,
+        root=str(daemon.root),
+        run_root=str(daemon.run_root),
+        default_runtime=daemon.runtime,
+        default_network="none",
+        discover_plugins=daemon.runtime != "process",
+    )
+    plugins: list[tuple[str, object]] = []
+    if daemon.runtime == "process":
+        from pouch.testing.process_runtime import ProcessRuntimePlugin
+
+        plugins = [("process", ProcessRuntimePlugin(config))]
+    return anyio.run(EngineFactory(config, plugins).cleanup)
+
+
+@contextlib.contextmanager
+def running_pouchd(
+    root: Path, *, runtime: str = "process", settings: Mapping[str, object] | None = None
+) -> Iterator[PouchDaemon]:
+    """A pouchd with its state under ``root`` for the block; everything removed after."""
+    run_root = Path(tempfile.mkdtemp(prefix="pouchd-", dir="/tmp"))
+    root.mkdir(parents=True, exist_ok=True)
+    daemon = PouchDaemon(
+        root=root / "state",
+        run_root=run_root,
+        config_path=root / "pouchd.toml",
+        runtime=runtime,
+        log_path=root / "pouchd.log",
+    )
+    _write_config(daemon, settings or {})
+    try:
+        _start(daemon)
+        yield daemon
+    finally:
+        stop_pouchd(daemon)
+        problems = _cleanup(daemon)
+        shutil.rmtree(run_root, ignore_errors=True)
+        if problems:
+            raise AssertionError("containers left behind: " + "; ".join(problems))
+
+
+def import_busybox_api(
+    daemon: PouchDaemon, tarball: Path, reference: str = "busybox:latest"
+) -> str:
+    """Import the busybox rootfs through ``POST /images/create?fromSrc=-`` (docker import)."""
+    repo, _, tag = reference.rpartition(":")
+    status, _, body = daemon.request(
+        "POST",
+        "/images/create",
+        tarball.read_bytes(),
+        query={"fromSrc": "-", "repo": repo, "tag": tag, "changes": list(BUSYBOX_CHANGES)},
+        headers={"Content-Type": "application/x-tar"},
+    )
+    if status != 200:
+        raise AssertionError(f"importing busybox failed: {status} {body!r}")
+    return reference
+
+
+@pytest.fixture
+def pouchd(tmp_path: Path, pouch_runtime: str) -> Iterator[PouchDaemon]:
+    """A pouchd subprocess for the test, on the runtime ``pouch_runtime`` names."""
+    if os.geteuid() != 0 and pouch_runtime != "process":
+        pytest.skip(f"pouchd with the {pouch_runtime} runtime needs root")
+    with running_pouchd(tmp_path / "pouchd", runtime=pouch_runtime) as daemon:
+        info = daemon.json("GET", "/info")
+        if pouch_runtime not in info["Runtimes"]:
+            reasons = [f"{p['name']}: {p.get('reason', '')}" for p in info["PouchPlugins"]]
+            pytest.skip(f"runtime {pouch_runtime!r} is not available ({'; '.join(reasons)})")
+        yield daemon
+
+
+@pytest.fixture
+def pouchd_busybox(pouchd: PouchDaemon, busybox_rootfs: Path) -> str:
+    """``busybox:latest`` imported into ``pouchd`` through the API."""
+    return import_busybox_api(pouchd, busybox_rootfs)

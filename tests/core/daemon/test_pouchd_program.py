@@ -1,0 +1,101 @@
+"""The pouchd program: settings, where it listens and what it refuses."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pouch.daemon.main import load_settings, parse_args
+from pouch.errors import InvalidArgument
+from pouch.testing.daemon import PouchDaemon, running_pouchd
+
+
+def pouchd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pouch.daemon.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_flags_override_the_file_over_the_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "pouchd.toml"
+    config.write_text(
+        'root = "/srv/pouch"\ndefault_runtime = "crun"\n[daemon]\nlog_level = "debug"\n'
+        'hosts = ["unix:///tmp/a.sock"]\n'
+    )
+    settings, engine = load_settings(parse_args(["--config", str(config), "--run-root", "/tmp/r"]))
+    assert settings.log_level == "debug" and settings.hosts == ["unix:///tmp/a.sock"]
+    assert str(engine.root) == "/srv/pouch" and str(engine.run_root) == "/tmp/r"
+    assert engine.default_runtime == "crun"
+    settings, _ = load_settings(parse_args(["--config", str(config), "-H", "unix:///tmp/b.sock"]))
+    assert settings.hosts == ["unix:///tmp/b.sock"]
+    defaults, engine = load_settings(parse_args([]))
+    assert (
+        defaults.hosts == ["unix:///run/pouch/pouchd.sock"] and str(engine.root) == "/var/lib/pouch"
+    )
+
+
+def test_bad_settings_are_reported(tmp_path: Path) -> None:
+    config = tmp_path / "pouchd.toml"
+    config.write_text("[daemon]\nhsots = []\n")
+    with pytest.raises(InvalidArgument, match="hsots"):
+        load_settings(parse_args(["--config", str(config)]))
+    done = pouchd("--config", str(config))
+    assert done.returncode == 2 and "hsots" in done.stderr
+    done = pouchd("--config", str(tmp_path / "missing.toml"))
+    assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_plain_tcp_is_refused(tmp_path: Path) -> None:
+    done = pouchd("--root", str(tmp_path / "r"), "--run-root", str(tmp_path / "run"),
+                  "-H", "tcp://127.0.0.1:2376")  # fmt: skip
+    assert done.returncode == 1 and "without TLS client verification" in done.stderr
+
+
+def test_the_socket_is_private_and_stale_ones_are_replaced(tmp_path: Path) -> None:
+    with running_pouchd(tmp_path / "first") as daemon:
+        mode = daemon.socket.stat().st_mode
+        assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o660
+        # A second daemon on the same socket is refused, and the first one is unharmed.
+        done = pouchd("--root", str(tmp_path / "second"), "--run-root", str(tmp_path / "run2"),
+                      "-H", daemon.host)  # fmt: skip
+        assert done.returncode == 1 and "already serving" in done.stderr
+        assert daemon.answers()
+        socket_path = daemon.socket
+    assert not socket_path.exists()  # removed at a clean exit
+
+
+def test_a_stale_socket_file_is_replaced(tmp_path: Path) -> None:
+    with running_pouchd(tmp_path / "d") as daemon:
+        run_root, host = daemon.run_root, daemon.host
+    # Leave a socket file nobody listens on where the next daemon wants to listen.
+    run_root.mkdir(parents=True, exist_ok=True)
+    leftover = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    leftover.bind(host[len("unix://") :])
+    leftover.close()
+    assert Path(host[len("unix://") :]).exists()
+    daemon2 = PouchDaemon(root=tmp_path / "d2", run_root=run_root, config_path=tmp_path / "x",
+                          runtime="process", log_path=tmp_path / "log")  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pouch.testing._pouchd_launcher", "--root", str(tmp_path / "d2"),
+         "--run-root", str(run_root), "-H", host],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not daemon2.answers():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    shutil.rmtree(run_root, ignore_errors=True)

@@ -1,0 +1,173 @@
+"""Docker's request bodies become pouch's models, and bad ones are refused naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from pouch.daemon import docker_types as dt
+from pouch.daemon._unknown import unknown_fields
+from pouch.daemon.api_container_io import frame
+from pouch.daemon.api_images import parse_changes
+from pouch.daemon.container_views import human_duration
+from pouch.daemon.translate import exec_config, to_container_config
+from pouch.errors import InvalidArgument
+
+
+def create(body: dict[str, Any]) -> Any:
+    return to_container_config(msgspec.convert(body, dt.ContainerCreate))
+
+
+def refused(body: dict[str, Any]) -> str:
+    with pytest.raises((InvalidArgument, msgspec.ValidationError)) as info:
+        create(body)
+    return str(info.value)
+
+
+def test_a_docker_cli_body_becomes_a_container_config() -> None:
+    request = create(
+        {
+            "Image": "busybox",
+            "Cmd": "echo",
+            "Env": ["A=1"],
+            "Labels": {"l": "v"},
+            "Volumes": {"/anon": {}},
+            "HostConfig": {
+                "Binds": ["data:/data:ro", "/srv:/srv"],
+                "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+                "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3},
+                "Memory": 64 * 1024 * 1024,
+                "NanoCpus": 1_500_000_000,
+                "PidsLimit": 0,
+                "CpuShares": 0,
+                "SecurityOpt": ["no-new-privileges:true"],
+                "CapAdd": ["NET_ADMIN"],
+                "NetworkMode": "default",
+                "Dns": [],
+                "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}},
+            },
+        }
+    )
+    config = request.config
+    assert request.auto_remove is False
+    assert config.cmd == ["echo"] and config.env == ["A=1"] and config.labels == {"l": "v"}
+    mounts = {m.target: m for m in config.mounts}
+    assert mounts["/data"].type == "volume" and mounts["/data"].source == "data"
+    assert mounts["/data"].read_only and mounts["/srv"].type == "bind"
+    assert mounts["/anon"].type == "volume" and not mounts["/anon"].source
+    assert [(p.container_port, p.host_port, p.host_ip) for p in config.ports] == [
+        (80, 8080, "127.0.0.1")
+    ]
+    assert config.restart_policy.name == "on-failure"
+    assert config.resources.memory == 64 * 1024 * 1024 and config.resources.cpus == 1.5
+    assert config.resources.pids_limit is None and config.resources.cpu_shares is None
+    assert config.no_new_privileges and config.cap_add == ["NET_ADMIN"]
+    assert config.networks == [] and config.log_options == {"max-size": "1m"}
+
+
+def test_auto_remove_is_kept_beside_the_config() -> None:
+    assert create({"Image": "busybox", "HostConfig": {"AutoRemove": True}}).auto_remove
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"Image": "busybox", "HostConfig": {"Memory": "1g"}}, "$.HostConfig.Memory"),
+        ({"Image": "busybox", "HostConfig": {"Memory": 5}}, "$.HostConfig.Memory"),
+        ({"Image": "busybox", "Env": "A=1"}, "$.Env"),
+        ({"Image": "busybox", "Env": ["=x"]}, "Env[0]"),
+        ({"Image": 7}, "$.Image"),
+        ({"Image": ""}, "Image"),
+        ({"Image": "b", "WorkingDir": "rel"}, "WorkingDir"),
+        (
+            {"Image": "b", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}},
+            "RestartPolicy.Name",
+        ),
+        ({"Image": "b", "HostConfig": {"CpusetCpus": "x"}}, "HostConfig.CpusetCpus"),
+        ({"Image": "b", "HostConfig": {"Binds": ["nocolon"]}}, "HostConfig.Binds[0]"),
+        ({"Image": "b", "HostConfig": {"Binds": ["/a:/b:zz"]}}, "HostConfig.Binds[0]"),
+        ({"Image": "b", "HostConfig": {"PortBindings": {"x/tcp": []}}}, "PortBindings"),
+        ({"Image": "b", "HostConfig": {"Dns": ["1.1.1.1"]}}, "HostConfig.Dns"),
+        ({"Image": "b", "HostConfig": {"SecurityOpt": ["seccomp=unconfined"]}}, "SecurityOpt[0]"),
+        ({"Image": "b", "HostConfig": {"LogConfig": {"Type": "syslog"}}}, "LogConfig.Type"),
+        ({"Image": "b", "HostConfig": {"NetworkMode": "container:x"}}, "NetworkMode"),
+        (
+            {"Image": "b", "HostConfig": {"AutoRemove": True, "RestartPolicy": {"Name": "always"}}},
+            "AutoRemove",
+        ),
+        (
+            {"Image": "b", "HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": 9, "Hard": 1}]}},
+            "$.HostConfig.Ulimits[0]",
+        ),
+    ],
+)
+def test_bad_bodies_are_refused_naming_the_docker_field(body: dict[str, Any], named: str) -> None:
+    assert named in refused(body)
+
+
+def test_unknown_fields_are_found_by_path() -> None:
+    document = {
+        "Image": "b",
+        "Imgae": "x",
+        "HostConfig": {"Memroy": 1, "Mounts": [{"Tpye": "bind"}]},
+    }
+    assert unknown_fields(document, dt.ContainerCreate) == [
+        "$.Imgae",
+        "$.HostConfig.Memroy",
+        "$.HostConfig.Mounts[0].Tpye",
+    ]
+
+
+def test_exec_bodies() -> None:
+    config = exec_config(msgspec.convert({"Cmd": ["ls", "-l"], "AttachStdin": True}, dt.ExecCreate))
+    assert config.cmd == ["ls", "-l"] and config.stdin
+    with pytest.raises(InvalidArgument, match="Cmd"):
+        exec_config(dt.ExecCreate())
+    with pytest.raises(InvalidArgument, match="WorkingDir"):
+        exec_config(dt.ExecCreate(Cmd=["x"], WorkingDir="relative"))
+
+
+def test_import_changes_set_the_image_config() -> None:
+    config = parse_changes(
+        ['CMD ["sh"]', "ENV PATH=/bin", "ENV A b", "WORKDIR /w", "EXPOSE 80", "LABEL k=v"]
+    )
+    assert config.cmd == ["sh"] and config.env == ["PATH=/bin", "A=b"]
+    assert config.working_dir == "/w" and config.exposed_ports == {"80/tcp": {}}
+    assert config.labels == {"k": "v"}
+    with pytest.raises(InvalidArgument, match="changes"):
+        parse_changes(["RUN rm -rf /"])
+
+
+def test_frames_and_durations() -> None:
+    assert frame("stdout", b"hi") == b"\x01\x00\x00\x00\x00\x00\x00\x02hi"
+    assert frame("stderr", b"") == b"\x02\x00\x00\x00\x00\x00\x00\x00"
+    assert human_duration(0.2) == "Less than a second"
+    assert human_duration(30) == "30 seconds"
+    assert human_duration(90) == "About a minute"
+    assert human_duration(3 * 3600) == "3 hours"
+
+
+def test_the_openapi_document_describes_every_route() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    import pouch.daemon
+    from pouch.daemon.server import build_router
+
+    document = yaml.safe_load((Path(pouch.daemon.__file__).parent / "openapi.yaml").read_text())
+    described = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in ("get", "post", "delete", "head")
+    }
+    served = set()
+    for method, pattern, _ in build_router().routes:
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern.pattern[1:-1]).replace("\\", "")
+        served.add((method, path))
+    assert served - described == set()
+    assert {(m, p) for m, p in described if m != "HEAD"} - served == set()

@@ -78,6 +78,11 @@ class Lifecycle(SandboxOps):
     def _lock(self, container_id: str) -> anyio.Lock:
         return self._locks.setdefault(container_id, anyio.Lock())
 
+    if TYPE_CHECKING:
+
+        async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+            """Provided by ``Engine``."""
+
     def _runtime(self, container: Container) -> Runtime:
         return self.kernel.runtimes.get(container.runtime)
 
@@ -204,6 +209,18 @@ class Lifecycle(SandboxOps):
         self._call_hook("pouch_container_exited", container=container, exit_code=status.exit_code)
         if self._should_restart(container):
             self._schedule_restart(container)
+        elif container.config.auto_remove:
+            self.task_group.start_soon(
+                self._auto_remove, container.id, name=f"auto-remove {container.short_id}"
+            )
+
+    async def _auto_remove(self, container_id: str) -> None:
+        try:
+            await self.remove(container_id, force=True)
+        except NoSuchObject:
+            pass  # removed by someone else first
+        except Exception:
+            log.exception("container %s: automatic removal failed", container_id[:12])
 
     async def _stop_locked(self, container: Container, sig: int, grace: float) -> Container:
         runtime = self._runtime(container)
@@ -374,6 +391,9 @@ class Lifecycle(SandboxOps):
             if state is not None or container.attachments or container.netns_path:
                 await self._cleanup_run(container, runtime)
                 self.containers.put(container)
+            if container.config.auto_remove and container.state.status == State.EXITED:
+                self.task_group.start_soon(self._auto_remove, container.id)
+                return
             policy = container.config.restart_policy.name
             if (
                 container.state.status == State.EXITED

@@ -9,6 +9,7 @@ container records the network in its config and, while it runs, attaches it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from typing import TYPE_CHECKING
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN_NETWORKS", "NetworkOps", "NoSuchNetwork"]
 
 BUILTIN_NETWORKS = ("host", "none")
+
+log = logging.getLogger(__name__)
 
 
 class NoSuchNetwork(NoSuchObject):
@@ -135,4 +138,9 @@ class NetworkOps:
         if name in BUILTIN_NETWORKS or self.networks.get(name) is not None:
             return
         if name in self.kernel.networks:
-            await self.network_create(name, driver=name, builtin=True)
+            try:
+                await self.network_create(name, driver=name, builtin=True)
+            except Exception as exc:
+                # A broken network plugin must not keep the engine from starting;
+                # containers on other networks still run.
+                log.error("the default network %s could not be created: %s", name, exc)

@@ -365,7 +365,8 @@ class Engine(Lifecycle, ImageOps, ImageArchiveOps, AttachOps):
             if spec.linux is not None and spec.linux.resources is not None:
                 new.devices = spec.linux.resources.devices
                 spec.linux.resources = new
-            if container.state.status in (State.RUNNING, State.PAUSED):
+            changed = any(getattr(resources, f) is not None for f in resources.__struct_fields__)
+            if changed and container.state.status in (State.RUNNING, State.PAUSED):
                 runtime = self._runtime(container)
                 self._require(runtime, "update")
                 await runtime.update(container.id, oci.resources_from(merged))

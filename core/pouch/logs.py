@@ -182,8 +182,12 @@ async def read_logs(
                     if record is not None and wanted(record):
                         yield record
                 continue
-            if os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino or (
-                handle.tell() > os.stat(path).st_size
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                return  # the container and its log were removed while we followed
+            if current.st_ino != os.fstat(handle.fileno()).st_ino or (
+                handle.tell() > current.st_size
             ):
                 handle.close()
                 handle = open(path, "rb")  # noqa: SIM115, ASYNC230 - rotated under us

@@ -255,6 +255,8 @@ class ContainerConfig(Input):
     init: bool = False
     tty: bool = False
     open_stdin: bool = False
+    # Remove the container (as ``docker run --rm``) once it has exited.
+    auto_remove: bool = False
     log_options: dict[str, str] = {}
 
     def __post_init__(self) -> None:
@@ -274,6 +276,10 @@ class ContainerConfig(Input):
         for target in self.tmpfs:
             _absolute(target, "tmpfs target")
         parse_signal(self.stop_signal)
+        if self.auto_remove and self.restart_policy.name != "no":
+            raise ValueError(
+                "auto_remove and a restart policy conflict: a removed container cannot restart"
+            )
         for key, value in self.log_options.items():
             if key not in LOG_OPTIONS:
                 raise ValueError(f"unknown log option {key!r} (use {' or '.join(LOG_OPTIONS)})")

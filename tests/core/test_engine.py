@@ -104,3 +104,27 @@ async def test_builtin_networks_and_driver_errors(engine: Engine, busybox: str) 
         await engine.network_remove("host")
     with pytest.raises(InvalidArgument, match="only one instance"):
         await engine.network_create("other", driver="host")
+
+
+async def test_auto_remove_removes_the_container_once_it_exits(
+    engine: Engine, busybox: str
+) -> None:
+    container = await engine.create(cfg(cmd=["sh", "-c", "echo bye"], auto_remove=True))
+    seen: list[bytes] = []
+    codes: list[int] = []
+
+    async def wait_removed() -> None:
+        codes.append(await engine.wait(container.id, condition="removed"))
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg, engine.attach(container.id) as attached:
+            tg.start_soon(wait_removed)
+            await anyio.sleep(0.05)
+            await engine.start(container.id)
+            async for _, chunk in attached.output():
+                seen.append(chunk)
+    assert codes == [0]
+    assert seen == [b"bye\n"]
+    assert engine.list(all=True) == []
+    with pytest.raises(msgspec.ValidationError, match="conflict"):
+        cfg(auto_remove=True, restart_policy={"name": "always"})

@@ -3,26 +3,53 @@
 The core owns the container model, the lifecycle, images and state; runtimes,
 networks and volumes come from plugins (``pouch.hookspecs``). Start with
 ``Engine`` to use it as a library, or ``pouch.markers`` to write a plugin.
+
+Every name here is imported on first use: the ``pouch`` CLI imports this
+package and must start in a few tens of milliseconds.
 """
 
 from __future__ import annotations
 
-from pouch.config import EngineConfig
-from pouch.errors import (
-    Conflict,
-    InvalidArgument,
-    NoSuchContainer,
-    NoSuchImage,
-    NoSuchRuntime,
-    NotSupported,
-    PluginError,
-    PluginSkip,
-    PouchError,
-)
-from pouch.markers import hookimpl
-from pouch.models import Container, ContainerConfig, ExecConfig, State
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pouch.config import EngineConfig
+    from pouch.engine import Engine
+    from pouch.errors import (
+        Conflict,
+        InvalidArgument,
+        NoSuchContainer,
+        NoSuchImage,
+        NoSuchRuntime,
+        NotSupported,
+        PluginError,
+        PluginSkip,
+        PouchError,
+    )
+    from pouch.markers import hookimpl
+    from pouch.models import Container, ContainerConfig, ExecConfig, State
 
 __version__ = "0.1.0"
+
+_HOMES = {
+    "EngineConfig": "pouch.config",
+    "Engine": "pouch.engine",
+    "Conflict": "pouch.errors",
+    "InvalidArgument": "pouch.errors",
+    "NoSuchContainer": "pouch.errors",
+    "NoSuchImage": "pouch.errors",
+    "NoSuchRuntime": "pouch.errors",
+    "NotSupported": "pouch.errors",
+    "PluginError": "pouch.errors",
+    "PluginSkip": "pouch.errors",
+    "PouchError": "pouch.errors",
+    "hookimpl": "pouch.markers",
+    "Container": "pouch.models",
+    "ContainerConfig": "pouch.models",
+    "ExecConfig": "pouch.models",
+    "State": "pouch.models",
+}
 
 __all__ = [
     "Conflict",
@@ -46,10 +73,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # The engine pulls in anyio, the store and the kernel: load it only when used,
-    # so the CLI and plugins importing ``pouch`` stay fast.
-    if name == "Engine":
-        from pouch.engine import Engine
-
-        return Engine
-    raise AttributeError(f"module 'pouch' has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pouch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

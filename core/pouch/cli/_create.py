@@ -1,0 +1,149 @@
+"""From ``run``/``create`` flags to ``POST /containers/create``, pulling the image when needed.
+
+The body carries only what the user set, so pouchd's defaults apply to the
+rest, and every field name is the Docker Engine API's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pouch.cli._errors import APIError, UsageError
+from pouch.cli._http import Client
+from pouch.cli._parse import (
+    parse_cpus,
+    parse_kv,
+    parse_memory_swap,
+    parse_ports,
+    parse_restart,
+    parse_size,
+    parse_ulimit,
+    parse_volume,
+    read_env_file,
+    resolve_env,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["build_create", "create_container"]
+
+
+def _host_config(args: argparse.Namespace) -> dict[str, Any]:
+    binds = [entry for entry, _ in map(parse_volume, args.volume) if entry]
+    _, port_bindings = parse_ports(args.publish)
+    tmpfs = {}
+    for item in args.tmpfs:
+        target, _, options = item.partition(":")
+        if not target.startswith("/"):
+            raise UsageError(f"invalid --tmpfs {item!r}: the target must be an absolute path")
+        tmpfs[target] = options
+    host: dict[str, Any] = {
+        "Binds": binds,
+        "PortBindings": port_bindings,
+        "NetworkMode": args.network,
+        "RestartPolicy": parse_restart(args.restart) if args.restart != "no" else None,
+        "AutoRemove": args.rm,
+        "Memory": parse_size(args.memory) if args.memory else None,
+        "MemorySwap": parse_memory_swap(args.memory_swap) if args.memory_swap else None,
+        "NanoCpus": parse_cpus(args.cpus) if args.cpus else None,
+        "CpuShares": args.cpu_shares,
+        "CpusetCpus": args.cpuset_cpus,
+        "PidsLimit": args.pids_limit,
+        "ReadonlyRootfs": args.read_only,
+        "CapAdd": args.cap_add,
+        "CapDrop": args.cap_drop,
+        "Privileged": args.privileged,
+        "Tmpfs": tmpfs,
+        "Sysctls": parse_kv(args.sysctl, "--sysctl"),
+        "Ulimits": [parse_ulimit(u) for u in args.ulimit],
+        "Init": True if args.init else None,
+        "Runtime": args.runtime,
+    }
+    log_options = parse_kv(args.log_opt, "--log-opt")
+    if args.log_driver or log_options:
+        host["LogConfig"] = {"Type": args.log_driver or "", "Config": log_options}
+    return {key: value for key, value in host.items() if value not in (None, False, [], {}, "")}
+
+
+def build_create(
+    args: argparse.Namespace, *, attach: bool
+) -> tuple[dict[str, str | None], dict[str, Any]]:
+    """The query and the JSON body of ``POST /containers/create`` for these flags."""
+    if args.rm and args.restart not in ("no", ""):
+        raise UsageError("conflicting options: --restart and --rm")
+    if args.memory_swap and not args.memory and args.memory_swap != "-1":
+        raise UsageError("--memory-swap needs --memory as well")
+    env: list[str] = []
+    for path in args.env_file:
+        env.extend(read_env_file(path))
+    env.extend(resolve_env(args.env, os.environ))
+    exposed, _ = parse_ports(args.publish)
+    anonymous: dict[str, dict[str, object]] = {
+        target: {} for entry, target in map(parse_volume, args.volume) if entry is None
+    }
+    entrypoint = None
+    if args.entrypoint is not None:
+        entrypoint = [args.entrypoint] if args.entrypoint else [""]
+    body: dict[str, Any] = {
+        "Image": args.image,
+        "Cmd": args.command or None,
+        "Entrypoint": entrypoint,
+        "Env": env,
+        "Hostname": args.hostname,
+        "User": args.user,
+        "WorkingDir": args.workdir,
+        "Labels": parse_kv(args.label, "--label", need_value=False),
+        "ExposedPorts": exposed,
+        "Volumes": anonymous,
+        "Tty": args.tty,
+        "OpenStdin": args.interactive,
+        "StdinOnce": args.interactive and attach,
+        "AttachStdin": args.interactive and attach,
+        "AttachStdout": attach,
+        "AttachStderr": attach,
+        "StopSignal": args.stop_signal,
+        "StopTimeout": args.stop_timeout,
+    }
+    body = {key: value for key, value in body.items() if value not in (None, False, [], {}, "")}
+    body["HostConfig"] = _host_config(args)
+    return {"name": args.name, "platform": args.platform}, body
+
+
+def create_container(
+    client: Client, args: argparse.Namespace, query: dict[str, str | None], body: dict[str, Any]
+) -> str:
+    """Create the container (pulling per ``--pull``); print pouchd's warnings; return its ID."""
+    from pouch.cli._auth import split_reference
+    from pouch.cli._registry import pull_image
+    from pouch.cli.main import config_dir
+
+    def pull() -> None:
+        pull_image(
+            client,
+            config_dir(args),
+            args.image,
+            platform=args.platform,
+            quiet=args.quiet,
+            out=sys.stderr,
+        )
+
+    if args.pull == "always":
+        pull()
+    try:
+        answer = client.post("/containers/create", query=query, json_body=body)
+    except APIError as exc:
+        missing = exc.not_found and "image" in exc.message.lower()
+        if not missing or args.pull == "never":
+            raise
+        name, tag = split_reference(args.image)
+        shown = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
+        sys.stderr.write(f"Unable to find image '{shown}' locally\n")
+        pull()
+        answer = client.post("/containers/create", query=query, json_body=body)
+    for warning in answer.get("Warnings") or []:
+        sys.stderr.write(f"WARNING: {warning}\n")
+    return str(answer["Id"])

@@ -1,0 +1,235 @@
+"""HTTP to pouchd with the standard library: unix or TCP (+TLS), version negotiation.
+
+One connection per request keeps streaming simple (logs, events and wait can
+stay open while other requests go out); ``ssl`` is imported only for ``--tls``.
+``hijack`` takes the connection over for attach and exec (``pouch.cli._hijack``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from urllib.parse import quote, urlencode
+
+from pouch.cli._endpoint import DEFAULT_HOST, Endpoint, TLSOptions
+from pouch.cli._errors import APIError, CannotConnect, CLIError, ConnectionLost
+from pouch.cli._hijack import Hijacked, read_error_body, read_head
+from pouch.cli._response import Pending, Response, error_message
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_HOST",
+    "Client",
+    "Endpoint",
+    "Hijacked",
+    "Pending",
+    "Response",
+    "TLSOptions",
+]
+
+API_VERSION = "1.41"
+MIN_API_VERSION = "1.24"
+USER_AGENT = "pouch-cli/0.1.0"
+
+Query = Mapping[str, "str | int | float | bool | Sequence[str] | None"]
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost")
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _encode_query(query: Query | None) -> str:
+    pairs: list[tuple[str, str]] = []
+    for key, value in (query or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            pairs.append((key, "1" if value else "0"))
+        elif isinstance(value, str | int | float):
+            pairs.append((key, str(value)))
+        else:
+            pairs.extend((key, item) for item in value)
+    return ("?" + urlencode(pairs)) if pairs else ""
+
+
+class Client:
+    """Talks to one pouchd; negotiates the API version on first use."""
+
+    def __init__(
+        self, endpoint: Endpoint, tls: TLSOptions | None = None, version: str | None = None
+    ) -> None:
+        self.endpoint = endpoint
+        self.tls = tls
+        self._version = version or os.environ.get("POUCH_API_VERSION") or None
+
+    # -- connections ----------------------------------------------------------------
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.endpoint.scheme == "unix":
+            return _UnixConnection(self.endpoint.address)
+        if self.tls is None:
+            return http.client.HTTPConnection(self.endpoint.address, self.endpoint.port)
+        from pouch.cli._tls import context
+
+        return http.client.HTTPSConnection(
+            self.endpoint.address, self.endpoint.port, context=context(self.tls)
+        )
+
+    def _connected(self) -> http.client.HTTPConnection:
+        conn = self._connection()
+        try:
+            conn.connect()
+        except PermissionError as exc:
+            raise CannotConnect(
+                f"Permission denied connecting to pouchd at {self.endpoint.url}: "
+                "run as root or as a member of the pouch group"
+            ) from exc
+        except OSError as exc:
+            if type(exc).__module__ == "ssl" or exc.__class__.__name__.startswith("SSL"):
+                raise CannotConnect(
+                    f"TLS with pouchd at {self.endpoint.url} failed: {exc}"
+                ) from exc
+            raise CannotConnect(
+                f"Cannot connect to pouchd at {self.endpoint.url}: is pouchd running? "
+                "(start it with `pouchd`)"
+            ) from exc
+        return conn
+
+    # -- version --------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        if self._version is None:
+            self._version = self._negotiate()
+        return self._version
+
+    def _negotiate(self) -> str:
+        response = self.request("GET", "/_ping", versioned=False)
+        server = response.header("API-Version")
+        response.read()
+        if not server:
+            return MIN_API_VERSION
+
+        def key(v: str) -> tuple[int, ...]:
+            return tuple(int(p) for p in v.split(".") if p.isdigit())
+
+        if key(server) < key(MIN_API_VERSION):
+            raise CLIError(
+                f"pouchd speaks API {server}; this client needs {MIN_API_VERSION} or later"
+            )
+        return min(server, API_VERSION, key=key)
+
+    def url(self, path: str, query: Query | None = None, *, versioned: bool = True) -> str:
+        prefix = f"/v{self.version}" if versioned else ""
+        return prefix + quote(path, safe="/:@=+,") + _encode_query(query)
+
+    # -- requests -------------------------------------------------------------------
+
+    def begin(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        json_body: object = None,
+        body: bytes | Any = None,
+        headers: Mapping[str, str] | None = None,
+        versioned: bool = True,
+    ) -> Pending:
+        """Send a request now and read its answer later (``run`` waits before it starts)."""
+        url = self.url(path, query, versioned=versioned)
+        sent = {"User-Agent": USER_AGENT, **(headers or {})}
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            sent["Content-Type"] = "application/json"
+        conn = self._connected()
+        try:
+            conn.request(method, url, body=body, headers=sent)
+        except (http.client.HTTPException, OSError) as exc:
+            conn.close()
+            raise ConnectionLost(f"pouchd closed the connection: {exc}") from exc
+        return Pending(conn)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        json_body: object = None,
+        body: bytes | Any = None,
+        headers: Mapping[str, str] | None = None,
+        versioned: bool = True,
+    ) -> Response:
+        """Send one request; an answer of 400 or more raises ``APIError``."""
+        try:
+            return self.begin(
+                method,
+                path,
+                query=query,
+                json_body=json_body,
+                body=body,
+                headers=headers,
+                versioned=versioned,
+            ).finish()
+        except ConnectionLost as exc:
+            hinted = "--tlscert" in exc.message  # already, by the version negotiation
+            if self.endpoint.scheme == "tcp" and not hinted and not (self.tls and self.tls.cert):
+                # pouchd listens on TCP only with TLS and client certificates, and a
+                # TLS server hangs up on a client that has none: say what is missing.
+                raise ConnectionLost(
+                    f"{exc.message} (pouchd on TCP needs TLS and a client certificate: "
+                    "--tlsverify --tlscacert CA --tlscert CERT --tlskey KEY)"
+                ) from exc
+            raise
+
+    def get(self, path: str, query: Query | None = None) -> Any:
+        return self.request("GET", path, query=query).json()
+
+    def post(self, path: str, query: Query | None = None, json_body: object = None) -> Any:
+        return self.request("POST", path, query=query, json_body=json_body).json()
+
+    def delete(self, path: str, query: Query | None = None) -> Any:
+        return self.request("DELETE", path, query=query).json()
+
+    def hijack(self, path: str, query: Query | None = None, json_body: object = None) -> Hijacked:
+        """POST with ``Upgrade: tcp`` and take the socket over (attach, exec start)."""
+        url = self.url(path, query)
+        body = json.dumps(json_body).encode() if json_body is not None else b""
+        head = (
+            f"POST {url} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {USER_AGENT}\r\n"
+            "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        conn = self._connected()
+        sock = conn.sock
+        assert sock is not None
+        try:
+            sock.sendall(head.encode("latin-1") + body)
+            status, fields, rest = read_head(sock)
+        except OSError as exc:
+            sock.close()
+            raise ConnectionLost(f"pouchd closed the connection: {exc}") from exc
+        if status >= 400:
+            data = read_error_body(sock, fields, rest)
+            sock.close()
+            raise APIError(status, error_message(status, data))
+        return Hijacked(sock, rest, fields.get("content-type", ""))

@@ -23,7 +23,7 @@ from pouch import oci
 from pouch._logrotate import generations
 from pouch._sandbox import SandboxOps
 from pouch.drivers import ExitStatus, Runtime, RuntimeContainer
-from pouch.errors import NoSuchObject, PouchError
+from pouch.errors import InvalidArgument, NoSuchContainer, NoSuchObject, PouchError
 from pouch.events import Event
 from pouch.models import Container, State, parse_size
 from pouch.telemetry import operation
@@ -91,6 +91,24 @@ class Lifecycle(SandboxOps):
         attributes.update(container.config.labels)
         attributes.update(extra)
         return self.events.publish("container", action, container.id, attributes)
+
+    def lookup(self, ref: str) -> Container:
+        """By full ID, by name, or by a unique ID prefix, as docker resolves them."""
+        if not ref:
+            raise InvalidArgument("container reference is empty", field="container")
+        found = self.containers.get(ref) or self.containers.by_name(ref.lstrip("/"))
+        if found is not None:
+            return found
+        if all(c in "0123456789abcdef" for c in ref):
+            matches = self.containers.by_prefix(ref)
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise InvalidArgument(
+                    f"{ref!r} matches {len(matches)} containers; give more of the ID",
+                    field="container",
+                )
+        raise NoSuchContainer(ref)
 
     def _bundle(self, container: Container) -> Path:
         return self.config.run_root / "containers" / container.id
@@ -320,87 +338,6 @@ class Lifecycle(SandboxOps):
             self._delays.pop(container.id, None)
         self._publish(container, "destroy")
         self._call_hook("pouch_container_removed", container=container)
-
-    # -- reconciliation ----------------------------------------------------------
-
-    async def _reconcile(self) -> None:
-        """Make the records agree with the runtimes after a (re)start of the engine."""
-        records = self.containers.all()
-        known = {c.id for c in records}
-        for runtime in list(self.kernel.runtimes):
-            try:
-                held = await runtime.list()
-            except Exception as exc:
-                log.warning("runtime %s: cannot list containers: %s", runtime.name, exc)
-                continue
-            for orphan in (s.id for s in held if s.id not in known):
-                log.info("runtime %s: removing unknown container %s", runtime.name, orphan[:12])
-                try:
-                    await runtime.delete(orphan)
-                except Exception:
-                    log.exception("runtime %s: removing %s failed", runtime.name, orphan[:12])
-        for container in records:
-            async with self._lock(container.id):
-                await self._reconcile_one(container)
-        live = {c.sandbox_id or c.id for c in records}
-        for driver in list(self.kernel.networks):
-            try:
-                await driver.gc(live)
-            except Exception:
-                log.exception("network driver %s: gc failed", driver.name)
-
-    async def _reconcile_one(self, container: Container) -> None:
-        if container.runtime not in self.kernel.runtimes:
-            log.warning(
-                "container %s: runtime %r is not available; state left as %s",
-                container.short_id,
-                container.runtime,
-                container.state.status,
-            )
-            return
-        runtime = self._runtime(container)
-        try:
-            state = await runtime.state(container.id)
-        except NoSuchObject:
-            state = None
-        if state is not None and state.status in ("running", "paused"):
-            container.state.status = State.RUNNING if state.status == "running" else State.PAUSED
-            container.state.pid = state.pid
-            self.containers.put(container)
-            self._watch(container)
-            return
-        if container.state.status == State.RESTARTING:
-            if state is not None:
-                await self._cleanup_run(container, runtime)
-            self._schedule_restart(container)  # the engine stopped during the back-off
-            return
-        if container.state.status in (State.RUNNING, State.PAUSED):
-            run = _Run()
-            if state is not None and state.exit_code is not None:
-                run.status = ExitStatus(
-                    exit_code=state.exit_code,
-                    finished_at=state.finished_at or time.time(),
-                    oom_killed=state.oom_killed,
-                )
-            else:
-                container.state.error = "the container's process was lost while pouch was down"
-                self.containers.put(container)
-                run.status = ExitStatus(exit_code=255, finished_at=time.time())
-            await self._record_exit(container.id, run)
-        else:
-            if state is not None or container.attachments or container.netns_path:
-                await self._cleanup_run(container, runtime)
-                self.containers.put(container)
-            if container.config.auto_remove and container.state.status == State.EXITED:
-                self.task_group.start_soon(self._auto_remove, container.id)
-                return
-            policy = container.config.restart_policy.name
-            if (
-                container.state.status == State.EXITED
-                and policy in ("always", "unless-stopped")
-                and not container.state.stopped_by_user
-            ):
-                self._schedule_restart(container)
 
     def _call_hook(self, name: str, **kwargs: Any) -> None:
         try:

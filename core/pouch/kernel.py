@@ -45,6 +45,7 @@ ENTRY_POINT_GROUP = "pouch.plugins"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("networks", "pouch.builtins.networks"),
     ("local-volumes", "pouch.builtins.volumes"),
+    ("init", "pouch.builtins.init"),
 )
 # These cannot be disabled: without them the engine cannot run a container.
 ESSENTIAL_PLUGINS = frozenset({"networks"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -129,8 +130,9 @@ def test_lifecycle_hook_errors_name_the_plugin(tmp_path: Path) -> None:
     k.register(Refuses(), "refuses")
     with pytest.raises(PluginError, match="plugin 'faulty': pouch_container_removed: KeyError"):
         k.call("pouch_container_removed", container=None)
+    stub = SimpleNamespace(id="c" * 64, runtime="runc", config=SimpleNamespace(init=False))
     with pytest.raises(InvalidArgument, match="labels: quota too small"):
-        k.call("pouch_container_create", container=None, spec=None)
+        k.call("pouch_container_create", container=stub, spec=None)
 
 
 def test_every_hook_call_is_traced(tmp_path: Path) -> None:

@@ -192,3 +192,14 @@ async def test_mounts_tmpfs_sysctls_and_privileged(
     lines = [r.message async for r in engine.logs(container.id)]
     assert (code, lines) == (0, [b"from the host", b"1", b"1", b"admin"])
     assert (shared / "out").read_text() == "out\n"
+
+
+@pytest.mark.binary("tini-static")
+async def test_init_runs_as_pid_one_and_reaps(engine: Engine, busybox: str) -> None:
+    container = await engine.create(
+        cfg(cmd=["sh", "-c", "cat /proc/1/cmdline; echo; exit 5"], init=True)
+    )
+    await engine.start(container.id)
+    assert await engine.wait(container.id) == 5
+    lines = [r.message async for r in engine.logs(container.id)]
+    assert lines[0].split(b"\0")[0] == b"/sbin/docker-init"

@@ -172,20 +172,11 @@ async def _relay(
     async with anyio.create_task_group() as tg:
         if stdin:
             tg.start_soon(pump_stdin, raw, attached.write, attached.close_stdin, f"attach {label}")
-        async for name, data in _output(attached):
+        # Ends when the container stops, or when its log goes with it (AutoRemove).
+        async for name, data in attached.output():
             if name in wanted:
                 await raw.send(encode(name, data))
         tg.cancel_scope.cancel()
-
-
-async def _output(attached: Attached) -> AsyncIterator[tuple[str, bytes]]:
-    try:
-        async for item in attached.output():
-            yield item
-    except FileNotFoundError:
-        # The log went with the container (AutoRemove) after its last line was
-        # read: the reader drains an open file before it looks for the path.
-        return
 
 
 def size_args(request: Request) -> tuple[int, int]:

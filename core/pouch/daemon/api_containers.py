@@ -47,14 +47,15 @@ def _seconds(request: Request, name: str = "t") -> int | None:
     return None if value is None else (2**31 if value == -1 else value)
 
 
+def _network_ids(ctx: Daemon) -> dict[str, str]:
+    return {network.name: network.id for network in ctx.engine.network_list()}
+
+
 @routes.route("POST", "/containers/create")
 async def create(ctx: Daemon, request: Request) -> Reply:
     name = text_arg(request, "name") or None
     body = await decode_body(request, dt.ContainerCreate)
-    translated = to_container_config(body)
-    container = await ctx.engine.create(translated.config, name=name)
-    if translated.auto_remove:
-        ctx.set_auto_remove(container.id)
+    container = await ctx.engine.create(to_container_config(body), name=name)
     return json_reply({"Id": container.id, "Warnings": []}, 201)
 
 
@@ -66,17 +67,15 @@ async def list_containers(ctx: Daemon, request: Request) -> Reply:
     found.sort(key=lambda c: c.created_at, reverse=True)
     if limit > 0:
         found = found[:limit]
-    now = time.time()
-    return json_reply([summary_view(c, now) for c in found])
+    now, ids = time.time(), _network_ids(ctx)
+    return json_reply([summary_view(c, now, network_ids=ids) for c in found])
 
 
 @routes.route("GET", "/containers/{id}/json")
 async def inspect(ctx: Daemon, request: Request) -> Reply:
     container = ctx.engine.lookup(request.params["id"])
     execs = [s.id for s in ctx.execs.values() if s.container_id == container.id]
-    return json_reply(
-        inspect_view(container, auto_remove=ctx.auto_removes(container.id), exec_ids=execs)
-    )
+    return json_reply(inspect_view(container, exec_ids=execs, network_ids=_network_ids(ctx)))
 
 
 @routes.route("POST", "/containers/{id}/start")
@@ -138,9 +137,11 @@ async def update(ctx: Daemon, request: Request) -> Reply:
     resources = to_resources(body, prefix="")
     policy = to_restart_policy(body.RestartPolicy) if body.RestartPolicy is not None else None
     container = ctx.engine.lookup(request.params["id"])
-    if policy is not None and policy.name != "no" and ctx.auto_removes(container.id):
+    if policy is not None and policy.name != "no" and container.config.auto_remove:
+        # Engine.update takes the policy as it is; ContainerConfig refuses the pair at create.
         raise InvalidArgument(
-            "a container that removes itself cannot have a restart policy", field="RestartPolicy"
+            "a container that removes itself (AutoRemove) cannot have a restart policy",
+            field="RestartPolicy",
         )
     await ctx.engine.update(container.id, resources, restart_policy=policy)
     return json_reply({"Warnings": []})

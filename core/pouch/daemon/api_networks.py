@@ -1,26 +1,26 @@
-"""Network endpoints: the built-in ``host`` and ``none`` (one network per network
-driver a plugin registers under a network's name, ``bridge`` with pouch-cni),
-and user-defined networks made by a driver's ``create_network``.
+"""Network endpoints over the engine's networks: list, inspect, create, remove, prune,
+connect and disconnect.
 
-The engine has no network records yet, so the daemon keeps those of
-user-defined networks (``Daemon.networks``). A driver's refusal is answered
-with 400 and its own message. Connecting a container after it was created
-needs an engine operation that does not exist yet: 400 saying so.
+The records are the engine's (``Engine.network_list`` … ``network_disconnect``):
+``host`` and ``none`` always, the default ``bridge`` and user-defined networks
+once a network plugin (pouch-cni) provides their driver. This module owns
+docker's shapes and conventions only: IPAM pools become the driver options
+``subnet``, ``gateway`` and ``ip_range`` (``.1``, ``.2`` … for further pools)
+and are shown back as ``IPAM.Config``; the default driver is ``bridge``;
+removing a pre-defined network is 403, as dockerd answers.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
+import re
 from typing import TYPE_CHECKING, Any
 
 from pouch.daemon import docker_types as dt
 from pouch.daemon.container_views import rfc3339
-from pouch.daemon.context import NetworkRecord
 from pouch.daemon.http import Reply, Request, Response
 from pouch.daemon.routing import Router, decode_body, filters_arg, json_reply
-from pouch.errors import Conflict, InvalidArgument, NoSuchObject, NotSupported, PouchError
-from pouch.models import State
+from pouch.errors import Conflict, InvalidArgument, NoSuchObject, PouchError
+from pouch.models import Container, Network, State
 
 if TYPE_CHECKING:
     from pouch.daemon.context import Daemon
@@ -29,74 +29,88 @@ __all__ = ["routes"]
 
 routes = Router()
 
-_FILTERS = frozenset({"name", "id", "driver", "type", "label"})
+_FILTERS = frozenset({"name", "id", "driver", "type", "label", "dangling"})
+_IPAM_KEYS = {"subnet": "Subnet", "gateway": "Gateway", "ip_range": "IPRange"}
+_IPAM_OPTION = re.compile(r"^(subnet|gateway|ip_range)(?:\.(\d+))?$")
+# Docker's default driver for ``docker network create``, whatever the default network.
+_DEFAULT_DRIVER = "bridge"
 
 
 class Forbidden(PouchError):
     status = 403
 
 
-def _builtin_id(name: str) -> str:
-    return hashlib.sha256(f"pouch-network:{name}".encode()).hexdigest()
+def _find(ctx: Daemon, ref: str) -> Network:
+    """By name, full ID or unique ID prefix, as the engine resolves them.
+
+    ``host`` and ``none`` are found by ID (``docker network ls -q`` prints
+    them) too, which ``Engine.network_get`` does only for its stored networks.
+    """
+    if not ref:
+        raise InvalidArgument("network reference is empty", field="id")
+    try:
+        return ctx.engine.network_get(ref)
+    except NoSuchObject:
+        builtins = [n for n in ctx.engine.network_list() if n.builtin and n.id.startswith(ref)]
+        if len(builtins) == 1 and len(ref) >= 3:
+            return builtins[0]
+        raise
 
 
-def _records(ctx: Daemon) -> list[NetworkRecord]:
-    builtins = [
-        NetworkRecord(id=_builtin_id(name), name=name, driver=name, created=ctx.started_at)
-        for name in ctx.engine.kernel.networks.names()
-        if name not in ctx.networks
-    ]
-    return builtins + list(ctx.networks.values())
+def _running(container: Container) -> bool:
+    return container.state.status in (State.RUNNING, State.PAUSED)
 
 
-def _find(ctx: Daemon, ref: str) -> NetworkRecord:
-    records = _records(ctx)
-    for record in records:
-        if ref in (record.name, record.id):
-            return record
-    matches = [r for r in records if r.id.startswith(ref)]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise InvalidArgument(f"network id prefix {ref!r} is ambiguous", field="id")
-    raise NoSuchObject(f"no such network: {ref}")
-
-
-def _users(ctx: Daemon, name: str) -> dict[str, Any]:
+def _endpoints(ctx: Daemon, network: Network) -> dict[str, Any]:
+    """The containers attached now, with the addresses their attachments got."""
     users: dict[str, Any] = {}
-    for container in ctx.engine.list(all=True):
-        if name not in container.config.networks:
-            continue
-        if container.state.status not in (State.RUNNING, State.PAUSED):
-            continue
-        attachment = next((a for a in container.attachments if a.network == name), None)
-        users[container.id] = {
-            "Name": container.name,
-            "EndpointID": attachment.interface if attachment else "",
-            "MacAddress": attachment.mac if attachment else "",
-            "IPv4Address": attachment.ips[0] if attachment and attachment.ips else "",
-            "IPv6Address": "",
-        }
+    for container in ctx.engine.list():
+        for attachment in container.attachments:
+            if attachment.network != network.name or not _running(container):
+                continue
+            ipv4 = [ip for ip in attachment.ips if ":" not in ip]
+            ipv6 = [ip for ip in attachment.ips if ":" in ip]
+            users[container.id] = {
+                "Name": container.name,
+                "EndpointID": attachment.interface,
+                "MacAddress": attachment.mac,
+                "IPv4Address": ipv4[0] if ipv4 else "",
+                "IPv6Address": ipv6[0] if ipv6 else "",
+            }
     return users
 
 
-def _view(ctx: Daemon, record: NetworkRecord, *, users: bool) -> dict[str, Any]:
+def _split_options(options: dict[str, str]) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """The network's options → (docker's IPAM pools, the remaining driver options)."""
+    pools: dict[int, dict[str, str]] = {}
+    rest: dict[str, str] = {}
+    for key, value in options.items():
+        match = _IPAM_OPTION.match(key)
+        if match is None:
+            rest[key] = value
+            continue
+        pools.setdefault(int(match[2] or 0), {})[_IPAM_KEYS[match[1]]] = value
+    return [pools[index] for index in sorted(pools)], rest
+
+
+def _view(ctx: Daemon, network: Network, *, containers: bool) -> dict[str, Any]:
+    pools, options = _split_options(network.options)
     return {
-        "Name": record.name,
-        "Id": record.id,
-        "Created": rfc3339(record.created),
+        "Name": network.name,
+        "Id": network.id,
+        "Created": rfc3339(network.created_at or ctx.started_at),
         "Scope": "local",
-        "Driver": record.driver,
-        "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None, "Config": []},
-        "Internal": False,
+        "Driver": network.driver,
+        "EnableIPv6": any(":" in pool.get("Subnet", "") for pool in pools),
+        "IPAM": {"Driver": "default", "Options": None, "Config": pools},
+        "Internal": options.get("internal", "").lower() in ("1", "true", "yes"),
         "Attachable": False,
         "Ingress": False,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,
-        "Containers": _users(ctx, record.name) if users else {},
-        "Options": dict(record.options),
-        "Labels": dict(record.labels),
+        "Containers": _endpoints(ctx, network) if containers else {},
+        "Options": options,
+        "Labels": dict(network.labels),
     }
 
 
@@ -105,21 +119,27 @@ def _label_matches(labels: dict[str, str], spec: str) -> bool:
     return key in labels and (not sep or labels[key] == value)
 
 
-def _matches(ctx: Daemon, record: NetworkRecord, filters: dict[str, list[str]]) -> bool:
-    kind = "custom" if record.name in ctx.networks else "builtin"
+def _in_use(ctx: Daemon, network: Network) -> bool:
+    default = ctx.engine.config.default_network
+    return any(network.name in (c.config.networks or [default]) for c in ctx.engine.list(all=True))
+
+
+def _matches(ctx: Daemon, network: Network, filters: dict[str, list[str]]) -> bool:
     for key, values in filters.items():
         if key not in _FILTERS:
             raise InvalidArgument(f"invalid filter {key!r}", field="filters")
         if key == "name":
-            found = any(v in record.name for v in values)
+            found = any(v in network.name for v in values)
         elif key == "id":
-            found = any(record.id.startswith(v) for v in values)
+            found = any(network.id.startswith(v) for v in values)
         elif key == "driver":
-            found = record.driver in values
+            found = network.driver in values
         elif key == "type":
-            found = kind in values
+            found = ("builtin" if network.builtin else "custom") in values
+        elif key == "dangling":
+            found = any(v.lower() in ("1", "true") for v in values) != _in_use(ctx, network)
         else:
-            found = any(_label_matches(record.labels, v) for v in values)
+            found = any(_label_matches(network.labels, v) for v in values)
         if not found:
             return False
     return True
@@ -128,21 +148,16 @@ def _matches(ctx: Daemon, record: NetworkRecord, filters: dict[str, list[str]]) 
 @routes.route("GET", "/networks")
 async def list_networks(ctx: Daemon, request: Request) -> Reply:
     filters = filters_arg(request)
-    found = [r for r in _records(ctx) if _matches(ctx, r, filters)]
-    return json_reply([_view(ctx, r, users=False) for r in found])
+    found = [n for n in ctx.engine.network_list() if _matches(ctx, n, filters)]
+    return json_reply([_view(ctx, n, containers=False) for n in found])
 
 
 @routes.route("GET", "/networks/{id}")
 async def inspect(ctx: Daemon, request: Request) -> Reply:
-    return json_reply(_view(ctx, _find(ctx, request.params["id"]), users=True))
+    return json_reply(_view(ctx, _find(ctx, request.params["id"]), containers=True))
 
 
-@routes.route("POST", "/networks/create")
-async def create(ctx: Daemon, request: Request) -> Reply:
-    body = await decode_body(request, dt.NetworkCreate)
-    if any(r.name == body.Name for r in _records(ctx)):
-        raise Conflict(f"network with name {body.Name} already exists")
-    driver = ctx.engine.kernel.networks.get(body.Driver or "bridge")
+def _create_options(body: dt.NetworkCreate) -> dict[str, str]:
     options = dict(body.Options or {})
     for index, pool in enumerate((body.IPAM.Config if body.IPAM else None) or []):
         for key, value in (
@@ -152,35 +167,27 @@ async def create(ctx: Daemon, request: Request) -> Reply:
         ):
             if value:
                 options[key if index == 0 else f"{key}.{index}"] = value
-    try:
-        await driver.create_network(body.Name, options)
-    except (Conflict, InvalidArgument):
-        raise
-    except PouchError as exc:
-        raise InvalidArgument(f"network driver {driver.name}: {exc.message}") from exc
-    record = NetworkRecord(
-        id=_builtin_id(f"{body.Name}:{time.time_ns()}"),
-        name=body.Name,
-        driver=driver.name,
-        created=time.time(),
-        options=options,
+    if body.Internal:
+        options["internal"] = "true"
+    return options
+
+
+@routes.route("POST", "/networks/create")
+async def create(ctx: Daemon, request: Request) -> Reply:
+    body = await decode_body(request, dt.NetworkCreate)
+    network = await ctx.engine.network_create(
+        body.Name,
+        driver=body.Driver or _DEFAULT_DRIVER,
+        options=_create_options(body),
         labels=dict(body.Labels or {}),
     )
-    ctx.save_network(record)
-    ctx.engine.events.publish(
-        "network", "create", record.id, {"name": record.name, "type": record.driver}
-    )
-    return json_reply({"Id": record.id, "Warning": ""}, 201)
+    return json_reply({"Id": network.id, "Warning": ""}, 201)
 
 
-async def _remove(ctx: Daemon, record: NetworkRecord) -> None:
-    if record.name not in ctx.networks:
-        raise Forbidden(f"{record.name} is a pre-defined network and cannot be removed")
-    if _users(ctx, record.name):
-        raise Conflict(f"network {record.name} has active endpoints")
-    await ctx.engine.kernel.networks.get(record.driver).remove_network(record.name)
-    ctx.drop_network(record.name)
-    ctx.engine.events.publish("network", "destroy", record.id, {"name": record.name})
+async def _remove(ctx: Daemon, network: Network) -> None:
+    if network.builtin:
+        raise Forbidden(f"{network.name} is a pre-defined network and cannot be removed")
+    await ctx.engine.network_remove(network.name)
 
 
 @routes.route("DELETE", "/networks/{id}")
@@ -193,30 +200,62 @@ async def remove(ctx: Daemon, request: Request) -> Reply:
 async def prune(ctx: Daemon, request: Request) -> Reply:
     filters = filters_arg(request)
     deleted = []
-    for record in list(ctx.networks.values()):
-        if _matches(ctx, record, filters) and not _users(ctx, record.name):
-            await _remove(ctx, record)
-            deleted.append(record.name)
+    for network in ctx.engine.network_list():
+        if network.builtin or not _matches(ctx, network, filters):
+            continue
+        try:
+            await _remove(ctx, network)
+        except Conflict:
+            continue  # in use: prune leaves it
+        deleted.append(network.name)
     return json_reply({"NetworksDeleted": deleted})
 
 
-async def _connect_common(ctx: Daemon, request: Request, kind: type[Any]) -> None:
-    _find(ctx, request.params["id"])
-    body = await decode_body(request, kind)
-    ctx.engine.lookup(body.Container)
-    raise NotSupported(
-        "connecting or disconnecting an existing container needs engine support that pouch "
-        "does not have yet; give the network when creating the container (--network)"
-    )
+def _refuse_endpoint_config(body: dt.NetworkConnect) -> None:
+    endpoint = body.EndpointConfig
+    if endpoint is None:
+        return
+    for name in ("IPAMConfig", "Links", "Aliases", "DriverOpts"):
+        if getattr(endpoint, name):
+            raise InvalidArgument(
+                "per-endpoint settings are not supported by pouch",
+                field=f"EndpointConfig.{name}",
+            )
+    for name in ("IPAddress", "MacAddress"):
+        if getattr(endpoint, name):
+            raise InvalidArgument(
+                "a fixed address is not supported by pouch", field=f"EndpointConfig.{name}"
+            )
+
+
+async def _change(ctx: Daemon, request: Request, *, connect: bool) -> None:
+    network = _find(ctx, request.params["id"])
+    if connect:
+        body = await decode_body(request, dt.NetworkConnect)
+        _refuse_endpoint_config(body)
+        container = ctx.engine.lookup(body.Container)
+        operation = ctx.engine.network_connect
+    else:
+        gone = await decode_body(request, dt.NetworkDisconnect)
+        container = ctx.engine.lookup(gone.Container)
+        operation = ctx.engine.network_disconnect
+    try:
+        await operation(network.name, container.id)
+    except PouchError:
+        raise
+    except ValueError as exc:
+        # The driver cannot join this running container (no namespace of its
+        # own to add an interface to): the container's state forbids it.
+        raise Conflict(f"container {container.name}: {exc}") from exc
 
 
 @routes.route("POST", "/networks/{id}/connect")
 async def connect(ctx: Daemon, request: Request) -> Reply:
-    await _connect_common(ctx, request, dt.NetworkConnect)
+    await _change(ctx, request, connect=True)
     return Response(200)
 
 
 @routes.route("POST", "/networks/{id}/disconnect")
 async def disconnect(ctx: Daemon, request: Request) -> Reply:
-    await _connect_common(ctx, request, dt.NetworkDisconnect)
+    await _change(ctx, request, connect=False)
     return Response(200)

@@ -274,12 +274,25 @@ async def events(ctx: Daemon, request: Request) -> Reply:
 
     async def produce() -> AsyncIterator[bytes]:
         async with bus.subscribe(flt, replay=bool(since)) as stream:
-            limit = (until - time.time()) if until else float("inf")
-            with anyio.move_on_after(max(0.0, limit)):
-                async for event in stream:
-                    yield encoder.encode(event_message(event)) + b"\n"
+            while (event := await _next_event(stream, until)) is not None:
+                yield encoder.encode(event_message(event)) + b"\n"
 
     return Stream(produce())
+
+
+async def _next_event(events: AsyncIterator[Event], until: float) -> Event | None:
+    """The next event; None at the end of the stream or once ``until`` has passed.
+
+    The deadline covers one wait only: a cancel scope must not stay open
+    across the generator's ``yield``, where the response writer runs.
+    Replayed events come without waiting, so they are sent even when
+    ``until`` is already past.
+    """
+    if not until:
+        return await anext(events, None)
+    with anyio.move_on_after(max(0.0, until - time.time())):
+        return await anext(events, None)
+    return None
 
 
 @routes.route("POST", "/auth")

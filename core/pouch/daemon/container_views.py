@@ -10,6 +10,7 @@ client sent and what it reads back have one definition.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import msgspec
 
@@ -130,12 +131,13 @@ def _network_mode(config: ContainerConfig) -> str:
     return config.networks[0] if config.networks else "default"
 
 
-def _endpoints(container: Container) -> dict[str, EndpointView]:
-    views = {name: EndpointView() for name in container.config.networks}
+def _endpoints(container: Container, ids: Mapping[str, str]) -> dict[str, EndpointView]:
+    """Docker's ``Networks`` of a container; ``ids`` maps network names to their IDs."""
+    views = {name: EndpointView(NetworkID=ids.get(name, "")) for name in container.config.networks}
     for attachment in container.attachments:
         address, _, prefix = (attachment.ips[0] if attachment.ips else "").partition("/")
         views[attachment.network] = EndpointView(
-            NetworkID=attachment.network,
+            NetworkID=ids.get(attachment.network, ""),
             EndpointID=attachment.interface,
             Gateway=attachment.gateway,
             IPAddress=address,
@@ -145,7 +147,7 @@ def _endpoints(container: Container) -> dict[str, EndpointView]:
     return views
 
 
-def host_config(config: ContainerConfig, *, auto_remove: bool = False) -> dt.HostConfig:
+def host_config(config: ContainerConfig) -> dt.HostConfig:
     res = config.resources
     binds = [
         f"{m.source}:{m.target}{':ro' if m.read_only else ''}"
@@ -163,7 +165,7 @@ def host_config(config: ContainerConfig, *, auto_remove: bool = False) -> dt.Hos
             Name=config.restart_policy.name,
             MaximumRetryCount=config.restart_policy.maximum_retry_count,
         ),
-        AutoRemove=auto_remove,
+        AutoRemove=config.auto_remove,
         CapAdd=config.cap_add or None,
         CapDrop=config.cap_drop or None,
         Privileged=config.privileged,
@@ -188,14 +190,18 @@ def host_config(config: ContainerConfig, *, auto_remove: bool = False) -> dt.Hos
 
 
 def inspect_view(
-    container: Container, *, auto_remove: bool = False, exec_ids: list[str] | None = None
+    container: Container,
+    *,
+    exec_ids: list[str] | None = None,
+    network_ids: Mapping[str, str] | None = None,
 ) -> ContainerInspect:
+    """``network_ids`` maps network names to IDs, for the endpoints' ``NetworkID``."""
     config = container.config
     spec = _spec(container)
     process = spec.process
     args = list(process.args) if process else []
     state = container.state
-    endpoints = _endpoints(container)
+    endpoints = _endpoints(container, network_ids or {})
     first = next(iter(endpoints.values()), EndpointView())
     return ContainerInspect(
         Id=container.id,
@@ -220,7 +226,7 @@ def inspect_view(
         Name=f"/{container.name}",
         RestartCount=state.restart_count,
         ExecIDs=exec_ids or None,
-        HostConfig=host_config(config, auto_remove=auto_remove),
+        HostConfig=host_config(config),
         GraphDriver=GraphDriver(),
         Mounts=_mounts(container, spec),
         Config=dt.DockerConfig(
@@ -252,7 +258,12 @@ def inspect_view(
     )
 
 
-def summary_view(container: Container, now: float | None = None) -> ContainerSummary:
+def summary_view(
+    container: Container,
+    now: float | None = None,
+    *,
+    network_ids: Mapping[str, str] | None = None,
+) -> ContainerSummary:
     config = container.config
     spec = _spec(container)
     args = list(spec.process.args) if spec.process else []
@@ -276,6 +287,6 @@ def summary_view(container: Container, now: float | None = None) -> ContainerSum
         State=str(container.state.status),
         Status=status_text(container, now),
         HostConfig=SummaryHostConfig(NetworkMode=_network_mode(config)),
-        NetworkSettings=SummaryNetworks(Networks=_endpoints(container)),
+        NetworkSettings=SummaryNetworks(Networks=_endpoints(container, network_ids or {})),
         Mounts=_mounts(container, spec),
     )

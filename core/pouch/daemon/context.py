@@ -1,12 +1,13 @@
 """What every handler shares: the engine, exec sessions, and the daemon's own state.
 
 ``Daemon`` is an async context manager owning a task group for the work that
-outlives one request: removing ``AutoRemove`` containers when they exit,
-detached execs, and forgetting exec sessions of removed containers. Its
-state file (``<root>/daemon/state.json``) keeps what the Docker API has and
-the engine's model does not (yet): which containers remove themselves, and
-the user-defined networks' records. It must not change containers except
-through ``Engine``'s public operations.
+outlives one request: waits, image transfers, detached execs, and forgetting
+exec sessions of removed containers. Its state file
+(``<root>/daemon/state.json``) keeps only the daemon's ID (``/info``'s
+``ID``); containers, networks and ``AutoRemove`` are the engine's. Entries an
+older pouchd wrote there (self-removing containers, network records) are
+ignored. It must not change containers except through ``Engine``'s public
+operations.
 """
 
 from __future__ import annotations
@@ -23,34 +24,23 @@ import anyio
 import anyio.abc
 import msgspec
 
-from pouch.errors import NoSuchContainer, PouchError
 from pouch.events import EventFilter
-from pouch.models import ExecConfig, State
+from pouch.models import ExecConfig
 
 if TYPE_CHECKING:
     from pouch.drivers import ExecProcess
     from pouch.engine import Engine
 
-__all__ = ["Daemon", "ExecSession", "NetworkRecord"]
+__all__ = ["Daemon", "ExecSession"]
 
 log = logging.getLogger("pouch.daemon")
 
 _MAX_FINISHED_EXECS = 256
 
 
-class NetworkRecord(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
-    driver: str
-    created: float
-    options: dict[str, str] = {}
-    labels: dict[str, str] = {}
-
-
 class _State(msgspec.Struct, kw_only=True):
+    # Unknown fields (an older pouchd's "auto_remove" and "networks") are ignored.
     id: str = ""
-    auto_remove: list[str] = []
-    networks: dict[str, NetworkRecord] = {}
 
 
 class ExecSession:
@@ -112,25 +102,6 @@ class Daemon:
     def daemon_id(self) -> str:
         return self._state.id
 
-    def set_auto_remove(self, container_id: str) -> None:
-        self._state.auto_remove.append(container_id)
-        self._save()
-
-    def auto_removes(self, container_id: str) -> bool:
-        return container_id in self._state.auto_remove
-
-    @property
-    def networks(self) -> dict[str, NetworkRecord]:
-        return self._state.networks
-
-    def save_network(self, record: NetworkRecord) -> None:
-        self._state.networks[record.name] = record
-        self._save()
-
-    def drop_network(self, name: str) -> None:
-        self._state.networks.pop(name, None)
-        self._save()
-
     # -- background work -----------------------------------------------------------
 
     @property
@@ -143,12 +114,7 @@ class Daemon:
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         try:
-            await self._tg.start(self._watch_containers)
-            known = {c.id for c in self.engine.list(all=True)}
-            self._state.auto_remove = [i for i in self._state.auto_remove if i in known]
-            for container in self.engine.list(all=True):
-                if self.auto_removes(container.id) and container.state.status == State.EXITED:
-                    self._tg.start_soon(self._auto_remove, container.id)
+            await self._tg.start(self._forget_removed)
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -160,34 +126,14 @@ class Daemon:
             tg.cancel_scope.cancel()
             await tg.__aexit__(None, None, None)
 
-    async def _watch_containers(
+    async def _forget_removed(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        flt = EventFilter(filters={"type": ["container"], "event": ["die", "destroy"]})
+        flt = EventFilter(filters={"type": ["container"], "event": ["destroy"]})
         async with self.engine.events.subscribe(flt) as events:
             task_status.started()
             async for event in events:
-                if event.action == "destroy":
-                    self._forget_execs(event.id)
-                elif self.auto_removes(event.id):
-                    assert self._tg is not None
-                    self._tg.start_soon(self._auto_remove, event.id)
-
-    async def _auto_remove(self, container_id: str) -> None:
-        try:
-            container = self.engine.lookup(container_id)
-            if container.state.status != State.EXITED:
-                return  # restarted, or started again by someone
-            await self.engine.remove(container_id, force=True, volumes=True)
-        except NoSuchContainer:
-            pass
-        except PouchError as exc:
-            log.warning("container %s: auto-remove failed: %s", container_id[:12], exc)
-        except Exception:
-            log.exception("container %s: auto-remove failed", container_id[:12])
-        if container_id in self._state.auto_remove:
-            self._state.auto_remove.remove(container_id)
-            self._save()
+                self._forget_execs(event.id)
 
     def _forget_execs(self, container_id: str) -> None:
         for exec_id in [i for i, s in self.execs.items() if s.container_id == container_id]:

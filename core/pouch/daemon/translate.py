@@ -26,7 +26,7 @@ from pouch.daemon._translate_host import (
 from pouch.errors import InvalidArgument
 from pouch.models import ContainerConfig, ExecConfig, Resources, RestartPolicy
 
-__all__ = ["CreateRequest", "exec_config", "split_ports", "to_container_config", "to_resources"]
+__all__ = ["exec_config", "split_ports", "to_container_config", "to_resources"]
 
 # pouch model paths → the docker field they come from (longest prefix wins).
 _DOCKER_PATHS = {
@@ -54,7 +54,12 @@ _DOCKER_PATHS = {
     "$.stop_signal": "$.StopSignal",
     "$.stop_timeout": "$.StopTimeout",
     "$.log_options": "$.HostConfig.LogConfig.Config",
+    "$.auto_remove": "$.HostConfig.AutoRemove",
 }
+# Checks across fields name pouch's fields without a path (``auto_remove and a
+# restart policy conflict``): the docker names a client knows.
+_MODEL_WORDS = {"auto_remove": "HostConfig.AutoRemove"}
+_MODEL_WORD = re.compile(r"\b(" + "|".join(_MODEL_WORDS) + r")\b")
 _RESOURCE_NAMES = {
     "memory_reservation": "MemoryReservation",
     "memory_swap": "MemorySwap",
@@ -72,11 +77,6 @@ _ENV_NAME = re.compile(r"^[^=\s][^=]*$")
 _LOG_TYPES = ("", "json-file", "local", "k8s-file")
 
 
-class CreateRequest(msgspec.Struct, kw_only=True):
-    config: ContainerConfig
-    auto_remove: bool = False
-
-
 def _docker_path(match: re.Match[str]) -> str:
     path = match[1]
     for prefix in sorted(_DOCKER_PATHS, key=len, reverse=True):
@@ -90,6 +90,8 @@ def _convert(data: dict[str, Any], kind: type[Any], prefix: str = "") -> Any:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as exc:
         message = _PATH.sub(_docker_path, str(exc))
+        if "`$" not in message:
+            message = _MODEL_WORD.sub(lambda m: _MODEL_WORDS[m[1]], message)
         if prefix:
             message = message.replace("`$.", f"`$.{prefix}.").replace("`$`", f"`$.{prefix}`")
         raise InvalidArgument(message) from None
@@ -210,7 +212,7 @@ def _check_config(body: dt.DockerConfig) -> None:
         raise _unsupported("Healthcheck", "healthchecks are not supported by pouch")
 
 
-def to_container_config(body: dt.ContainerCreate) -> CreateRequest:
+def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
     """Translate a create body; InvalidArgument names the docker field at fault."""
     _check_config(body)
     host = body.HostConfig or dt.HostConfig()
@@ -223,10 +225,6 @@ def to_container_config(body: dt.ContainerCreate) -> CreateRequest:
             "the CRI log format; use json-file or local)",
         )
     policy = _restart_policy(host.RestartPolicy)
-    if host.AutoRemove and policy["name"] != "no":
-        raise InvalidArgument(
-            "conflicting options: AutoRemove and a restart policy", field="HostConfig.AutoRemove"
-        )
     entrypoint = _slice(body.Entrypoint)
     if entrypoint == [""]:
         entrypoint = []  # docker's --entrypoint "": drop the image's entrypoint
@@ -261,13 +259,13 @@ def to_container_config(body: dt.ContainerCreate) -> CreateRequest:
         "init": bool(host.Init),
         "tty": body.Tty,
         "open_stdin": body.OpenStdin,
+        "auto_remove": host.AutoRemove,
         "log_options": log_config.Config or {},
     }
     if body.StopTimeout is not None:
         data["stop_timeout"] = body.StopTimeout
     config: ContainerConfig = _convert(data, ContainerConfig)
-    config = msgspec.structs.replace(config, resources=resources)
-    return CreateRequest(config=config, auto_remove=host.AutoRemove)
+    return msgspec.structs.replace(config, resources=resources)
 
 
 def exec_config(body: dt.ExecCreate) -> ExecConfig:

@@ -7,16 +7,29 @@ the end stops it with SIGTERM (SIGKILL after a grace period), then starts an
 engine on the same directories once more to remove every container left, so
 no process outlives the test. With the ``process`` runtime the daemon runs
 through ``pouch.testing._pouchd_launcher`` (pouchd plus the host-process test
-runtime); with any other runtime it is the plain ``pouchd`` program and the
-runtime comes from an installed plugin.
+runtime and the ``fake`` network driver); with any other runtime it is the
+plain ``pouchd`` program and the runtime comes from an installed plugin.
 
 ``PouchDaemon`` speaks HTTP to the socket with the standard library, for
 tests that check the API itself; ``host`` is what ``DOCKER_HOST`` takes.
 
-Fixtures (import them into a conftest: ``from pouch.testing.daemon import
-pouchd, pouchd_busybox``): ``pouchd`` (a daemon for the test, on the runtime
-``pouch_runtime`` names) and ``pouchd_busybox`` (``busybox:latest`` imported
-into it through the API).
+Fixtures, registered by the ``pouch.testing`` pytest plugin so every project
+has them without a conftest:
+
+``pouchd``
+    a daemon for the test, on the runtime ``pouch_runtime`` names (override
+    that fixture in a test module: ``preferred_runtime()`` picks runc where
+    this host can run it); skips, with the plugins' reasons, where the
+    runtime is not available. Its containers are on the network ``none``
+    unless ``pouchd_settings`` says otherwise.
+``pouchd_settings``
+    engine settings written into the daemon's pouchd.toml over the fixture's
+    own (``{"default_network": "bridge"}`` for a test about networks).
+``pouchd_busybox``
+    ``busybox:latest`` imported into ``pouchd`` through the API.
+``docker_cli``
+    ``(docker binary, environment)`` pointing Debian's docker client at
+    ``pouchd``; skips where no docker client is installed.
 """
 
 from __future__ import annotations
@@ -41,16 +54,27 @@ import pytest
 
 __all__ = [
     "BUSYBOX_CHANGES",
+    "DEBIAN_DOCKER",
     "PouchDaemon",
     "UnixHTTPConnection",
+    "docker_cli",
     "import_busybox_api",
     "pouchd",
     "pouchd_busybox",
+    "pouchd_settings",
+    "preferred_runtime",
+    "restart_pouchd",
     "running_pouchd",
+    "start_pouchd",
+    "stop_pouchd",
 ]
 
 _START_TIMEOUT = 60.0
 _STOP_TIMEOUT = 20.0
+
+# Debian's docker.io client (API 1.41); any other docker client on PATH is
+# used where that one is absent.
+DEBIAN_DOCKER = Path("/usr/bin/docker")
 
 # What ``docker import --change`` gives the busybox rootfs: docker hub's config.
 BUSYBOX_CHANGES = (
@@ -149,23 +173,32 @@ def _toml(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
     return json.dumps(str(value) if isinstance(value, Path) else value)
 
 
+def _engine_settings(daemon: PouchDaemon, extra: Mapping[str, object]) -> dict[str, object]:
+    # The network none unless a test asks for another: tests then need no
+    # network plugin, and a container of one test is never on another's bridge.
+    return {
+        "root": daemon.root,
+        "run_root": daemon.run_root,
+        "default_runtime": daemon.runtime,
+        "default_network": "none",
+        "discover_plugins": daemon.runtime != "process",
+        **extra,
+    }
+
+
 def _write_config(daemon: PouchDaemon, extra: Mapping[str, object]) -> None:
-    lines = [
-        f"root = {_toml(daemon.root)}",
-        f"run_root = {_toml(daemon.run_root)}",
-        f"default_runtime = {_toml(daemon.runtime)}",
-        'default_network = "none"',
-        f"discover_plugins = {_toml(daemon.runtime != 'process')}",
-    ]
-    lines += [f"{key} = {_toml(value)}" for key, value in extra.items()]
+    lines = [f"{key} = {_toml(value)}" for key, value in _engine_settings(daemon, extra).items()]
     lines += ["", "[daemon]", f"hosts = {_toml([daemon.host])}", 'log_level = "debug"']
     daemon.config_path.write_text("\n".join(lines) + "\n")
 
 
-def _start(daemon: PouchDaemon) -> None:
+def start_pouchd(daemon: PouchDaemon) -> None:
+    """Start the daemon (again); returns once it answers."""
     module = (
         "pouch.testing._pouchd_launcher" if daemon.runtime == "process" else "pouch.daemon.main"
     )
@@ -203,29 +236,22 @@ def stop_pouchd(daemon: PouchDaemon) -> int | None:
 
 def restart_pouchd(daemon: PouchDaemon) -> None:
     stop_pouchd(daemon)
-    _start(daemon)
+    start_pouchd(daemon)
 
 
 def _cleanup(daemon: PouchDaemon) -> list[str]:
-    """Start an engine on the daemon's directories and remove every container."""
+    """Start an engine on the daemon's settings and remove every container."""
     import anyio
 
-    from pouch.config import load_config
+    from pouch.daemon.main import load_settings, parse_args
     from pouch.testing.plugin import EngineFactory
 
-    config = load_config(
-        None,
-        root=str(daemon.root),
-        run_root=str(daemon.run_root),
-        default_runtime=daemon.runtime,
-        default_network="none",
-        discover_plugins=daemon.runtime != "process",
-    )
+    _, config = load_settings(parse_args(["--config", str(daemon.config_path)]))
     plugins: list[tuple[str, object]] = []
     if daemon.runtime == "process":
-        from pouch.testing.process_runtime import ProcessRuntimePlugin
+        from pouch.testing._pouchd_launcher import launcher_plugins
 
-        plugins = [("process", ProcessRuntimePlugin(config))]
+        plugins = list(launcher_plugins(config))
     return anyio.run(EngineFactory(config, plugins).cleanup)
 
 
@@ -245,7 +271,7 @@ def running_pouchd(
     )
     _write_config(daemon, settings or {})
     try:
-        _start(daemon)
+        start_pouchd(daemon)
         yield daemon
     finally:
         stop_pouchd(daemon)
@@ -272,15 +298,44 @@ def import_busybox_api(
     return reference
 
 
+def preferred_runtime() -> tuple[str, str]:
+    """``("runc", "")`` where this host runs real containers; else ``("process", why not)``.
+
+    For a test module's ``pouch_runtime`` fixture: real clients (the docker CLI,
+    docker-py) should drive real containers, and fall back to the host-process
+    test runtime only where root, runc or conmon is missing.
+    """
+    if os.geteuid() != 0:
+        return "process", "runc containers need root"
+    missing = [name for name in ("runc", "conmon") if shutil.which(name) is None]
+    if missing:
+        return "process", f"{' and '.join(missing)} not found on PATH"
+    return "runc", ""
+
+
 @pytest.fixture
-def pouchd(tmp_path: Path, pouch_runtime: str) -> Iterator[PouchDaemon]:
+def pouchd_settings() -> dict[str, object]:
+    """Engine settings for ``pouchd``'s pouchd.toml, over the fixture's own."""
+    return {}
+
+
+@pytest.fixture
+def pouchd(
+    tmp_path: Path, pouch_runtime: str, pouchd_settings: dict[str, object]
+) -> Iterator[PouchDaemon]:
     """A pouchd subprocess for the test, on the runtime ``pouch_runtime`` names."""
     if os.geteuid() != 0 and pouch_runtime != "process":
         pytest.skip(f"pouchd with the {pouch_runtime} runtime needs root")
-    with running_pouchd(tmp_path / "pouchd", runtime=pouch_runtime) as daemon:
+    with running_pouchd(
+        tmp_path / "pouchd", runtime=pouch_runtime, settings=pouchd_settings
+    ) as daemon:
         info = daemon.json("GET", "/info")
         if pouch_runtime not in info["Runtimes"]:
-            reasons = [f"{p['name']}: {p.get('reason', '')}" for p in info["PouchPlugins"]]
+            reasons = [
+                f"plugin {p['name']} {p['state']}: {p.get('reason', '')}"
+                for p in info["PouchPlugins"]
+                if p["state"] in ("skipped", "failed")
+            ]
             pytest.skip(f"runtime {pouch_runtime!r} is not available ({'; '.join(reasons)})")
         yield daemon
 
@@ -289,3 +344,16 @@ def pouchd(tmp_path: Path, pouch_runtime: str) -> Iterator[PouchDaemon]:
 def pouchd_busybox(pouchd: PouchDaemon, busybox_rootfs: Path) -> str:
     """``busybox:latest`` imported into ``pouchd`` through the API."""
     return import_busybox_api(pouchd, busybox_rootfs)
+
+
+@pytest.fixture
+def docker_cli(pouchd: PouchDaemon) -> tuple[str, dict[str, str]]:
+    """(docker binary, environment pointing it at ``pouchd``); only the client runs."""
+    binary = str(DEBIAN_DOCKER) if DEBIAN_DOCKER.exists() else shutil.which("docker")
+    if binary is None:
+        pytest.skip("needs the docker CLI (apt-get install docker.io)")
+    config = Path(pouchd.root).parent / "docker-config"
+    config.mkdir(exist_ok=True)
+    env = {**os.environ, "DOCKER_HOST": pouchd.host, "DOCKER_CONFIG": str(config)}
+    env.pop("DOCKER_CONTEXT", None)
+    return binary, env

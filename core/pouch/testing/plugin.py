@@ -278,3 +278,6 @@ def registry() -> Iterator[Registry]:
         pytest.skip(f"needs {REGISTRY_BINARY} (apt-get install docker-registry)")
     with running_registry() as running:
         yield running
+
+
+pytest_plugins = ["pouch.testing.daemon"]  # pouchd, pouchd_busybox, docker_cli: a real daemon

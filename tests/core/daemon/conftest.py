@@ -1,27 +1,13 @@
-"""Fixtures of the daemon tests: a real pouchd (``pouch.testing.daemon``) and its clients."""
+"""A pouchd shared by a module's API tests; ``pouchd`` and ``docker_cli`` come from
+``pouch.testing`` (its pytest plugin registers ``pouch.testing.daemon``)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from pouch.testing.daemon import (
-    PouchDaemon,
-    import_busybox_api,
-    pouchd,
-    pouchd_busybox,
-    running_pouchd,
-)
-
-__all__ = ["api", "docker_cli", "pouchd", "pouchd_busybox"]
-
-# Debian's docker.io client (API 1.41), which scripts/setup installs; any
-# other docker client on PATH is used when that one is absent.
-DEBIAN_DOCKER = Path("/usr/bin/docker")
+from pouch.testing.daemon import PouchDaemon, import_busybox_api, running_pouchd
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +22,3 @@ def api_busybox(api: PouchDaemon, tmp_path_factory: pytest.TempPathFactory) -> s
     from pouch.testing.images import busybox_rootfs_tar
 
     return import_busybox_api(api, busybox_rootfs_tar(tmp_path_factory.mktemp("img")))
-
-
-@pytest.fixture
-def docker_cli(pouchd: PouchDaemon) -> Iterator[tuple[str, dict[str, str]]]:
-    """(docker binary, environment pointing it at ``pouchd``)."""
-    binary = str(DEBIAN_DOCKER) if DEBIAN_DOCKER.exists() else shutil.which("docker")
-    if binary is None:
-        pytest.skip("needs the docker CLI (apt-get install docker.io)")
-    config = Path(pouchd.root).parent / "docker-config"
-    config.mkdir(exist_ok=True)
-    env = {**os.environ, "DOCKER_HOST": pouchd.host, "DOCKER_CONFIG": str(config)}
-    env.pop("DOCKER_CONTEXT", None)
-    yield binary, env

@@ -145,9 +145,13 @@ def test_networks(api: PouchDaemon) -> None:
     assert {"host", "none"} <= names
     assert api.json("GET", "/networks/none")["Driver"] == "none"
     status, body = post(api, "/networks/create", {"Name": "mine", "Driver": "host"})
-    assert status == 400 and "does not create networks" in body["message"]
+    assert status == 400 and "only one instance of the host network" in body["message"]
     status, body = post(api, "/networks/create", {"Name": "mine", "Driver": "warp"})
     assert status == 400 and "no such network driver" in body["message"]
+    status, body = post(api, "/networks/create", {"Name": "mine"})  # docker's default: bridge
+    assert status == 400 and "'bridge'" in body["message"]
+    status, body = post(api, "/networks/create", {"Name": "none", "Driver": "fake"})
+    assert status == 409 and "pre-defined" in body["message"]
     status, _, body = api.request("DELETE", "/networks/host")
     assert status == 403 and "pre-defined" in json.loads(body)["message"]
 
@@ -169,5 +173,14 @@ def test_events_replay_and_end_at_until(api: PouchDaemon) -> None:
         ("volume", "create", "evented"),
         ("volume", "destroy", "evented"),
     ]
+    # An ``until`` already past (``--until 0s``) replays, then ends at once.
+    status, _, body = api.request(
+        "GET",
+        "/events",
+        query={"since": f"{since:.3f}", "until": f"{time.time():.3f}",
+               "filters": '{"type":["volume"],"volume":["evented"]}'},
+        timeout=10,
+    )  # fmt: skip
+    assert status == 200 and len(body.splitlines()) == 2
     status, _, body = api.request("GET", "/events", query={"filters": '{"colour":["x"]}'})
     assert status == 400

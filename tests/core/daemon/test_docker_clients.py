@@ -1,20 +1,39 @@
 """Real clients against a real pouchd: Debian's docker CLI and docker-py.
 
 The docker CLI (package docker.io) is used as a client only; no dockerd runs.
+The containers are real: runc under conmon where the host has them (root,
+runc, conmon), else the host-process test runtime, and then the tests that
+need a container's stdin or terminal skip saying why.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import select
+import struct
 import subprocess
+import termios
 import time
 from typing import Any
 
 import pytest
 
-from pouch.testing.daemon import PouchDaemon
+from pouch.testing.daemon import PouchDaemon, preferred_runtime
 from pouch.testing.images import BUSYBOX_CONFIG
 
 docker_py = pytest.importorskip("docker", reason="needs docker-py (pip install docker)")
+
+RUNTIME, NO_RUNC = preferred_runtime()
+needs_runc = pytest.mark.skipif(
+    RUNTIME != "runc", reason=f"stdin and terminals need the runc runtime: {NO_RUNC}"
+)
+
+
+@pytest.fixture
+def pouch_runtime() -> str:
+    return RUNTIME
 
 
 def run(
@@ -60,6 +79,73 @@ def test_docker_cli(
     assert "Untagged: mine:1" in run(docker_cli, "rmi", "mine:1").stdout
     missing = run(docker_cli, "inspect", "nothing-here", check=False)
     assert missing.returncode != 0 and "nothing-here" in missing.stderr
+
+
+@needs_runc
+def test_docker_run_with_stdin_and_a_terminal(
+    pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: tuple[str, dict[str, str]]
+) -> None:
+    binary, env = docker_cli
+    isolated = run(docker_cli, "run", "--rm", "busybox", "sh", "-c", "echo $$; hostname")
+    pid, hostname = isolated.stdout.split()
+    assert pid == "1" and hostname != os.uname().nodename  # a container, not a host process
+    piped = subprocess.run(
+        [binary, "run", "-i", "--rm", "busybox", "sh"],
+        input="echo hi; exit 3\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (piped.returncode, piped.stdout) == (3, "hi\n"), piped.stderr
+    # The docker CLI of API 1.41 sends the terminal's size only once the
+    # container runs (a resize after start), so the shell waits until it has
+    # one (busybox's stty prints nothing on stdout while the size is 0x0).
+    script = (
+        'for i in $(seq 50); do s="$(stty size 2>/dev/null)"; [ -n "$s" ] && break; '
+        'sleep 0.1; done; echo "$s"; exit 2'
+    )
+    code, output = run_in_terminal(
+        [binary, "run", "-it", "--rm", "busybox", "sh", "-c", script], env, rows=30, cols=100
+    )
+    assert (code, output.strip()) == (2, b"30 100")
+    assert run(docker_cli, "ps", "-aq").stdout == ""  # --rm removed them all
+
+
+def run_in_terminal(
+    argv: list[str], env: dict[str, str], *, rows: int, cols: int, timeout: float = 60
+) -> tuple[int, bytes]:
+    """Run ``argv`` with a pseudo-terminal of that size as stdin, stdout and stderr."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    try:
+        process = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+        )
+    finally:
+        os.close(slave)
+    output = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer of the terminal has gone
+                break
+            if not chunk:
+                break
+            output += chunk
+        return process.wait(timeout=max(1.0, deadline - time.monotonic())), output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
 
 
 def test_docker_cli_pulls_from_a_registry(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import stat
@@ -99,3 +100,18 @@ def test_a_stale_socket_file_is_replaced(tmp_path: Path) -> None:
         process.terminate()
         assert process.wait(timeout=30) == 0
     shutil.rmtree(run_root, ignore_errors=True)
+
+
+def test_an_older_state_file_keeps_its_id_and_nothing_else(tmp_path: Path) -> None:
+    # pouchd kept AutoRemove and network records there before the engine had them.
+    state = tmp_path / "d" / "state" / "daemon" / "state.json"
+    state.parent.mkdir(parents=True)
+    old = {
+        "id": "3f0c3b9e-5d7e-4c8e-9a51-0d1f7a4e2b6c",
+        "auto_remove": ["ab" * 32],
+        "networks": {"old": {"id": "cd" * 32, "name": "old", "driver": "bridge", "created": 1.0}},
+    }
+    state.write_text(json.dumps(old))
+    with running_pouchd(tmp_path / "d") as daemon:
+        assert daemon.json("GET", "/info")["ID"] == old["id"]
+        assert "old" not in {n["Name"] for n in daemon.json("GET", "/networks")}

@@ -27,7 +27,7 @@ def refused(body: dict[str, Any]) -> str:
 
 
 def test_a_docker_cli_body_becomes_a_container_config() -> None:
-    request = create(
+    config = create(
         {
             "Image": "busybox",
             "Cmd": "echo",
@@ -50,8 +50,7 @@ def test_a_docker_cli_body_becomes_a_container_config() -> None:
             },
         }
     )
-    config = request.config
-    assert request.auto_remove is False
+    assert config.auto_remove is False
     assert config.cmd == ["echo"] and config.env == ["A=1"] and config.labels == {"l": "v"}
     mounts = {m.target: m for m in config.mounts}
     assert mounts["/data"].type == "volume" and mounts["/data"].source == "data"
@@ -67,7 +66,7 @@ def test_a_docker_cli_body_becomes_a_container_config() -> None:
     assert config.networks == [] and config.log_options == {"max-size": "1m"}
 
 
-def test_auto_remove_is_kept_beside_the_config() -> None:
+def test_auto_remove_is_the_engines() -> None:
     assert create({"Image": "busybox", "HostConfig": {"AutoRemove": True}}).auto_remove
 
 
@@ -95,7 +94,7 @@ def test_auto_remove_is_kept_beside_the_config() -> None:
         ({"Image": "b", "HostConfig": {"NetworkMode": "container:x"}}, "NetworkMode"),
         (
             {"Image": "b", "HostConfig": {"AutoRemove": True, "RestartPolicy": {"Name": "always"}}},
-            "AutoRemove",
+            "HostConfig.AutoRemove",
         ),
         (
             {"Image": "b", "HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": 9, "Hard": 1}]}},

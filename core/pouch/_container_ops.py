@@ -87,6 +87,11 @@ class ContainerOps(Reconciler):
                 await runtime.update(container.id, oci.resources_from(merged))
             container.config.resources = merged
             if restart_policy is not None:
+                if container.config.auto_remove and restart_policy.name != "no":
+                    raise Conflict(
+                        f"container {container.name} removes itself on exit "
+                        "and cannot have a restart policy"
+                    )
                 container.config.restart_policy = restart_policy
             container.spec = msgspec.json.encode(spec)
             self.containers.put(container)
@@ -102,7 +107,7 @@ class ContainerOps(Reconciler):
             current = container.config.networks or [self.config.default_network]
             if record.name in current:
                 raise Conflict(f"container {container.name} is already on network {record.name}")
-            if "host" in current or record.name == "host" or record.name == "none":
+            if {"host", "none"} & {*current, record.name}:
                 raise Conflict(
                     f"cannot connect {container.name} to {record.name}: "
                     "host and none networks stand alone"

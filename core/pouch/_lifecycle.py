@@ -234,7 +234,7 @@ class Lifecycle(SandboxOps):
 
     async def _auto_remove(self, container_id: str) -> None:
         try:
-            await self.remove(container_id, force=True)
+            await self.remove(container_id, force=True, volumes=True)  # as docker's --rm
         except NoSuchObject:
             pass  # removed by someone else first
         except Exception:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from pouch import oci
 from pouch._networks import NetworkOps
 from pouch.drivers import NetworkAttachment, NetworkDriver, Sandbox
+from pouch.errors import Conflict
 from pouch.netns import create_netns, remove_netns
 
 if TYPE_CHECKING:
@@ -72,10 +73,12 @@ class SandboxOps(NetworkOps):
             if any("netns" in d.describe().capabilities for _, d in drivers):
                 path = self.config.run_root / "netns" / (container.sandbox_id or container.id)
                 container.netns_path = str(await create_netns(path))
+                self.containers.put(container)  # what to release, should we crash now
             sandbox = self._sandbox(container)
             for name, driver in drivers:
                 options = self.network_get(name).options
                 container.attachments.append(await driver.attach(sandbox, name, options))
+                self.containers.put(container)
         except BaseException:
             await self._detach_networks(container)
             raise
@@ -84,7 +87,10 @@ class SandboxOps(NetworkOps):
     async def _attach_one(self, container: Container, name: str) -> NetworkAttachment:
         driver = self._network_driver(name)
         if "netns" in driver.describe().capabilities and not container.netns_path:
-            raise ValueError("the container has no network namespace of its own to connect")
+            raise Conflict(
+                f"container {container.name} shares no network namespace of its own to "
+                f"connect {name} to; restart it to join the network"
+            )
         attachment = await driver.attach(
             self._sandbox(container), name, self.network_get(name).options
         )
@@ -126,6 +132,7 @@ class SandboxOps(NetworkOps):
             hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + "".join(
                 f"{address}\t{names}\n" for address in addresses[:1]
             )
+            hosts += "".join(f"{line}\n" for a in container.attachments for line in a.hosts)
         servers, search = _host_nameservers()
         driver_servers = [s for a in container.attachments for s in a.dns]
         driver_search = [s for a in container.attachments for s in a.dns_search]

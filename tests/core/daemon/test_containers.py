@@ -239,10 +239,6 @@ def test_auto_remove_happens_also_while_the_daemon_is_down(
         time.sleep(0.1)
 
 
-@pytest.mark.xfail(
-    reason="the engine's auto-remove keeps anonymous volumes (docker run --rm removes them)",
-    strict=False,
-)
 def test_auto_remove_takes_anonymous_volumes_along(
     pouchd: PouchDaemon, pouchd_busybox: str
 ) -> None:

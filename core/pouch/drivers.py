@@ -225,6 +225,11 @@ class NetworkAttachment(msgspec.Struct, omit_defaults=True, kw_only=True):
     # Name servers and search domains for the container's resolv.conf.
     dns: list[str] = []
     dns_search: list[str] = []
+    # Lines ("ip name") the driver wants in the sandbox's /etc/hosts, e.g. the
+    # peers on a user-defined network; the driver keeps them current afterwards.
+    hosts: list[str] = []
+    # The ports published through this attachment (host_port 0 resolved).
+    ports: list[PortMapping] = []
     # Opaque data the driver needs to detach later (e.g. a cached CNI result).
     driver_state: bytes = b""
 

@@ -1,25 +1,48 @@
-"""Registration of the lxc runtime driver (not implemented yet).
+"""Registration of the ``lxc`` runtime.
 
-The hook checks for the liblxc tools and reports what is missing, but always
-ends in ``PluginSkip``: no runtime is registered until the driver exists.
+Settings (``[plugin.lxc]`` in pouchd.toml)::
+
+    lxcpath = "/run/pouch/lxc"   # where the containers' LXC directories live
+                                 # (default: <run root>/lxc; never /var/lib/lxc)
+
+The runtime is registered when the liblxc tools are on PATH and pouchd runs
+as root; otherwise the plugin is skipped with the reason, which ``pouch
+plugin ls`` shows.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pouch.errors import PluginSkip
 from pouch.markers import hookimpl
+from pouch.oci import detect_cgroup_version
+from pouch_lxc.runtime import LxcRuntime
 
 if TYPE_CHECKING:
     from pouch.config import EngineConfig
     from pouch.drivers import Runtime
 
-__all__ = ["host_problem", "pouch_add_runtimes"]
+__all__ = ["LXC_PROGRAMS", "UTIL_PROGRAMS", "host_problem", "pouch_add_runtimes"]
 
-# The liblxc tools the driver will run; all come with the Debian package lxc.
-LXC_PROGRAMS = ("lxc-start", "lxc-attach", "lxc-stop", "lxc-info")
+# The liblxc tools the driver runs; all come with the Debian package lxc.
+LXC_PROGRAMS = (
+    "lxc-start",
+    "lxc-attach",
+    "lxc-stop",
+    "lxc-info",
+    "lxc-freeze",
+    "lxc-unfreeze",
+    "lxc-cgroup",
+)
+
+
+# From util-linux: a controlling terminal for ``exec -t``, the namespaces for sysctls.
+UTIL_PROGRAMS = ("setsid", "nsenter")
 
 
 def host_problem() -> str | None:
@@ -27,7 +50,20 @@ def host_problem() -> str | None:
     missing = [program for program in LXC_PROGRAMS if shutil.which(program) is None]
     if missing:
         return f"{', '.join(missing)} not found on PATH; install the Debian package lxc"
+    missing = [program for program in UTIL_PROGRAMS if shutil.which(program) is None]
+    if missing:
+        return f"{', '.join(missing)} not found on PATH; install the Debian package util-linux"
+    if os.geteuid() != 0:
+        return "needs root: the plugin runs privileged LXC containers only"
     return None
+
+
+def _version(binary: str) -> str:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
 
 
 @hookimpl
@@ -35,4 +71,13 @@ def pouch_add_runtimes(config: EngineConfig) -> list[Runtime]:
     problem = host_problem()
     if problem is not None:
         raise PluginSkip(f"lxc: {problem}")
-    raise PluginSkip("lxc: not implemented yet")
+    settings = config.plugin_settings("lxc")
+    programs = (*LXC_PROGRAMS, *UTIL_PROGRAMS)
+    tools = {program: shutil.which(program) or program for program in programs}
+    runtime = LxcRuntime(
+        lxcpath=Path(settings.get("lxcpath") or config.run_root / "lxc"),
+        tools=tools,
+        cgroup_version=detect_cgroup_version(),
+        version=_version(tools["lxc-start"]),
+    )
+    return [runtime]

@@ -1,10 +1,13 @@
-"""pouch-lxc as a user sees it: installed, discovered, and listed as skipped with a reason."""
+"""pouch-lxc as a user sees it: discovered, its runtime listed, or skipped with a reason."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
+from pouch_lxc.plugin import LXC_PROGRAMS, UTIL_PROGRAMS
 
 from pouch.config import EngineConfig
 from pouch.kernel import Kernel, PluginStatus
@@ -12,22 +15,15 @@ from pouch.kernel import Kernel, PluginStatus
 NAME = "lxc"
 
 
-def load(tmp_path: Path) -> tuple[Kernel, PluginStatus]:
-    kernel = Kernel(EngineConfig(root=tmp_path / "root", run_root=tmp_path / "run"))
+def load(tmp_path: Path, **settings: object) -> tuple[Kernel, PluginStatus]:
+    config = EngineConfig(
+        root=tmp_path / "root", run_root=tmp_path / "run", plugin={NAME: settings}
+    )
+    kernel = Kernel(config)
     kernel.load()
     found = {status.name: status for status in kernel.plugins()}
     assert NAME in found, f"plugin {NAME!r} not discovered: is pouch-{NAME} installed?"
     return kernel, found[NAME]
-
-
-def test_listed_as_skipped_with_a_reason(tmp_path: Path) -> None:
-    kernel, status = load(tmp_path)
-    assert status.state == "skipped", status
-    assert status.reason.startswith(f"{NAME}: ")
-    assert status.module == "pouch_lxc.plugin"
-    assert not status.provides
-    assert not kernel.pm.has_plugin(NAME)
-    assert NAME not in kernel.runtimes
 
 
 def fake_programs(directory: Path, *names: str) -> Path:
@@ -40,20 +36,57 @@ def fake_programs(directory: Path, *names: str) -> Path:
     return directory
 
 
+@pytest.mark.root
+@pytest.mark.binary(*LXC_PROGRAMS, *UTIL_PROGRAMS)
+def test_registers_the_lxc_runtime_when_installed(tmp_path: Path) -> None:
+    kernel, status = load(tmp_path)
+    assert status.state == "loaded", status
+    assert status.module == "pouch_lxc.plugin"
+    assert status.provides == ["runtime:lxc"]
+    info = kernel.runtimes.get(NAME).describe()
+    assert info.version and info.version[0].isdigit()
+    expected = {"attach", "exec", "namespaces", "pause", "resources", "restore", "stats", "tty"}
+    assert expected | {"update"} == set(info.capabilities)
+    assert info.details["lxcpath"] == str(tmp_path / "run" / "lxc")  # never /var/lib/lxc
+
+
+@pytest.mark.root
+@pytest.mark.binary(*LXC_PROGRAMS, *UTIL_PROGRAMS)
+def test_the_lxcpath_is_a_setting(tmp_path: Path) -> None:
+    kernel, _ = load(tmp_path, lxcpath=str(tmp_path / "elsewhere"))
+    assert kernel.runtimes.get(NAME).describe().details["lxcpath"] == str(tmp_path / "elsewhere")
+
+
 def test_names_the_missing_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(fake_programs(tmp_path / "bin", "lxc-start", "lxc-info")))
-    _, status = load(tmp_path)
+    kernel, status = load(tmp_path)
     assert status.state == "skipped"
     assert status.reason == (
-        "lxc: lxc-attach, lxc-stop not found on PATH; install the Debian package lxc"
+        "lxc: lxc-attach, lxc-stop, lxc-freeze, lxc-unfreeze, lxc-cgroup not found on PATH;"
+        " install the Debian package lxc"
+    )
+    assert not status.provides
+    assert NAME not in kernel.runtimes
+
+
+def test_names_missing_util_linux_programs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(fake_programs(tmp_path / "bin", *LXC_PROGRAMS)))
+    _, status = load(tmp_path)
+    assert status.reason == (
+        "lxc: setsid, nsenter not found on PATH; install the Debian package util-linux"
     )
 
 
-def test_skips_even_when_the_host_has_everything(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tools = ("lxc-start", "lxc-attach", "lxc-stop", "lxc-info")
-    monkeypatch.setenv("PATH", str(fake_programs(tmp_path / "bin", *tools)))
+def test_skips_when_not_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(fake_programs(tmp_path / "bin", *LXC_PROGRAMS, *UTIL_PROGRAMS)))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     kernel, status = load(tmp_path)
-    assert status.reason == "lxc: not implemented yet"
+    assert status.state == "skipped"
+    assert status.reason == "lxc: needs root: the plugin runs privileged LXC containers only"
     assert NAME not in kernel.runtimes
+
+
+@pytest.mark.skipif(shutil.which("lxc-start") is not None, reason="lxc is installed here")
+def test_skipped_without_lxc(tmp_path: Path) -> None:
+    _, status = load(tmp_path)
+    assert status.state == "skipped" and "install the Debian package lxc" in status.reason

@@ -1,0 +1,71 @@
+"""Noticing OOM kills in the container's cgroup while it runs, for ``oom_killed``.
+
+LXC removes the container's cgroup as soon as the init is gone, before the
+monitor could read its counters; so the monitor watches while it runs: on
+cgroup v1 through an eventfd registered for ``memory.oom_control`` (the kernel
+signals it on an OOM and when the cgroup goes), on v2 by polling
+``memory.events``, which the kernel flags on every change. Either way the
+counter that decides is ``oom_kill``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+from pathlib import Path
+
+__all__ = ["watch_oom"]
+
+ROOT = Path("/sys/fs/cgroup")
+
+
+def _oom_kills(path: Path) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    return 0
+
+
+def _watch_v1(base: Path, seen: threading.Event) -> None:
+    control = base / "memory.oom_control"
+    efd = os.eventfd(0)
+    ofd = os.open(control, os.O_RDONLY)
+    try:
+        (base / "cgroup.event_control").write_text(f"{efd} {ofd}")
+        while base.is_dir():
+            os.eventfd_read(efd)
+            if _oom_kills(control):
+                seen.set()
+                return
+    finally:
+        os.close(ofd)
+        os.close(efd)
+
+
+def _watch_v2(base: Path, seen: threading.Event) -> None:
+    events = base / "memory.events"
+    fd = os.open(events, os.O_RDONLY)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLPRI | select.POLLERR)
+        while base.is_dir():
+            if _oom_kills(events):
+                seen.set()
+                return
+            poller.poll(1000)
+    finally:
+        os.close(fd)
+
+
+def watch_oom(cgroup: str, version: int, seen: threading.Event) -> None:
+    """Set ``seen`` when the cgroup records an OOM kill; returns when it is gone."""
+    relative = cgroup.strip("/")
+    with contextlib.suppress(OSError):
+        if version == 2:
+            _watch_v2(ROOT / relative, seen)
+        else:
+            _watch_v1(ROOT / "memory" / relative, seen)

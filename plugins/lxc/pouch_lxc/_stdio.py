@@ -1,0 +1,223 @@
+"""Live stdio: the monitor's attach socket, and the processes of ``exec``.
+
+The attach socket is a SOCK_SEQPACKET socket in the container's directory;
+each packet starts with one byte: ``i`` input for the container's stdin, ``c``
+to close it, ``r`` followed by "HEIGHT WIDTH" to resize its terminal. Its path
+may be longer than a socket address allows, so it is reached through
+``/proc/self/fd/N/attach`` of the opened directory.
+
+An ``exec`` runs ``lxc-attach`` as our child: with pipes, or on a terminal of
+ours (its controlling terminal) that lxc-attach proxies to one it opens in the
+container. lxc-attach
+does not forward signals, so ``kill`` signals the attached process itself
+(lxc-attach's child).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import struct
+import termios
+import tty
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Literal
+
+import anyio
+import anyio.abc
+
+from pouch.errors import Conflict
+
+__all__ = ["AttachSocket", "start_exec"]
+
+Chunk = tuple[Literal["stdout", "stderr"], bytes]
+_PACKET = 32768
+
+
+class AttachSocket:
+    """A connection to the monitor; output comes from the log, not from here."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    @classmethod
+    def connect(cls, directory: Path) -> AttachSocket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            fd = os.open(directory, os.O_PATH)
+        except FileNotFoundError:
+            sock.close()
+            raise Conflict("the container is not running") from None
+        try:
+            sock.connect(f"/proc/self/fd/{fd}/attach")
+        except OSError as exc:
+            sock.close()
+            raise Conflict(f"cannot attach: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+        sock.setblocking(False)
+        return cls(sock)
+
+    async def _send(self, packet: bytes) -> None:
+        while True:
+            await anyio.wait_writable(self._sock)
+            try:
+                self._sock.send(packet)
+                return
+            except BlockingIOError:
+                continue
+
+    async def write(self, data: bytes) -> None:
+        for start in range(0, len(data), _PACKET):
+            await self._send(b"i" + data[start : start + _PACKET])
+
+    async def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            await self._send(b"c")
+
+    async def output(self) -> AsyncIterator[Chunk]:
+        return
+        yield  # the engine reads the container's output from its log
+
+    async def resize(self, height: int, width: int) -> None:
+        await self._send(f"r{height} {width}".encode())
+
+    async def aclose(self) -> None:
+        self._sock.close()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+class _PipeExec:
+    def __init__(self, proc: anyio.abc.Process) -> None:
+        self._proc = proc
+
+    async def write(self, data: bytes) -> None:
+        if self._proc.stdin is not None:
+            await self._proc.stdin.send(data)
+
+    async def close_stdin(self) -> None:
+        if self._proc.stdin is not None:
+            await self._proc.stdin.aclose()
+
+    async def output(self) -> AsyncIterator[Chunk]:
+        send, receive = anyio.create_memory_object_stream[Chunk](16)
+
+        async def pump(
+            name: Literal["stdout", "stderr"], stream: anyio.abc.ByteReceiveStream | None
+        ) -> None:
+            if stream is not None:
+                async for chunk in stream:
+                    await send.send((name, chunk))
+
+        async def both() -> None:
+            async with send, anyio.create_task_group() as inner:
+                inner.start_soon(pump, "stdout", self._proc.stdout)
+                inner.start_soon(pump, "stderr", self._proc.stderr)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(both)
+            async with receive:
+                async for item in receive:
+                    yield item
+
+    async def resize(self, height: int, width: int) -> None:
+        return None
+
+    async def wait(self) -> int:
+        code = await self._proc.wait()
+        return 128 - code if code < 0 else code
+
+    async def kill(self, signal: int) -> None:
+        targets = _children(self._proc.pid) or [self._proc.pid]
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal)
+
+    async def aclose(self) -> None:
+        await self._proc.aclose()
+
+
+class _TtyExec(_PipeExec):
+    def __init__(self, proc: anyio.abc.Process, master: int) -> None:
+        super().__init__(proc)
+        self._master = master
+        os.set_blocking(master, False)
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            await anyio.wait_writable(self._master)
+            with contextlib.suppress(BlockingIOError):
+                view = view[os.write(self._master, view) :]
+
+    async def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            await self.write(b"\x04")
+
+    async def output(self) -> AsyncIterator[Chunk]:
+        while True:
+            await anyio.wait_readable(self._master)
+            try:
+                data = os.read(self._master, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:  # EIO once the last process on the terminal has gone
+                return
+            if not data:
+                return
+            yield "stdout", data
+
+    async def resize(self, height: int, width: int) -> None:
+        fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        # lxc-attach copies our terminal's size to the container's on SIGWINCH.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._proc.pid, signal.SIGWINCH)
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._master)
+        await super().aclose()
+
+
+async def start_exec(
+    command: list[str],
+    env: dict[str, str],
+    *,
+    terminal: bool,
+    size: tuple[int, int] | None,
+    setsid: str = "setsid",
+) -> _PipeExec:
+    """Start ``command`` (an lxc-attach command line) with ``env`` as its environment.
+
+    With a terminal, lxc-attach proxies between a terminal it opens in the
+    container and its *controlling* terminal (it opens /dev/tty), so it runs
+    through ``setsid --ctty`` in a session of its own with ours as that terminal.
+    """
+    if not terminal:
+        return _PipeExec(await anyio.open_process(command, env=env))
+    master, slave = os.openpty()
+    # Raw: the container's own terminal does the line discipline (echo, CRLF).
+    tty.setraw(slave)
+    if size:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    try:
+        proc = await anyio.open_process(
+            [setsid, "--ctty", *command], env=env, stdin=slave, stdout=slave, stderr=slave
+        )
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return _TtyExec(proc, master)

@@ -1,0 +1,295 @@
+"""lxc through the engine, as a user sees it: isolation, users, terminals, limits, no leftovers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import msgspec
+import pytest
+
+from pouch import ContainerConfig
+from pouch.engine import Engine
+from pouch.errors import NoSuchContainer, PouchError
+from pouch.models import Resources
+from pouch.testing import EngineFactory, runtime_unavailable
+
+pytestmark = [pytest.mark.anyio, pytest.mark.root, pytest.mark.binary("lxc-start", "lxc-attach")]
+
+
+@pytest.fixture
+def pouch_runtime() -> str:
+    return "lxc"
+
+
+def cfg(**options: object) -> ContainerConfig:
+    options.setdefault("image", "busybox")
+    options.setdefault("runtime", "lxc")
+    return msgspec.convert(options, ContainerConfig)
+
+
+async def held(engine: Engine) -> set[str]:
+    return {s.id for s in await engine.kernel.runtimes.get("lxc").list()}
+
+
+async def test_run_rm_echo_hello(engine: Engine, busybox: str) -> None:
+    """What ``pouch run --runtime lxc --rm busybox echo hello`` does through the engine."""
+    with anyio.fail_after(30):
+        container = await engine.create(cfg(cmd=["echo", "hello"]))
+        await engine.start(container.id)
+        assert await engine.wait(container.id) == 0
+        assert [r.message async for r in engine.logs(container.id)] == [b"hello"]
+        await engine.remove(container.id)
+    with pytest.raises(NoSuchContainer):
+        engine.inspect(container.id)
+    assert container.id not in await held(engine)
+    assert not (engine.config.run_root / "lxc" / container.id).exists()
+
+
+async def test_exec_runs_in_the_containers_namespaces(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sleep", "60"], hostname="inside"))
+    await engine.start(container.id)
+    code, out, _ = await engine.exec_run(
+        container.id, ["sh", "-c", "hostname; cat /proc/1/cmdline"]
+    )
+    assert code == 0
+    hostname, cmdline = out.decode().split("\n", 1)
+    assert hostname == "inside"
+    assert cmdline.split("\0")[0] == "sleep"  # PID 1 is the container's, not the host's init
+    code, out, _ = await engine.exec_run(container.id, ["id", "-u"], user="nobody")
+    assert (code, out.strip()) == (0, b"65534")
+    await engine.remove(container.id, force=True)
+
+
+async def test_exec_environment_and_working_dir(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sleep", "60"], env=["A=container", "B=kept"]))
+    await engine.start(container.id)
+    code, out, _ = await engine.exec_run(
+        container.id,
+        ["sh", "-c", 'echo "$A $B $C"; pwd'],
+        env=["A=exec", "C=new value"],
+        working_dir="/tmp",
+    )
+    assert (code, out) == (0, b"exec kept new value\n/tmp\n")
+    code, _, err = await engine.exec_run(container.id, ["true"], working_dir="/missing")
+    assert code == 126 and b"missing" in err
+    code, _, err = await engine.exec_run(container.id, ["no-such-command"])
+    assert code == 127
+    await engine.remove(container.id, force=True)
+
+
+async def test_user_names_resolve_in_the_image(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sh", "-c", "id -u; id -g"], user="nobody"))
+    await engine.start(container.id)
+    assert await engine.wait(container.id) == 0
+    assert [r.message async for r in engine.logs(container.id)] == [b"65534", b"65534"]
+
+
+async def test_read_only_rootfs_and_dropped_capabilities(engine: Engine, busybox: str) -> None:
+    script = (
+        "touch /x 2>/dev/null && echo writable; chown nobody /tmp 2>/dev/null && echo chown;"
+        " touch /data/ok && echo mounted-rw"
+    )
+    container = await engine.create(
+        cfg(
+            cmd=["sh", "-c", script],
+            read_only_rootfs=True,
+            cap_drop=["CHOWN"],
+            tmpfs={"/data": ""},  # a new mount point on a read-only root
+        )
+    )
+    await engine.start(container.id)
+    await engine.wait(container.id)
+    assert [r.message async for r in engine.logs(container.id)] == [b"mounted-rw"]
+
+
+async def test_a_missing_command_fails_the_start_and_leaves_nothing(
+    engine: Engine, busybox: str
+) -> None:
+    container = await engine.create(cfg(cmd=["no-such-command"]))
+    with pytest.raises(PouchError, match="Failed to exec"):
+        await engine.start(container.id)
+    assert container.id not in await held(engine)
+    await engine.remove(container.id, force=True)
+
+
+async def test_interactive_terminal(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sh"], tty=True, open_stdin=True))
+    output = bytearray()
+    with anyio.fail_after(30):
+        async with engine.attach(container.id, stdin=True) as attached:
+            await engine.start(container.id)
+            await attached.resize(40, 100)
+
+            async def read() -> None:
+                async for _, chunk in attached.output():
+                    output.extend(chunk)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read)
+                await attached.write(b"stty size; echo hello-$((6*7))\n")
+                while b"hello-42" not in output:
+                    await anyio.sleep(0.05)
+                await attached.write(b"exit 3\n")
+        assert await engine.wait(container.id) == 3
+    assert b"40 100" in output
+
+
+async def test_stdin_without_a_terminal(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sh", "-c", "tr a-z A-Z; exit 2"], open_stdin=True))
+    with anyio.fail_after(30):
+        async with engine.attach(container.id, stdin=True) as attached:
+            await engine.start(container.id)
+            await attached.write(b"hello\n")
+            await attached.close_stdin()
+        assert await engine.wait(container.id) == 2
+    assert [r.message async for r in engine.logs(container.id)] == [b"HELLO"]
+
+
+async def test_tty_exec(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sleep", "60"]))
+    await engine.start(container.id)
+    code, out, _ = await engine.exec_run(
+        container.id, ["sh", "-c", "test -t 1 && echo tty"], tty=True
+    )
+    assert (code, out.replace(b"\r", b"")) == (0, b"tty\n")
+    await engine.remove(container.id, force=True)
+
+
+async def test_update_and_stats_on_a_running_container(engine: Engine, busybox: str) -> None:
+    container = await engine.create(cfg(cmd=["sleep", "60"], resources={"memory": 64 << 20}))
+    await engine.start(container.id)
+    stats = await engine.stats(container.id)
+    assert stats.memory_limit == 64 << 20 and stats.pids >= 1 and stats.memory_usage > 0
+    await engine.update(container.id, Resources(memory=96 << 20, pids_limit=20, cpus=0.5))
+    stats = await engine.stats(container.id)
+    assert stats.memory_limit == 96 << 20
+    script = (
+        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max;"
+        " cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null"
+        " || cut -d' ' -f1 /sys/fs/cgroup/cpu.max"
+    )
+    _code, out, _ = await engine.exec_run(container.id, ["sh", "-c", script])
+    assert out.split() == [b"20", b"50000"]
+    await engine.remove(container.id, force=True)
+
+
+async def test_mounts_tmpfs_sysctls_and_privileged(
+    engine: Engine, busybox: str, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared dir"
+    shared.mkdir()
+    (shared / "in").write_text("from the host\n")
+    script = (
+        "cat '/data dir/in'; echo out > '/data dir/out'; mount | grep -c ' /scratch type tmpfs';"
+        " cat /proc/sys/net/ipv4/ip_forward; cat /proc/sys/kernel/shmmni;"
+        " ip link set lo mtu 1500 2>/dev/null && echo admin"
+    )
+    container = await engine.create(
+        cfg(
+            cmd=["sh", "-c", script],
+            mounts=[{"type": "bind", "source": str(shared), "target": "/data dir"}],
+            tmpfs={"/scratch": "size=1m"},
+            sysctls={"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"},
+            privileged=True,
+        )
+    )
+    await engine.start(container.id)
+    code = await engine.wait(container.id)
+    lines = [r.message async for r in engine.logs(container.id)]
+    assert (code, lines) == (0, [b"from the host", b"1", b"1", b"1234", b"admin"])
+    assert (shared / "out").read_text() == "out\n"
+    assert Path("/proc/sys/kernel/shmmni").read_text().strip() != "1234"  # not the host's
+
+
+async def test_private_network_has_loopback_up(engine: Engine, busybox: str) -> None:
+    container = await engine.create(
+        cfg(cmd=["sh", "-c", "ip -o link show lo; ping -c1 -W2 127.0.0.1 >/dev/null && echo ping"])
+    )
+    await engine.start(container.id)
+    assert await engine.wait(container.id) == 0
+    lines = [r.message async for r in engine.logs(container.id)]
+    assert b"UP" in lines[0] and lines[-1] == b"ping"
+
+
+def _leftovers(engine: Engine, ids: list[str]) -> dict[str, list[str]]:
+    """What the containers ``ids`` (or this engine's run root) still hold on the host."""
+    run_root = str(engine.config.run_root)
+    mounts = [
+        line.split()[1]
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if run_root in line
+    ]
+    hierarchies = [p for p in Path("/sys/fs/cgroup").iterdir() if p.is_dir()] + [
+        Path("/sys/fs/cgroup")
+    ]
+    cgroups = [
+        str(path)
+        for hierarchy in hierarchies
+        for parent in ("pouch", "pouch-lxc")
+        for path in (hierarchy / parent / i for i in ids)
+        if path.exists()
+    ]
+    monitors = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if run_root.encode() in cmdline and (b"lxc-start" in cmdline or b"pouch_lxc" in cmdline):
+            monitors.append(pid)
+    lxcpath = engine.config.run_root / "lxc"
+    dirs = [p.name for p in lxcpath.glob("*")] if lxcpath.exists() else []
+    return {"mounts": mounts, "cgroups": cgroups, "monitors": monitors, "dirs": dirs}
+
+
+@pytest.mark.slow
+async def test_many_cycles_leave_nothing_behind(engine: Engine, busybox: str) -> None:
+    ids = []
+    for _ in range(50):
+        container = await engine.create(cfg(cmd=["true"]))
+        ids.append(container.id)
+        await engine.start(container.id)
+        await engine.wait(container.id)
+        await engine.remove(container.id)
+    assert _leftovers(engine, ids) == {"mounts": [], "cgroups": [], "monitors": [], "dirs": []}
+    assert not Path("/run/lxc/lock", run_root_relative(engine)).exists()
+
+
+def run_root_relative(engine: Engine) -> str:
+    return str(engine.config.run_root / "lxc").lstrip("/")
+
+
+async def test_logs_rotate_at_max_size_keeping_max_file(engine: Engine, busybox: str) -> None:
+    script = (
+        "i=0; while [ $i -lt 400 ]; do"
+        " echo line-$i-$(printf '%080d' 0); i=$((i+1)); sleep 0.01; done"
+    )
+    container = await engine.create(
+        cfg(cmd=["sh", "-c", script], log_options={"max-size": "8k", "max-file": "3"})
+    )
+    await engine.start(container.id)
+    with anyio.fail_after(60):
+        await engine.wait(container.id)
+    log = Path(container.log_path)
+    files = sorted(
+        p.name for p in log.parent.glob("container.log*") if not p.name.endswith(".link")
+    )
+    assert files == ["container.log", "container.log.1", "container.log.2"]
+    assert all(p.stat().st_size <= 8192 + 200 for p in log.parent.glob("container.log*"))
+    numbers = [int(r.message.split(b"-")[1]) async for r in engine.logs(container.id)]
+    assert numbers == sorted(numbers) and numbers[-1] == 399  # oldest dropped, order kept
+    assert len(numbers) < 400
+
+
+async def test_a_half_made_container_is_removed_when_the_engine_starts(
+    engine_factory: EngineFactory,
+) -> None:
+    """pouchd died in the middle of a create: the next one finds the directory and removes it."""
+    leftover = engine_factory.config.run_root / "lxc" / ("e" * 64)
+    (leftover / "rootfs").mkdir(parents=True)
+    async with engine_factory() as engine:
+        if (reason := runtime_unavailable(engine, "lxc")) is not None:
+            pytest.skip(reason)
+        assert not leftover.exists()

@@ -78,12 +78,16 @@ def parse_line(line: bytes) -> LogRecord | None:
 
 
 class LogWriter:
-    """Appends records, rotating at ``max_size`` bytes and keeping ``max_files`` files."""
+    """Appends records; at ``max_size`` bytes starts a new file in the log's place.
 
-    def __init__(self, path: Path, *, max_size: int = 0, max_files: int = 1) -> None:
+    The old file is replaced (a new one renamed over it), as conmon does, not
+    truncated: the engine holds a hard link to the live file and keeps the
+    replaced one as a generation (``pouch._logrotate``) when ``max-file`` asks.
+    """
+
+    def __init__(self, path: Path, *, max_size: int = 0) -> None:
         self.path = path
         self.max_size = max_size
-        self.max_files = max(1, max_files)
         self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - kept open for the writer's life
 
     def write(self, stream: Stream, data: bytes) -> None:
@@ -97,20 +101,13 @@ class LogWriter:
         self._file.write(b"".join(out))
         self._file.flush()
         if self.max_size and self._file.tell() >= self.max_size:
-            self._rotate()
+            self._replace()
 
-    def _rotate(self) -> None:
+    def _replace(self) -> None:
         self._file.close()
-        if self.max_files == 1:
-            os.truncate(self.path, 0)
-        else:
-            for index in range(self.max_files - 1, 0, -1):
-                older = self.path.with_name(f"{self.path.name}.{index}")
-                newer = (
-                    self.path.with_name(f"{self.path.name}.{index - 1}") if index > 1 else self.path
-                )
-                if newer.exists():
-                    os.replace(newer, older)
+        fresh = self.path.with_name(f".{self.path.name}.new")
+        fresh.write_bytes(b"")
+        os.replace(fresh, self.path)
         self._file = open(self.path, "ab")  # noqa: SIM115
 
     def close(self) -> None:

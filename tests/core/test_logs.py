@@ -51,16 +51,23 @@ async def test_writer_marks_partial_lines_and_reader_filters(tmp_path: Path) -> 
     assert await collect(path, since=time.time() + 60) == []
 
 
-async def test_rotation_keeps_max_files_and_reads_them_in_order(tmp_path: Path) -> None:
+async def test_writer_replaces_the_file_at_max_size_and_the_engine_keeps_generations(
+    tmp_path: Path,
+) -> None:
+    from pouch._logrotate import rotate_once
+
     path = tmp_path / "c.log"
-    writer = LogWriter(path, max_size=200, max_files=3)
+    writer = LogWriter(path, max_size=200)
+    rotate_once(path, 3)  # the engine links the live file
     for n in range(30):
         writer.write("stdout", f"line {n:02d}\n".encode())
+        rotate_once(path, 3)
     writer.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.log", "c.log.1", "c.log.2"]
+    names = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".link"))
+    assert names == ["c.log", "c.log.1", "c.log.2"]
     messages = [r.message for r in await collect(path)]
     assert messages == sorted(messages) and messages[-1] == b"line 29"
-    assert len(messages) < 30  # the oldest were dropped
+    assert len(messages) < 30  # the oldest generation was dropped
 
 
 async def test_follow_sees_new_lines_and_ends_when_the_container_stops(tmp_path: Path) -> None:

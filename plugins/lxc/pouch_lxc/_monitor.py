@@ -72,31 +72,6 @@ def exit_status(log: bytes, pid: int, returncode: int) -> tuple[int, str]:
     return code, "; ".join(messages[:4]) or f"lxc-start exited with {returncode}"
 
 
-class _Log:
-    """The CRI log, replaced by a new file at ``max_size`` bytes (as conmon does).
-
-    Replacing instead of truncating in place lets the engine keep ``max-file``
-    generations: it holds a hard link to the file and notices the new inode.
-    """
-
-    def __init__(self, path: Path, max_size: int) -> None:
-        self.path = path
-        self.max_size = max_size
-        self.writer = LogWriter(path)
-
-    def write(self, stream: Literal["stdout", "stderr"], data: bytes) -> None:
-        self.writer.write(stream, data)
-        if self.max_size and self.path.stat().st_size >= self.max_size:
-            self.writer.close()
-            fresh = self.path.with_name(f".{self.path.name}.new")
-            fresh.write_bytes(b"")
-            os.replace(fresh, self.path)
-            self.writer = LogWriter(self.path)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 class _Stdio:
     """The container's side and our side of its stdio."""
 
@@ -198,7 +173,7 @@ def _listen(paths: ContainerDir) -> socket.socket:
 
 def _run(paths: ContainerDir) -> int:
     spec = msgspec.json.decode(paths.spec.read_bytes(), type=MonitorSpec)
-    log = _Log(Path(spec.log_path), spec.log_max_size)
+    log = LogWriter(Path(spec.log_path), max_size=spec.log_max_size)
     lock = threading.Lock()
     stdio = _Stdio(spec)
     if spec.stdin or spec.terminal:

@@ -16,10 +16,10 @@ from pouch import oci
 from pouch.drivers import RuntimeContainer
 from pouch.errors import InvalidArgument
 from pouch.mounts import mount_all
+from pouch.users import resolve_user
 from pouch_lxc._config import render
 from pouch_lxc._paths import ensure_target
 from pouch_lxc._state import ContainerDir, MonitorSpec
-from pouch_lxc._users import resolve_user
 
 __all__ = ["prepare"]
 

@@ -33,13 +33,13 @@ from pouch.drivers import (
     StdioStream,
 )
 from pouch.errors import Conflict, NoSuchContainer, PouchError
+from pouch.users import resolve_user
 from pouch_lxc import _cgroups
 from pouch_lxc._exec import attach_command
 from pouch_lxc._prepare import prepare
 from pouch_lxc._state import ContainerDir, MonitorSpec
 from pouch_lxc._stdio import AttachSocket, start_exec
 from pouch_lxc._teardown import run_tool, teardown
-from pouch_lxc._users import resolve_user
 
 __all__ = ["LxcRuntime"]
 

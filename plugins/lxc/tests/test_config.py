@@ -10,12 +10,12 @@ import pytest
 from pouch_lxc._config import render
 from pouch_lxc._monitor import exit_status, started_pid
 from pouch_lxc._paths import ensure_target
-from pouch_lxc._users import resolve_user
 
 from pouch import oci
 from pouch.drivers import Mount, RuntimeContainer, Sandbox
 from pouch.errors import InvalidArgument
 from pouch.models import ContainerConfig
+from pouch.users import resolve_user
 
 CID = "c" * 64
 

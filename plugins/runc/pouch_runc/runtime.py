@@ -32,10 +32,10 @@ from pouch.drivers import (
 )
 from pouch.errors import Conflict, NoSuchContainer, PouchError
 from pouch.mounts import mount_all, unmount
+from pouch.users import resolve_user
 from pouch_runc._cgroups import read_stats
 from pouch_runc._conmon import ConmonOptions, start_conmon
 from pouch_runc._stdio import AttachSocket, start_exec
-from pouch_runc._users import resolve_user
 
 __all__ = ["OCIRuntime"]
 

@@ -1,12 +1,8 @@
 """Resolve ``user[:group]`` names against the container's own /etc/passwd and /etc/group.
 
-LXC takes numeric IDs only (``lxc.init.uid``, ``lxc-attach -u``); Docker
-resolves names inside the image. The files are read without following
-symlinks out of the root filesystem.
-
-This is the same logic as pouch-runc's ``_users`` (plugins must install alone,
-so it is copied, not imported); it belongs in the core, next to
-``pouch.oci.parse_user``, where every runtime could share it.
+OCI runtimes and LXC take numeric IDs only; Docker resolves names inside the
+image. Runtimes call this once the root filesystem is in place.
+The files are read without following symlinks out of the root filesystem.
 """
 
 from __future__ import annotations

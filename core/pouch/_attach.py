@@ -50,7 +50,8 @@ class Attached:
         container = await self._ops._wait_until_started(self._container.id)
         if container is None:
             return
-        since = 0.0 if self._logs else min(self._opened_at, container.state.started_at)
+        # Output from the moment of attaching (before start, that is all of it).
+        since = 0.0 if self._logs else self._opened_at
 
         async def running() -> bool:
             current = self._ops.containers.get(container.id)

@@ -95,4 +95,5 @@ def validate_name(name: str) -> str:
 
 
 def generate_name() -> str:
+    """``adjective_scientist``, as docker names containers."""
     return f"{secrets.choice(_LEFT)}_{secrets.choice(_RIGHT)}"

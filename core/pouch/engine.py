@@ -162,6 +162,7 @@ class Engine(ContainerOps, ImageOps, ImageArchiveOps, AttachOps):
             raise InvalidArgument(
                 "the host network cannot be combined with others", field="networks"
             )
+        generated = not name
         name = validate_name(name) if name else self._free_name()
         if self.containers.by_name(name) is not None:
             raise Conflict(f"the container name {name!r} is already in use")
@@ -193,9 +194,21 @@ class Engine(ContainerOps, ImageOps, ImageArchiveOps, AttachOps):
                 undo.push("container dir", self._remove_dir(Path(container.log_path).parent))
                 await anyio.to_thread.run_sync(self.images.rootfs, container_id, image)
                 undo.push("rootfs", self._release_rootfs(container_id))
-                self.containers.add(container)
+                self._add_record(container, generated=generated)
         self._publish(container, "create")
         return container
+
+    def _add_record(self, container: Container, *, generated: bool) -> None:
+        """Store the new record; a generated name taken meanwhile is drawn again."""
+        for _ in range(20):
+            try:
+                self.containers.add(container)
+                return
+            except Conflict:
+                if not generated:
+                    raise
+                container.name = self._free_name()
+        self.containers.add(container)
 
     def _free_name(self) -> str:
         for _ in range(50):

@@ -255,6 +255,9 @@ class ContainerConfig(Input):
     init: bool = False
     tty: bool = False
     open_stdin: bool = False
+    # Close the container's stdin when the client that attached it goes away
+    # (docker's StdinOnce, which ``run -i`` sets); a detach never closes it.
+    stdin_once: bool = False
     # Remove the container (as ``docker run --rm``) once it has exited.
     auto_remove: bool = False
     log_options: dict[str, str] = {}

@@ -128,3 +128,17 @@ async def test_auto_remove_removes_the_container_once_it_exits(
     assert engine.list(all=True) == []
     with pytest.raises(msgspec.ValidationError, match="conflict"):
         cfg(auto_remove=True, restart_policy={"name": "always"})
+
+
+async def test_concurrent_creates_never_share_a_generated_name(
+    engine: Engine, busybox: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pouch.engine
+
+    names = iter(["same_name"] * 3 + [f"name_{n}" for n in range(100)])
+    monkeypatch.setattr(pouch.engine, "generate_name", lambda: next(names))
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(engine.create, cfg(cmd=["true"]))
+    created = sorted(c.name for c in engine.list(all=True))
+    assert len(created) == 3 and len(set(created)) == 3

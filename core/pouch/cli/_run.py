@@ -84,6 +84,19 @@ def _exit_status(waiter: Response) -> int:
     return int(answer.get("StatusCode", 0))
 
 
+def _key_names(keys: bytes) -> str:
+    """b"\\x10\\x11" → "ctrl-p,ctrl-q": the detach keys as the API spells them."""
+    names = []
+    for value in keys:
+        if 1 <= value <= 26:
+            names.append(f"ctrl-{chr(value + 96)}")
+        elif value < 32:
+            names.append(f"ctrl-{chr(value + 64)}")
+        else:
+            names.append(chr(value))
+    return ",".join(names)
+
+
 def attached_session(
     client: Client,
     container: str,
@@ -97,7 +110,13 @@ def attached_session(
     """Attach, (start,) pump until the end or a detach, and return the exit status."""
     conn = client.hijack(
         f"/containers/{container}/attach",
-        query={"stream": True, "stdin": stdin, "stdout": True, "stderr": True},
+        query={
+            "stream": True,
+            "stdin": stdin,
+            "stdout": True,
+            "stderr": True,
+            "detachKeys": _key_names(detach_keys),
+        },
     )
     # pouchd answers the wait's headers once it watches the container, so the
     # exit cannot be missed; with --rm (AutoRemove) it answers after removal.

@@ -125,6 +125,10 @@ def pump(
                     except (BrokenPipeError, ConnectionResetError):
                         selector.unregister(stdin_fd)
                 if detached:
+                    # pouchd watches for the same keys: it ends the attach and,
+                    # unlike a closed connection, leaves the container's stdin open.
+                    with contextlib.suppress(OSError):
+                        sock.sendall(detector.keys if detector is not None else b"")
                     return True
     finally:
         selector.close()

@@ -117,18 +117,74 @@ async def logs(ctx: Daemon, request: Request) -> Reply:
     return Stream(produce(), content_type=RAW_STREAM)
 
 
-async def pump_stdin(raw: Hijacked, write: Any, close: Any, label: str) -> None:
-    """Client bytes → ``write``; EOF → ``close``. Discards input a runtime cannot take."""
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
+
+
+def detach_keys_arg(request: Request) -> bytes:
+    """docker's ``detachKeys`` ("ctrl-p,ctrl-q", "ctrl-x,x"); the default when absent."""
+    text = text_arg(request, "detachKeys")
+    if not text:
+        return DEFAULT_DETACH_KEYS
+    keys = bytearray()
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part.startswith("ctrl-") and len(part) == 6 and "a" <= part[5] <= "z":
+            keys.append(ord(part[5]) - ord("a") + 1)
+        elif part.startswith("ctrl-") and part[5:] in ("@", "[", "\\", "]", "^", "_"):
+            keys.append(ord(part[5]) - 64)
+        elif len(part) == 1:
+            keys.append(ord(part))
+        else:
+            raise InvalidArgument(f"invalid detach key {part!r}", field="detachKeys")
+    return bytes(keys)
+
+
+async def pump_stdin(
+    raw: Hijacked,
+    write: Any,
+    close: Any,
+    label: str,
+    *,
+    detach_keys: bytes = b"",
+    close_on_eof: bool = True,
+) -> bool:
+    """Client bytes → ``write``; True when the client typed ``detach_keys``.
+
+    The detach sequence is held back and never reaches the process; a detach
+    leaves its stdin open. End of input closes it only with ``close_on_eof``
+    (an exec's own stdin, or a container created with StdinOnce).
+    """
     usable = True
+    held = b""
     while True:
         data = await raw.receive()
         try:
             if not data:
-                if usable:
+                if usable and close_on_eof:
                     await close()
-                return
-            if usable:
+                return False
+            detached = False
+            if detach_keys:
+                data = held + data
+                where = data.find(detach_keys)
+                if where >= 0:
+                    data, detached = data[:where], True
+                    held = b""
+                else:
+                    # Keep back a tail that could begin the sequence.
+                    keep = next(
+                        (
+                            n
+                            for n in range(len(detach_keys) - 1, 0, -1)
+                            if data.endswith(detach_keys[:n])
+                        ),
+                        0,
+                    )
+                    data, held = (data[:-keep], data[-keep:]) if keep else (data, b"")
+            if usable and data:
                 await write(data)
+            if detached:
+                return True
         except NotSupported as exc:
             log.info("%s: stdin is discarded: %s", label, exc)
             usable = False
@@ -142,6 +198,7 @@ async def attach(ctx: Daemon, request: Request) -> Reply:
     stream, with_logs = flag(request, "stream"), flag(request, "logs")
     tty = container.config.tty
     engine = ctx.engine
+    keys = detach_keys_arg(request)
 
     def encode(name: str, data: bytes) -> bytes:
         return data if tty else frame(name, data)
@@ -155,7 +212,16 @@ async def attach(ctx: Daemon, request: Request) -> Reply:
                         await raw.send(encode(record.stream, data))
             return
         async with engine.attach(container.id, stdin=want_stdin, logs=with_logs) as attached:
-            await _relay(attached, raw, wanted, encode, stdin=want_stdin, label=container.short_id)
+            await _relay(
+                attached,
+                raw,
+                wanted,
+                encode,
+                stdin=want_stdin,
+                label=container.short_id,
+                detach_keys=keys,
+                stdin_once=container.config.stdin_once,
+            )
 
     return Hijack(run, content_type=RAW_STREAM)
 
@@ -168,10 +234,24 @@ async def _relay(
     *,
     stdin: bool,
     label: str,
+    detach_keys: bytes,
+    stdin_once: bool,
 ) -> None:
     async with anyio.create_task_group() as tg:
         if stdin:
-            tg.start_soon(pump_stdin, raw, attached.write, attached.close_stdin, f"attach {label}")
+
+            async def pump() -> None:
+                if await pump_stdin(
+                    raw,
+                    attached.write,
+                    attached.close_stdin,
+                    f"attach {label}",
+                    detach_keys=detach_keys,
+                    close_on_eof=stdin_once,
+                ):
+                    tg.cancel_scope.cancel()  # detached: the container goes on
+
+            tg.start_soon(pump)
         # Ends when the container stops, or when its log goes with it (AutoRemove).
         async for name, data in attached.output():
             if name in wanted:

@@ -236,6 +236,7 @@ def inspect_view(
             ExposedPorts={f"{p.container_port}/{p.protocol}": {} for p in config.ports} or None,
             Tty=config.tty,
             OpenStdin=config.open_stdin,
+            StdinOnce=config.stdin_once,
             Env=list(process.env) if process else list(config.env),
             Cmd=config.cmd,
             Image=config.image,

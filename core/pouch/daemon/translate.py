@@ -259,6 +259,7 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
         "init": bool(host.Init),
         "tty": body.Tty,
         "open_stdin": body.OpenStdin,
+        "stdin_once": body.StdinOnce,
         "auto_remove": host.AutoRemove,
         "log_options": log_config.Config or {},
     }

@@ -245,7 +245,11 @@ def build_spec(
         annotations={
             ANNOTATION_CONTAINER_ID: container_id,
             ANNOTATION_STOP_SIGNAL: stop_signal(config, image),
-            **({ANNOTATION_STDIN: "true"} if config.open_stdin else {}),
+            **(
+                {ANNOTATION_STDIN: "once" if config.stdin_once else "true"}
+                if config.open_stdin
+                else {}
+            ),
         },
         linux=linux,
     )

@@ -31,7 +31,8 @@ ANNOTATION_CONTAINER_ID = "io.pouch.container.id"
 # The effective stop signal (image default or the user's), e.g. "SIGTERM";
 # the spec has no field for it but the engine and runtimes need it.
 ANNOTATION_STOP_SIGNAL = "io.pouch.container.stop-signal"
-# Set when the container keeps stdin open (the spec itself has no field for it).
+# Set when the container keeps stdin open (the spec itself has no field for it):
+# "true", or "once" when it closes as its first attached client's input ends.
 ANNOTATION_STDIN = "io.pouch.container.stdin"
 
 

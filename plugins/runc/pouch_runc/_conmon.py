@@ -35,6 +35,8 @@ class ConmonOptions(msgspec.Struct, kw_only=True):
     log_path: Path
     terminal: bool = False
     stdin: bool = False
+    # Keep the container's stdin when an attached client goes away.
+    leave_stdin_open: bool = True
     log_max_size: int = 0
 
 
@@ -75,6 +77,8 @@ def _argv(o: ConmonOptions) -> list[str]:
         argv.append("-t")
     if o.stdin:
         argv.append("-i")
+        if o.leave_stdin_open:
+            argv.append("--leave-stdin-open")
     if o.log_max_size:
         argv += ["--log-size-max", str(o.log_max_size)]
     return argv

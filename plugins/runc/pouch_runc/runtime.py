@@ -154,6 +154,10 @@ class OCIRuntime:
                     log_path=container.log_path,
                     terminal=terminal,
                     stdin=bool(spec.annotations.get(oci.ANNOTATION_STDIN)) or terminal,
+                    # As docker: only a non-terminal StdinOnce container loses its
+                    # stdin when the client that attached it disconnects.
+                    leave_stdin_open=terminal
+                    or spec.annotations.get(oci.ANNOTATION_STDIN) != "once",
                     log_max_size=container.log_max_size,
                 )
             )

@@ -11,9 +11,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from pouch.testing.daemon import PouchDaemon, pouchd, pouchd_busybox
+from pouch.testing.daemon import PouchDaemon, preferred_runtime
 
-__all__ = ["Pouch", "Result", "cli", "pouchd", "pouchd_busybox"]
+__all__ = ["Pouch", "Result", "cli"]
+
+
+@pytest.fixture
+def pouch_runtime() -> str:
+    """Real runc containers where the host runs them (root, runc, conmon)."""
+    return preferred_runtime()[0]
 
 
 @dataclass

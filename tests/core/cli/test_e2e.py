@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pouch.testing.daemon import preferred_runtime
+
 from .conftest import Pouch
 
 pytestmark = pytest.mark.slow
@@ -149,7 +151,8 @@ def test_system_commands(cli: Pouch) -> None:
     assert "Pouch Plugins:" in info and "Server Version:" in info
     plugins = cli.ok("plugin", "ls").splitlines()
     assert plugins[0].split() == ["NAME", "STATE", "REASON"]
-    assert any(line.split()[:2] == ["process", "loaded"] for line in plugins[1:])
+    runtime_plugin = {"process": "process", "runc": "runc"}[preferred_runtime()[0]]
+    assert any(line.split()[:2] == [runtime_plugin, "loaded"] for line in plugins[1:])
 
 
 def test_events_stream_as_they_happen(cli: Pouch) -> None:

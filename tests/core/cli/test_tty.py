@@ -1,8 +1,7 @@
 """``pouch run -it`` in a real terminal (a pty): a usable shell, resize, detach, restore.
 
-The runtime under test must have the ``tty`` capability; the process runtime
-of ``pouch.testing`` has none, so these skip there. Set ``POUCH_CLI_TTY_RUNTIME``
-(e.g. ``runc``, as root) to run them on another runtime.
+They run on runc where the host can (root, runc, conmon): the process runtime
+of ``pouch.testing`` has no terminals, so there they skip, saying why.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ import time
 
 import pytest
 
+from pouch.testing.daemon import preferred_runtime
+
 from .conftest import Pouch
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def pouch_runtime() -> str:
-    return os.environ.get("POUCH_CLI_TTY_RUNTIME", "process")
+    return preferred_runtime()[0]
 
 
 @pytest.fixture

@@ -1,0 +1,157 @@
+"""The host: what it is (for the results), and what the run must leave as it found it.
+
+``describe`` gathers the facts a reader of the results needs: cores, CPU,
+memory, kernel, cgroup mode, load, and each tool's version. ``private_mounts``
+hides /run and /var/lib behind tmpfs in the runner's own mount namespace.
+``Leftovers`` remembers the bridges and cgroups there were before the run and
+removes, afterwards, only the new ones the run's engines made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from _procs import BenchError, output
+
+__all__ = ["Leftovers", "cgroup_mode", "describe", "private_mounts"]
+
+TOOLS = {
+    "podman": ["podman", "--version"],
+    "containerd": ["containerd", "--version"],
+    "ctr": ["ctr", "--version"],
+    "runc": ["runc", "--version"],
+    "crun": ["crun", "--version"],
+    "conmon": ["conmon", "--version"],
+    "skopeo": ["skopeo", "--version"],
+    "umoci": ["umoci", "--version"],
+    "docker-registry": ["docker-registry", "--version"],
+}
+DEBIAN = [
+    "podman",
+    "containerd",
+    "runc",
+    "conmon",
+    "skopeo",
+    "umoci",
+    "docker-registry",
+    "containernetworking-plugins",
+    "busybox-static",
+]
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def cgroup_mode() -> str:
+    if (CGROUP / "cgroup.controllers").exists():
+        return "v2 (unified)"
+    if (CGROUP / "unified").is_dir() and any(
+        line.split()[1:3] == ["/sys/fs/cgroup/unified", "cgroup2"]
+        for line in Path("/proc/self/mounts").read_text().splitlines()
+    ):
+        return "hybrid (v1 controllers, cgroup2 at /sys/fs/cgroup/unified)"
+    return "v1"
+
+
+def _first(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def describe() -> dict[str, Any]:
+    """Machine facts and tool versions (dpkg's too: read before /var/lib is hidden)."""
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError):
+        memory = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
+    release = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                release = line.split("=", 1)[1].strip('"')
+    versions: dict[str, str] = {}
+    for name, command in TOOLS.items():
+        if shutil.which(command[0]):
+            with contextlib.suppress(BenchError):
+                versions[name] = _first(output(command))
+    packages: dict[str, str] = {}
+    with contextlib.suppress(BenchError):
+        listed = output(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", *DEBIAN])
+        packages = dict(line.split(" ", 1) for line in listed.splitlines() if " " in line)
+    return {
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": cpu,
+            "memory": memory,
+            "kernel": platform.release(),
+            "os": release,
+            "cgroup": cgroup_mode(),
+            "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(),
+        },
+        "versions": versions,
+        "debian_packages": packages,
+    }
+
+
+def private_mounts() -> None:
+    """tmpfs over /run and /var/lib, in this process's private mount namespace only."""
+    host = os.environ.get("POUCH_BENCH_HOST_NS", "")
+    if not host or os.readlink("/proc/self/ns/mnt") == host:
+        raise BenchError("not in the benchmark's private mount namespace; run bench/run")
+    for point in ("/run", "/var/lib"):
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "mode=0755", "pouch-bench", point],
+            check=True,
+            timeout=30,
+        )
+
+
+def _bridges() -> set[str]:
+    return {path.name for path in Path("/sys/class/net").iterdir() if (path / "bridge").is_dir()}
+
+
+def _cgroup_dirs() -> set[Path]:
+    if not CGROUP.is_dir():
+        return set()
+    found = set()
+    for hierarchy in CGROUP.iterdir():
+        if hierarchy.is_dir() and not hierarchy.is_symlink():
+            with contextlib.suppress(OSError):
+                found |= {child for child in hierarchy.iterdir() if child.is_dir()}
+    return found | {child for child in CGROUP.iterdir() if child.is_dir()}
+
+
+class Leftovers:
+    """Host objects made during the run that outlive its processes: bridges, cgroup dirs."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.bridges_before = _bridges()
+        self.cgroups_before = _cgroup_dirs()
+
+    def clean(self, bridges: set[str]) -> list[str]:
+        """Delete the new ones among ``bridges`` and our own new empty cgroups."""
+        removed = []
+        for name in sorted((_bridges() - self.bridges_before) & bridges):
+            done = subprocess.run(["ip", "link", "delete", name], capture_output=True, timeout=30)
+            if done.returncode == 0:
+                removed.append(f"bridge {name}")
+        for path in sorted(_cgroup_dirs() - self.cgroups_before, key=lambda p: -len(p.parts)):
+            if path.name.startswith(self.token) or path.name == "libpod_parent":
+                for child in sorted(path.rglob("*"), key=lambda p: -len(p.parts)):
+                    if child.is_dir():
+                        with contextlib.suppress(OSError):
+                            child.rmdir()
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+                    removed.append(f"cgroup {path}")
+        return removed

@@ -1,4 +1,4 @@
-"""``PipeProcess``: an ``ExecProcess`` over a child process's pipes.
+"""``PipeProcess`` and ``PtyProcess``: an ``ExecProcess`` over a child's pipes or pty.
 
 Runtimes whose exec is a local command (``runc exec``, ``lxc-attach``, a host
 process) share it: stdin is the child's, output merges stdout and stderr as
@@ -8,14 +8,18 @@ they come, and the exit code follows the shell's 128+N rule for signals.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import signal
+import struct
+import termios
 from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 import anyio
 import anyio.abc
 
-__all__ = ["Chunk", "PipeProcess"]
+__all__ = ["Chunk", "PipeProcess", "PtyProcess"]
 
 Chunk = tuple[Literal["stdout", "stderr"], bytes]
 
@@ -71,3 +75,53 @@ class PipeProcess:
 
     async def aclose(self) -> None:
         await self._proc.aclose()
+
+
+class PtyProcess(PipeProcess):
+    """An ``ExecProcess`` on a terminal: ``master`` is our side of the process's pty.
+
+    Input and output go through the master; end of input is the terminal's ^D;
+    a resize sets the window size and sends SIGWINCH to the child, which (as
+    ``runc exec`` or ``lxc-attach`` do) copies it to the container's terminal.
+    """
+
+    def __init__(
+        self, proc: anyio.abc.Process, master: int, *, on_exit: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__(proc, on_exit=on_exit)
+        self._master = master
+        os.set_blocking(master, False)
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            await anyio.wait_writable(self._master)
+            with contextlib.suppress(BlockingIOError):
+                view = view[os.write(self._master, view) :]
+
+    async def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            await self.write(b"\x04")
+
+    async def output(self) -> AsyncIterator[Chunk]:
+        while True:
+            await anyio.wait_readable(self._master)
+            try:
+                data = os.read(self._master, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:  # EIO once the last process on the terminal has gone
+                return
+            if not data:
+                return
+            yield "stdout", data
+
+    async def resize(self, height: int, width: int) -> None:
+        fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._proc.pid, signal.SIGWINCH)
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._master)
+        await super().aclose()

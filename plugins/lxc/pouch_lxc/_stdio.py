@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import signal
 import socket
 import struct
 import termios
@@ -31,6 +30,7 @@ import anyio
 import anyio.abc
 
 from pouch.errors import Conflict
+from pouch.procio import PipeProcess, PtyProcess
 
 __all__ = ["AttachSocket", "start_exec"]
 
@@ -98,96 +98,21 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-class _PipeExec:
-    def __init__(self, proc: anyio.abc.Process) -> None:
-        self._proc = proc
-
-    async def write(self, data: bytes) -> None:
-        if self._proc.stdin is not None:
-            await self._proc.stdin.send(data)
-
-    async def close_stdin(self) -> None:
-        if self._proc.stdin is not None:
-            await self._proc.stdin.aclose()
-
-    async def output(self) -> AsyncIterator[Chunk]:
-        send, receive = anyio.create_memory_object_stream[Chunk](16)
-
-        async def pump(
-            name: Literal["stdout", "stderr"], stream: anyio.abc.ByteReceiveStream | None
-        ) -> None:
-            if stream is not None:
-                async for chunk in stream:
-                    await send.send((name, chunk))
-
-        async def both() -> None:
-            async with send, anyio.create_task_group() as inner:
-                inner.start_soon(pump, "stdout", self._proc.stdout)
-                inner.start_soon(pump, "stderr", self._proc.stderr)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(both)
-            async with receive:
-                async for item in receive:
-                    yield item
-
-    async def resize(self, height: int, width: int) -> None:
-        return None
-
-    async def wait(self) -> int:
-        code = await self._proc.wait()
-        return 128 - code if code < 0 else code
-
+class _PipeExec(PipeProcess):
     async def kill(self, signal: int) -> None:
-        targets = _children(self._proc.pid) or [self._proc.pid]
-        for pid in targets:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal)
-
-    async def aclose(self) -> None:
-        await self._proc.aclose()
+        # lxc-attach passes no signal on: reach the process it runs in the container.
+        await _kill_children(self._proc, signal)
 
 
-class _TtyExec(_PipeExec):
-    def __init__(self, proc: anyio.abc.Process, master: int) -> None:
-        super().__init__(proc)
-        self._master = master
-        os.set_blocking(master, False)
+class _TtyExec(PtyProcess):
+    async def kill(self, signal: int) -> None:
+        await _kill_children(self._proc, signal)
 
-    async def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            await anyio.wait_writable(self._master)
-            with contextlib.suppress(BlockingIOError):
-                view = view[os.write(self._master, view) :]
 
-    async def close_stdin(self) -> None:
-        with contextlib.suppress(OSError):
-            await self.write(b"\x04")
-
-    async def output(self) -> AsyncIterator[Chunk]:
-        while True:
-            await anyio.wait_readable(self._master)
-            try:
-                data = os.read(self._master, 65536)
-            except BlockingIOError:
-                continue
-            except OSError:  # EIO once the last process on the terminal has gone
-                return
-            if not data:
-                return
-            yield "stdout", data
-
-    async def resize(self, height: int, width: int) -> None:
-        fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-        # lxc-attach copies our terminal's size to the container's on SIGWINCH.
+async def _kill_children(proc: anyio.abc.Process, signal: int) -> None:
+    for pid in _children(proc.pid) or [proc.pid]:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self._proc.pid, signal.SIGWINCH)
-
-    async def aclose(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._master)
-        await super().aclose()
+            os.kill(pid, signal)
 
 
 async def start_exec(
@@ -197,7 +122,7 @@ async def start_exec(
     terminal: bool,
     size: tuple[int, int] | None,
     setsid: str = "setsid",
-) -> _PipeExec:
+) -> PipeProcess:
     """Start ``command`` (an lxc-attach command line) with ``env`` as its environment.
 
     With a terminal, lxc-attach proxies between a terminal it opens in the

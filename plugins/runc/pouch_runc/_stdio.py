@@ -12,12 +12,8 @@ terminal of ours that the runtime proxies to the container's own.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import signal
 import socket
-import struct
-import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,7 +21,7 @@ import anyio
 import anyio.abc
 
 from pouch.errors import Conflict
-from pouch.procio import Chunk, PipeProcess
+from pouch.procio import Chunk, PipeProcess, PtyProcess
 
 __all__ = ["AttachSocket", "start_exec"]
 
@@ -84,47 +80,6 @@ class AttachSocket:
         self._sock.close()
 
 
-class _TtyExec(PipeProcess):
-    def __init__(self, proc: anyio.abc.Process, spec: Path, master: int) -> None:
-        super().__init__(proc, on_exit=lambda: spec.unlink(missing_ok=True))
-        self._master = master
-        os.set_blocking(master, False)
-
-    async def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            await anyio.wait_writable(self._master)
-            view = view[os.write(self._master, view) :]
-
-    async def close_stdin(self) -> None:
-        with contextlib.suppress(OSError):
-            await self.write(b"\x04")  # end of input, as a terminal knows it
-
-    async def output(self) -> AsyncIterator[Chunk]:
-        while True:
-            await anyio.wait_readable(self._master)
-            try:
-                data = os.read(self._master, 65536)
-            except BlockingIOError:
-                continue
-            except OSError:  # EIO once the last process on the terminal has gone
-                return
-            if not data:
-                return
-            yield "stdout", data
-
-    async def resize(self, height: int, width: int) -> None:
-        fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-        # The runtime is not in the terminal's session: tell it to look again.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._proc.pid, signal.SIGWINCH)
-
-    async def aclose(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._master)
-        await super().aclose()
-
-
 async def start_exec(
     command: list[str], container_id: str, spec: Path, *, terminal: bool
 ) -> PipeProcess:
@@ -143,4 +98,4 @@ async def start_exec(
         raise
     finally:
         os.close(slave)
-    return _TtyExec(proc, spec, master)
+    return PtyProcess(proc, master, on_exit=lambda: spec.unlink(missing_ok=True))

@@ -1,11 +1,11 @@
-"""pouch-cni as a user sees it: installed, discovered, and listed as skipped with a reason."""
+"""pouch-cni as a user sees it: discovered, providing ``bridge``, or skipped saying why."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from pouch_cni import plugin
+from pouch_cni import BridgeDriver, plugin
 
 from pouch.config import EngineConfig
 from pouch.kernel import Kernel, PluginStatus
@@ -13,40 +13,51 @@ from pouch.kernel import Kernel, PluginStatus
 NAME = "cni"
 
 
-def load(tmp_path: Path) -> tuple[Kernel, PluginStatus]:
-    kernel = Kernel(EngineConfig(root=tmp_path / "root", run_root=tmp_path / "run"))
+def load(tmp_path: Path, **settings: object) -> tuple[Kernel, PluginStatus]:
+    config = EngineConfig(
+        root=tmp_path / "root", run_root=tmp_path / "run", plugin={"cni": dict(settings)}
+    )
+    kernel = Kernel(config)
     kernel.load()
     found = {status.name: status for status in kernel.plugins()}
     assert NAME in found, f"plugin {NAME!r} not discovered: is pouch-{NAME} installed?"
     return kernel, found[NAME]
 
 
-def test_listed_as_skipped_with_a_reason(tmp_path: Path) -> None:
+@pytest.mark.skipif(plugin.host_problem() is not None, reason=str(plugin.host_problem()))
+def test_provides_the_bridge_driver_with_the_netns_capability(tmp_path: Path) -> None:
     kernel, status = load(tmp_path)
-    assert status.state == "skipped", status
-    assert status.reason.startswith(f"{NAME}: ")
-    assert status.module == "pouch_cni.plugin"
-    assert not status.provides
-    assert not kernel.pm.has_plugin(NAME)
-    assert "cni" not in kernel.networks.names()
+    assert status.state == "loaded", status
+    assert status.provides == ["network:bridge"]
+    driver = kernel.networks.get("bridge")
+    assert isinstance(driver, BridgeDriver)
+    info = driver.describe()
+    assert "netns" in info.capabilities
+    # Everything pouch writes is under its own state root unless configured.
+    assert info.details["conf_dir"] == str(tmp_path / "root" / "cni" / "net.d")
 
 
-def test_names_missing_cni_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plugin, "CNI_BIN_DIRS", (tmp_path / "cni",))
-    _, status = load(tmp_path)
+def test_skipped_naming_missing_cni_plugins_and_the_package(tmp_path: Path) -> None:
+    partial = tmp_path / "cni"
+    partial.mkdir()
+    (partial / "bridge").write_text("")
+    _, status = load(tmp_path, plugin_dirs=[str(partial)])
     assert status.state == "skipped"
-    assert "not found in" in status.reason
+    assert status.reason.startswith("cni: CNI plugins (portmap, firewall, host-local)")
+    assert f"not found in {partial}" in status.reason
     assert "install the Debian package containernetworking-plugins" in status.reason
 
 
-def test_skips_even_when_the_host_has_everything(
+def test_default_directories_can_be_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bin_dir = tmp_path / "cni"
-    bin_dir.mkdir()
-    for name in plugin.REQUIRED_PLUGINS:
-        (bin_dir / name).write_text("")
-    monkeypatch.setattr(plugin, "CNI_BIN_DIRS", (tmp_path / "elsewhere", bin_dir))
-    kernel, status = load(tmp_path)
-    assert status.reason == "cni: not implemented yet"
-    assert NAME not in kernel.networks.names()
+    monkeypatch.setattr(plugin, "CNI_BIN_DIRS", (tmp_path / "nowhere",))
+    _, status = load(tmp_path)
+    assert status.state == "skipped"
+    assert "not found in" in status.reason
+
+
+def test_a_bad_setting_fails_the_plugin_naming_it(tmp_path: Path) -> None:
+    _, status = load(tmp_path, default_subnett="10.0.0.0/8")
+    assert status.state == "failed"
+    assert "default_subnett" in status.reason

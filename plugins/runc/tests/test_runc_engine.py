@@ -116,14 +116,16 @@ def _leftovers(engine: Engine) -> dict[str, list[str]]:
 
 @pytest.mark.slow
 async def test_many_cycles_leave_nothing_behind(engine: Engine, busybox: str) -> None:
-    before = _leftovers(engine)
+    created: set[str] = set()
     for _ in range(200):
         container = await engine.create(cfg(cmd=["true"]))
+        created.add(container.id)
         await engine.start(container.id)
         await engine.wait(container.id)
         await engine.remove(container.id)
     after = _leftovers(engine)
-    assert after == before
+    # Only what these containers could have left: the machine may run others.
+    assert [c for c in after["cgroups"] if c in created] == []
     assert after["mounts"] == [] and after["conmon"] == [] and after["bundles"] == []
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.util
 import json
 import os
 import shutil
@@ -305,6 +306,8 @@ def preferred_runtime() -> tuple[str, str]:
     docker-py) should drive real containers, and fall back to the host-process
     test runtime only where root, runc or conmon is missing.
     """
+    if importlib.util.find_spec("pouch_runc") is None:
+        return "process", "pouch-runc is not installed"
     if os.geteuid() != 0:
         return "process", "runc containers need root"
     missing = [name for name in ("runc", "conmon") if shutil.which(name) is None]

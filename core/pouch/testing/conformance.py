@@ -9,7 +9,8 @@ A runtime plugin runs the whole suite against itself with one class::
 
 The tests go through the public ``Engine`` API only (create, start, wait, kill,
 stop, exec, logs, pause, events …), each bounded in time. A test needing an
-optional capability (``pause``, ``exec``, ``resources``, ``restore``) skips
+optional capability (``pause``, ``exec``, ``resources``, ``restore``,
+``namespaces``, ``tty``, ``attach``) skips
 when the runtime's ``describe()`` does not list it, and the whole class skips,
 with the plugin's own reason, when the runtime is not available on this host.
 Override ``timeout`` (seconds per test) for slow runtimes such as VMs.
@@ -18,11 +19,12 @@ Override ``timeout`` (seconds per test) for slow runtimes such as VMs.
 from __future__ import annotations
 
 from pouch.testing._feature_tests import FeatureTests
+from pouch.testing._isolation_tests import IsolationTests
 from pouch.testing._lifecycle_tests import LifecycleTests
 from pouch.testing._suite import LONG, STUBBORN, counter, until, well_behaved
 
 __all__ = ["LONG", "STUBBORN", "RuntimeConformance", "counter", "until", "well_behaved"]
 
 
-class RuntimeConformance(LifecycleTests, FeatureTests):
+class RuntimeConformance(LifecycleTests, FeatureTests, IsolationTests):
     """Subclass it as ``Test<Runtime>`` and set ``runtime`` to the runtime's name."""

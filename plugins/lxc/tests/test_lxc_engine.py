@@ -47,21 +47,6 @@ async def test_run_rm_echo_hello(engine: Engine, busybox: str) -> None:
     assert not (engine.config.run_root / "lxc" / container.id).exists()
 
 
-async def test_exec_runs_in_the_containers_namespaces(engine: Engine, busybox: str) -> None:
-    container = await engine.create(cfg(cmd=["sleep", "60"], hostname="inside"))
-    await engine.start(container.id)
-    code, out, _ = await engine.exec_run(
-        container.id, ["sh", "-c", "hostname; cat /proc/1/cmdline"]
-    )
-    assert code == 0
-    hostname, cmdline = out.decode().split("\n", 1)
-    assert hostname == "inside"
-    assert cmdline.split("\0")[0] == "sleep"  # PID 1 is the container's, not the host's init
-    code, out, _ = await engine.exec_run(container.id, ["id", "-u"], user="nobody")
-    assert (code, out.strip()) == (0, b"65534")
-    await engine.remove(container.id, force=True)
-
-
 async def test_exec_environment_and_working_dir(engine: Engine, busybox: str) -> None:
     container = await engine.create(cfg(cmd=["sleep", "60"], env=["A=container", "B=kept"]))
     await engine.start(container.id)
@@ -79,31 +64,6 @@ async def test_exec_environment_and_working_dir(engine: Engine, busybox: str) ->
     await engine.remove(container.id, force=True)
 
 
-async def test_user_names_resolve_in_the_image(engine: Engine, busybox: str) -> None:
-    container = await engine.create(cfg(cmd=["sh", "-c", "id -u; id -g"], user="nobody"))
-    await engine.start(container.id)
-    assert await engine.wait(container.id) == 0
-    assert [r.message async for r in engine.logs(container.id)] == [b"65534", b"65534"]
-
-
-async def test_read_only_rootfs_and_dropped_capabilities(engine: Engine, busybox: str) -> None:
-    script = (
-        "touch /x 2>/dev/null && echo writable; chown nobody /tmp 2>/dev/null && echo chown;"
-        " touch /data/ok && echo mounted-rw"
-    )
-    container = await engine.create(
-        cfg(
-            cmd=["sh", "-c", script],
-            read_only_rootfs=True,
-            cap_drop=["CHOWN"],
-            tmpfs={"/data": ""},  # a new mount point on a read-only root
-        )
-    )
-    await engine.start(container.id)
-    await engine.wait(container.id)
-    assert [r.message async for r in engine.logs(container.id)] == [b"mounted-rw"]
-
-
 async def test_a_missing_command_fails_the_start_and_leaves_nothing(
     engine: Engine, busybox: str
 ) -> None:
@@ -112,28 +72,6 @@ async def test_a_missing_command_fails_the_start_and_leaves_nothing(
         await engine.start(container.id)
     assert container.id not in await held(engine)
     await engine.remove(container.id, force=True)
-
-
-async def test_interactive_terminal(engine: Engine, busybox: str) -> None:
-    container = await engine.create(cfg(cmd=["sh"], tty=True, open_stdin=True))
-    output = bytearray()
-    with anyio.fail_after(30):
-        async with engine.attach(container.id, stdin=True) as attached:
-            await engine.start(container.id)
-            await attached.resize(40, 100)
-
-            async def read() -> None:
-                async for _, chunk in attached.output():
-                    output.extend(chunk)
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(read)
-                await attached.write(b"stty size; echo hello-$((6*7))\n")
-                while b"hello-42" not in output:
-                    await anyio.sleep(0.05)
-                await attached.write(b"exit 3\n")
-        assert await engine.wait(container.id) == 3
-    assert b"40 100" in output
 
 
 async def test_stdin_without_a_terminal(engine: Engine, busybox: str) -> None:
@@ -145,16 +83,6 @@ async def test_stdin_without_a_terminal(engine: Engine, busybox: str) -> None:
             await attached.close_stdin()
         assert await engine.wait(container.id) == 2
     assert [r.message async for r in engine.logs(container.id)] == [b"HELLO"]
-
-
-async def test_tty_exec(engine: Engine, busybox: str) -> None:
-    container = await engine.create(cfg(cmd=["sleep", "60"]))
-    await engine.start(container.id)
-    code, out, _ = await engine.exec_run(
-        container.id, ["sh", "-c", "test -t 1 && echo tty"], tty=True
-    )
-    assert (code, out.replace(b"\r", b"")) == (0, b"tty\n")
-    await engine.remove(container.id, force=True)
 
 
 async def test_update_and_stats_on_a_running_container(engine: Engine, busybox: str) -> None:

@@ -97,6 +97,31 @@ class FeatureTests(SuiteBase):
 
     # -- pause -----------------------------------------------------------------------
 
+    async def test_logs_rotate_at_max_size_keeping_max_file(
+        self, engine: Engine, busybox: str
+    ) -> None:
+        script = (
+            "i=0; while [ $i -lt 400 ]; do"
+            " echo line-$i-$(printf '%080d' 0); i=$((i+1)); sleep 0.01; done"
+        )
+        with anyio.fail_after(self.timeout):
+            container = await self.run(
+                engine,
+                busybox,
+                ["sh", "-c", script],
+                log_options={"max-size": "8k", "max-file": "3"},
+            )
+            await engine.wait(container.id)
+        log = Path(container.log_path)
+        files = sorted(
+            p.name for p in log.parent.glob("container.log*") if not p.name.endswith(".link")
+        )
+        assert files == ["container.log", "container.log.1", "container.log.2"]
+        assert all(p.stat().st_size <= 8192 + 200 for p in log.parent.glob("container.log*"))
+        numbers = [int(r.message.split(b"-")[1]) async for r in engine.logs(container.id)]
+        assert numbers == sorted(numbers) and numbers[-1] == 399  # oldest dropped, order kept
+        assert len(numbers) < 400
+
     async def test_pause_resume(self, engine: Engine, busybox: str) -> None:
         self.require(engine, "pause")
 

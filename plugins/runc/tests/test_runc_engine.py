@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import anyio
 import msgspec
 import pytest
 
@@ -62,28 +61,6 @@ async def test_many_cycles_leave_nothing_behind(engine: Engine, busybox: str) ->
     # Only what these containers could have left: the machine may run others.
     assert [c for c in after["cgroups"] if c in created] == []
     assert after["mounts"] == [] and after["conmon"] == [] and after["bundles"] == []
-
-
-async def test_logs_rotate_at_max_size_keeping_max_file(engine: Engine, busybox: str) -> None:
-    script = (
-        "i=0; while [ $i -lt 400 ]; do"
-        " echo line-$i-$(printf '%080d' 0); i=$((i+1)); sleep 0.01; done"
-    )
-    container = await engine.create(
-        cfg(cmd=["sh", "-c", script], log_options={"max-size": "8k", "max-file": "3"})
-    )
-    await engine.start(container.id)
-    with anyio.fail_after(60):
-        await engine.wait(container.id)
-    log = Path(container.log_path)
-    files = sorted(
-        p.name for p in log.parent.glob("container.log*") if not p.name.endswith(".link")
-    )
-    assert files == ["container.log", "container.log.1", "container.log.2"]
-    assert all(p.stat().st_size <= 8192 + 200 for p in log.parent.glob("container.log*"))
-    numbers = [int(r.message.split(b"-")[1]) async for r in engine.logs(container.id)]
-    assert numbers == sorted(numbers) and numbers[-1] == 399  # oldest dropped, order kept
-    assert len(numbers) < 400
 
 
 async def test_update_and_stats_on_a_running_container(engine: Engine, busybox: str) -> None:

@@ -11,15 +11,19 @@ import contextlib
 import fcntl
 import os
 import signal
+import socket
 import struct
 import termios
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Literal
 
 import anyio
 import anyio.abc
 
-__all__ = ["Chunk", "PipeProcess", "PtyProcess"]
+from pouch.errors import Conflict
+
+__all__ = ["Chunk", "PipeProcess", "PtyProcess", "connect_attach_socket"]
 
 Chunk = tuple[Literal["stdout", "stderr"], bytes]
 
@@ -125,3 +129,26 @@ class PtyProcess(PipeProcess):
         with contextlib.suppress(OSError):
             os.close(self._master)
         await super().aclose()
+
+
+def connect_attach_socket(directory: Path, name: str = "attach") -> socket.socket:
+    """Connect (non-blocking) to a monitor's SOCK_SEQPACKET socket ``directory/name``.
+
+    The path may be longer than a socket address allows, so it is reached
+    through ``/proc/self/fd/N/<name>`` of the opened directory, as conmon binds it.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        fd = os.open(directory, os.O_PATH)
+    except FileNotFoundError:
+        sock.close()
+        raise Conflict("the container is not running") from None
+    try:
+        sock.connect(f"/proc/self/fd/{fd}/{name}")
+    except OSError as exc:
+        sock.close()
+        raise Conflict(f"cannot attach: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    sock.setblocking(False)
+    return sock

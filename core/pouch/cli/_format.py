@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 from pouch.cli._template import HeaderRow, Template
+from pouch.humanize import human_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -70,34 +71,6 @@ def emit(
         lines = tabulate("\n".join(lines).split("\n"))
     for line in lines:
         out.write(line + "\n")
-
-
-def human_duration(seconds: float) -> str:
-    """``3 minutes``, ``About an hour``, ``2 weeks``: docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def _scaled(size: float, base: float, units: tuple[str, ...], precision: int) -> str:

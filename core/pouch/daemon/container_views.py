@@ -28,6 +28,7 @@ from pouch.daemon.docker_views import (
     SummaryHostConfig,
     SummaryNetworks,
 )
+from pouch.humanize import human_duration
 from pouch.logs import format_time
 from pouch.models import Container, ContainerConfig, State
 
@@ -46,34 +47,6 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 def rfc3339(seconds: float) -> str:
     return format_time(int(seconds * 1e9)) if seconds else ZERO_TIME
-
-
-def human_duration(seconds: float) -> str:
-    """go-units' HumanDuration, as docker prints ages."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def status_text(container: Container, now: float | None = None) -> str:

@@ -29,8 +29,7 @@ from typing import Literal
 import anyio
 import anyio.abc
 
-from pouch.errors import Conflict
-from pouch.procio import PipeProcess, PtyProcess
+from pouch.procio import PipeProcess, PtyProcess, connect_attach_socket
 
 __all__ = ["AttachSocket", "start_exec"]
 
@@ -46,21 +45,7 @@ class AttachSocket:
 
     @classmethod
     def connect(cls, directory: Path) -> AttachSocket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            fd = os.open(directory, os.O_PATH)
-        except FileNotFoundError:
-            sock.close()
-            raise Conflict("the container is not running") from None
-        try:
-            sock.connect(f"/proc/self/fd/{fd}/attach")
-        except OSError as exc:
-            sock.close()
-            raise Conflict(f"cannot attach: {exc.strerror}") from None
-        finally:
-            os.close(fd)
-        sock.setblocking(False)
-        return cls(sock)
+        return cls(connect_attach_socket(directory))
 
     async def _send(self, packet: bytes) -> None:
         while True:

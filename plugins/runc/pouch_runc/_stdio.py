@@ -20,8 +20,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from pouch.errors import Conflict
-from pouch.procio import Chunk, PipeProcess, PtyProcess
+from pouch.procio import Chunk, PipeProcess, PtyProcess, connect_attach_socket
 
 __all__ = ["AttachSocket", "start_exec"]
 
@@ -32,21 +31,7 @@ class AttachSocket:
 
     @classmethod
     async def connect(cls, bundle: Path) -> AttachSocket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            fd = os.open(bundle, os.O_PATH)
-        except FileNotFoundError:
-            sock.close()
-            raise Conflict("the container is not running") from None
-        try:
-            sock.connect(f"/proc/self/fd/{fd}/attach")
-        except OSError as exc:
-            sock.close()
-            raise Conflict(f"cannot attach: {exc.strerror}") from None
-        finally:
-            os.close(fd)
-        sock.setblocking(False)
-        return cls(sock)
+        return cls(connect_attach_socket(bundle))
 
     async def write(self, data: bytes) -> None:
         view = memoryview(data)

@@ -40,7 +40,7 @@ _BROKEN = {
         [project]
         name = "pouch-broken"
         version = "0.0.1"
-        dependencies = ["pouch>=0.1,<0.2"]
+        dependencies = ["pouch-core>=0.1,<0.2"]
 
         [project.entry-points."pouch.plugins"]
         broken = "pouch_broken.plugin"
@@ -63,7 +63,7 @@ _SKIPPING = {
         [project]
         name = "pouch-frobnicator"
         version = "0.0.2"
-        dependencies = ["pouch>=0.1,<0.2"]
+        dependencies = ["pouch-core>=0.1,<0.2"]
 
         [project.entry-points."pouch.plugins"]
         frobnicator = "pouch_frobnicator.plugin"

@@ -324,7 +324,10 @@ class Lifecycle(SandboxOps):
             for driver_name, volume in container.volumes:
                 try:
                     driver = self.kernel.volumes.get(driver_name)
-                    await driver.unmount(volume, container.id)
+                    staged = await driver.stage(await driver.get(volume))
+                    await driver.unpublish(staged, container.id)
+                    if not self._volume_users(driver_name, volume, container.id):
+                        await driver.unstage(staged)
                     named = any(m.source == volume for m in container.config.mounts)
                     if volumes and not named:
                         await driver.remove(volume)
@@ -338,6 +341,13 @@ class Lifecycle(SandboxOps):
             self._delays.pop(container.id, None)
         self._publish(container, "destroy")
         self._call_hook("pouch_container_removed", container=container)
+
+    def _volume_users(self, driver: str, volume: str, but: str) -> list[str]:
+        return [
+            c.id
+            for c in self.containers.all()
+            if c.id != but and (driver, volume) in [tuple(v) for v in c.volumes]
+        ]
 
     def _call_hook(self, name: str, **kwargs: Any) -> None:
         try:

@@ -14,6 +14,7 @@ for kata).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol, runtime_checkable
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from pouch.oci import LinuxResources, Process, Spec
 
 __all__ = [
+    "Capability",
     "DriverInfo",
     "ExecProcess",
     "ExitStatus",
@@ -35,7 +37,10 @@ __all__ = [
     "RuntimeContainer",
     "RuntimeState",
     "Sandbox",
+    "SandboxRuntime",
+    "SandboxState",
     "Service",
+    "StagedVolume",
     "Stats",
     "StdioStream",
     "VolumeDriver",
@@ -43,16 +48,69 @@ __all__ = [
 ]
 
 
+class Capability(enum.StrEnum):
+    """What a driver can do beyond its required methods, as ``describe()`` lists it.
+
+    The engine, the API and the conformance kits ask a driver for these before
+    they call an optional method; a method whose capability is not declared may
+    raise ``pouch.errors.NotSupported``. Values are plain strings, so
+    ``"exec" in info.capabilities`` keeps working.
+    """
+
+    # -- runtimes -------------------------------------------------------------
+    #: ``Runtime.exec`` starts processes in a running container.
+    EXEC = "exec"
+    #: ``Runtime.pause`` / ``resume`` freeze and thaw a container.
+    PAUSE = "pause"
+    #: ``Runtime.update`` changes resource limits of a running container.
+    UPDATE = "update"
+    #: ``Runtime.stats`` samples resource usage.
+    STATS = "stats"
+    #: a container can have a terminal (``process.terminal``); ``Runtime.resize`` works.
+    TTY = "tty"
+    #: ``Runtime.attach`` connects to the main process's stdin.
+    ATTACH = "attach"
+    #: containers outlive the engine and are found again by ``list``/``wait``.
+    RESTORE = "restore"
+    #: the spec's cgroup limits are enforced.
+    RESOURCES = "resources"
+    #: processes are isolated from the host (PID, mount, UTS, IPC namespaces).
+    NAMESPACES = "namespaces"
+    #: the runtime implements ``SandboxRuntime``: it holds a sandbox (a pod, a
+    #: VM) of its own and creates containers inside it. Without it the engine
+    #: treats every container as a sandbox of one and the runtime never hears
+    #: of sandboxes.
+    SANDBOXES = "sandboxes"
+
+    # -- network drivers --------------------------------------------------------
+    #: the driver configures a pinned network namespace (``Sandbox.netns_path``).
+    NETNS = "netns"
+    #: ``Sandbox.ports`` are published on the host.
+    PORTS = "ports"
+    #: sandboxes on one network resolve each other by name.
+    NAMES = "names"
+    #: sandboxes on different networks cannot reach each other.
+    ISOLATION = "isolation"
+    #: attachments can be checked (CNI CHECK).
+    CHECK = "check"
+    #: ``gc`` releases what sandboxes that no longer exist left behind.
+    GC = "gc"
+
+    # -- volume drivers ---------------------------------------------------------
+    #: ``stage`` does real per-node work (a device attached, a filesystem
+    #: mounted once for every container); without it staging is bookkeeping.
+    STAGE = "stage"
+    #: a volume can be published read-only to one container and read-write to another.
+    READ_ONLY = "read-only"
+
+
 class DriverInfo(msgspec.Struct, omit_defaults=True, kw_only=True):
     """What ``describe()`` reports: shown by ``pouch info`` and ``plugin ls``."""
 
     name: str
     version: str = ""
-    # Optional features, by name. Runtimes: "exec", "pause", "update", "stats",
-    # "tty", "restore" (containers survive the engine), "resources" (cgroup
-    # limits are enforced), "namespaces" (processes are isolated from the host),
-    # "attach" (stdin of the main process can be written).
-    capabilities: list[str] = []
+    #: the optional features this driver implements (see ``Capability``).
+    capabilities: list[Capability] = []
     details: dict[str, str] = {}
 
 
@@ -142,12 +200,14 @@ class StdioStream(Protocol):
     async def write(self, data: bytes) -> None:
         """Send bytes to the process's stdin."""
 
-    async def close_stdin(self) -> None: ...
+    async def close_stdin(self) -> None:
+        """Close the process's stdin: it reads end of input."""
 
     def output(self) -> AsyncIterator[tuple[Literal["stdout", "stderr"], bytes]]:
         """Chunks of output as they come; ends when the process closes its output."""
 
-    async def resize(self, height: int, width: int) -> None: ...
+    async def resize(self, height: int, width: int) -> None:
+        """Resize the process's terminal; nothing happens without one."""
 
     async def aclose(self) -> None:
         """Drop the connection; the process goes on."""
@@ -159,16 +219,25 @@ class ExecProcess(StdioStream, Protocol):
     async def wait(self) -> int:
         """The exit code (128+N when killed by signal N)."""
 
-    async def kill(self, signal: int) -> None: ...
+    async def kill(self, signal: int) -> None:
+        """Send ``signal`` to the process; no error if it just exited."""
 
 
 @runtime_checkable
 class Runtime(Protocol):
-    """Runs containers, under a monitor of its own that outlives the engine."""
+    """Runs containers, under a monitor of its own that outlives the engine.
 
+    Required: ``create`` … ``list``. The rest belong to a ``Capability`` the
+    runtime lists in ``describe()`` and may raise ``NotSupported`` otherwise.
+    A runtime that also implements ``SandboxRuntime`` and lists
+    ``Capability.SANDBOXES`` holds sandboxes of several containers.
+    """
+
+    #: the name users select it by (``--runtime NAME``).
     name: str
 
-    def describe(self) -> DriverInfo: ...
+    def describe(self) -> DriverInfo:
+        """Name, version, the ``Capability`` values it implements, details for ``info``."""
 
     async def create(self, container: RuntimeContainer) -> RuntimeState:
         """Make the container ready to start (processes may exist, not the user's)."""
@@ -195,16 +264,20 @@ class Runtime(Protocol):
     async def list(self) -> list[RuntimeState]:
         """Every container this runtime holds, for reconciliation at start-up."""
 
-    async def pause(self, container_id: str) -> None: ...
+    async def pause(self, container_id: str) -> None:
+        """Freeze every process of the container (``Capability.PAUSE``)."""
 
-    async def resume(self, container_id: str) -> None: ...
+    async def resume(self, container_id: str) -> None:
+        """Thaw a paused container (``Capability.PAUSE``)."""
 
-    async def update(self, container_id: str, resources: LinuxResources) -> None: ...
+    async def update(self, container_id: str, resources: LinuxResources) -> None:
+        """Apply new resource limits to the running container (``Capability.UPDATE``)."""
 
     async def exec(self, container_id: str, exec_id: str, process: Process) -> ExecProcess:
-        """Start ``process`` inside the running container."""
+        """Start ``process`` inside the running container (``Capability.EXEC``)."""
 
-    async def stats(self, container_id: str) -> Stats: ...
+    async def stats(self, container_id: str) -> Stats:
+        """One sample of the container's resource usage (``Capability.STATS``)."""
 
     async def attach(self, container_id: str) -> StdioStream:
         """Connect to the running container's stdin and terminal ("attach" capability).
@@ -214,6 +287,51 @@ class Runtime(Protocol):
 
     async def resize(self, container_id: str, height: int, width: int) -> None:
         """Resize the container's terminal ("tty" capability)."""
+
+
+class SandboxState(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """A sandbox as its runtime reports it."""
+
+    id: str
+    status: Literal["created", "ready", "stopped"]
+    # The sandbox's infra process (a VM's hypervisor, a pause process), if any.
+    pid: int = 0
+    details: dict[str, str] = {}
+
+
+@runtime_checkable
+class SandboxRuntime(Protocol):
+    """A runtime that holds sandboxes of its own (``Capability.SANDBOXES``).
+
+    A sandbox is what a group of containers shares: namespaces, a VM, an infra
+    process. The engine makes the sandbox's network namespace and its
+    hostname, hosts and resolv.conf files first, then calls ``create_sandbox``
+    and ``start_sandbox``, then creates each container with
+    ``RuntimeContainer.sandbox`` naming it; after the last container is
+    deleted it calls ``stop_sandbox`` and ``delete_sandbox``. Every method is
+    idempotent: the engine repeats them after a crash.
+
+    Runtimes without the capability never see these calls: each container is a
+    sandbox of one and lives and dies with it.
+    """
+
+    async def create_sandbox(self, sandbox: Sandbox) -> SandboxState:
+        """Prepare the sandbox (boot the VM, start the infra process); idempotent."""
+
+    async def start_sandbox(self, sandbox_id: str) -> SandboxState:
+        """Make the sandbox ready to run containers; returns once it is ``ready``."""
+
+    async def stop_sandbox(self, sandbox_id: str) -> None:
+        """Stop what runs in the sandbox; no error if it is already stopped."""
+
+    async def delete_sandbox(self, sandbox_id: str) -> None:
+        """Remove every trace of the sandbox; no error if it is gone."""
+
+    async def sandbox_state(self, sandbox_id: str) -> SandboxState:
+        """Raise ``pouch.errors.NoSuchObject`` when the runtime does not know it."""
+
+    async def list_sandboxes(self) -> list[SandboxState]:
+        """Every sandbox this runtime holds, for reconciliation at start-up."""
 
 
 class NetworkAttachment(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -236,16 +354,24 @@ class NetworkAttachment(msgspec.Struct, omit_defaults=True, kw_only=True):
 
 @runtime_checkable
 class NetworkDriver(Protocol):
-    """Attaches sandboxes to networks (CNI bridge, host, none …)."""
+    """Attaches sandboxes to networks (CNI bridge, host, none …).
 
+    A driver whose ``describe()`` lists ``Capability.NETNS`` gets a sandbox with
+    a pinned network namespace (``Sandbox.netns_path``) to configure; the
+    built-in host and none drivers do not need one.
+    """
+
+    #: the name networks are created with (``--driver NAME``).
     name: str
 
-    def describe(self) -> DriverInfo: ...
+    def describe(self) -> DriverInfo:
+        """Name, version and ``Capability`` values (``NETNS``, ``PORTS``, ``NAMES`` …)."""
 
     async def create_network(self, name: str, options: dict[str, str]) -> None:
         """Create the network; InvalidArgument for a bad or overlapping subnet."""
 
-    async def remove_network(self, name: str) -> None: ...
+    async def remove_network(self, name: str) -> None:
+        """Delete the network; the engine only asks when no sandbox is attached."""
 
     async def attach(
         self, sandbox: Sandbox, network: str, options: dict[str, str]
@@ -258,10 +384,6 @@ class NetworkDriver(Protocol):
     async def gc(self, live_sandboxes: set[str]) -> None:
         """Release attachments of sandboxes that no longer exist."""
 
-    # A driver whose describe() lists the capability "netns" gets a sandbox with
-    # a pinned network namespace (``Sandbox.netns_path``) to configure; the
-    # built-in host and none drivers do not need one.
-
 
 class VolumeInfo(msgspec.Struct, omit_defaults=True, kw_only=True):
     name: str
@@ -272,33 +394,72 @@ class VolumeInfo(msgspec.Struct, omit_defaults=True, kw_only=True):
     options: dict[str, str] = {}
 
 
+class StagedVolume(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """A volume made ready on this node, once for every container that uses it.
+
+    The engine records it and hands it back to ``publish`` and ``unstage``; a
+    driver keeps in ``staging_path`` and ``context`` whatever it needs then
+    (a CSI driver's staging target path and publish context).
+    """
+
+    name: str
+    driver: str
+    staging_path: str = ""
+    context: dict[str, str] = {}
+
+
 @runtime_checkable
 class VolumeDriver(Protocol):
-    """Named volumes: create, then stage and publish per container (CSI-shaped)."""
+    """Named volumes, staged once per node and published per container (CSI's shape).
+
+    The engine calls ``stage`` before a volume's first container starts using
+    it, ``publish`` for each container, ``unpublish`` when the container is
+    removed and ``unstage`` when the last user is gone. It records every step
+    before it returns, so after a crash it repeats what is unfinished: each
+    step must be idempotent. ``publish`` returns a mount *description*: a
+    runtime decides how to present it (runc bind-mounts it, a VM runtime
+    shares it into the guest).
+    """
 
     name: str
 
-    def describe(self) -> DriverInfo: ...
+    def describe(self) -> DriverInfo:
+        """Name, version and ``Capability`` values (``STAGE``, ``READ_ONLY``)."""
 
     async def create(
         self, name: str, options: dict[str, str], labels: dict[str, str]
-    ) -> VolumeInfo: ...
+    ) -> VolumeInfo:
+        """Create the volume, or return it when it exists; ``InvalidArgument`` for bad options."""
 
-    async def remove(self, name: str) -> None: ...
+    async def remove(self, name: str) -> None:
+        """Delete the volume and its data; ``NoSuchObject`` when it does not exist.
+
+        The engine never removes a volume a container still uses.
+        """
 
     async def get(self, name: str) -> VolumeInfo:
         """Raise ``pouch.errors.NoSuchObject`` when it does not exist."""
 
-    async def list(self) -> list[VolumeInfo]: ...
+    async def list(self) -> list[VolumeInfo]:
+        """Every volume of this driver."""
 
-    async def mount(self, name: str, container_id: str) -> str:
-        """Make the volume available for one container; return the host path.
+    async def stage(self, volume: VolumeInfo) -> StagedVolume:
+        """Make the volume ready on this node (attach, format, mount once); idempotent."""
 
-        Idempotent per (volume, container).
+    async def publish(
+        self, staged: StagedVolume, container_id: str, *, read_only: bool = False
+    ) -> Mount:
+        """Make the staged volume available to one container; idempotent per container.
+
+        Returns the mount to perform at the container's mount point; its
+        options carry ``ro`` when ``read_only``.
         """
 
-    async def unmount(self, name: str, container_id: str) -> None:
-        """Undo ``mount`` for one container; idempotent."""
+    async def unpublish(self, staged: StagedVolume, container_id: str) -> None:
+        """Undo ``publish`` for one container; idempotent, also when never published."""
+
+    async def unstage(self, staged: StagedVolume) -> None:
+        """Undo ``stage`` once no container uses the volume; idempotent."""
 
 
 @runtime_checkable

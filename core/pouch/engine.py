@@ -225,15 +225,20 @@ class Engine(ContainerOps, ImageOps, ImageArchiveOps, AttachOps):
             driver = self.kernel.volumes.get(mount.driver or self.config.default_volume_driver)
             volume = mount.source or secrets.token_hex(32)
             try:
-                await driver.get(volume)
+                info = await driver.get(volume)
             except LookupError:
-                await driver.create(volume, {}, {})
-            path = await driver.mount(volume, container.id)
-            undo.push(f"volume {volume}", _bound(driver.unmount, volume, container.id))
+                info = await driver.create(volume, {}, {})
+            staged = await driver.stage(info)
+            published = await driver.publish(staged, container.id, read_only=mount.read_only)
+            undo.push(f"volume {volume}", _bound(driver.unpublish, staged, container.id))
             container.volumes.append((driver.name, volume))
-            options = ["rbind", "ro" if mount.read_only else "rw", *mount.options]
             mounts.append(
-                oci.Mount(destination=mount.target, type="bind", source=path, options=options)
+                oci.Mount(
+                    destination=mount.target,
+                    type=published.type,
+                    source=published.source,
+                    options=[*published.options, *mount.options],
+                )
             )
         return mounts
 

@@ -1,8 +1,10 @@
 """The ``local`` volume driver: a directory per volume under the state root.
 
 Each volume is ``<root>/volumes/<name>/_data`` with its metadata in
-``<root>/volumes/<name>/volume.json`` beside it, as docker lays them out. Mount
-and unmount are bookkeeping only: the directory is bind-mounted by the runtime.
+``<root>/volumes/<name>/volume.json`` beside it, as docker lays them out.
+Staging is nothing to do (the directory is always there); publishing records
+the container as a user and describes a bind mount of the directory, which the
+runtime performs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import anyio
 import msgspec
 
 from pouch.config import EngineConfig
-from pouch.drivers import DriverInfo, VolumeDriver, VolumeInfo
+from pouch.drivers import Capability, DriverInfo, Mount, StagedVolume, VolumeDriver, VolumeInfo
 from pouch.errors import Conflict, InvalidArgument, NoSuchObject
 from pouch.markers import hookimpl
 
@@ -38,7 +40,12 @@ class LocalVolumes:
         self.root = root
 
     def describe(self) -> DriverInfo:
-        return DriverInfo(name=self.name, version="builtin", details={"root": str(self.root)})
+        return DriverInfo(
+            name=self.name,
+            version="builtin",
+            capabilities=[Capability.READ_ONLY],
+            details={"root": str(self.root)},
+        )
 
     def _dir(self, name: str) -> Path:
         if not _NAME.match(name):
@@ -104,21 +111,31 @@ class LocalVolumes:
                 continue
         return found
 
-    async def mount(self, name: str, container_id: str) -> str:
-        meta = self._read(name)
+    async def stage(self, volume: VolumeInfo) -> StagedVolume:
+        meta = self._read(volume.name)
+        return StagedVolume(name=volume.name, driver=self.name, staging_path=meta.info.mountpoint)
+
+    async def publish(
+        self, staged: StagedVolume, container_id: str, *, read_only: bool = False
+    ) -> Mount:
+        meta = self._read(staged.name)
         if container_id not in meta.users:
             meta.users.append(container_id)
             self._write(meta)
-        return meta.info.mountpoint
+        options = ["rbind", "ro" if read_only else "rw"]
+        return Mount(type="bind", source=meta.info.mountpoint, options=options)
 
-    async def unmount(self, name: str, container_id: str) -> None:
+    async def unpublish(self, staged: StagedVolume, container_id: str) -> None:
         try:
-            meta = self._read(name)
+            meta = self._read(staged.name)
         except NoSuchObject:
             return
         if container_id in meta.users:
             meta.users.remove(container_id)
             self._write(meta)
+
+    async def unstage(self, staged: StagedVolume) -> None:
+        return None  # nothing was done at stage
 
 
 @hookimpl

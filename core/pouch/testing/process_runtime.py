@@ -26,6 +26,7 @@ import anyio.abc
 
 from pouch.config import EngineConfig
 from pouch.drivers import (
+    Capability,
     DriverInfo,
     ExecProcess,
     ExitStatus,
@@ -54,7 +55,7 @@ class ProcessRuntime:
         return DriverInfo(
             name=self.name,
             version="test",
-            capabilities=["exec", "pause", "restore", "stats"],
+            capabilities=[Capability.EXEC, Capability.PAUSE, Capability.RESTORE, Capability.STATS],
             details={"isolation": "none (test runtime)"},
         )
 

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import msgspec
 
-from pouch.drivers import DriverInfo, NetworkAttachment, PortMapping, Sandbox
+from pouch.drivers import Capability, DriverInfo, NetworkAttachment, PortMapping, Sandbox
 from pouch.errors import Conflict, NoSuchObject, PouchError
 from pouch_cni import _chain
 from pouch_cni._cache import AttachmentCache
@@ -56,7 +56,14 @@ class BridgeDriver:
         return DriverInfo(
             name=self.name,
             version=VERSION,
-            capabilities=["netns", "ports", "names", "isolation", "check", "gc"],
+            capabilities=[
+                Capability.NETNS,
+                Capability.PORTS,
+                Capability.NAMES,
+                Capability.ISOLATION,
+                Capability.CHECK,
+                Capability.GC,
+            ],
             details={
                 "conf_dir": str(self.settings.conf),
                 "plugin_dirs": ":".join(str(d) for d in self.settings.plugin_dirs),

@@ -24,6 +24,7 @@ import msgspec
 
 from pouch import oci
 from pouch.drivers import (
+    Capability,
     DriverInfo,
     ExecProcess,
     ExitStatus,
@@ -45,7 +46,15 @@ __all__ = ["LxcRuntime"]
 
 _POLL = 0.02
 _START_TIMEOUT = 60.0
-_CAPABILITIES = ["attach", "exec", "namespaces", "pause", "resources", "restore", "stats"]
+_CAPABILITIES = [
+    Capability.ATTACH,
+    Capability.EXEC,
+    Capability.NAMESPACES,
+    Capability.PAUSE,
+    Capability.RESOURCES,
+    Capability.RESTORE,
+    Capability.STATS,
+]
 
 
 class LxcRuntime:
@@ -65,7 +74,7 @@ class LxcRuntime:
         return DriverInfo(
             name=self.name,
             version=self.version,
-            capabilities=[*_CAPABILITIES, "tty", "update"],
+            capabilities=[*_CAPABILITIES, Capability.TTY, Capability.UPDATE],
             details={
                 "lxcpath": str(self.lxcpath),
                 "monitor": "pouch_lxc._monitor (lxc-start -F)",

@@ -22,6 +22,7 @@ import msgspec
 
 from pouch import oci
 from pouch.drivers import (
+    Capability,
     DriverInfo,
     ExecProcess,
     ExitStatus,
@@ -70,15 +71,15 @@ class OCIRuntime:
             name=self.name,
             version=self.version,
             capabilities=[
-                "attach",
-                "exec",
-                "namespaces",
-                "pause",
-                "resources",
-                "restore",
-                "stats",
-                "tty",
-                "update",
+                Capability.ATTACH,
+                Capability.EXEC,
+                Capability.NAMESPACES,
+                Capability.PAUSE,
+                Capability.RESOURCES,
+                Capability.RESTORE,
+                Capability.STATS,
+                Capability.TTY,
+                Capability.UPDATE,
             ],
             details={
                 "binary": self.binary,

@@ -42,7 +42,8 @@ class RegistrySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     root: Path = Path("/var/lib/pouch")
     run_root: Path = Path("/run/pouch")
-    default_runtime: str = "runc"
+    # "" lets a plugin name it (pouch_default_runtime), else the first loaded.
+    default_runtime: str = ""
     default_network: str = "bridge"
     default_volume_driver: str = "local"
     plugins: PluginSelection = msgspec.field(default_factory=PluginSelection)

@@ -71,6 +71,20 @@ def pouch_add_services(config: EngineConfig) -> list[Service]:
     """
 
 
+@hookspec(firstresult=True)
+def pouch_default_runtime(config: EngineConfig, available: list[str]) -> str | None:
+    """Name the runtime for containers that name none, when the config names none.
+
+    Asked each time such a container is created; the first plugin to answer
+    wins (``tryfirst`` to go ahead). Without any answer the engine takes the
+    first runtime loaded.
+
+    :param config: the engine's configuration.
+    :param available: the names of every runtime loaded now.
+    :return: one of ``available``, or None to leave the choice to others.
+    """
+
+
 # ---------------------------------------------------------------------------
 # engine: start and stop of the whole engine
 # ---------------------------------------------------------------------------

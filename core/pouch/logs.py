@@ -82,7 +82,7 @@ class LogWriter:
 
     The old file is replaced (a new one renamed over it), as conmon does, not
     truncated: the engine holds a hard link to the live file and keeps the
-    replaced one as a generation (``pouch._logrotate``) when ``max-file`` asks.
+    replaced one as a generation (``pouch.engine._logrotate``) when ``max-file`` asks.
     """
 
     def __init__(self, path: Path, *, max_size: int = 0) -> None:

@@ -7,8 +7,8 @@ import msgspec
 import pytest
 
 from pouch import Conflict, ContainerConfig, InvalidArgument, NoSuchContainer, NoSuchImage
-from pouch._networks import NoSuchNetwork
 from pouch.engine import Engine
+from pouch.engine._networks import NoSuchNetwork
 from pouch.errors import NoSuchNetworkDriver, NoSuchRuntime
 from pouch.models import Mount
 
@@ -133,10 +133,10 @@ async def test_auto_remove_removes_the_container_once_it_exits(
 async def test_concurrent_creates_never_share_a_generated_name(
     engine: Engine, busybox: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pouch.engine
+    import pouch.engine._names
 
     names = iter(["same_name"] * 3 + [f"name_{n}" for n in range(100)])
-    monkeypatch.setattr(pouch.engine, "generate_name", lambda: next(names))
+    monkeypatch.setattr(pouch.engine._names, "generate_name", lambda: next(names))
     async with anyio.create_task_group() as tg:
         for _ in range(3):
             tg.start_soon(engine.create, cfg(cmd=["true"]))

@@ -54,7 +54,7 @@ async def test_writer_marks_partial_lines_and_reader_filters(tmp_path: Path) -> 
 async def test_writer_replaces_the_file_at_max_size_and_the_engine_keeps_generations(
     tmp_path: Path,
 ) -> None:
-    from pouch._logrotate import rotate_once
+    from pouch.engine._logrotate import rotate_once
 
     path = tmp_path / "c.log"
     writer = LogWriter(path, max_size=200)
@@ -98,7 +98,7 @@ async def test_follow_sees_new_lines_and_ends_when_the_container_stops(tmp_path:
 
 
 def test_rotation_keeps_the_replaced_file_as_the_next_generation(tmp_path: Path) -> None:
-    from pouch._logrotate import rotate_once
+    from pouch.engine._logrotate import rotate_once
 
     log = tmp_path / "container.log"
     log.write_bytes(b"first\n")

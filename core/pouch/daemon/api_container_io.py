@@ -22,8 +22,8 @@ from pouch.daemon.routing import Router, flag, int_arg, json_reply, text_arg
 from pouch.errors import InvalidArgument, NotSupported, PouchError
 
 if TYPE_CHECKING:
-    from pouch._attach import Attached
     from pouch.daemon.context import Daemon
+    from pouch.engine._attach import Attached
 
 __all__ = ["RAW_STREAM", "frame", "routes"]
 

@@ -202,7 +202,7 @@ async def info(ctx: Daemon, request: Request) -> Reply:
             "ExperimentalBuild": False,
             "ServerVersion": __version__,
             "Runtimes": runtimes,
-            "DefaultRuntime": config.default_runtime,
+            "DefaultRuntime": ctx.engine.default_runtime,
             "Swarm": {
                 "NodeID": "",
                 "NodeAddr": "",

@@ -11,5 +11,13 @@ from __future__ import annotations
 from pouch.store._containers import ContainerTable
 from pouch.store._db import Database, SchemaTooNew
 from pouch.store._networks import NetworkTable
+from pouch.store._volumes import StageRecord, VolumeStageTable
 
-__all__ = ["ContainerTable", "Database", "NetworkTable", "SchemaTooNew"]
+__all__ = [
+    "ContainerTable",
+    "Database",
+    "NetworkTable",
+    "SchemaTooNew",
+    "StageRecord",
+    "VolumeStageTable",
+]

@@ -40,4 +40,13 @@ MIGRATIONS: tuple[str, ...] = (
         record BLOB NOT NULL
     );
     """,
+    # 3: volumes staged on this node and the containers each is published to
+    """
+    CREATE TABLE volume_stages (
+        driver TEXT NOT NULL,
+        name TEXT NOT NULL,
+        record BLOB NOT NULL,
+        PRIMARY KEY (driver, name)
+    );
+    """,
 )

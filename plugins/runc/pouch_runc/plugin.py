@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pouch.config import EngineConfig
     from pouch.drivers import Runtime
 
-__all__ = ["default_runtimes", "host_problem", "pouch_add_runtimes"]
+__all__ = ["default_runtimes", "host_problem", "pouch_add_runtimes", "pouch_default_runtime"]
 
 RUNTIME_PROGRAMS = ("runc", "crun")
 MONITOR_PROGRAM = "conmon"
@@ -97,6 +97,12 @@ def crun_wrapper(binary: str, directory: Path) -> str:
         tmp.chmod(0o755)
         tmp.replace(script)
     return str(script)
+
+
+@hookimpl
+def pouch_default_runtime(config: EngineConfig, available: list[str]) -> str | None:
+    """runc is the default runtime wherever it is loaded, as in docker."""
+    return "runc" if "runc" in available else None
 
 
 @hookimpl

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from pouch._image_archive import ImageArchiveOps
 from pouch.errors import InvalidArgument, NoSuchImage
 from pouch.events import EventFilter
 from pouch.models import ContainerConfig
@@ -21,13 +20,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 
-def archive_ops(engine: Engine) -> ImageArchiveOps:
-    """The engine itself once it has the mixin; until then the mixin on its parts."""
-    if isinstance(engine, ImageArchiveOps):
-        return engine
-    ops = ImageArchiveOps()
-    ops.images, ops.events = engine.images, engine.events
-    return ops
+def archive_ops(engine: Engine) -> Engine:
+    return engine
 
 
 @pytest.mark.parametrize("format", ["docker-archive", "oci-archive"])

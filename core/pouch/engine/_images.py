@@ -1,6 +1,6 @@
 """The engine's image operations: what ``pouch pull``, ``images``, ``rmi`` … call.
 
-``ImageOps`` is the half of ``Engine`` that works on images: the local ones
+``Images`` is the part of the engine that works on images: the local ones
 (list, inspect, tag, remove, import, prune) and the registry side (pull, push,
 login, logout) through one ``pouch.distribution.Distribution`` per engine.
 The image store and the registry client block (files, network), so every
@@ -12,57 +12,56 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 import anyio
 
+from pouch.config import EngineConfig
 from pouch.distribution import Distribution, ProgressCallback
-from pouch.images import Collected, Image, Platform, Removal, parse_reference
+from pouch.engine._records import Records
+from pouch.events import EventBus
+from pouch.images import Collected, Image, ImageStore, Platform, Removal, parse_reference
+from pouch.oci.image import ImageConfig
 from pouch.telemetry import operation
 
-if TYPE_CHECKING:
-    from pouch.config import EngineConfig
-    from pouch.events import EventBus
-    from pouch.images import ImageStore
-    from pouch.oci.image import ImageConfig
-    from pouch.store import ContainerTable
-
-__all__ = ["ImageOps"]
+__all__ = ["Images"]
 
 # OpenTelemetry semantic convention for the image a span is about.
 IMAGE_NAME = "container.image.name"
 
 
-class ImageOps:
-    config: EngineConfig
-    images: ImageStore
-    events: EventBus
-    containers: ContainerTable
+class Images:
+    def __init__(
+        self, config: EngineConfig, store: ImageStore, records: Records, events: EventBus
+    ) -> None:
+        self.config = config
+        self.images = store
+        self.records = records
+        self.events = events
+        self._distribution: Distribution | None = None
 
     @property
     def distribution(self) -> Distribution:
-        """The registry client of this engine (made on first use, after start)."""
-        current: Distribution | None = self.__dict__.get("_distribution")
-        if current is None or current.store is not self.images:
-            current = Distribution(self.images, self.config.registries)
-            self.__dict__["_distribution"] = current
-        return current
+        """The registry client of this engine (made on first use)."""
+        if self._distribution is None:
+            self._distribution = Distribution(self.images, self.config.registries)
+        return self._distribution
 
     def _image_in_use(self, image_id: str) -> bool:
-        return any(c.image_id == image_id for c in self.containers.all())
+        return any(c.image_id == image_id for c in self.records.all())
 
-    async def image_list(self) -> list[Image]:
+    async def list(self) -> list[Image]:
         return await anyio.to_thread.run_sync(self.images.list)
 
-    async def image_inspect(self, ref: str) -> Image:
+    async def inspect(self, ref: str) -> Image:
         return await anyio.to_thread.run_sync(self.images.resolve, ref)
 
-    async def image_tag(self, ref: str, new_reference: str) -> Image:
+    async def tag(self, ref: str, new_reference: str) -> Image:
         image = await anyio.to_thread.run_sync(self.images.tag, ref, new_reference)
         self.events.publish("image", "tag", image.id, {"name": new_reference})
         return image
 
-    async def image_remove(self, ref: str, *, force: bool = False) -> Removal:
+    async def remove(self, ref: str, *, force: bool = False) -> Removal:
         def remove() -> Removal:
             return self.images.remove(ref, in_use=self._image_in_use, force=force)
 
@@ -73,7 +72,7 @@ class ImageOps:
             self.events.publish("image", "delete", image_id, {"name": ref})
         return removal
 
-    async def image_import(
+    async def import_rootfs(
         self, source: Path | BinaryIO, reference: str, *, config: ImageConfig | None = None
     ) -> Image:
         """``docker import``: a rootfs tarball (file or binary stream) as a one-layer image."""
@@ -82,7 +81,7 @@ class ImageOps:
         self.events.publish("image", "import", image.id, {"name": reference})
         return image
 
-    async def image_prune(self) -> Collected:
+    async def prune(self) -> Collected:
         """Delete dangling images no container uses, then unreferenced blobs and layers."""
         collected = await anyio.to_thread.run_sync(
             functools.partial(self.images.prune, in_use=self._image_in_use)

@@ -4,17 +4,25 @@ Runs once as the engine starts, before it takes requests. Containers the
 runtimes hold but the store does not know are deleted; containers the store
 thinks are running are watched again, or their exit is recorded with the code
 the runtime kept; what a crash left half-made (attachments, namespaces) is
-released; restart policies that should act again are scheduled.
+released; volume publications to containers that no longer exist are
+undone; restart policies that should act again are scheduled.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from pouch._lifecycle import Lifecycle, _Run
+import anyio.abc
+
 from pouch.drivers import ExitStatus
+from pouch.engine._records import Records
+from pouch.engine._runs import Run, Runs
+from pouch.engine._volumes import Volumes
 from pouch.errors import NoSuchObject
+from pouch.kernel import Kernel
 from pouch.models import Container, State
 
 __all__ = ["Reconciler"]
@@ -22,10 +30,26 @@ __all__ = ["Reconciler"]
 log = logging.getLogger(__name__)
 
 
-class Reconciler(Lifecycle):
-    async def _reconcile(self) -> None:
+class Reconciler:
+    def __init__(
+        self,
+        kernel: Kernel,
+        records: Records,
+        runs: Runs,
+        volumes: Volumes,
+        task_group: anyio.abc.TaskGroup,
+        auto_remove: Callable[[str], Coroutine[Any, Any, None]],
+    ) -> None:
+        self.kernel = kernel
+        self.records = records
+        self.runs = runs
+        self.volumes = volumes
+        self.task_group = task_group
+        self._auto_remove = auto_remove
+
+    async def reconcile(self) -> None:
         """Make the records agree with the runtimes after a (re)start of the engine."""
-        records = self.containers.all()
+        records = self.records.all()
         known = {c.id for c in records}
         for runtime in list(self.kernel.runtimes):
             try:
@@ -40,8 +64,9 @@ class Reconciler(Lifecycle):
                 except Exception:
                     log.exception("runtime %s: removing %s failed", runtime.name, orphan[:12])
         for container in records:
-            async with self._lock(container.id):
+            async with self.records.lock(container.id):
                 await self._reconcile_one(container)
+        await self.volumes.reconcile()
         live = {c.sandbox_id or c.id for c in records}
         for driver in list(self.kernel.networks):
             try:
@@ -58,7 +83,7 @@ class Reconciler(Lifecycle):
                 container.state.status,
             )
             return
-        runtime = self._runtime(container)
+        runtime = self.runs.runtime(container)
         try:
             state = await runtime.state(container.id)
         except NoSuchObject:
@@ -66,16 +91,16 @@ class Reconciler(Lifecycle):
         if state is not None and state.status in ("running", "paused"):
             container.state.status = State.RUNNING if state.status == "running" else State.PAUSED
             container.state.pid = state.pid
-            self.containers.put(container)
-            self._watch(container)
+            self.records.put(container)
+            self.runs.watch(container)
             return
         if container.state.status == State.RESTARTING:
             if state is not None:
-                await self._cleanup_run(container, runtime)
-            self._schedule_restart(container)  # the engine stopped during the back-off
+                await self.runs.cleanup(container, runtime)
+            self.runs.restarts.schedule(container)  # the engine stopped during the back-off
             return
         if container.state.status in (State.RUNNING, State.PAUSED):
-            run = _Run()
+            run = Run()
             if state is not None and state.exit_code is not None:
                 run.status = ExitStatus(
                     exit_code=state.exit_code,
@@ -84,13 +109,13 @@ class Reconciler(Lifecycle):
                 )
             else:
                 container.state.error = "the container's process was lost while pouch was down"
-                self.containers.put(container)
+                self.records.put(container)
                 run.status = ExitStatus(exit_code=255, finished_at=time.time())
-            await self._record_exit(container.id, run)
+            await self.runs.record_exit(container.id, run)
         else:
             if state is not None or container.attachments or container.netns_path:
-                await self._cleanup_run(container, runtime)
-                self.containers.put(container)
+                await self.runs.cleanup(container, runtime)
+                self.records.put(container)
             if container.config.auto_remove and container.state.status == State.EXITED:
                 self.task_group.start_soon(self._auto_remove, container.id)
                 return
@@ -100,4 +125,4 @@ class Reconciler(Lifecycle):
                 and policy in ("always", "unless-stopped")
                 and not container.state.stopped_by_user
             ):
-                self._schedule_restart(container)
+                self.runs.restarts.schedule(container)

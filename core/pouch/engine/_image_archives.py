@@ -1,6 +1,6 @@
 """The engine's image archives: what ``pouch save`` and ``pouch load`` call.
 
-``ImageArchiveOps`` is the part of ``Engine`` that writes images to and reads
+``ImageArchives`` is the part of the engine that writes images to and reads
 them from tarballs (docker-archive, OCI layout). Archives are blocking file
 work, done in a worker thread; the events are published from the event loop.
 """
@@ -9,25 +9,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import BinaryIO, Literal
 
 import anyio
 import anyio.from_thread
 
-from pouch.images import Image
+from pouch.events import EventBus
+from pouch.images import Image, ImageStore
 
-if TYPE_CHECKING:
-    from pouch.events import EventBus
-    from pouch.images import ImageStore
-
-__all__ = ["ImageArchiveOps"]
+__all__ = ["ImageArchives"]
 
 
-class ImageArchiveOps:
-    images: ImageStore
-    events: EventBus
+class ImageArchives:
+    def __init__(self, store: ImageStore, events: EventBus) -> None:
+        self.images = store
+        self.events = events
 
-    async def image_save(
+    async def save(
         self,
         refs: list[str],
         out: BinaryIO,
@@ -46,7 +44,7 @@ class ImageArchiveOps:
             name = image.names[0] if image.names else image.id
             self.events.publish("image", "save", image.id, {"name": name})
 
-    async def image_load(
+    async def load(
         self, source: BinaryIO, *, progress: Callable[[str], None] | None = None
     ) -> list[Image]:
         """Record every image of the tar ``source`` (docker-archive or OCI layout).

@@ -2,29 +2,30 @@
 
 ``host`` and ``none`` always exist. The default network (``bridge`` unless
 configured otherwise) is created on start when a driver of that name is
-installed. Creating and removing a network goes to its driver; connecting a
-container records the network in its config and, while it runs, attaches it.
+installed; without one, containers that name no network get ``none`` and the
+engine says why in its log. Creating and removing a network goes to its
+driver; attaching sandboxes to networks is ``Sandboxes``' work.
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING
 
-from pouch._names import validate_name
+from pouch.config import EngineConfig
+from pouch.drivers import NetworkDriver
+from pouch.engine._names import validate_name
+from pouch.engine._records import Records
 from pouch.errors import Conflict, InvalidArgument, NoSuchObject
+from pouch.events import EventBus
+from pouch.kernel import Kernel
 from pouch.models import Container, Network, State
+from pouch.store import NetworkTable
 
-if TYPE_CHECKING:
-    from pouch.config import EngineConfig
-    from pouch.events import EventBus
-    from pouch.kernel import Kernel
-    from pouch.store import ContainerTable, NetworkTable
-
-__all__ = ["BUILTIN_NETWORKS", "NetworkOps", "NoSuchNetwork"]
+__all__ = ["BUILTIN_NETWORKS", "Networks", "NoSuchNetwork"]
 
 BUILTIN_NETWORKS = ("host", "none")
 
@@ -42,21 +43,42 @@ def _builtin(name: str) -> Network:
     )
 
 
-class NetworkOps:
-    config: EngineConfig
-    kernel: Kernel
-    events: EventBus
-    containers: ContainerTable
-    networks: NetworkTable
+class Networks:
+    """The named networks and the driver behind each."""
 
-    def network_get(self, ref: str) -> Network:
+    def __init__(
+        self,
+        config: EngineConfig,
+        kernel: Kernel,
+        table: NetworkTable,
+        records: Records,
+        events: EventBus,
+    ) -> None:
+        self.config = config
+        self.kernel = kernel
+        self.table = table
+        self.records = records
+        self.events = events
+        # The network of a container that names none: the configured default,
+        # or "none" when no driver for it is installed (see ``ensure_default``).
+        self.default = config.default_network
+
+    def driver(self, network: str) -> NetworkDriver:
+        """The driver that implements the network named ``network``."""
+        return self.kernel.networks.get(self.get(network).driver)
+
+    def of(self, container: Container) -> list[str]:
+        """The networks ``container`` joins."""
+        return container.config.networks or [self.default]
+
+    def get(self, ref: str) -> Network:
         """By name, or by a unique ID prefix."""
         if ref in BUILTIN_NETWORKS:
             return _builtin(ref)
-        found = self.networks.get(ref)
+        found = self.table.get(ref)
         if found is not None:
             return found
-        matches = self.networks.by_id_prefix(ref) if len(ref) >= 3 else []
+        matches = self.table.by_id_prefix(ref) if len(ref) >= 3 else []
         if len(matches) == 1:
             return matches[0]
         if ref in (self.config.default_network, "bridge"):
@@ -66,10 +88,10 @@ class NetworkOps:
             )
         raise NoSuchNetwork(ref)
 
-    def network_list(self) -> list[Network]:
-        return [_builtin(n) for n in BUILTIN_NETWORKS] + self.networks.all()
+    def list(self) -> builtins.list[Network]:
+        return [_builtin(n) for n in BUILTIN_NETWORKS] + self.table.all()
 
-    async def network_create(
+    async def create(
         self,
         name: str,
         *,
@@ -81,7 +103,7 @@ class NetworkOps:
         name = validate_name(name)
         if name in BUILTIN_NETWORKS:
             raise Conflict(f"{name} is a pre-defined network and cannot be created")
-        if self.networks.get(name) is not None:
+        if self.table.get(name) is not None:
             raise Conflict(f"network with name {name} already exists")
         driver_name = driver or self.config.default_network
         if driver_name in BUILTIN_NETWORKS:
@@ -100,24 +122,23 @@ class NetworkOps:
         )
         await implementation.create_network(name, network.options)
         try:
-            self.networks.add(network)
+            self.table.add(network)
         except BaseException:
             await implementation.remove_network(name)
             raise
         self.events.publish("network", "create", network.id, {"name": name, "type": driver_name})
         return network
 
-    def _users(self, network: Network, *, running_only: bool) -> list[Container]:
-        default = self.config.default_network
+    def _users(self, network: Network, *, running_only: bool) -> builtins.list[Container]:
         return [
             c
-            for c in self.containers.all()
-            if network.name in (c.config.networks or [default])
+            for c in self.records.all()
+            if network.name in self.of(c)
             and (not running_only or c.state.status in (State.RUNNING, State.PAUSED))
         ]
 
-    async def network_remove(self, ref: str) -> None:
-        network = self.network_get(ref)
+    async def remove(self, ref: str) -> None:
+        network = self.get(ref)
         if network.builtin:
             raise Conflict(f"{network.name} is a pre-defined network and cannot be removed")
         users = self._users(network, running_only=True)
@@ -127,20 +148,33 @@ class NetworkOps:
                 f"({', '.join(c.name for c in users)}); stop or disconnect them first"
             )
         await self.kernel.networks.get(network.driver).remove_network(network.name)
-        self.networks.delete(network.name)
+        self.table.delete(network.name)
         self.events.publish(
             "network", "destroy", network.id, {"name": network.name, "type": network.driver}
         )
 
-    async def ensure_default_network(self) -> None:
-        """Create the configured default network once its driver is installed."""
+    async def ensure_default(self) -> None:
+        """Create the configured default network once its driver is installed.
+
+        Without such a driver containers that name no network get ``none``, and
+        the log says so once, with what to install.
+        """
         name = self.config.default_network
-        if name in BUILTIN_NETWORKS or self.networks.get(name) is not None:
+        if name in BUILTIN_NETWORKS or self.table.get(name) is not None:
             return
-        if name in self.kernel.networks:
-            try:
-                await self.network_create(name, driver=name, builtin=True)
-            except Exception as exc:
-                # A broken network plugin must not keep the engine from starting;
-                # containers on other networks still run.
-                log.error("the default network %s could not be created: %s", name, exc)
+        if name not in self.kernel.networks:
+            self.default = "none"
+            log.warning(
+                "no network driver %r is installed, so containers that name no network "
+                "get the network none; install a network plugin (such as pouch-cni) "
+                "for the %s network",
+                name,
+                name,
+            )
+            return
+        try:
+            await self.create(name, driver=name, builtin=True)
+        except Exception as exc:
+            # A broken network plugin must not keep the engine from starting;
+            # containers on other networks still run.
+            log.error("the default network %s could not be created: %s", name, exc)

@@ -14,30 +14,25 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import anyio
 
-from pouch.drivers import StdioStream
+from pouch.drivers import Capability, StdioStream
+from pouch.engine._records import ACTIVE, Records
 from pouch.errors import Conflict, NotSupported
 from pouch.events import EventFilter
+from pouch.kernel import Kernel
 from pouch.logs import read_logs
 from pouch.models import Container, State
 
-if TYPE_CHECKING:
-    from pouch.events import EventBus
-    from pouch.kernel import Kernel
-    from pouch.store import ContainerTable
-
-__all__ = ["AttachOps", "Attached"]
-
-_ACTIVE = (State.RUNNING, State.PAUSED, State.RESTARTING)
+__all__ = ["Attached", "Attachments"]
 
 
 class Attached:
     """One client's attachment: iterate ``output()``; ``write`` for stdin."""
 
-    def __init__(self, ops: AttachOps, container: Container, *, stdin: bool, logs: bool) -> None:
+    def __init__(self, ops: Attachments, container: Container, *, stdin: bool, logs: bool) -> None:
         self._ops = ops
         self._container = container
         self._want_stdin = stdin
@@ -47,17 +42,17 @@ class Attached:
 
     async def output(self) -> AsyncIterator[tuple[Literal["stdout", "stderr"], bytes]]:
         """Output from now (or from the start, with ``logs``) until the container stops."""
-        container = await self._ops._wait_until_started(self._container.id)
+        container = await self._ops.wait_until_started(self._container.id)
         if container is None:
             return
         # Output from the moment of attaching (before start, that is all of it).
         since = 0.0 if self._logs else self._opened_at
 
         async def running() -> bool:
-            current = self._ops.containers.get(container.id)
+            current = self._ops.records.get(container.id)
             return (
                 current is not None
-                and current.state.status in _ACTIVE
+                and current.state.status in ACTIVE
                 and (current.state.started_at == container.state.started_at)
             )
 
@@ -74,11 +69,11 @@ class Attached:
         if not self._want_stdin:
             raise Conflict("this attachment was opened without stdin")
         if self._stdio is None:
-            container = await self._ops._wait_until_started(self._container.id)
+            container = await self._ops.wait_until_started(self._container.id)
             if container is None:
                 raise Conflict(f"container {self._container.name} is not running")
             runtime = self._ops.kernel.runtimes.get(container.runtime)
-            if "attach" not in runtime.describe().capabilities:
+            if Capability.ATTACH not in runtime.describe().capabilities:
                 raise NotSupported(f"the {runtime.name} runtime cannot attach to stdin")
             self._stdio = await runtime.attach(container.id)
         return self._stdio
@@ -91,11 +86,11 @@ class Attached:
             await (await self._stdin()).close_stdin()
 
     async def resize(self, height: int, width: int) -> None:
-        container = self._ops.containers.get(self._container.id)
-        if container is None or container.state.status not in _ACTIVE:
+        container = self._ops.records.get(self._container.id)
+        if container is None or container.state.status not in ACTIVE:
             return
         runtime = self._ops.kernel.runtimes.get(container.runtime)
-        if "tty" in runtime.describe().capabilities:
+        if Capability.TTY in runtime.describe().capabilities:
             await runtime.resize(container.id, height, width)
 
     async def aclose(self) -> None:
@@ -104,20 +99,18 @@ class Attached:
             await stdio.aclose()
 
 
-class AttachOps:
-    containers: ContainerTable
-    events: EventBus
-    kernel: Kernel
+class Attachments:
+    """Opens attachments to containers (``docker attach``, ``docker run`` without -d)."""
 
-    if TYPE_CHECKING:
+    def __init__(self, kernel: Kernel, records: Records) -> None:
+        self.kernel = kernel
+        self.records = records
 
-        def lookup(self, ref: str) -> Container: ...
-
-    async def _wait_until_started(self, container_id: str) -> Container | None:
+    async def wait_until_started(self, container_id: str) -> Container | None:
         """The container once it runs (or ran since); None if it is removed first."""
         flt = EventFilter(filters={"container": [container_id]})
-        async with self.events.subscribe(flt) as stream:
-            current = self.containers.get(container_id)
+        async with self.records.events.subscribe(flt) as stream:
+            current = self.records.get(container_id)
             if current is None:
                 return None
             if current.state.status != State.CREATED:
@@ -126,7 +119,7 @@ class AttachOps:
                 if event.action == "destroy":
                     return None
                 if event.action == "start":
-                    return self.containers.get(container_id)
+                    return self.records.get(container_id)
         return None
 
     @asynccontextmanager
@@ -137,7 +130,7 @@ class AttachOps:
 
         May be opened before the container starts (as ``docker run`` does).
         """
-        container = self.lookup(ref)
+        container = self.records.lookup(ref)
         if container.state.status == State.DEAD:
             raise Conflict(f"container {container.name} is dead")
         attached = Attached(self, container, stdin=stdin, logs=logs)

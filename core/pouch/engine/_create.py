@@ -1,0 +1,128 @@
+"""Creating a container: validation, the image, the spec, volumes, the root filesystem.
+
+``Creator`` turns a ``ContainerConfig`` into a stored ``Container`` in state
+``created``: the runtime and networks must exist, the name must be free, the
+image is resolved, the OCI spec is built and every plugin's
+``pouch_container_create`` hook may adjust it, the volumes are staged and
+published and the root filesystem snapshot is prepared. Anything made before
+a failure is unmade (``Undo``), so a refused create leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+import msgspec
+
+from pouch import oci
+from pouch.config import EngineConfig
+from pouch.engine import _names
+from pouch.engine._networks import Networks
+from pouch.engine._records import Records
+from pouch.engine._undo import Undo
+from pouch.engine._volumes import Volumes
+from pouch.errors import Conflict, InvalidArgument
+from pouch.images import ImageStore
+from pouch.kernel import Kernel
+from pouch.models import Container, ContainerConfig
+from pouch.telemetry import operation
+
+__all__ = ["Creator"]
+
+
+class Creator:
+    def __init__(
+        self,
+        config: EngineConfig,
+        kernel: Kernel,
+        records: Records,
+        networks: Networks,
+        volumes: Volumes,
+        images: ImageStore,
+        default_runtime: Callable[[], str],
+    ) -> None:
+        self.config = config
+        self.kernel = kernel
+        self.records = records
+        self.networks = networks
+        self.volumes = volumes
+        self.images = images
+        self._default_runtime = default_runtime
+
+    async def create(self, config: ContainerConfig, *, name: str | None = None) -> Container:
+        """Validate, resolve the image, build the spec, prepare the root filesystem."""
+        runtime = self.kernel.runtimes.get(config.runtime or self._default_runtime())
+        networks = config.networks or [self.networks.default]
+        for network in networks:
+            self.networks.driver(network)
+        if "host" in networks and len(networks) > 1:
+            raise InvalidArgument(
+                "the host network cannot be combined with others", field="networks"
+            )
+        generated = not name
+        name = _names.validate_name(name) if name else self._free_name()
+        if self.records.by_name(name) is not None:
+            raise Conflict(f"the container name {name!r} is already in use")
+        image = await anyio.to_thread.run_sync(self.images.resolve, config.image)
+        container_id = secrets.token_hex(32)
+        with operation("container.create", container_id=container_id, runtime=runtime.name):
+            container = Container(
+                id=container_id,
+                name=name,
+                config=config,
+                image_id=image.id,
+                runtime=runtime.name,
+                created_at=time.time(),
+                sandbox_id=container_id,
+                log_path=str(self.config.root / "containers" / container_id / "container.log"),
+            )
+            async with Undo(f"create {container_id[:12]}") as undo:
+                mounts = await self.volumes.publish_all(container, undo)
+                spec = oci.build_spec(
+                    config,
+                    image=image.config,
+                    container_id=container_id,
+                    hostname=config.hostname or container_id[:12],
+                    mounts=mounts,
+                )
+                self.kernel.call("pouch_container_create", container=container, spec=spec)
+                container.spec = msgspec.json.encode(spec)
+                directory = Path(container.log_path).parent
+                directory.mkdir(parents=True, exist_ok=True)
+                undo.push("container dir", _in_thread(shutil.rmtree, directory, True))
+                await anyio.to_thread.run_sync(self.images.rootfs, container_id, image)
+                undo.push("rootfs", _in_thread(self.images.release, container_id))
+                self._add_record(container, generated=generated)
+        self.records.publish(container, "create")
+        return container
+
+    def _add_record(self, container: Container, *, generated: bool) -> None:
+        """Store the new record; a generated name taken meanwhile is drawn again."""
+        for _ in range(20):
+            try:
+                self.records.add(container)
+                return
+            except Conflict:
+                if not generated:
+                    raise
+                container.name = self._free_name()
+        self.records.add(container)
+
+    def _free_name(self) -> str:
+        for _ in range(50):
+            name = _names.generate_name()
+            if self.records.by_name(name) is None:
+                return name
+        return f"{_names.generate_name()}_{secrets.token_hex(3)}"
+
+
+def _in_thread(func: Callable[..., object], *args: object) -> Callable[[], Awaitable[None]]:
+    async def step() -> None:
+        await anyio.to_thread.run_sync(func, *args)
+
+    return step

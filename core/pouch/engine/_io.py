@@ -1,0 +1,97 @@
+"""Processes in and output of a running container: exec, logs, stats.
+
+``ContainerIO`` starts extra processes in a running container (``exec``),
+reads its log (every runtime's monitor writes one, so ``logs`` is the same
+code for all) and samples its resource usage. It changes no container state.
+"""
+
+from __future__ import annotations
+
+import builtins
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from pouch import oci
+from pouch.drivers import Capability, ExecProcess, Stats
+from pouch.engine._containers import require
+from pouch.engine._exec_process import exec_process
+from pouch.engine._records import ACTIVE, Records
+from pouch.errors import Conflict
+from pouch.kernel import Kernel
+from pouch.logs import LogRecord, read_logs
+from pouch.models import ExecConfig, State
+from pouch.telemetry import operation
+
+__all__ = ["ContainerIO"]
+
+
+class ContainerIO:
+    def __init__(self, kernel: Kernel, records: Records) -> None:
+        self.kernel = kernel
+        self.records = records
+
+    async def exec(self, ref: str, config: ExecConfig) -> tuple[str, ExecProcess]:
+        """Start a process in a running container; the caller owns the returned process."""
+        container = self.records.lookup(ref)
+        if container.state.status != State.RUNNING:
+            raise Conflict(f"container {container.name} is {container.state.status}, not running")
+        runtime = self.kernel.runtimes.get(container.runtime)
+        require(runtime, Capability.EXEC)
+        spec = msgspec.json.decode(container.spec, type=oci.Spec)
+        process = exec_process(spec, config)
+        exec_id = secrets.token_hex(32)
+        with operation("container.exec", container_id=container.id, runtime=runtime.name):
+            proc = await runtime.exec(container.id, exec_id, process)
+        self.records.publish(container, "exec_start", execID=exec_id)
+        return exec_id, proc
+
+    async def exec_run(
+        self, ref: str, cmd: builtins.list[str], **options: Any
+    ) -> tuple[int, bytes, bytes]:
+        """Run ``cmd`` to completion; return (exit code, stdout, stderr)."""
+        config = ExecConfig(cmd=cmd, **options)
+        _, proc = await self.exec(ref, config)
+        out: dict[str, builtins.list[bytes]] = {"stdout": [], "stderr": []}
+        if not config.tty:
+            await proc.close_stdin()  # nothing to send: the process sees end of input
+        async for stream, chunk in proc.output():
+            out[stream].append(chunk)
+        code = await proc.wait()
+        return code, b"".join(out["stdout"]), b"".join(out["stderr"])
+
+    async def logs(
+        self,
+        ref: str,
+        *,
+        follow: bool = False,
+        since: float = 0.0,
+        until: float = 0.0,
+        tail: int | None = None,
+    ) -> AsyncIterator[LogRecord]:
+        container = self.records.lookup(ref)
+
+        async def running() -> bool:
+            current = self.records.get(container.id)
+            return current is not None and current.state.status in ACTIVE
+
+        async for record in read_logs(
+            Path(container.log_path),
+            follow=follow,
+            since=since,
+            until=until,
+            tail=tail,
+            running=running,
+        ):
+            yield record
+
+    async def stats(self, ref: str) -> Stats:
+        container = self.records.lookup(ref)
+        if container.state.status not in (State.RUNNING, State.PAUSED):
+            raise Conflict(f"container {container.name} is not running")
+        runtime = self.kernel.runtimes.get(container.runtime)
+        require(runtime, Capability.STATS)
+        return await runtime.stats(container.id)

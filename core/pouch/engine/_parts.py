@@ -1,0 +1,85 @@
+"""The engine's parts, built once the store is open and the task group runs.
+
+Each part receives what it needs in its constructor; ``build`` is the one
+place that knows the wiring, so the facade stays a list of delegations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio.abc
+
+from pouch.config import EngineConfig
+from pouch.engine._attach import Attachments
+from pouch.engine._containers import Containers
+from pouch.engine._create import Creator
+from pouch.engine._image_archives import ImageArchives
+from pouch.engine._images import Images
+from pouch.engine._io import ContainerIO
+from pouch.engine._networks import Networks
+from pouch.engine._reconcile import Reconciler
+from pouch.engine._records import Records
+from pouch.engine._runs import Runs
+from pouch.engine._sandboxes import Sandboxes
+from pouch.engine._volumes import Volumes
+from pouch.events import EventBus
+from pouch.images import ImageStore
+from pouch.kernel import Kernel
+from pouch.store import ContainerTable, Database, NetworkTable, VolumeStageTable
+
+__all__ = ["Parts", "build"]
+
+
+@dataclass(frozen=True)
+class Parts:
+    records: Records
+    networks: Networks
+    sandboxes: Sandboxes
+    volumes: Volumes
+    runs: Runs
+    creator: Creator
+    containers: Containers
+    io: ContainerIO
+    attachments: Attachments
+    images: Images
+    archives: ImageArchives
+    reconciler: Reconciler
+
+
+def build(
+    config: EngineConfig,
+    kernel: Kernel,
+    events: EventBus,
+    db: Database,
+    store: ImageStore,
+    task_group: anyio.abc.TaskGroup,
+    default_runtime: Callable[[], str],
+) -> Parts:
+    records = Records(ContainerTable(db), events)
+    networks = Networks(config, kernel, NetworkTable(db), records, events)
+    sandboxes = Sandboxes(records, networks, events, config.run_root)
+    volumes = Volumes(config, kernel, records, VolumeStageTable(db), events)
+
+    # --rm acts after an exit the runs see; removal itself is the containers' part.
+    async def auto_remove(container_id: str) -> None:
+        await containers.auto_remove(container_id)
+
+    runs = Runs(config, kernel, records, sandboxes, store, task_group, auto_remove)
+    containers = Containers(kernel, records, runs, volumes, store)
+    creator = Creator(config, kernel, records, networks, volumes, store, default_runtime)
+    return Parts(
+        records=records,
+        networks=networks,
+        sandboxes=sandboxes,
+        volumes=volumes,
+        runs=runs,
+        creator=creator,
+        containers=containers,
+        io=ContainerIO(kernel, records),
+        attachments=Attachments(kernel, records),
+        images=Images(config, store, records, events),
+        archives=ImageArchives(store, events),
+        reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
+    )

@@ -1,0 +1,235 @@
+"""Runs: a container's process from start to recorded exit.
+
+``Runs`` is the moving half of the state machine; its callers hold the
+container's lock. Each start begins a *run*: the sandbox is set up, the
+runtime creates and starts the container, and a watcher task awaits the
+runtime's ``wait`` and records the exit once, whoever sees it first (the
+watcher, or ``stop`` which waits for the same run). After the exit the run's
+sandbox and runtime state are released and the restart policy is applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal as signals
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import msgspec
+
+from pouch import oci
+from pouch.config import EngineConfig
+from pouch.drivers import ExitStatus, Runtime, RuntimeContainer
+from pouch.engine._logrotate import generations
+from pouch.engine._records import Records, call_hook
+from pouch.engine._restarts import Restarts
+from pouch.engine._sandboxes import Sandboxes
+from pouch.errors import PouchError
+from pouch.images import ImageStore
+from pouch.kernel import Kernel
+from pouch.models import Container, State, parse_size
+from pouch.telemetry import operation
+
+__all__ = ["Run", "Runs"]
+
+log = logging.getLogger(__name__)
+
+
+class Run:
+    """One start of a container's process, until its exit is recorded."""
+
+    def __init__(self, status: ExitStatus | None = None) -> None:
+        self.exited = anyio.Event()
+        self.status = status
+        self.handled = False
+        self.scope = anyio.CancelScope()
+
+
+class Runs:
+    def __init__(
+        self,
+        config: EngineConfig,
+        kernel: Kernel,
+        records: Records,
+        sandboxes: Sandboxes,
+        images: ImageStore,
+        task_group: anyio.abc.TaskGroup,
+        auto_remove: Callable[[str], Coroutine[Any, Any, None]],
+    ) -> None:
+        self.config = config
+        self.kernel = kernel
+        self.records = records
+        self.sandboxes = sandboxes
+        self.images = images
+        self.task_group = task_group
+        self._auto_remove = auto_remove
+        self.restarts = Restarts(config, records, task_group, self._restart)
+        self._runs: dict[str, Run] = {}
+        # Running containers that keep several log files: id -> (log, max-file).
+        self._rotating: dict[str, tuple[Path, int]] = {}
+
+    def runtime(self, container: Container) -> Runtime:
+        return self.kernel.runtimes.get(container.runtime)
+
+    def rotating(self) -> list[tuple[Path, int]]:
+        """The logs that keep several generations, for the rotation task."""
+        return list(self._rotating.values())
+
+    def bundle(self, container: Container) -> Path:
+        return self.config.run_root / "containers" / container.id
+
+    # -- start ----------------------------------------------------------------
+
+    async def _restart(self, container: Container) -> None:
+        await self.start(container, manual=False)
+
+    async def start(self, container: Container, *, manual: bool) -> Container:
+        runtime = self.runtime(container)
+        bundle = self.bundle(container)
+        with operation("container.start", container_id=container.id, runtime=runtime.name):
+            try:
+                await runtime.delete(container.id)  # what a previous run left
+                bundle.mkdir(parents=True, exist_ok=True)
+                sandbox = await self.sandboxes.setup(container, runtime)
+                self.records.put(container)  # what to release, should we crash now
+                rootfs = await anyio.to_thread.run_sync(self.images.mounts, container.id)
+                spec = msgspec.json.decode(container.spec, type=oci.Spec)
+                spec.mounts += self.sandboxes.etc_mounts(container, sandbox)
+                request = RuntimeContainer(
+                    id=container.id,
+                    sandbox=sandbox,
+                    spec=spec,
+                    rootfs=rootfs,
+                    bundle=bundle,
+                    log_path=Path(container.log_path),
+                    log_max_size=parse_size(container.config.log_options.get("max-size", "0")),
+                )
+                await runtime.create(request)
+                state = await runtime.start(container.id)
+            except BaseException as exc:
+                with anyio.CancelScope(shield=True):
+                    await self.cleanup(container, runtime)
+                    container.state.error = str(exc)
+                    restarting = container.state.status == State.RESTARTING
+                    if restarting:
+                        container.state.status = State.EXITED
+                    self.records.put(container)
+                    if restarting:  # waiters learn that it will not run again
+                        self.records.publish(
+                            container, "die", exitCode=str(container.state.exit_code)
+                        )
+                raise
+        container.state = msgspec.structs.replace(
+            container.state,
+            status=State.RUNNING,
+            pid=state.pid,
+            exit_code=None,
+            error="",
+            started_at=time.time(),
+            finished_at=0.0,
+            oom_killed=False,
+            stopped_by_user=False if manual else container.state.stopped_by_user,
+        )
+        self.records.put(container)
+        self.watch(container)
+        self.records.publish(container, "start")
+        call_hook(self.kernel, "pouch_container_started", container=container)
+        return container
+
+    async def cleanup(self, container: Container, runtime: Runtime | None) -> None:
+        """Undo a run: runtime state, sandbox, bundle. Safe to repeat."""
+        if runtime is not None:
+            try:
+                await runtime.delete(container.id)
+            except Exception:
+                log.exception("container %s: runtime delete failed", container.short_id)
+        await self.sandboxes.teardown(container, runtime)
+        await anyio.to_thread.run_sync(shutil.rmtree, self.bundle(container), True)
+
+    # -- exit -----------------------------------------------------------------
+
+    def watch(self, container: Container) -> None:
+        """Follow the running container until its exit is recorded."""
+        if generations(container) > 1:
+            self._rotating[container.id] = (Path(container.log_path), generations(container))
+        run = Run()
+        self._runs[container.id] = run
+        self.task_group.start_soon(
+            self._watcher, container.id, run, name=f"watch {container.short_id}"
+        )
+
+    async def _watcher(self, container_id: str, run: Run) -> None:
+        with run.scope:
+            container = self.records.get(container_id)
+            if container is None:
+                return
+            try:
+                run.status = await self.runtime(container).wait(container_id)
+            except Exception as exc:
+                log.warning("container %s: lost track of its process: %s", container_id[:12], exc)
+                run.status = ExitStatus(exit_code=255, finished_at=time.time())
+            run.exited.set()
+            async with self.records.lock(container_id):
+                await self.record_exit(container_id, run)
+
+    async def record_exit(self, container_id: str, run: Run) -> None:
+        """Record the run's exit once; then apply the restart policy."""
+        if run.handled or run.status is None:
+            return
+        run.handled = True
+        self._rotating.pop(container_id, None)
+        if self._runs.get(container_id) is run:
+            del self._runs[container_id]
+        container = self.records.get(container_id)
+        if container is None:
+            return
+        status = run.status
+        container.state = msgspec.structs.replace(
+            container.state,
+            status=State.EXITED,
+            pid=0,
+            exit_code=status.exit_code,
+            finished_at=status.finished_at or time.time(),
+            oom_killed=status.oom_killed,
+        )
+        with anyio.CancelScope(shield=True):
+            await self.cleanup(container, self.runtime(container))
+        self.records.put(container)
+        self.records.publish(container, "die", exitCode=str(status.exit_code))
+        call_hook(
+            self.kernel, "pouch_container_exited", container=container, exit_code=status.exit_code
+        )
+        if self.restarts.should_restart(container):
+            self.restarts.schedule(container)
+        elif container.config.auto_remove:
+            self.task_group.start_soon(
+                self._auto_remove, container.id, name=f"auto-remove {container.short_id}"
+            )
+
+    async def stop(self, container: Container, sig: int, grace: float) -> Container:
+        """Signal, wait ``grace`` seconds, SIGKILL; return once the exit is recorded."""
+        runtime = self.runtime(container)
+        run = self._runs.get(container.id)
+        with operation("container.stop", container_id=container.id, runtime=runtime.name):
+            if container.state.status == State.PAUSED:
+                await runtime.resume(container.id)  # a frozen process cannot act on a signal
+            await runtime.kill(container.id, sig)
+            if run is not None:
+                with anyio.move_on_after(grace):
+                    await run.exited.wait()
+                if not run.exited.is_set():
+                    await runtime.kill(container.id, int(signals.SIGKILL))
+                    with anyio.move_on_after(30):
+                        await run.exited.wait()
+                if not run.exited.is_set():
+                    raise PouchError(f"container {container.name} did not die after SIGKILL")
+                await self.record_exit(container.id, run)
+            else:
+                await self.cleanup(container, runtime)
+        self.records.publish(container, "stop")
+        return self.records.get(container.id) or container

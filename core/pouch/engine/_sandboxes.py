@@ -1,0 +1,198 @@
+"""Sandboxes: what the containers of one sandbox share, made before they run.
+
+A sandbox owns its network namespace, its network attachments and its
+hostname, hosts and resolv.conf files; a runtime that holds sandboxes itself
+(``Capability.SANDBOXES``: a VM, a pod's infra process) is asked to create and
+start it too. A plain container is a sandbox of one: its sandbox has its ID and
+lives from its start to its exit. Everything is released in reverse,
+idempotently, so a failure part-way or a restart after a crash leaves nothing.
+The attachments are recorded on the container as they are made.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pouch import oci
+from pouch.drivers import (
+    Capability,
+    NetworkAttachment,
+    Runtime,
+    Sandbox,
+    SandboxRuntime,
+    SandboxState,
+)
+from pouch.engine._etc_files import etc_mounts
+from pouch.engine._networks import Networks
+from pouch.engine._records import Records
+from pouch.errors import Conflict
+from pouch.events import EventBus
+from pouch.models import Container, State
+from pouch.netns import create_netns, remove_netns
+
+__all__ = ["Sandboxes", "sandbox_runtime"]
+
+log = logging.getLogger(__name__)
+
+
+class _SandboxOfOne:
+    """The sandbox lifecycle of a runtime that has none: nothing to do."""
+
+    async def create_sandbox(self, sandbox: Sandbox) -> SandboxState:
+        return SandboxState(id=sandbox.id, status="created")
+
+    async def start_sandbox(self, sandbox_id: str) -> SandboxState:
+        return SandboxState(id=sandbox_id, status="ready")
+
+    async def stop_sandbox(self, sandbox_id: str) -> None:
+        return None
+
+    async def delete_sandbox(self, sandbox_id: str) -> None:
+        return None
+
+    async def sandbox_state(self, sandbox_id: str) -> SandboxState:
+        return SandboxState(id=sandbox_id, status="ready")
+
+    async def list_sandboxes(self) -> list[SandboxState]:
+        return []
+
+
+def sandbox_runtime(runtime: Runtime) -> SandboxRuntime:
+    """``runtime`` itself when it holds sandboxes, else a sandbox-of-one stand-in."""
+    if Capability.SANDBOXES in runtime.describe().capabilities and isinstance(
+        runtime, SandboxRuntime
+    ):
+        return runtime
+    return _SandboxOfOne()
+
+
+class Sandboxes:
+    def __init__(self, records: Records, networks: Networks, events: EventBus, run_root: Path):
+        self.records = records
+        self.networks = networks
+        self.events = events
+        self.run_root = run_root
+
+    def describe(self, container: Container) -> Sandbox:
+        """The sandbox ``container`` runs in, as runtimes and network drivers see it."""
+        directory = Path(container.log_path).parent
+        return Sandbox(
+            id=container.sandbox_id or container.id,
+            hostname=container.config.hostname or container.id[:12],
+            netns_path=container.netns_path,
+            host_network=container.config.networks == ["host"],
+            hosts_path=str(directory / "hosts"),
+            resolv_conf_path=str(directory / "resolv.conf"),
+            hostname_path=str(directory / "hostname"),
+            name=container.name,
+            ports=list(container.config.ports),
+        )
+
+    async def setup(self, container: Container, runtime: Runtime) -> Sandbox:
+        """Pin the namespace if needed, attach every network, write the /etc files,
+        and have a sandbox-holding runtime make its sandbox; undo all on failure."""
+        names = self.networks.of(container)
+        drivers = [(name, self.networks.driver(name)) for name in names]
+        container.attachments = []
+        try:
+            if any(Capability.NETNS in d.describe().capabilities for _, d in drivers):
+                path = self.run_root / "netns" / (container.sandbox_id or container.id)
+                container.netns_path = str(await create_netns(path))
+                self.records.put(container)  # what to release, should we crash now
+            sandbox = self.describe(container)
+            for name, driver in drivers:
+                options = self.networks.get(name).options
+                container.attachments.append(await driver.attach(sandbox, name, options))
+                self.records.put(container)
+            holder = sandbox_runtime(runtime)
+            await holder.create_sandbox(sandbox)
+            await holder.start_sandbox(sandbox.id)
+        except BaseException:
+            await self.teardown(container, runtime)
+            raise
+        return sandbox
+
+    def etc_mounts(self, container: Container, sandbox: Sandbox) -> list[oci.Mount]:
+        """Write the sandbox's hostname, hosts and resolv.conf; the mounts over the image's."""
+        return etc_mounts(container, sandbox)
+
+    async def teardown(self, container: Container, runtime: Runtime | None) -> None:
+        """Release the sandbox: the runtime's part, attachments, namespace. Safe to repeat."""
+        sandbox = self.describe(container)
+        if runtime is not None:
+            holder = sandbox_runtime(runtime)
+            try:
+                await holder.stop_sandbox(sandbox.id)
+                await holder.delete_sandbox(sandbox.id)
+            except Exception:
+                log.exception("container %s: deleting its sandbox failed", container.short_id)
+        for attachment in reversed(container.attachments):
+            try:
+                await self.networks.driver(attachment.network).detach(sandbox, attachment)
+            except Exception:
+                log.exception(
+                    "container %s: detaching %s failed", container.short_id, attachment.network
+                )
+        container.attachments = []
+        if container.netns_path:
+            await remove_netns(Path(container.netns_path))
+            container.netns_path = ""
+
+    # -- networks joined and left while the sandbox exists ------------------------
+
+    async def _attach_one(self, container: Container, name: str) -> NetworkAttachment:
+        driver = self.networks.driver(name)
+        if Capability.NETNS in driver.describe().capabilities and not container.netns_path:
+            raise Conflict(
+                f"container {container.name} shares no network namespace of its own to "
+                f"connect {name} to; restart it to join the network"
+            )
+        attachment = await driver.attach(
+            self.describe(container), name, self.networks.get(name).options
+        )
+        container.attachments.append(attachment)
+        return attachment
+
+    async def connect(self, network: str, ref: str) -> Container:
+        """Join a network; a running container is attached at once."""
+        record = self.networks.get(network)
+        container = self.records.lookup(ref)
+        async with self.records.lock(container.id):
+            container = self.records.lookup(container.id)
+            current = self.networks.of(container)
+            if record.name in current:
+                raise Conflict(f"container {container.name} is already on network {record.name}")
+            if {"host", "none"} & {*current, record.name}:
+                raise Conflict(
+                    f"cannot connect {container.name} to {record.name}: "
+                    "host and none networks stand alone"
+                )
+            if container.state.status in (State.RUNNING, State.PAUSED):
+                await self._attach_one(container, record.name)
+            container.config.networks = [*current, record.name]
+            self.records.put(container)
+        self.events.publish(
+            "network", "connect", record.id, {"name": record.name, "container": container.id}
+        )
+        return container
+
+    async def disconnect(self, network: str, ref: str) -> Container:
+        """Leave a network; a running container is detached at once."""
+        record = self.networks.get(network)
+        container = self.records.lookup(ref)
+        async with self.records.lock(container.id):
+            container = self.records.lookup(container.id)
+            current = self.networks.of(container)
+            if record.name not in current:
+                raise Conflict(f"container {container.name} is not on network {record.name}")
+            for attachment in [a for a in container.attachments if a.network == record.name]:
+                await self.networks.driver(record.name).detach(self.describe(container), attachment)
+                container.attachments.remove(attachment)
+            remaining = [n for n in current if n != record.name]
+            container.config.networks = remaining or ["none"]
+            self.records.put(container)
+        self.events.publish(
+            "network", "disconnect", record.id, {"name": record.name, "container": container.id}
+        )
+        return container

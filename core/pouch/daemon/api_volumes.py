@@ -38,14 +38,14 @@ def _view(info: VolumeInfo) -> dict[str, Any]:
 
 @routes.route("GET", "/volumes")
 async def list_volumes(ctx: Daemon, request: Request) -> Reply:
-    volumes = await ctx.engine.volume_list(filters_arg(request))
+    volumes = await ctx.engine.volumes.list(filters_arg(request))
     return json_reply({"Volumes": [_view(v) for v in volumes], "Warnings": []})
 
 
 @routes.route("POST", "/volumes/create")
 async def create(ctx: Daemon, request: Request) -> Reply:
     body = await decode_body(request, dt.VolumeCreate)
-    info = await ctx.engine.volume_create(
+    info = await ctx.engine.volumes.create(
         body.Name or "", driver=body.Driver or "", options=body.DriverOpts, labels=body.Labels
     )
     return json_reply(_view(info), 201)
@@ -53,16 +53,16 @@ async def create(ctx: Daemon, request: Request) -> Reply:
 
 @routes.route("GET", "/volumes/{name}")
 async def inspect(ctx: Daemon, request: Request) -> Reply:
-    return json_reply(_view(await ctx.engine.volume_inspect(request.params["name"])))
+    return json_reply(_view(await ctx.engine.volumes.inspect(request.params["name"])))
 
 
 @routes.route("DELETE", "/volumes/{name}")
 async def remove(ctx: Daemon, request: Request) -> Reply:
-    await ctx.engine.volume_remove(request.params["name"], force=flag(request, "force"))
+    await ctx.engine.volumes.remove(request.params["name"], force=flag(request, "force"))
     return Response(204)
 
 
 @routes.route("POST", "/volumes/prune")
 async def prune(ctx: Daemon, request: Request) -> Reply:
-    deleted = await ctx.engine.volume_prune(filters_arg(request))
+    deleted = await ctx.engine.volumes.prune(filters_arg(request))
     return json_reply({"VolumesDeleted": deleted, "SpaceReclaimed": 0})

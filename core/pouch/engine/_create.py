@@ -32,7 +32,16 @@ from pouch.kernel import Kernel
 from pouch.models import Container, ContainerConfig
 from pouch.telemetry import operation
 
-__all__ = ["Creator"]
+__all__ = ["Creator", "default_runtime"]
+
+
+def default_runtime(config: EngineConfig, kernel: Kernel) -> str:
+    """The configured runtime, else the one a plugin names, else the first loaded."""
+    if config.default_runtime:
+        return config.default_runtime
+    available = kernel.runtimes.names()
+    named = kernel.pm.hook.pouch_default_runtime(config=config, available=available)
+    return str(named) if named else next((r.name for r in kernel.runtimes), "")
 
 
 class Creator:

@@ -1,42 +1,32 @@
-"""``Engine``: the facade over the engine's parts, and its start and stop.
+"""``Engine``: the facade. Each public method is one call to the part that owns the work.
 
-The facade opens the store, loads the plugins, builds the parts (``_parts``)
-inside its task group, reconciles, and then only delegates: each public
-method is one call to the part that owns the work. Containers keep running
-under their monitors when the engine stops; only its watchers stop.
+Starting and stopping the engine is ``_lifetime``'s; the wiring of the parts
+is ``_parts``'.
 """
 
 from __future__ import annotations
 
 import builtins
-import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, BinaryIO, Literal
 
-import anyio
-import anyio.abc
-
 from pouch.config import EngineConfig
 from pouch.distribution import Distribution, ProgressCallback
-from pouch.drivers import ExecProcess, Service, Stats, VolumeInfo
+from pouch.drivers import ExecProcess, Stats
 from pouch.engine._attach import Attached
-from pouch.engine._filters import check_filters, container_matches
-from pouch.engine._logrotate import keep_generations
-from pouch.engine._parts import Parts, build
-from pouch.engine._records import ACTIVE
+from pouch.engine._create import default_runtime
+from pouch.engine._lifetime import Lifetime
+from pouch.engine._parts import Parts
+from pouch.engine._volumes import Volumes
 from pouch.events import EventBus
 from pouch.images import Collected, Image, ImageStore, Platform, Removal
 from pouch.kernel import Kernel, PluginStatus
 from pouch.logs import LogRecord
 from pouch.models import Container, ContainerConfig, ExecConfig, Network, Resources
 from pouch.oci.image import ImageConfig
-from pouch.store import Database
-from pouch.telemetry import operation
 
 __all__ = ["Engine"]
-
-log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -54,10 +44,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.kernel = Kernel(self.config)
         self.events = EventBus()
-        self._extra_plugins = list(plugins)
-        self._db: Database | None = None
-        self._store: ImageStore | None = None
-        self._tg: anyio.abc.TaskGroup | None = None
+        self._lifetime = Lifetime(self.config, self.kernel, self.events, plugins)
         self._parts: Parts | None = None
 
     @property
@@ -69,9 +56,14 @@ class Engine:
     @property
     def images(self) -> ImageStore:
         """The image and layer store (content, snapshots, names)."""
-        if self._store is None:
+        if self._lifetime.store is None:
             raise RuntimeError("the engine is not running; use 'async with Engine(...)'")
-        return self._store
+        return self._lifetime.store
+
+    @property
+    def volumes(self) -> Volumes:
+        """The volume API: ``create``, ``inspect``, ``list``, ``remove``, ``prune``."""
+        return self._p.volumes
 
     @property
     def distribution(self) -> Distribution:
@@ -81,65 +73,17 @@ class Engine:
     @property
     def default_runtime(self) -> str:
         """The configured runtime, else the one a plugin names, else the first loaded."""
-        if self.config.default_runtime:
-            return self.config.default_runtime
-        available = list(self.kernel.runtimes.names())
-        named = self.kernel.pm.hook.pouch_default_runtime(config=self.config, available=available)
-        if named:
-            return str(named)
-        return next((r.name for r in self.kernel.runtimes), "")
+        return default_runtime(self.config, self.kernel)
 
     # -- start and stop -------------------------------------------------------
 
     async def __aenter__(self) -> Engine:
-        for directory in (self.config.root, self.config.run_root):
-            directory.mkdir(parents=True, exist_ok=True, mode=0o711)
-        self._db = Database(self.config.db_path)
-        self._store = ImageStore(self.config.root, self._db)
-        self.kernel.load()
-        for name, plugin in self._extra_plugins:
-            self.kernel.register(plugin, name)
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        try:
-            parts = build(
-                self.config,
-                self.kernel,
-                self.events,
-                self._db,
-                self._store,
-                self._tg,
-                lambda: self.default_runtime,
-            )
-            self._parts = parts
-            with operation("engine.start"):
-                await parts.networks.ensure_default()
-                await parts.reconciler.reconcile()
-            self.kernel.call("pouch_engine_started", engine=self)
-            self._tg.start_soon(keep_generations, parts.runs.rotating, name="log generations")
-            for service, plugin in self.kernel.services:
-                self._tg.start_soon(_serve, service, plugin, name=f"service {service.name}")
-        except BaseException:
-            await self._shutdown()
-            raise
+        self._parts = await self._lifetime.start(self, lambda: self.default_runtime)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._shutdown()
-
-    async def _shutdown(self) -> None:
-        try:
-            self.kernel.call("pouch_engine_stopping", engine=self)
-        except Exception:
-            log.exception("a pouch_engine_stopping hook failed")
-        if self._tg is not None:
-            tg, self._tg = self._tg, None
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(None, None, None)
         self._parts = None
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        await self._lifetime.stop(self)
 
     def register_plugin(self, plugin: object, name: str) -> PluginStatus:
         """Register a plugin object after start; its drivers become available at once."""
@@ -161,12 +105,7 @@ class Engine:
         self, *, all: bool = False, filters: dict[str, builtins.list[str]] | None = None
     ) -> builtins.list[Container]:
         """Running containers (``all``: every one) matching docker's ``ps`` filters."""
-        check_filters(filters or {})
-        return [
-            c
-            for c in self._p.records.all()
-            if (all or c.state.status in ACTIVE) and (not filters or container_matches(c, filters))
-        ]
+        return self._p.records.list(all=all, filters=filters)
 
     async def create(self, config: ContainerConfig, *, name: str | None = None) -> Container:
         return await self._p.creator.create(config, name=name)
@@ -254,27 +193,6 @@ class Engine:
     async def network_disconnect(self, network: str, ref: str) -> Container:
         return await self._p.sandboxes.disconnect(network, ref)
 
-    # -- volumes --------------------------------------------------------------
-
-    async def volume_create(self, name: str = "", **options: Any) -> VolumeInfo:
-        return await self._p.volumes.create(name, **options)
-
-    async def volume_inspect(self, name: str) -> VolumeInfo:
-        return await self._p.volumes.inspect(name)
-
-    async def volume_list(
-        self, filters: dict[str, builtins.list[str]] | None = None
-    ) -> builtins.list[VolumeInfo]:
-        return await self._p.volumes.list(filters)
-
-    async def volume_remove(self, name: str, *, force: bool = False) -> None:
-        await self._p.volumes.remove(name, force=force)
-
-    async def volume_prune(
-        self, filters: dict[str, builtins.list[str]] | None = None
-    ) -> builtins.list[str]:
-        return await self._p.volumes.prune(filters)
-
     # -- images ---------------------------------------------------------------
 
     async def image_list(self) -> builtins.list[Image]:
@@ -320,10 +238,3 @@ class Engine:
 
     async def logout(self, registry: str) -> str:
         return await self._p.images.logout(registry)
-
-
-async def _serve(service: Service, plugin: str) -> None:
-    try:
-        await service.serve()
-    except Exception:
-        log.exception("service %s of plugin %s stopped with an error", service.name, plugin)

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from pouch.engine._filters import check_filters, container_matches
 from pouch.errors import InvalidArgument, NoSuchContainer
 from pouch.events import Event, EventBus
 from pouch.kernel import Kernel
@@ -67,6 +68,17 @@ class Records:
 
     def all(self) -> builtins.list[Container]:
         return self.table.all()
+
+    def list(
+        self, *, all: bool = False, filters: dict[str, builtins.list[str]] | None = None
+    ) -> builtins.list[Container]:
+        """Running containers (``all``: every one) matching docker's ``ps`` filters."""
+        check_filters(filters or {})
+        return [
+            c
+            for c in self.table.all()
+            if (all or c.state.status in ACTIVE) and (not filters or container_matches(c, filters))
+        ]
 
     def put(self, container: Container) -> None:
         self.table.put(container)

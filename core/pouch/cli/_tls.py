@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 
 from pouch.cli._errors import CLIError
-from pouch.cli._http import TLSOptions
+from pouch.cli._endpoint import TLSOptions
 
 __all__ = ["context"]
 

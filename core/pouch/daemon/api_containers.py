@@ -25,7 +25,7 @@ from pouch.daemon.routing import (
     text_arg,
 )
 from pouch.daemon.translate import to_container_config, to_resources, to_restart_policy
-from pouch.errors import InvalidArgument, NoSuchContainer
+from pouch.errors import InvalidArgument
 from pouch.models import State
 
 if TYPE_CHECKING:
@@ -164,27 +164,9 @@ async def prune(ctx: Daemon, request: Request) -> Reply:
         if key not in ("until", "label", "label!"):
             raise InvalidArgument(f"invalid filter {key!r}", field="filters")
     until = [parse_timestamp(v, "filters") for v in filters.get("until", [])]
-    deleted = []
-    for container in ctx.engine.list(all=True):
-        if container.state.status in _ACTIVE:
-            continue
-        if until and not container.created_at < min(until):
-            continue
-        if not _labels_match(container.config.labels, filters):
-            continue
-        try:
-            await ctx.engine.remove(container.id, volumes=False)
-        except NoSuchContainer:
-            continue
-        deleted.append(container.id)
-    return json_reply({"ContainersDeleted": deleted, "SpaceReclaimed": 0})
-
-
-def _labels_match(labels: dict[str, str], filters: dict[str, list[str]]) -> bool:
-    def has(spec: str) -> bool:
-        key, sep, value = spec.partition("=")
-        return key in labels and (not sep or labels[key] == value)
-
-    return all(has(s) for s in filters.get("label", [])) and not any(
-        has(s) for s in filters.get("label!", [])
+    deleted = await ctx.engine.prune(
+        until=min(until) if until else None,
+        labels=filters.get("label", []),
+        not_labels=filters.get("label!", []),
     )
+    return json_reply({"ContainersDeleted": deleted, "SpaceReclaimed": 0})

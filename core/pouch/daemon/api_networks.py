@@ -19,7 +19,7 @@ from pouch.daemon import docker_types as dt
 from pouch.daemon.container_views import rfc3339
 from pouch.daemon.http import Reply, Request, Response
 from pouch.daemon.routing import Router, decode_body, filters_arg, json_reply
-from pouch.errors import Conflict, InvalidArgument, NoSuchObject, PouchError
+from pouch.errors import Conflict, InvalidArgument, PouchError
 from pouch.models import Container, Network, State
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ __all__ = ["routes"]
 
 routes = Router()
 
-_FILTERS = frozenset({"name", "id", "driver", "type", "label", "dangling"})
 _IPAM_KEYS = {"subnet": "Subnet", "gateway": "Gateway", "ip_range": "IPRange"}
 _IPAM_OPTION = re.compile(r"^(subnet|gateway|ip_range)(?:\.(\d+))?$")
 # Docker's default driver for ``docker network create``, whatever the default network.
@@ -38,23 +37,6 @@ _DEFAULT_DRIVER = "bridge"
 
 class Forbidden(PouchError):
     status = 403
-
-
-def _find(ctx: Daemon, ref: str) -> Network:
-    """By name, full ID or unique ID prefix, as the engine resolves them.
-
-    ``host`` and ``none`` are found by ID (``docker network ls -q`` prints
-    them) too, which ``Engine.network_get`` does only for its stored networks.
-    """
-    if not ref:
-        raise InvalidArgument("network reference is empty", field="id")
-    try:
-        return ctx.engine.network_get(ref)
-    except NoSuchObject:
-        builtins = [n for n in ctx.engine.network_list() if n.builtin and n.id.startswith(ref)]
-        if len(builtins) == 1 and len(ref) >= 3:
-            return builtins[0]
-        raise
 
 
 def _running(container: Container) -> bool:
@@ -114,47 +96,15 @@ def _view(ctx: Daemon, network: Network, *, containers: bool) -> dict[str, Any]:
     }
 
 
-def _label_matches(labels: dict[str, str], spec: str) -> bool:
-    key, sep, value = spec.partition("=")
-    return key in labels and (not sep or labels[key] == value)
-
-
-def _in_use(ctx: Daemon, network: Network) -> bool:
-    default = ctx.engine.config.default_network
-    return any(network.name in (c.config.networks or [default]) for c in ctx.engine.list(all=True))
-
-
-def _matches(ctx: Daemon, network: Network, filters: dict[str, list[str]]) -> bool:
-    for key, values in filters.items():
-        if key not in _FILTERS:
-            raise InvalidArgument(f"invalid filter {key!r}", field="filters")
-        if key == "name":
-            found = any(v in network.name for v in values)
-        elif key == "id":
-            found = any(network.id.startswith(v) for v in values)
-        elif key == "driver":
-            found = network.driver in values
-        elif key == "type":
-            found = ("builtin" if network.builtin else "custom") in values
-        elif key == "dangling":
-            found = any(v.lower() in ("1", "true") for v in values) != _in_use(ctx, network)
-        else:
-            found = any(_label_matches(network.labels, v) for v in values)
-        if not found:
-            return False
-    return True
-
-
 @routes.route("GET", "/networks")
 async def list_networks(ctx: Daemon, request: Request) -> Reply:
-    filters = filters_arg(request)
-    found = [n for n in ctx.engine.network_list() if _matches(ctx, n, filters)]
+    found = ctx.engine.network_list(filters_arg(request))
     return json_reply([_view(ctx, n, containers=False) for n in found])
 
 
 @routes.route("GET", "/networks/{id}")
 async def inspect(ctx: Daemon, request: Request) -> Reply:
-    return json_reply(_view(ctx, _find(ctx, request.params["id"]), containers=True))
+    return json_reply(_view(ctx, ctx.engine.network_get(request.params["id"]), containers=True))
 
 
 def _create_options(body: dt.NetworkCreate) -> dict[str, str]:
@@ -192,23 +142,13 @@ async def _remove(ctx: Daemon, network: Network) -> None:
 
 @routes.route("DELETE", "/networks/{id}")
 async def remove(ctx: Daemon, request: Request) -> Reply:
-    await _remove(ctx, _find(ctx, request.params["id"]))
+    await _remove(ctx, ctx.engine.network_get(request.params["id"]))
     return Response(204)
 
 
 @routes.route("POST", "/networks/prune")
 async def prune(ctx: Daemon, request: Request) -> Reply:
-    filters = filters_arg(request)
-    deleted = []
-    for network in ctx.engine.network_list():
-        if network.builtin or not _matches(ctx, network, filters):
-            continue
-        try:
-            await _remove(ctx, network)
-        except Conflict:
-            continue  # in use: prune leaves it
-        deleted.append(network.name)
-    return json_reply({"NetworksDeleted": deleted})
+    return json_reply({"NetworksDeleted": await ctx.engine.network_prune(filters_arg(request))})
 
 
 def _refuse_endpoint_config(body: dt.NetworkConnect) -> None:
@@ -229,7 +169,7 @@ def _refuse_endpoint_config(body: dt.NetworkConnect) -> None:
 
 
 async def _change(ctx: Daemon, request: Request, *, connect: bool) -> None:
-    network = _find(ctx, request.params["id"])
+    network = ctx.engine.network_get(request.params["id"])
     if connect:
         body = await decode_body(request, dt.NetworkConnect)
         _refuse_endpoint_config(body)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import signal as signals
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -204,6 +205,36 @@ class Containers:
             await self._destroy(container, volumes=volumes)
         self.records.forget_lock(container.id)
 
+    async def prune(
+        self,
+        *,
+        until: float | None = None,
+        labels: Sequence[str] = (),
+        not_labels: Sequence[str] = (),
+    ) -> list[str]:
+        """Remove stopped containers created before ``until`` whose labels match; their IDs.
+
+        ``labels`` / ``not_labels`` are ``key`` or ``key=value`` specs (docker's
+        ``label`` and ``label!`` filters).
+        """
+        deleted = []
+        for container in self.records.all():
+            if container.state.status in ACTIVE:
+                continue
+            if until is not None and not container.created_at < until:
+                continue
+            own = container.config.labels
+            if not all(_has_label(own, s) for s in labels) or any(
+                _has_label(own, s) for s in not_labels
+            ):
+                continue
+            try:
+                await self.remove(container.id)
+            except (NoSuchContainer, Conflict):
+                continue  # removed or started meanwhile
+            deleted.append(container.id)
+        return deleted
+
     async def auto_remove(self, container_id: str) -> None:
         """What ``--rm`` does after the exit: remove with the anonymous volumes."""
         try:
@@ -257,6 +288,11 @@ class Containers:
                 if condition == "not-running" and latest.state.status not in ACTIVE:
                     return exit_code
         return exit_code
+
+
+def _has_label(labels: dict[str, str], spec: str) -> bool:
+    key, sep, value = spec.partition("=")
+    return key in labels and (not sep or labels[key] == value)
 
 
 def _stop_signal(container: Container) -> str:

@@ -127,6 +127,15 @@ class Engine:
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         await self._p.containers.remove(ref, force=force, volumes=volumes)
 
+    async def prune(
+        self,
+        *,
+        until: float | None = None,
+        labels: Sequence[str] = (),
+        not_labels: Sequence[str] = (),
+    ) -> builtins.list[str]:
+        return await self._p.containers.prune(until=until, labels=labels, not_labels=not_labels)
+
     async def wait(
         self, ref: str, condition: Literal["not-running", "next-exit", "removed"] = "not-running"
     ) -> int:
@@ -178,8 +187,15 @@ class Engine:
     def network_get(self, ref: str) -> Network:
         return self._p.networks.get(ref)
 
-    def network_list(self) -> builtins.list[Network]:
-        return self._p.networks.list()
+    def network_list(
+        self, filters: dict[str, builtins.list[str]] | None = None
+    ) -> builtins.list[Network]:
+        return self._p.networks.list(filters)
+
+    async def network_prune(
+        self, filters: dict[str, builtins.list[str]] | None = None
+    ) -> builtins.list[str]:
+        return await self._p.networks.prune(filters)
 
     async def network_create(self, name: str, **options: Any) -> Network:
         return await self._p.networks.create(name, **options)

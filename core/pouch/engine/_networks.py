@@ -32,6 +32,14 @@ BUILTIN_NETWORKS = ("host", "none")
 log = logging.getLogger(__name__)
 
 
+_FILTERS = frozenset({"name", "id", "driver", "type", "label", "dangling"})
+
+
+def _label_matches(labels: dict[str, str], spec: str) -> bool:
+    key, sep, value = spec.partition("=")
+    return key in labels and (not sep or labels[key] == value)
+
+
 class NoSuchNetwork(NoSuchObject):
     def __init__(self, ref: str) -> None:
         super().__init__(f"no such network: {ref}")
@@ -72,13 +80,17 @@ class Networks:
         return container.config.networks or [self.default]
 
     def get(self, ref: str) -> Network:
-        """By name, or by a unique ID prefix."""
+        """By name, or by a unique ID prefix (``host`` and ``none`` too)."""
+        if not ref:
+            raise InvalidArgument("network reference is empty", field="network")
         if ref in BUILTIN_NETWORKS:
             return _builtin(ref)
         found = self.table.get(ref)
         if found is not None:
             return found
         matches = self.table.by_id_prefix(ref) if len(ref) >= 3 else []
+        if not matches and len(ref) >= 3:
+            matches = [n for n in map(_builtin, BUILTIN_NETWORKS) if n.id.startswith(ref)]
         if len(matches) == 1:
             return matches[0]
         if ref in (self.config.default_network, "bridge"):
@@ -88,8 +100,47 @@ class Networks:
             )
         raise NoSuchNetwork(ref)
 
-    def list(self) -> builtins.list[Network]:
-        return [_builtin(n) for n in BUILTIN_NETWORKS] + self.table.all()
+    def list(self, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[Network]:
+        """Every network matching docker's filters (name, id, driver, type, label, dangling)."""
+        found = [_builtin(n) for n in BUILTIN_NETWORKS] + self.table.all()
+        for key in filters or {}:
+            if key not in _FILTERS:
+                raise InvalidArgument(f"invalid filter {key!r}", field="filters")
+        return [n for n in found if self._matches(n, filters or {})]
+
+    def _matches(self, network: Network, filters: dict[str, builtins.list[str]]) -> bool:
+        for key, values in filters.items():
+            if key == "name":
+                found = any(v in network.name for v in values)
+            elif key == "id":
+                found = any(network.id.startswith(v) for v in values)
+            elif key == "driver":
+                found = network.driver in values
+            elif key == "type":
+                found = ("builtin" if network.builtin else "custom") in values
+            elif key == "dangling":
+                dangling = any(v.lower() in ("1", "true") for v in values)
+                found = dangling != bool(self._users(network, running_only=False))
+            else:
+                found = any(_label_matches(network.labels, v) for v in values)
+            if not found:
+                return False
+        return True
+
+    async def prune(
+        self, filters: dict[str, builtins.list[str]] | None = None
+    ) -> builtins.list[str]:
+        """Remove every user-defined network no container uses; their names."""
+        deleted = []
+        for network in self.list(filters):
+            if network.builtin or self._users(network, running_only=False):
+                continue
+            try:
+                await self.remove(network.name)
+            except (Conflict, NoSuchObject):
+                continue  # taken or removed meanwhile: prune leaves it
+            deleted.append(network.name)
+        return deleted
 
     async def create(
         self,

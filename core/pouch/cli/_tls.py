@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ssl
 
-from pouch.cli._errors import CLIError
 from pouch.cli._endpoint import TLSOptions
+from pouch.cli._errors import CLIError
 
 __all__ = ["context"]
 

@@ -57,12 +57,12 @@ async def test_create_rejects_unknown_parts_and_leaves_nothing(
 async def test_named_volume_survives_the_container(engine: Engine, busybox: str) -> None:
     mount = Mount(type="volume", source="data", target="/data")
     container = await engine.create(cfg(cmd=["true"], mounts=[msgspec.to_builtins(mount)]))
-    volume = await engine.kernel.volumes.get("local").get("data")
+    volume = await engine.volumes.inspect("data")
     with pytest.raises(Conflict, match="in use"):
-        await engine.kernel.volumes.get("local").remove("data")
+        await engine.volumes.remove("data")
     await engine.remove(container.id, volumes=True)
-    assert (await engine.kernel.volumes.get("local").get("data")).name == volume.name
-    await engine.kernel.volumes.get("local").remove("data")
+    assert (await engine.volumes.inspect("data")).name == volume.name
+    await engine.volumes.remove("data")
 
 
 async def test_attach_before_start_sees_the_first_line(engine: Engine, busybox: str) -> None:

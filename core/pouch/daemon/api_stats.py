@@ -17,7 +17,7 @@ from pouch.daemon.container_views import ZERO_TIME, rfc3339
 from pouch.daemon.http import Reply, Request, Stream
 from pouch.daemon.routing import Router, flag, json_reply, text_arg
 from pouch.drivers import Stats
-from pouch.errors import Conflict, PouchError
+from pouch.errors import Conflict
 from pouch.models import Container, State
 
 if TYPE_CHECKING:
@@ -130,28 +130,6 @@ async def stats(ctx: Daemon, request: Request) -> Reply:
 
 @routes.route("GET", "/containers/{id}/top")
 async def top(ctx: Daemon, request: Request) -> Reply:
-    container = ctx.engine.lookup(request.params["id"])
-    runtime = ctx.engine.kernel.runtimes.get(container.runtime)
-    if "exec" not in runtime.describe().capabilities:
-        raise Conflict(
-            f"top runs ps inside the container, and the {runtime.name} runtime cannot exec"
-        )
-    if container.state.status != State.RUNNING:
-        raise Conflict(f"container {container.name} is not running")
     ps_args = text_arg(request, "ps_args").split()
-    try:
-        code, out, err = await ctx.engine.exec_run(container.id, ["ps", *(ps_args or ["-ef"])])
-        if code != 0 and not ps_args:  # a ps without -e/-f (busybox's minimal one)
-            code, out, err = await ctx.engine.exec_run(container.id, ["ps"])
-    except PouchError:
-        raise
-    except Exception as exc:
-        raise Conflict(f"cannot run ps in container {container.name}: {exc}") from exc
-    if code != 0:
-        raise Conflict(f"ps failed in container {container.name}: {err.decode(errors='replace')}")
-    lines = out.decode(errors="replace").splitlines()
-    if not lines:
-        raise Conflict(f"ps printed nothing in container {container.name}")
-    titles = lines[0].split()
-    processes = [line.split(None, len(titles) - 1) for line in lines[1:] if line.strip()]
+    titles, processes = await ctx.engine.top(request.params["id"], ps_args)
     return json_reply({"Titles": titles, "Processes": processes})

@@ -174,6 +174,11 @@ class Engine:
     ) -> AsyncIterator[LogRecord]:
         return self._p.io.logs(ref, follow=follow, since=since, until=until, tail=tail)
 
+    async def top(
+        self, ref: str, ps_args: builtins.list[str]
+    ) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
+        return await self._p.io.top(ref, ps_args)
+
     async def stats(self, ref: str) -> Stats:
         return await self._p.io.stats(ref)
 

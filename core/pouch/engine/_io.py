@@ -1,6 +1,7 @@
 """Processes in and output of a running container: exec, logs, stats.
 
-``ContainerIO`` starts extra processes in a running container (``exec``),
+``ContainerIO`` starts extra processes in a running container (``exec``,
+and ``top``, which runs the container's own ``ps``),
 reads its log (every runtime's monitor writes one, so ``logs`` is the same
 code for all) and samples its resource usage. It changes no container state.
 """
@@ -20,7 +21,7 @@ from pouch.drivers import Capability, ExecProcess, Stats
 from pouch.engine._containers import require
 from pouch.engine._exec_process import exec_process
 from pouch.engine._records import ACTIVE, Records
-from pouch.errors import Conflict
+from pouch.errors import Conflict, PouchError
 from pouch.kernel import Kernel
 from pouch.logs import LogRecord, read_logs
 from pouch.models import ExecConfig, State
@@ -95,3 +96,33 @@ class ContainerIO:
         runtime = self.kernel.runtimes.get(container.runtime)
         require(runtime, Capability.STATS)
         return await runtime.stats(container.id)
+
+    async def top(
+        self, ref: str, ps_args: builtins.list[str]
+    ) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
+        """The container's processes as its own ``ps`` lists them: (titles, rows)."""
+        container = self.records.lookup(ref)
+        runtime = self.kernel.runtimes.get(container.runtime)
+        if Capability.EXEC not in runtime.describe().capabilities:
+            raise Conflict(
+                f"top runs ps inside the container, and the {runtime.name} runtime cannot exec"
+            )
+        if container.state.status != State.RUNNING:
+            raise Conflict(f"container {container.name} is not running")
+        try:
+            code, out, err = await self.exec_run(container.id, ["ps", *(ps_args or ["-ef"])])
+            if code != 0 and not ps_args:  # a ps without -e/-f (busybox's minimal one)
+                code, out, err = await self.exec_run(container.id, ["ps"])
+        except PouchError:
+            raise
+        except Exception as exc:
+            raise Conflict(f"cannot run ps in container {container.name}: {exc}") from exc
+        if code != 0:
+            message = err.decode(errors="replace")
+            raise Conflict(f"ps failed in container {container.name}: {message}")
+        lines = out.decode(errors="replace").splitlines()
+        if not lines:
+            raise Conflict(f"ps printed nothing in container {container.name}")
+        titles = lines[0].split()
+        rows = [line.split(None, len(titles) - 1) for line in lines[1:] if line.strip()]
+        return titles, rows

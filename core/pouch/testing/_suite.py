@@ -1,17 +1,23 @@
 """What every conformance test shares: the runtime's fixtures, commands and waits.
 
 ``SuiteBase`` overrides ``pouch_runtime`` with the class's ``runtime``
-attribute, so a runtime plugin's test class needs one line. Its helpers turn
-"the runtime is not there" and "the runtime lacks a capability" into skips
-that say why; they never reach past the Engine API except to ask the runtime
-for ``describe()`` and ``list()``.
+attribute, so a plugin's test class needs one line. Its helpers turn "the
+runtime is not there" and "the runtime lacks a capability" into skips that say
+why; they never reach past the Engine API except to ask the runtime for
+``describe()`` and ``list()``.
+
+A suite is one class with ``SuiteBase`` as its only base: its tests are plain
+functions written in the ``_*_tests`` modules (``self`` first) and bound into
+the class by ``with_tests``, so suites are composed of test modules rather
+than chained out of mixin classes.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import anyio
 import pytest
@@ -23,7 +29,37 @@ from pouch.testing.plugin import runtime_unavailable
 if TYPE_CHECKING:
     from pouch.engine import Engine
 
-__all__ = ["LONG", "STUBBORN", "SuiteBase", "counter", "until", "well_behaved"]
+__all__ = [
+    "LONG",
+    "STUBBORN",
+    "SuiteBase",
+    "counter",
+    "until",
+    "well_behaved",
+    "with_tests",
+]
+
+S = TypeVar("S", bound=type)
+
+
+def with_tests(*modules: ModuleType) -> Callable[[S], S]:
+    """Bind every ``test_*`` function of ``modules`` into the decorated suite class.
+
+    The functions take ``self`` first and become the class's test methods; a
+    name bound twice is an error rather than a test silently replaced.
+    """
+
+    def bind(suite: S) -> S:
+        for module in modules:
+            for name, function in vars(module).items():
+                if not (name.startswith("test_") and callable(function)):
+                    continue
+                if name in vars(suite):
+                    raise TypeError(f"{suite.__name__}.{name} is bound twice ({module.__name__})")
+                setattr(suite, name, function)
+        return suite
+
+    return bind
 
 
 def well_behaved(body: str) -> list[str]:
@@ -94,7 +130,7 @@ class SuiteBase:
         have = self.capabilities(engine)
         for name in names:
             if name not in have:
-                pytest.skip(f"runtime {self.runtime} lacks capability {name!r}")
+                pytest.skip(f"runtime {self.runtime} lacks capability '{name}'")
 
     async def held_by_runtime(self, engine: Engine) -> set[str]:
         """IDs of the containers the runtime itself still holds."""
@@ -102,17 +138,22 @@ class SuiteBase:
 
     # -- containers ----------------------------------------------------------------
 
-    async def create(self, engine: Engine, image: str, cmd: list[str], **options: Any) -> Container:
+    async def create(
+        self, engine: Engine, image: str, cmd: list[str], *, name: str | None = None, **options: Any
+    ) -> Container:
+        """Create a container of the runtime under test; ``options`` are ContainerConfig's."""
         config = ContainerConfig(image=image, cmd=cmd, runtime=self.runtime, **options)
         try:
-            return await engine.create(config)
+            return await engine.create(config, name=name)
         except NoSuchRuntime:
             self.check_available(engine)
             raise
 
-    async def run(self, engine: Engine, image: str, cmd: list[str], **options: Any) -> Container:
+    async def run(
+        self, engine: Engine, image: str, cmd: list[str], *, name: str | None = None, **options: Any
+    ) -> Container:
         """Create and start; return the record as inspect shows it right after."""
-        container = await self.create(engine, image, cmd, **options)
+        container = await self.create(engine, image, cmd, name=name, **options)
         await engine.start(container.id)
         return engine.inspect(container.id)
 

@@ -14,17 +14,20 @@ optional capability (``pause``, ``exec``, ``resources``, ``restore``,
 when the runtime's ``describe()`` does not list it, and the whole class skips,
 with the plugin's own reason, when the runtime is not available on this host.
 Override ``timeout`` (seconds per test) for slow runtimes such as VMs.
+
+``RuntimeConformance`` has ``SuiteBase`` as its only base: its tests are the
+functions of ``_lifecycle_tests``, ``_feature_tests`` and ``_isolation_tests``,
+bound in by ``with_tests``.
 """
 
 from __future__ import annotations
 
-from pouch.testing._feature_tests import FeatureTests
-from pouch.testing._isolation_tests import IsolationTests
-from pouch.testing._lifecycle_tests import LifecycleTests
-from pouch.testing._suite import LONG, STUBBORN, counter, until, well_behaved
+from pouch.testing import _feature_tests, _isolation_tests, _lifecycle_tests
+from pouch.testing._suite import LONG, STUBBORN, SuiteBase, counter, until, well_behaved, with_tests
 
 __all__ = ["LONG", "STUBBORN", "RuntimeConformance", "counter", "until", "well_behaved"]
 
 
-class RuntimeConformance(LifecycleTests, FeatureTests, IsolationTests):
+@with_tests(_lifecycle_tests, _feature_tests, _isolation_tests)
+class RuntimeConformance(SuiteBase):
     """Subclass it as ``Test<Runtime>`` and set ``runtime`` to the runtime's name."""

@@ -3,8 +3,11 @@
 - ``pouch.testing.plugin``: the pytest plugin (loaded automatically through the
   ``pytest11`` entry point) with the ``engine``, ``engine_factory``,
   ``pouch_config``, ``pouch_runtime`` and ``busybox`` fixtures.
-- ``pouch.testing.conformance``: ``RuntimeConformance``, the contract tests a
-  runtime plugin runs against itself with a one-line subclass.
+- ``pouch.testing.conformance``: the contract tests a plugin runs against
+  itself with a one-line subclass per suite: ``RuntimeConformance``,
+  ``SandboxConformance``.
+- ``pouch.testing.networks``: ``InnerNetwork``, a network driver that pins a
+  sandbox's namespace and puts an address in it, touching nothing outside.
 - ``pouch.testing.images``: test images built offline (``LayerBuilder``,
   ``busybox_rootfs_tar``).
 - ``pouch.testing.process_runtime``: a runtime of plain host processes, for

@@ -1,33 +1,51 @@
-"""The runtime conformance suite: the same contract tests for every runtime plugin.
+"""Conformance suites: the same contract tests for every runtime plugin.
 
-A runtime plugin runs the whole suite against itself with one class::
+A runtime plugin runs a suite against itself with a one-line subclass per suite:
 
-    from pouch.testing.conformance import RuntimeConformance
+- ``RuntimeConformance`` — a runtime's lifecycle, logs, exec, pause, limits,
+  isolation and terminals::
 
-    class TestRunc(RuntimeConformance):
-        runtime = "runc"
+      class TestRunc(RuntimeConformance):
+          runtime = "runc"
 
-The tests go through the public ``Engine`` API only (create, start, wait, kill,
-stop, exec, logs, pause, events …), each bounded in time. A test needing an
-optional capability (``pause``, ``exec``, ``resources``, ``restore``,
-``namespaces``, ``tty``, ``attach``) skips
-when the runtime's ``describe()`` does not list it, and the whole class skips,
-with the plugin's own reason, when the runtime is not available on this host.
-Override ``timeout`` (seconds per test) for slow runtimes such as VMs.
+- ``SandboxConformance`` — what a sandbox gives its containers (hostname, hosts
+  and resolv.conf files, a network namespace of its own, nothing left after
+  removal) and, for a runtime with ``Capability.SANDBOXES``, its
+  ``SandboxRuntime`` calls::
 
-``RuntimeConformance`` has ``SuiteBase`` as its only base: its tests are the
-functions of ``_lifecycle_tests``, ``_feature_tests`` and ``_isolation_tests``,
-bound in by ``with_tests``.
+      class TestRuncSandbox(SandboxConformance):
+          runtime = "runc"
+
+Tests go through the public ``Engine`` API, and the driver objects the
+engine's kernel holds, each bounded in time. A test needing an optional
+capability skips when the driver's ``describe()`` does not list it, and a
+whole class skips, with the plugin's own reason, when its runtime is not
+available on this host. Override ``timeout`` (seconds per test) for slow
+runtimes such as VMs. Each suite class has ``SuiteBase`` as its only base;
+its tests live in the ``_*_tests`` modules, bound in by ``with_tests``.
 """
 
 from __future__ import annotations
 
-from pouch.testing import _feature_tests, _isolation_tests, _lifecycle_tests
+from pouch.testing import _feature_tests, _isolation_tests, _lifecycle_tests, _sandbox_tests
 from pouch.testing._suite import LONG, STUBBORN, SuiteBase, counter, until, well_behaved, with_tests
 
-__all__ = ["LONG", "STUBBORN", "RuntimeConformance", "counter", "until", "well_behaved"]
+__all__ = [
+    "LONG",
+    "STUBBORN",
+    "RuntimeConformance",
+    "SandboxConformance",
+    "counter",
+    "until",
+    "well_behaved",
+]
 
 
 @with_tests(_lifecycle_tests, _feature_tests, _isolation_tests)
 class RuntimeConformance(SuiteBase):
     """Subclass it as ``Test<Runtime>`` and set ``runtime`` to the runtime's name."""
+
+
+@with_tests(_sandbox_tests)
+class SandboxConformance(SuiteBase):
+    """Subclass it as ``Test<Runtime>Sandbox`` and set ``runtime`` to the runtime's name."""

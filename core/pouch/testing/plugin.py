@@ -64,7 +64,7 @@ _MARKERS = (
     "root: needs root (mounts, cgroups, namespaces); skipped otherwise",
     "binary(name, ...): needs these programs on PATH; skipped otherwise",
     "slow: long-running end-to-end test",
-    "conformance: part of pouch.testing's runtime conformance suite",
+    "conformance: part of one of pouch.testing's conformance suites",
 )
 
 

@@ -1,10 +1,10 @@
-"""The runtime conformance suite, run against runc and crun under conmon."""
+"""The runtime and sandbox conformance suites, run against runc and crun under conmon."""
 
 from __future__ import annotations
 
 import pytest
 
-from pouch.testing.conformance import RuntimeConformance
+from pouch.testing.conformance import RuntimeConformance, SandboxConformance
 
 pytestmark = [pytest.mark.root, pytest.mark.binary("conmon")]
 
@@ -14,6 +14,16 @@ class TestRunc(RuntimeConformance):
     runtime = "runc"
 
 
+@pytest.mark.binary("runc")
+class TestRuncSandbox(SandboxConformance):
+    runtime = "runc"
+
+
 @pytest.mark.binary("crun")
 class TestCrun(RuntimeConformance):
+    runtime = "crun"
+
+
+@pytest.mark.binary("crun")
+class TestCrunSandbox(SandboxConformance):
     runtime = "crun"

@@ -3,7 +3,7 @@
 A runtime plugin runs a suite against itself with a one-line subclass per suite:
 
 - ``RuntimeConformance`` — a runtime's lifecycle, logs, exec, pause, limits,
-  isolation and terminals::
+  isolation, terminals, mounts, and containers outliving a killed ``pouchd``::
 
       class TestRunc(RuntimeConformance):
           runtime = "runc"
@@ -27,7 +27,14 @@ its tests live in the ``_*_tests`` modules, bound in by ``with_tests``.
 
 from __future__ import annotations
 
-from pouch.testing import _feature_tests, _isolation_tests, _lifecycle_tests, _sandbox_tests
+from pouch.testing import (
+    _daemon_tests,
+    _feature_tests,
+    _isolation_tests,
+    _lifecycle_tests,
+    _resource_tests,
+    _sandbox_tests,
+)
 from pouch.testing._suite import LONG, STUBBORN, SuiteBase, counter, until, well_behaved, with_tests
 
 __all__ = [
@@ -41,7 +48,7 @@ __all__ = [
 ]
 
 
-@with_tests(_lifecycle_tests, _feature_tests, _isolation_tests)
+@with_tests(_lifecycle_tests, _feature_tests, _isolation_tests, _resource_tests, _daemon_tests)
 class RuntimeConformance(SuiteBase):
     """Subclass it as ``Test<Runtime>`` and set ``runtime`` to the runtime's name."""
 

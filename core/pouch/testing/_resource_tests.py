@@ -1,0 +1,85 @@
+"""Conformance tests of resources and mounts: update, stats, binds, tmpfs, sysctls, privileged.
+
+Each test names the capabilities it needs and skips, saying which is missing.
+What is checked is what a user sees from inside the container: the cgroup
+files its limits land in, the files a mount shows, the sysctl values.
+
+Bound into ``RuntimeConformance`` by ``with_tests``: each function's ``self`` is the suite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from pouch.drivers import Capability
+from pouch.models import Mount, Resources
+from pouch.testing._suite import LONG, SuiteBase
+
+if TYPE_CHECKING:
+    from pouch.engine import Engine
+
+__all__: list[str] = []
+
+# Both cgroup layouts: v1 per-controller hierarchies, v2 one unified one.
+_PIDS_MAX = "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"
+_CPU_QUOTA = (
+    "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max"
+)
+
+
+async def test_update_and_stats_on_a_running_container(
+    self: SuiteBase, engine: Engine, busybox: str
+) -> None:
+    self.require(engine, Capability.UPDATE, Capability.STATS, Capability.RESOURCES, Capability.EXEC)
+    with anyio.fail_after(self.timeout):
+        container = await self.run(engine, busybox, LONG, resources=Resources(memory=64 << 20))
+        stats = await engine.stats(container.id)
+        assert stats.memory_limit == 64 << 20
+        assert stats.pids >= 1 and stats.memory_usage > 0, stats
+        await engine.update(container.id, Resources(memory=96 << 20, pids_limit=20, cpus=0.5))
+        assert (await engine.stats(container.id)).memory_limit == 96 << 20
+        code, out, err = await engine.exec_run(
+            container.id, ["sh", "-c", f"{_PIDS_MAX}; {_CPU_QUOTA}"]
+        )
+        assert code == 0, err
+        # 0.5 CPUs: half of the default 100ms period.
+        assert out.split() == [b"20", b"50000"]
+        await engine.remove(container.id, force=True)
+
+
+async def test_mounts_tmpfs_sysctls_and_privileged(
+    self: SuiteBase, engine: Engine, busybox: str, tmp_path: Path
+) -> None:
+    self.require(engine, Capability.NAMESPACES)
+    shared = tmp_path / "shared dir"  # a space in both paths: quoting is the runtime's job
+    shared.mkdir()
+    (shared / "in").write_text("from the host\n")
+    script = (
+        "cat '/data dir/in'; echo out > '/data dir/out'; mount | grep -c ' /scratch type tmpfs';"
+        " cat /proc/sys/net/ipv4/ip_forward; cat /proc/sys/kernel/shmmni;"
+        " ip link set lo mtu 1500 2>/dev/null && echo admin"
+    )
+    with anyio.fail_after(self.timeout):
+        container = await self.run(
+            engine,
+            busybox,
+            ["sh", "-c", script],
+            mounts=[Mount(type="bind", source=str(shared), target="/data dir")],
+            tmpfs={"/scratch": "size=1m"},
+            # Both namespaced: the network's and the IPC namespace's.
+            sysctls={"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"},
+            privileged=True,
+        )
+        assert await engine.wait(container.id) == 0, await self.logs(engine, container.id)
+        assert await self.output(engine, container.id) == [
+            "from the host",
+            "1",
+            "1",
+            "1234",
+            "admin",
+        ]
+    assert (shared / "out").read_text() == "out\n"
+    assert Path("/proc/sys/kernel/shmmni").read_text().strip() != "1234"  # not the host's

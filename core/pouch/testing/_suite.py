@@ -34,6 +34,7 @@ __all__ = [
     "STUBBORN",
     "SuiteBase",
     "counter",
+    "driver_unavailable",
     "until",
     "well_behaved",
     "with_tests",
@@ -60,6 +61,19 @@ def with_tests(*modules: ModuleType) -> Callable[[S], S]:
         return suite
 
     return bind
+
+
+def driver_unavailable(engine: Engine, kind: str, name: str) -> str | None:
+    """Why the ``kind`` (``network``/``volume``) driver ``name`` is missing, or None."""
+    registry = engine.kernel.networks if kind == "network" else engine.kernel.volumes
+    if name in registry:
+        return None
+    available = ", ".join(registry.names()) or "none"
+    troubled = [p for p in engine.plugins() if p.state in ("skipped", "failed")]
+    reasons = "; ".join(f"plugin {p.name} {p.state}: {p.reason}" for p in troubled)
+    return f"{kind} driver {name!r} is not available (have: {available})" + (
+        f"; {reasons}" if reasons else ""
+    )
 
 
 def well_behaved(body: str) -> list[str]:

@@ -1,6 +1,6 @@
-"""Conformance suites: the same contract tests for every runtime plugin.
+"""Conformance suites: the same contract tests for every runtime and network plugin.
 
-A runtime plugin runs a suite against itself with a one-line subclass per suite:
+A plugin runs a suite against itself with a one-line subclass per suite:
 
 - ``RuntimeConformance`` — a runtime's lifecycle, logs, exec, pause, limits,
   isolation, terminals, mounts, and containers outliving a killed ``pouchd``::
@@ -16,13 +16,20 @@ A runtime plugin runs a suite against itself with a one-line subclass per suite:
       class TestRuncSandbox(SandboxConformance):
           runtime = "runc"
 
+- ``NetworkDriverConformance`` — a network driver's contract, on the driver
+  object and through the engine, and what each capability it declares
+  promises (``NETNS``, ``PORTS``, ``NAMES``, ``ISOLATION``, ``GC``)::
+
+      class TestBridge(NetworkDriverConformance):
+          driver = "bridge"
+
 Tests go through the public ``Engine`` API, and the driver objects the
 engine's kernel holds, each bounded in time. A test needing an optional
 capability skips when the driver's ``describe()`` does not list it, and a
-whole class skips, with the plugin's own reason, when its runtime is not
-available on this host. Override ``timeout`` (seconds per test) for slow
-runtimes such as VMs. Each suite class has ``SuiteBase`` as its only base;
-its tests live in the ``_*_tests`` modules, bound in by ``with_tests``.
+whole class skips, with the plugin's own reason, when its runtime or driver
+is not available on this host. Override ``timeout`` (seconds per test) for
+slow runtimes such as VMs. Each suite class has ``SuiteBase`` as its only
+base; its tests live in the ``_*_tests`` modules, bound in by ``with_tests``.
 """
 
 from __future__ import annotations
@@ -35,11 +42,13 @@ from pouch.testing import (
     _resource_tests,
     _sandbox_tests,
 )
+from pouch.testing._network_suite import NetworkDriverConformance
 from pouch.testing._suite import LONG, STUBBORN, SuiteBase, counter, until, well_behaved, with_tests
 
 __all__ = [
     "LONG",
     "STUBBORN",
+    "NetworkDriverConformance",
     "RuntimeConformance",
     "SandboxConformance",
     "counter",

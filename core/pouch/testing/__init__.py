@@ -5,7 +5,7 @@
   ``pouch_config``, ``pouch_runtime`` and ``busybox`` fixtures.
 - ``pouch.testing.conformance``: the contract tests a plugin runs against
   itself with a one-line subclass per suite: ``RuntimeConformance``,
-  ``SandboxConformance``, ``NetworkDriverConformance``.
+  ``SandboxConformance``, ``NetworkDriverConformance``, ``VolumeDriverConformance``.
 - ``pouch.testing.networks``: ``InnerNetwork``, a network driver that pins a
   sandbox's namespace and puts an address in it, touching nothing outside.
 - ``pouch.testing.images``: test images built offline (``LayerBuilder``,

@@ -1,4 +1,4 @@
-"""Conformance suites: the same contract tests for every runtime and network plugin.
+"""Conformance suites: the same contract tests for every runtime, network and volume plugin.
 
 A plugin runs a suite against itself with a one-line subclass per suite:
 
@@ -23,6 +23,12 @@ A plugin runs a suite against itself with a one-line subclass per suite:
       class TestBridge(NetworkDriverConformance):
           driver = "bridge"
 
+- ``VolumeDriverConformance`` — create, get, list, remove, and stage, publish,
+  unpublish, unstage each repeated; containers sharing a volume's data::
+
+      class TestLocal(VolumeDriverConformance):
+          driver = "local"
+
 Tests go through the public ``Engine`` API, and the driver objects the
 engine's kernel holds, each bounded in time. A test needing an optional
 capability skips when the driver's ``describe()`` does not list it, and a
@@ -44,6 +50,7 @@ from pouch.testing import (
 )
 from pouch.testing._network_suite import NetworkDriverConformance
 from pouch.testing._suite import LONG, STUBBORN, SuiteBase, counter, until, well_behaved, with_tests
+from pouch.testing._volume_suite import VolumeDriverConformance
 
 __all__ = [
     "LONG",
@@ -51,6 +58,7 @@ __all__ = [
     "NetworkDriverConformance",
     "RuntimeConformance",
     "SandboxConformance",
+    "VolumeDriverConformance",
     "counter",
     "until",
     "well_behaved",

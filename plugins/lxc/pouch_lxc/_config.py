@@ -23,11 +23,11 @@ from pathlib import Path
 
 import msgspec
 
+from pouch.cgroups import device_rules, settings
 from pouch.drivers import RuntimeContainer
 from pouch.errors import InvalidArgument, PouchError
 from pouch.oci import RLIM_INFINITY, User, all_capabilities
 from pouch.oci.capabilities import CAPABILITY_NUMBERS
-from pouch_lxc._cgroups import device_rules, settings
 from pouch_lxc._mounts import plan_mounts
 
 __all__ = ["Rendered", "monitor_cgroup", "render"]

@@ -16,18 +16,15 @@ import select
 import threading
 from pathlib import Path
 
+from pouch.cgroups import read_keyed
+
 __all__ = ["watch_oom"]
 
 ROOT = Path("/sys/fs/cgroup")
 
 
 def _oom_kills(path: Path) -> int:
-    with contextlib.suppress(OSError, ValueError):
-        for line in path.read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
-                return int(value)
-    return 0
+    return read_keyed(path).get("oom_kill", 0)
 
 
 def _watch_v1(base: Path, seen: threading.Event) -> None:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import anyio
 
+from pouch import cgroups as _cgroups
 from pouch.errors import PouchError
 from pouch.mounts import is_mountpoint, unmount
-from pouch_lxc import _cgroups
 from pouch_lxc._config import monitor_cgroup
 from pouch_lxc._state import ContainerDir
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
+from pouch import cgroups as _cgroups
 from pouch import oci
 from pouch.drivers import (
     Capability,
@@ -35,7 +36,6 @@ from pouch.drivers import (
 )
 from pouch.errors import Conflict, NoSuchContainer, PouchError
 from pouch.users import resolve_user
-from pouch_lxc import _cgroups
 from pouch_lxc._exec import attach_command
 from pouch_lxc._prepare import prepare
 from pouch_lxc._state import ContainerDir, MonitorSpec

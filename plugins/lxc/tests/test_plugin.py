@@ -90,3 +90,12 @@ def test_skips_when_not_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_skipped_without_lxc(tmp_path: Path) -> None:
     _, status = load(tmp_path)
     assert status.state == "skipped" and "install the Debian package lxc" in status.reason
+
+
+def test_cgroups_come_from_the_core() -> None:
+    """The readers tested on recorded v1 and v2 trees (tests/core/cgroups) are lxc's too."""
+    import pouch_lxc.runtime
+
+    import pouch.cgroups
+
+    assert pouch_lxc.runtime._cgroups is pouch.cgroups

@@ -21,6 +21,7 @@ import anyio
 import msgspec
 
 from pouch import oci
+from pouch.cgroups import read_stats
 from pouch.drivers import (
     Capability,
     DriverInfo,
@@ -34,7 +35,6 @@ from pouch.drivers import (
 from pouch.errors import Conflict, NoSuchContainer, PouchError
 from pouch.mounts import mount_all, unmount
 from pouch.users import resolve_user
-from pouch_runc._cgroups import read_stats
 from pouch_runc._conmon import ConmonOptions, start_conmon
 from pouch_runc._stdio import AttachSocket, start_exec
 

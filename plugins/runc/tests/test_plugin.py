@@ -66,3 +66,12 @@ def test_names_the_missing_monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PATH", str(fake_programs(tmp_path / "bin", "crun")))
     _, status = load(tmp_path)
     assert status.reason == "runc: conmon not found on PATH; install the Debian package conmon"
+
+
+def test_stats_come_from_the_cores_cgroup_reader() -> None:
+    """The reader tested on recorded v1 and v2 trees (tests/core/cgroups) is runc's too."""
+    import pouch_runc.runtime
+
+    import pouch.cgroups
+
+    assert pouch_runc.runtime.read_stats is pouch.cgroups.read_stats

@@ -1,28 +1,17 @@
-"""cgroup limits as LXC keys, and the container's cgroup read and cleaned up directly.
+"""cgroup limits: the spec's ``linux.resources`` as (file, value) pairs per cgroup version.
 
-``settings`` turns the spec's ``linux.resources`` into ``(file, value)`` pairs
-for the host's cgroup version: ``lxc.cgroup.<file>`` on cgroup v1 (which is
-also what a hybrid host — v1 controllers plus an empty cgroup2 tree at
-/sys/fs/cgroup/unified — needs, since every controller lives on v1 there) and
-``lxc.cgroup2.<file>`` on a unified host. ``update`` writes the same pairs
-through ``lxc-cgroup``. Usage statistics, the freezer state and the removal of
-leftover directories read the cgroup filesystem itself: cheap, and they work
-while the lxc monitor is busy or gone.
+``settings`` gives the files to write for cgroup v1 (also what a hybrid host
+needs: every controller lives on v1 there) or for the unified v2 hierarchy,
+in an order the kernel accepts (the memory limit before memory+swap).
+Runtimes write them their own way (``lxc.cgroup.*`` keys, ``lxc-cgroup``,
+files); this module only decides what to write.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
-from pathlib import Path
-
-from pouch.drivers import Stats
 from pouch.oci import LinuxDeviceCgroup, LinuxResources
 
-__all__ = ["ROOT", "device_rules", "frozen", "hierarchies", "read_stats", "remove", "settings"]
-
-ROOT = Path("/sys/fs/cgroup")
-_UNLIMITED = 2**62
+__all__ = ["device_rules", "settings"]
 
 
 def _v1(res: LinuxResources) -> list[tuple[str, str]]:
@@ -127,90 +116,3 @@ def device_rules(rules: list[LinuxDeviceCgroup]) -> list[tuple[str, str]]:
             value = f"{kind} {major}:{minor} {rule.access or 'rwm'}"
         out.append(("devices.allow" if rule.allow else "devices.deny", value))
     return out
-
-
-def hierarchies() -> list[Path]:
-    """Every mounted cgroup hierarchy (each v1 controller, and any cgroup2 tree)."""
-    found = []
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            before, _, after = line.partition(" - ")
-            fields = before.split()
-            if len(fields) >= 5 and after.split(" ", 1)[0] in ("cgroup", "cgroup2"):
-                found.append(Path(fields[4]))
-    return found
-
-
-def remove(*cgroups: str) -> None:
-    """rmdir the given cgroups (deepest first) in every hierarchy; what is busy stays."""
-    for hierarchy in hierarchies():
-        for cgroup in cgroups:
-            path = hierarchy / cgroup.strip("/")
-            if path != hierarchy and path.is_dir():
-                for child in sorted(path.glob("**/"), key=lambda p: len(p.parts), reverse=True):
-                    with contextlib.suppress(OSError):
-                        child.rmdir()
-
-
-def frozen(cgroup: str, version: int) -> bool:
-    """Whether the freezer holds the cgroup (frozen, or on its way)."""
-    relative = cgroup.strip("/")
-    try:
-        if version == 2:
-            return "frozen 1" in (ROOT / relative / "cgroup.events").read_text()
-        return (ROOT / "freezer" / relative / "freezer.state").read_text().strip() != "THAWED"
-    except OSError:
-        return False
-
-
-def _read_int(path: Path) -> int:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return 0
-    return int(text) if text.isdigit() else 0
-
-
-def _keyed(path: Path) -> dict[str, int]:
-    values: dict[str, int] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return values
-    for line in lines:
-        parts = line.split()
-        for part in parts[1:]:  # io.stat: "maj:min rbytes=1 wbytes=2 ..."
-            key, eq, value = part.partition("=")
-            if eq and value.isdigit():
-                values[key] = values.get(key, 0) + int(value)
-        if len(parts) >= 2 and parts[-1].isdigit():
-            key = " ".join(parts[:-1])
-            values[key] = values.get(key, 0) + int(parts[-1])
-    return values
-
-
-def read_stats(cgroup: str, version: int) -> Stats:
-    relative = cgroup.strip("/")
-    if version == 2:
-        base = ROOT / relative
-        io = _keyed(base / "io.stat")
-        return Stats(
-            read_at=time.time(),
-            cpu_usage_ns=_keyed(base / "cpu.stat").get("usage_usec", 0) * 1000,
-            memory_usage=_read_int(base / "memory.current"),
-            memory_limit=_read_int(base / "memory.max"),
-            pids=_read_int(base / "pids.current"),
-            block_read=io.get("rbytes", 0),
-            block_write=io.get("wbytes", 0),
-        )
-    blkio = _keyed(ROOT / "blkio" / relative / "blkio.throttle.io_service_bytes")
-    limit = _read_int(ROOT / "memory" / relative / "memory.limit_in_bytes")
-    return Stats(
-        read_at=time.time(),
-        cpu_usage_ns=_read_int(ROOT / "cpuacct" / relative / "cpuacct.usage"),
-        memory_usage=_read_int(ROOT / "memory" / relative / "memory.usage_in_bytes"),
-        memory_limit=0 if limit >= _UNLIMITED else limit,
-        pids=_read_int(ROOT / "pids" / relative / "pids.current"),
-        block_read=sum(v for k, v in blkio.items() if k.endswith(" Read")),
-        block_write=sum(v for k, v in blkio.items() if k.endswith(" Write")),
-    )

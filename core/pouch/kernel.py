@@ -1,5 +1,11 @@
 """The plugin kernel: stevedore finds plugins, pluggy dispatches their hooks.
 
+Only public interfaces: stevedore's ``NamedExtensionManager`` (the names
+come from its entry-point cache first, so a disabled plugin is never
+imported; load failures arrive through ``on_load_failure_callback``) and
+pluggy's ``PluginManager.register`` and ``subset_hook_caller`` (a plugin's
+registration hooks are called for that plugin alone).
+
 The kernel registers the built-in plugins first (``BUILTIN_PLUGINS``), then every
 installed distribution's ``pouch.plugins`` entry point the configuration
 selects. Each plugin's registration hooks are called as it registers, so a
@@ -143,20 +149,29 @@ class Kernel:
         return not selection.enable or name in selection.enable
 
     def _discover(self) -> None:
-        kernel = self
-
-        class Selected(stevedore.ExtensionManager):  # type: ignore[type-arg]
-            # Checking the name before loading keeps a disabled plugin's code unimported.
-            def _load_one_plugin(self, ep: Any, *args: Any) -> Any:
-                if not kernel._selected(ep.name):
-                    kernel._record(PluginStatus(name=ep.name, state="disabled", module=ep.value))
-                    return None
-                return super()._load_one_plugin(ep, *args)
+        # The names first (from stevedore's entry-point cache), so that a
+        # disabled plugin's code is never imported; then only the selected ones.
+        scan: stevedore.NamedExtensionManager[Any] = stevedore.NamedExtensionManager(
+            ENTRY_POINT_GROUP, names=[]
+        )
+        selected: list[str] = []
+        for ep in scan.list_entry_points():
+            if self._selected(ep.name):
+                selected.append(ep.name)
+            else:
+                self._record(PluginStatus(name=ep.name, state="disabled", module=ep.value))
 
         def failed(_manager: Any, ep: importlib.metadata.EntryPoint, exc: BaseException) -> None:
             self._record_failure(ep.name, ep.value, exc, version=_version_of(ep))
 
-        manager = Selected(ENTRY_POINT_GROUP, on_load_failure_callback=failed)
+        manager: stevedore.NamedExtensionManager[Any] = stevedore.NamedExtensionManager(
+            ENTRY_POINT_GROUP,
+            names=selected,
+            name_order=True,
+            invoke_on_load=False,
+            on_load_failure_callback=failed,
+            on_missing_entrypoints_callback=None,
+        )
         for ext in manager:
             if ext.name in self._status:
                 log.warning(
@@ -215,12 +230,11 @@ class Kernel:
             ("pouch_add_volume_drivers", self.volumes, "volume"),
             ("pouch_add_services", None, "service"),
         )
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
         for hook_name, registry, label in kinds:
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                if impl.plugin is not plugin:
-                    continue
-                args = {"config": self.config}
-                result = impl.function(*[args[a] for a in impl.argnames])
+            # This plugin's implementations only: each plugin's failure is its own.
+            caller = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+            for result in caller(config=self.config):
                 for item in result or ():
                     if registry is None:
                         self.services.append((item, name))
@@ -292,6 +306,9 @@ class Kernel:
             raise PluginError(plugin, f"{hook_name}: {type(exc).__name__}: {exc}") from exc
 
     def _plugin_in_traceback(self, hook_name: str, exc: BaseException) -> str | None:
+        # pluggy reports which hook failed, not which implementation: the
+        # implementations' code objects (public ``HookImpl.function``) are
+        # matched against the frames of the traceback.
         codes = {
             impl.function.__code__: impl.plugin_name
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls()

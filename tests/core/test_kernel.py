@@ -167,3 +167,25 @@ def test_every_hook_call_is_traced(tmp_path: Path) -> None:
     assert spans[0].attributes is not None
     assert spans[0].attributes["container.id"] == "f" * 64
     assert spans[0].attributes["container.runtime.name"] == "runc"
+
+
+def test_a_late_plugin_calls_only_its_own_registration_hooks(tmp_path: Path) -> None:
+    k = kernel(tmp_path)
+    assert k.register(Provides("first"), "one").state == "loaded"
+    # Were the first plugin's hook called again, "first" would clash with itself.
+    second = k.register(Provides("second"), "two")
+    assert second.state == "loaded" and second.provides == ["runtime:second"]
+    assert k.runtimes.plugin_of("first") == "one" and k.runtimes.plugin_of("second") == "two"
+
+
+def test_a_registration_hook_returning_a_nameless_object_fails_its_plugin(
+    tmp_path: Path,
+) -> None:
+    class Nameless:
+        @hookimpl
+        def pouch_add_runtimes(self) -> list[Any]:
+            return [object()]
+
+    k = kernel(tmp_path)
+    state, reason = status(k, k.register(Nameless(), "nameless").name)
+    assert state == "failed" and "has no name" in reason

@@ -1,20 +1,32 @@
-"""Plain HTTP(S) requests for the registry client, on ``http.client`` and ``ssl``.
+"""Plain HTTP(S) requests for the registry client, on ``httpx``.
 
-Owns opening one connection per request (TLS verified unless the host is
-insecure), following redirects for GET and HEAD (blob downloads are redirected
-to storage; ``Authorization`` is dropped when the host changes) and streaming
-response bodies. Environment proxies are not used. It must not interpret
-registry answers, authenticate or retry: that is ``_client``'s job. Blocking.
+Owns the connection pools (one for verified TLS and plain HTTP, one for the
+hosts configured insecure, each made on first use and reused by every
+request of every pull), the environment's proxies (``HTTP_PROXY``,
+``HTTPS_PROXY``, ``NO_PROXY``, as httpx reads them), HTTP/2 where the
+optional ``h2`` package is installed, following redirects for GET and HEAD
+(blob downloads are redirected to storage; ``Authorization`` is dropped when
+the host changes) and streaming response bodies as they arrive, undecoded, so
+that digests are computed over the bytes the registry sent. It must not
+interpret registry answers, authenticate or retry: that is ``_client``'s job.
+
+Blocking, on purpose: the pull and push code runs in worker threads (the
+engine calls it through ``anyio.to_thread``) and hashes blobs to disk as they
+stream; httpx's synchronous client is thread-safe and pools connections, so
+the calling convention stays as it was and the event loop never waits on it.
 """
 
 from __future__ import annotations
 
-import http.client
+import importlib.util
 import ssl
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
+
+import httpx
 
 __all__ = ["Response", "Transport", "TransportError"]
 
@@ -33,15 +45,43 @@ class TransportError(OSError):
         self.tls = tls
 
 
+def _failure(host: str, exc: BaseException) -> TransportError:
+    """The cause under httpx's exception: a TLS error, the socket's OSError, a timeout."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return TransportError(host, seen, tls=True)
+        if isinstance(seen, OSError):
+            return TransportError(host, seen)
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportError(host, TimeoutError(str(exc) or "timed out"))
+    return TransportError(host, exc)
+
+
+class _Headers:
+    """Response headers with the lookups the client uses (case-insensitive)."""
+
+    def __init__(self, headers: httpx.Headers) -> None:
+        self._headers = headers
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value: str | None = self._headers.get(name, default)
+        return value
+
+    def get_all(self, name: str, default: list[str] | None = None) -> list[str]:
+        found = self._headers.get_list(name)
+        return found if found else list(default or [])
+
+
 class Response:
     """A response whose body is read (or streamed) once; close it, or use ``with``."""
 
-    def __init__(self, raw: http.client.HTTPResponse, conn: http.client.HTTPConnection, url: str):
+    def __init__(self, raw: httpx.Response, url: str) -> None:
         self._raw = raw
-        self._conn = conn
-        self.status = raw.status
-        self.reason = raw.reason
-        self.headers = raw.headers
+        self.status = raw.status_code
+        self.reason = raw.reason_phrase
+        self.headers = _Headers(raw.headers)
         self.url = url
 
     @property
@@ -53,13 +93,13 @@ class Response:
 
     def read(self, limit: int = 16 << 20) -> bytes:
         """The whole body (refused past ``limit`` bytes: manifests and errors are small)."""
-        try:
-            data = self._raw.read(limit + 1)
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransportError(self.host, exc) from exc
-        if len(data) > limit:
-            raise TransportError(self.host, f"response body larger than {limit} bytes")
-        return data
+        data = bytearray()
+        for chunk in self.chunks():
+            data += chunk
+            if len(data) > limit:
+                self.close()
+                raise TransportError(self.host, f"response body larger than {limit} bytes")
+        return bytes(data)
 
     def chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
         """The body in pieces; a connection cut short raises ``TransportError``."""
@@ -67,20 +107,19 @@ class Response:
         expected = int(length) if length.isdigit() else None
         received = 0
         try:
-            while chunk := self._raw.read(size):
+            for chunk in self._raw.iter_raw(size):
                 received += len(chunk)
                 yield chunk
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransportError(self.host, exc) from exc
-        # read(n) returns b"" at a premature end instead of raising IncompleteRead.
-        if expected is not None and received < expected:
+        except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
+            raise _failure(self.host, exc) from exc
+        bodiless = self._raw.request.method == "HEAD" or self.status in (204, 304)
+        if expected is not None and received < expected and not bodiless:
             raise TransportError(
                 self.host, f"connection closed after {received} of {expected} bytes"
             )
 
     def close(self) -> None:
         self._raw.close()
-        self._conn.close()
 
     def __enter__(self) -> Response:
         return self
@@ -89,6 +128,11 @@ class Response:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _stream(body: BinaryIO) -> Iterator[bytes]:
+    while chunk := body.read(_CHUNK):
+        yield chunk
 
 
 class Transport:
@@ -104,18 +148,31 @@ class Transport:
         self._insecure = insecure
         self.timeout = timeout
         self.user_agent = user_agent
-        self._verified = ssl.create_default_context()
-        self._unverified = ssl.create_default_context()
-        self._unverified.check_hostname = False
-        self._unverified.verify_mode = ssl.CERT_NONE
+        self._clients: dict[bool, httpx.Client] = {}
+        self._lock = threading.Lock()
 
-    def _connect(self, scheme: str, host: str) -> http.client.HTTPConnection:
-        if scheme == "https":
-            context = self._unverified if self._insecure(host) else self._verified
-            return http.client.HTTPSConnection(host, timeout=self.timeout, context=context)
-        if scheme == "http":
-            return http.client.HTTPConnection(host, timeout=self.timeout)
-        raise TransportError(host, f"unsupported URL scheme {scheme!r}")
+    def _client(self, host: str) -> httpx.Client:
+        verify = not self._insecure(host)
+        with self._lock:
+            client = self._clients.get(verify)
+            if client is None:
+                client = httpx.Client(
+                    verify=verify,
+                    timeout=httpx.Timeout(self.timeout),
+                    follow_redirects=False,
+                    trust_env=True,  # HTTP(S)_PROXY, NO_PROXY, SSL_CERT_FILE
+                    http2=importlib.util.find_spec("h2") is not None,
+                    headers={"User-Agent": self.user_agent},
+                )
+                self._clients[verify] = client
+        return client
+
+    def close(self) -> None:
+        """Close the pooled connections; the transport opens new ones if used again."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
 
     def _send(
         self,
@@ -125,23 +182,19 @@ class Transport:
         body: bytes | BinaryIO | None,
     ) -> Response:
         parts = urlsplit(url)
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        conn = self._connect(parts.scheme, parts.netloc)
-        sent = {"User-Agent": self.user_agent, **headers}
+        if parts.scheme not in ("http", "https"):
+            raise TransportError(parts.netloc, f"unsupported URL scheme {parts.scheme!r}")
+        client = self._client(parts.netloc)
+        sent = dict(headers)
         if body is None and method in ("POST", "PUT", "PATCH"):
             sent.setdefault("Content-Length", "0")
+        content = body if isinstance(body, bytes | None) else _stream(body)
         try:
-            conn.request(method, path, body=body, headers=sent)
-            raw = conn.getresponse()
-        except ssl.SSLError as exc:
-            conn.close()
-            raise TransportError(parts.netloc, exc, tls=True) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise TransportError(parts.netloc, exc) from exc
-        return Response(raw, conn, url)
+            request = client.build_request(method, url, headers=sent, content=content)
+            raw = client.send(request, stream=True)
+        except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
+            raise _failure(parts.netloc, exc) from exc
+        return Response(raw, url)
 
     def request(
         self,

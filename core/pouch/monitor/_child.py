@@ -1,10 +1,11 @@
-"""The process test runtime's monitor: one per container, detached from the engine.
+"""A container's monitor: one process per container, detached from the engine.
 
-Run as ``python -m pouch.testing._monitor STATE_DIR``. It double-forks so that
-it is nobody's child, starts the command from ``STATE_DIR/process.json`` in a
-process group of its own, writes its output to the log in the CRI format and,
-when the command exits, its exit code to ``STATE_DIR/exit``. Like a container's
-init, the command's exit ends the whole group.
+Run as ``python -m pouch.monitor._child STATE_DIR`` (``Monitors.start`` does).
+It double-forks so that it is nobody's child, starts the command from
+``STATE_DIR/process.json`` in a process group of its own, writes its output
+to the log in the CRI format and, when the command exits, its exit code to
+``STATE_DIR/exit``. Like a container's init, the command's exit ends the
+whole group.
 """
 
 from __future__ import annotations

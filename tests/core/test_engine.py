@@ -97,13 +97,13 @@ async def test_update_and_filters(engine: Engine, busybox: str) -> None:
 
 
 async def test_builtin_networks_and_driver_errors(engine: Engine, busybox: str) -> None:
-    assert [n.name for n in engine.network_list()] == ["host", "none"]
+    assert [n.name for n in engine.networks.list()] == ["host", "none"]
     with pytest.raises(NoSuchNetworkDriver, match="available: host, none"):
-        await engine.network_create("mynet", driver="bridge")
+        await engine.networks.create("mynet", driver="bridge")
     with pytest.raises(Conflict, match="pre-defined"):
-        await engine.network_remove("host")
+        await engine.networks.remove("host")
     with pytest.raises(InvalidArgument, match="only one instance"):
-        await engine.network_create("other", driver="host")
+        await engine.networks.create("other", driver="host")
 
 
 async def test_auto_remove_removes_the_container_once_it_exits(

@@ -147,7 +147,7 @@ async def engine_report():
     plugins = [("process", ProcessRuntimePlugin(config))]
     async with Engine(config, plugins=plugins) as engine:
         await anyio.to_thread.run_sync(
-            engine.images.import_rootfs, rootfs_tar(scratch / "rootfs.tar"), "busybox:latest"
+            engine.images.store.import_rootfs, rootfs_tar(scratch / "rootfs.tar"), "busybox:latest"
         )
         container = await engine.create(pouch.ContainerConfig(image="busybox", cmd=["true"]))
         spec = msgspec.json.decode(container.spec, type=Spec)

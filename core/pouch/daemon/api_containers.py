@@ -48,7 +48,7 @@ def _seconds(request: Request, name: str = "t") -> int | None:
 
 
 def _network_ids(ctx: Daemon) -> dict[str, str]:
-    return {network.name: network.id for network in ctx.engine.network_list()}
+    return {network.name: network.id for network in ctx.engine.networks.list()}
 
 
 @routes.route("POST", "/containers/create")

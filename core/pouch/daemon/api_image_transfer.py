@@ -129,7 +129,7 @@ async def create(ctx: Daemon, request: Request) -> Reply:
     # ``/auth`` (docker login) stored.
 
     async def work(progress: Callable[[PullProgress], None]) -> list[str]:
-        await ctx.engine.pull(reference, platform=platform, progress=progress)
+        await ctx.engine.images.pull(reference, platform=platform, progress=progress)
         return []
 
     return await _progress_stream(ctx, work)
@@ -142,7 +142,7 @@ async def _import(ctx: Daemon, request: Request, source: str) -> Reply:
     config = parse_changes(request.query.get("changes", []))
     path = await _spool(ctx, request)
     try:
-        image = await ctx.engine.image_import(path, reference, config=config)
+        image = await ctx.engine.images.import_rootfs(path, reference, config=config)
     finally:
         path.unlink(missing_ok=True)
     return Response(200, _line({"status": image.id}))
@@ -153,10 +153,10 @@ async def push(ctx: Daemon, request: Request) -> Reply:
     name = request.params["name"]
     tag = text_arg(request, "tag")
     reference = repo_tag(name, tag, "name") if tag else name
-    await ctx.engine.image_inspect(reference)  # 404 before any output
+    await ctx.engine.images.inspect(reference)  # 404 before any output
 
     async def work(progress: Callable[[PullProgress], None]) -> list[str]:
-        digest = await ctx.engine.push(reference, progress=progress)
+        digest = await ctx.engine.images.push(reference, progress=progress)
         shown = familiar(reference).rpartition(":")[2] if "@" not in reference else "latest"
         return [f"{shown}: digest: {digest}"]
 
@@ -167,7 +167,7 @@ async def _save(ctx: Daemon, refs: list[str]) -> Reply:
     if not refs:
         raise InvalidArgument("name at least one image", field="names")
     for ref in refs:
-        await ctx.engine.image_inspect(ref)  # 404 before any output
+        await ctx.engine.images.inspect(ref)  # 404 before any output
     read_fd, write_fd = os.pipe()
 
     async def produce() -> AsyncIterator[bytes]:
@@ -176,7 +176,7 @@ async def _save(ctx: Daemon, refs: list[str]) -> Reply:
             async def write() -> None:
                 try:
                     with open(write_fd, "wb") as out:  # noqa: ASYNC230 - a pipe
-                        await ctx.engine.image_save(refs, out)
+                        await ctx.engine.images.save(refs, out)
                 except (BrokenPipeError, OSError):
                     pass  # the client went away and the reader closed
 
@@ -214,7 +214,7 @@ async def load(ctx: Daemon, request: Request) -> Reply:
     try:
         with path.open("rb") as source:
             stream: BinaryIO = source
-            await ctx.engine.image_load(stream, progress=lambda text: lines.append(_loaded(text)))
+            await ctx.engine.images.load(stream, progress=lambda text: lines.append(_loaded(text)))
     finally:
         path.unlink(missing_ok=True)
     return Response(200, b"" if quiet and not lines else b"".join(lines))

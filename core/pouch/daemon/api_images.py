@@ -87,7 +87,7 @@ async def list_images(ctx: Daemon, request: Request) -> Reply:
     for key in filters:
         if key not in _LIST_FILTERS:
             raise InvalidArgument(f"invalid filter {key!r}", field="filters")
-    images = await ctx.engine.image_list()
+    images = await ctx.engine.images.list()
     return json_reply([_summary(i) for i in images if _matches(i, filters)])
 
 
@@ -117,7 +117,7 @@ def _docker_config(config: ImageConfig) -> dict[str, Any]:
 
 @routes.route("GET", "/images/{name:path}/json")
 async def inspect(ctx: Daemon, request: Request) -> Reply:
-    image = await ctx.engine.image_inspect(request.params["name"])
+    image = await ctx.engine.images.inspect(request.params["name"])
     return json_reply(
         {
             "Id": image.id,
@@ -156,13 +156,13 @@ def repo_tag(repo: str, tag: str, field: str = "repo") -> str:
 @routes.route("POST", "/images/{name:path}/tag")
 async def tag(ctx: Daemon, request: Request) -> Reply:
     target = repo_tag(text_arg(request, "repo"), text_arg(request, "tag"))
-    await ctx.engine.image_tag(request.params["name"], target)
+    await ctx.engine.images.tag(request.params["name"], target)
     return json_reply(None, 201)
 
 
 @routes.route("DELETE", "/images/{name:path}")
 async def remove(ctx: Daemon, request: Request) -> Reply:
-    removal = await ctx.engine.image_remove(request.params["name"], force=flag(request, "force"))
+    removal = await ctx.engine.images.remove(request.params["name"], force=flag(request, "force"))
     items: list[dict[str, str]] = [{"Untagged": familiar(n)} for n in removal.untagged]
     items += [{"Deleted": image_id} for image_id in removal.deleted]
     return json_reply(items)
@@ -176,7 +176,7 @@ async def prune(ctx: Daemon, request: Request) -> Reply:
             raise InvalidArgument(f"invalid filter {key!r}", field="filters")
         if any(v.lower() in ("false", "0") for v in values):
             raise InvalidArgument("only dangling images can be pruned", field="filters")
-    collected = await ctx.engine.image_prune()
+    collected = await ctx.engine.images.prune()
     return json_reply(
         {
             "ImagesDeleted": [{"Deleted": image_id} for image_id in collected.images] or None,

@@ -1,7 +1,7 @@
 """Network endpoints over the engine's networks: list, inspect, create, remove, prune,
 connect and disconnect.
 
-The records are the engine's (``Engine.network_list`` … ``network_disconnect``):
+The records are the engine's (``Engine.networks``, ``network_connect``, ``network_disconnect``):
 ``host`` and ``none`` always, the default ``bridge`` and user-defined networks
 once a network plugin (pouch-cni) provides their driver. This module owns
 docker's shapes and conventions only: IPAM pools become the driver options
@@ -98,13 +98,13 @@ def _view(ctx: Daemon, network: Network, *, containers: bool) -> dict[str, Any]:
 
 @routes.route("GET", "/networks")
 async def list_networks(ctx: Daemon, request: Request) -> Reply:
-    found = ctx.engine.network_list(filters_arg(request))
+    found = ctx.engine.networks.list(filters_arg(request))
     return json_reply([_view(ctx, n, containers=False) for n in found])
 
 
 @routes.route("GET", "/networks/{id}")
 async def inspect(ctx: Daemon, request: Request) -> Reply:
-    return json_reply(_view(ctx, ctx.engine.network_get(request.params["id"]), containers=True))
+    return json_reply(_view(ctx, ctx.engine.networks.get(request.params["id"]), containers=True))
 
 
 def _create_options(body: dt.NetworkCreate) -> dict[str, str]:
@@ -125,7 +125,7 @@ def _create_options(body: dt.NetworkCreate) -> dict[str, str]:
 @routes.route("POST", "/networks/create")
 async def create(ctx: Daemon, request: Request) -> Reply:
     body = await decode_body(request, dt.NetworkCreate)
-    network = await ctx.engine.network_create(
+    network = await ctx.engine.networks.create(
         body.Name,
         driver=body.Driver or _DEFAULT_DRIVER,
         options=_create_options(body),
@@ -137,18 +137,18 @@ async def create(ctx: Daemon, request: Request) -> Reply:
 async def _remove(ctx: Daemon, network: Network) -> None:
     if network.builtin:
         raise Forbidden(f"{network.name} is a pre-defined network and cannot be removed")
-    await ctx.engine.network_remove(network.name)
+    await ctx.engine.networks.remove(network.name)
 
 
 @routes.route("DELETE", "/networks/{id}")
 async def remove(ctx: Daemon, request: Request) -> Reply:
-    await _remove(ctx, ctx.engine.network_get(request.params["id"]))
+    await _remove(ctx, ctx.engine.networks.get(request.params["id"]))
     return Response(204)
 
 
 @routes.route("POST", "/networks/prune")
 async def prune(ctx: Daemon, request: Request) -> Reply:
-    return json_reply({"NetworksDeleted": await ctx.engine.network_prune(filters_arg(request))})
+    return json_reply({"NetworksDeleted": await ctx.engine.networks.prune(filters_arg(request))})
 
 
 def _refuse_endpoint_config(body: dt.NetworkConnect) -> None:
@@ -169,7 +169,7 @@ def _refuse_endpoint_config(body: dt.NetworkConnect) -> None:
 
 
 async def _change(ctx: Daemon, request: Request, *, connect: bool) -> None:
-    network = ctx.engine.network_get(request.params["id"])
+    network = ctx.engine.networks.get(request.params["id"])
     if connect:
         body = await decode_body(request, dt.NetworkConnect)
         _refuse_endpoint_config(body)

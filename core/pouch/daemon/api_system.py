@@ -30,7 +30,7 @@ from pouch.daemon.routing import (
     json_reply,
     text_arg,
 )
-from pouch.errors import InvalidArgument, NotSupported
+from pouch.errors import InvalidArgument
 from pouch.events import Event, EventFilter
 from pouch.logs import parse_time
 from pouch.models import State
@@ -132,7 +132,7 @@ async def info(ctx: Daemon, request: Request) -> Reply:
     engine = ctx.engine
     containers = engine.list(all=True)
     states = [c.state.status for c in containers]
-    images = await engine.image_list()
+    images = await engine.images.list()
     kernel = engine.kernel
     runtimes = {
         r.name: {
@@ -298,8 +298,5 @@ async def _next_event(events: AsyncIterator[Event], until: float) -> Event | Non
 @routes.route("POST", "/auth")
 async def auth(ctx: Daemon, request: Request) -> Reply:
     body = await decode_body(request, dt.AuthConfig)
-    login = getattr(ctx.engine, "login", None)
-    if login is None:
-        raise NotSupported("this pouchd cannot log in to registries yet")
-    await login(body.serveraddress, body.username, body.password)
+    await ctx.engine.images.login(body.serveraddress, body.username, body.password)
     return json_reply({"Status": "Login Succeeded", "IdentityToken": ""})

@@ -9,22 +9,21 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 from pouch.config import EngineConfig
-from pouch.distribution import Distribution, ProgressCallback
 from pouch.drivers import ExecProcess, Stats
 from pouch.engine._attach import Attached
 from pouch.engine._create import default_runtime
+from pouch.engine._images import Images
 from pouch.engine._lifetime import Lifetime
+from pouch.engine._networks import Networks
 from pouch.engine._parts import Parts
 from pouch.engine._volumes import Volumes
 from pouch.events import EventBus
-from pouch.images import Collected, Image, ImageStore, Platform, Removal
 from pouch.kernel import Kernel, PluginStatus
 from pouch.logs import LogRecord
-from pouch.models import Container, ContainerConfig, ExecConfig, Network, Resources
-from pouch.oci.image import ImageConfig
+from pouch.models import Container, ContainerConfig, ExecConfig, Resources
 
 __all__ = ["Engine"]
 
@@ -54,11 +53,9 @@ class Engine:
         return self._parts
 
     @property
-    def images(self) -> ImageStore:
-        """The image and layer store (content, snapshots, names)."""
-        if self._lifetime.store is None:
-            raise RuntimeError("the engine is not running; use 'async with Engine(...)'")
-        return self._lifetime.store
+    def images(self) -> Images:
+        """The image API: ``pull``, ``push``, ``list``, ``inspect``, ``remove``, ``save`` …"""
+        return self._p.images
 
     @property
     def volumes(self) -> Volumes:
@@ -66,9 +63,9 @@ class Engine:
         return self._p.volumes
 
     @property
-    def distribution(self) -> Distribution:
-        """The registry client of this engine."""
-        return self._p.images.distribution
+    def networks(self) -> Networks:
+        """The network API: ``get``, ``list``, ``create``, ``remove``, ``prune``."""
+        return self._p.networks
 
     @property
     def default_runtime(self) -> str:
@@ -189,25 +186,6 @@ class Engine:
 
     # -- networks -------------------------------------------------------------
 
-    def network_get(self, ref: str) -> Network:
-        return self._p.networks.get(ref)
-
-    def network_list(
-        self, filters: dict[str, builtins.list[str]] | None = None
-    ) -> builtins.list[Network]:
-        return self._p.networks.list(filters)
-
-    async def network_prune(
-        self, filters: dict[str, builtins.list[str]] | None = None
-    ) -> builtins.list[str]:
-        return await self._p.networks.prune(filters)
-
-    async def network_create(self, name: str, **options: Any) -> Network:
-        return await self._p.networks.create(name, **options)
-
-    async def network_remove(self, ref: str) -> None:
-        await self._p.networks.remove(ref)
-
     async def network_connect(self, network: str, ref: str) -> Container:
         return await self._p.sandboxes.connect(network, ref)
 
@@ -215,47 +193,3 @@ class Engine:
         return await self._p.sandboxes.disconnect(network, ref)
 
     # -- images ---------------------------------------------------------------
-
-    async def image_list(self) -> builtins.list[Image]:
-        return await self._p.images.list()
-
-    async def image_inspect(self, ref: str) -> Image:
-        return await self._p.images.inspect(ref)
-
-    async def image_tag(self, ref: str, new_reference: str) -> Image:
-        return await self._p.images.tag(ref, new_reference)
-
-    async def image_remove(self, ref: str, *, force: bool = False) -> Removal:
-        return await self._p.images.remove(ref, force=force)
-
-    async def image_import(
-        self, source: Any, reference: str, *, config: ImageConfig | None = None
-    ) -> Image:
-        return await self._p.images.import_rootfs(source, reference, config=config)
-
-    async def image_prune(self) -> Collected:
-        return await self._p.images.prune()
-
-    async def image_save(self, refs: builtins.list[str], out: BinaryIO, **options: Any) -> None:
-        await self._p.archives.save(refs, out, **options)
-
-    async def image_load(self, source: BinaryIO, **options: Any) -> builtins.list[Image]:
-        return await self._p.archives.load(source, **options)
-
-    async def pull(
-        self,
-        ref: str,
-        *,
-        platform: str | Platform | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> Image:
-        return await self._p.images.pull(ref, platform=platform, progress=progress)
-
-    async def push(self, ref: str, *, progress: ProgressCallback | None = None) -> str:
-        return await self._p.images.push(ref, progress=progress)
-
-    async def login(self, registry: str, username: str, password: str) -> str:
-        return await self._p.images.login(registry, username, password)
-
-    async def logout(self, registry: str) -> str:
-        return await self._p.images.logout(registry)

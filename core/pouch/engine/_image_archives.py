@@ -22,7 +22,7 @@ __all__ = ["ImageArchives"]
 
 class ImageArchives:
     def __init__(self, store: ImageStore, events: EventBus) -> None:
-        self.images = store
+        self.store = store
         self.events = events
 
     async def save(
@@ -38,7 +38,7 @@ class ImageArchives:
         id or digest is saved without a name. Raises ``NoSuchImage`` before
         anything is written when a reference names no image.
         """
-        save = functools.partial(self.images.save, refs, out, format=format)
+        save = functools.partial(self.store.save, refs, out, format=format)
         saved = await anyio.to_thread.run_sync(save)
         for image in saved:
             name = image.names[0] if image.names else image.id
@@ -62,7 +62,7 @@ class ImageArchives:
             def report(line: str) -> None:
                 anyio.from_thread.run_sync(callback, line)
 
-        load = functools.partial(self.images.load, source, progress=report)
+        load = functools.partial(self.store.load, source, progress=report)
         loaded = await anyio.to_thread.run_sync(load)
         for image in loaded:
             name = image.names[0] if image.names else image.id

@@ -1,7 +1,8 @@
 """The engine's image operations: what ``pouch pull``, ``images``, ``rmi`` … call.
 
 ``Images`` is the part of the engine that works on images: the local ones
-(list, inspect, tag, remove, import, prune) and the registry side (pull, push,
+(list, inspect, tag, remove, import, prune, save and load through
+``ImageArchives``) and the registry side (pull, push,
 login, logout) through one ``pouch.distribution.Distribution`` per engine.
 The image store and the registry client block (files, network), so every
 call goes through a worker thread and the event loop never waits on them.
@@ -10,14 +11,16 @@ Events are published here, once the operation has succeeded.
 
 from __future__ import annotations
 
+import builtins
 import functools
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import anyio
 
 from pouch.config import EngineConfig
 from pouch.distribution import Distribution, ProgressCallback
+from pouch.engine._image_archives import ImageArchives
 from pouch.engine._records import Records
 from pouch.events import EventBus
 from pouch.images import Collected, Image, ImageStore, Platform, Removal, parse_reference
@@ -32,38 +35,45 @@ IMAGE_NAME = "container.image.name"
 
 class Images:
     def __init__(
-        self, config: EngineConfig, store: ImageStore, records: Records, events: EventBus
+        self,
+        config: EngineConfig,
+        store: ImageStore,
+        records: Records,
+        events: EventBus,
+        archives: ImageArchives,
     ) -> None:
         self.config = config
-        self.images = store
+        self.store = store
+        """The image and layer store (content, snapshots, names)."""
         self.records = records
         self.events = events
+        self.archives = archives
         self._distribution: Distribution | None = None
 
     @property
     def distribution(self) -> Distribution:
         """The registry client of this engine (made on first use)."""
         if self._distribution is None:
-            self._distribution = Distribution(self.images, self.config.registries)
+            self._distribution = Distribution(self.store, self.config.registries)
         return self._distribution
 
     def _image_in_use(self, image_id: str) -> bool:
         return any(c.image_id == image_id for c in self.records.all())
 
     async def list(self) -> list[Image]:
-        return await anyio.to_thread.run_sync(self.images.list)
+        return await anyio.to_thread.run_sync(self.store.list)
 
     async def inspect(self, ref: str) -> Image:
-        return await anyio.to_thread.run_sync(self.images.resolve, ref)
+        return await anyio.to_thread.run_sync(self.store.resolve, ref)
 
     async def tag(self, ref: str, new_reference: str) -> Image:
-        image = await anyio.to_thread.run_sync(self.images.tag, ref, new_reference)
+        image = await anyio.to_thread.run_sync(self.store.tag, ref, new_reference)
         self.events.publish("image", "tag", image.id, {"name": new_reference})
         return image
 
     async def remove(self, ref: str, *, force: bool = False) -> Removal:
         def remove() -> Removal:
-            return self.images.remove(ref, in_use=self._image_in_use, force=force)
+            return self.store.remove(ref, in_use=self._image_in_use, force=force)
 
         removal = await anyio.to_thread.run_sync(remove)
         for name in removal.untagged:
@@ -76,7 +86,7 @@ class Images:
         self, source: Path | BinaryIO, reference: str, *, config: ImageConfig | None = None
     ) -> Image:
         """``docker import``: a rootfs tarball (file or binary stream) as a one-layer image."""
-        load = functools.partial(self.images.import_rootfs, source, reference, config=config)
+        load = functools.partial(self.store.import_rootfs, source, reference, config=config)
         image = await anyio.to_thread.run_sync(load)
         self.events.publish("image", "import", image.id, {"name": reference})
         return image
@@ -84,12 +94,20 @@ class Images:
     async def prune(self) -> Collected:
         """Delete dangling images no container uses, then unreferenced blobs and layers."""
         collected = await anyio.to_thread.run_sync(
-            functools.partial(self.images.prune, in_use=self._image_in_use)
+            functools.partial(self.store.prune, in_use=self._image_in_use)
         )
         for image_id in collected.images:
             self.events.publish("image", "delete", image_id)
         self.events.publish("image", "prune", "", {"reclaimed": str(collected.reclaimed)})
         return collected
+
+    async def save(self, refs: builtins.list[str], out: BinaryIO, **options: Any) -> None:
+        """``docker save``: see ``ImageArchives.save``."""
+        await self.archives.save(refs, out, **options)
+
+    async def load(self, source: BinaryIO, **options: Any) -> builtins.list[Image]:
+        """``docker load``: see ``ImageArchives.load``."""
+        return await self.archives.load(source, **options)
 
     # -- registries ------------------------------------------------------------
 

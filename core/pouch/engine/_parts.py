@@ -44,7 +44,6 @@ class Parts:
     io: ContainerIO
     attachments: Attachments
     images: Images
-    archives: ImageArchives
     reconciler: Reconciler
 
 
@@ -79,7 +78,6 @@ def build(
         containers=containers,
         io=ContainerIO(kernel, records),
         attachments=Attachments(kernel, records),
-        images=Images(config, store, records, events),
-        archives=ImageArchives(store, events),
+        images=Images(config, store, records, events, ImageArchives(store, events)),
         reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
     )

@@ -1,6 +1,6 @@
 """Conformance tests of a network driver through the Engine: networks and containers on them.
 
-Networks are created and removed with ``engine.network_create``/``_remove``;
+Networks are created and removed with ``engine.networks.create``/``remove``;
 containers join them with ``ContainerConfig.networks``. Each capability the
 driver declares is checked for what a user would notice: ``NETNS`` an
 interface with the attachment's address in the container's own namespace,
@@ -63,37 +63,37 @@ async def test_networks_through_the_engine(self: NetworkDriverConformance, engin
     name = "kit-" + secrets.token_hex(3)
 
     def listed() -> set[str]:
-        return {n.name for n in engine.network_list()}
+        return {n.name for n in engine.networks.list()}
 
     with anyio.fail_after(self.timeout):
         if self.network:
-            assert engine.network_get(self.network).driver == self.driver
+            assert engine.networks.get(self.network).driver == self.driver
             with pytest.raises(InvalidArgument):
-                await engine.network_create(name, driver=self.driver)
+                await engine.networks.create(name, driver=self.driver)
             with pytest.raises(Conflict):
-                await engine.network_remove(self.network)
+                await engine.networks.remove(self.network)
             assert name not in listed() and self.network in listed()
             return
         option, value = self.bad_option
         bad = {**self.network_options(0), option: value}
         with pytest.raises(InvalidArgument) as refused:
-            await engine.network_create(name, driver=self.driver, options=bad)
+            await engine.networks.create(name, driver=self.driver, options=bad)
         assert refused.value.field == (self.bad_option_field or option), refused.value
         assert name not in listed()
 
-        network = await engine.network_create(
+        network = await engine.networks.create(
             name, driver=self.driver, options=self.network_options(0)
         )
         try:
             assert (network.name, network.driver) == (name, self.driver)
             assert name in listed()
             with pytest.raises(Conflict):
-                await engine.network_create(name, driver=self.driver)
+                await engine.networks.create(name, driver=self.driver)
         finally:
-            await engine.network_remove(name)
+            await engine.networks.remove(name)
         assert name not in listed()
         with pytest.raises(NoSuchObject):
-            await engine.network_remove(name)
+            await engine.networks.remove(name)
 
 
 async def test_a_container_gets_the_attachments_address_in_its_own_namespace(

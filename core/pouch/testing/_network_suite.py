@@ -98,7 +98,7 @@ class NetworkDriverConformance(SuiteBase):
                 return self.network
             name = "kit-" + secrets.token_hex(3)
             options = self.network_options(len(made))
-            await engine.network_create(name, driver=self.driver, options=options)
+            await engine.networks.create(name, driver=self.driver, options=options)
             made.append(name)
             return name
 
@@ -107,7 +107,7 @@ class NetworkDriverConformance(SuiteBase):
             problems = await remove_all_containers(engine)
             for name in made:
                 try:
-                    await engine.network_remove(name)
+                    await engine.networks.remove(name)
                 except Exception as exc:
                     problems.append(f"removing network {name}: {exc!r}")
         assert not problems, problems

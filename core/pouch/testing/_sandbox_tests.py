@@ -72,7 +72,7 @@ async def _report(self: SuiteBase, engine: Engine, container: Container) -> list
 async def _inner_network(engine: Engine) -> str:
     add_inner_network(engine)
     name = "kit-" + secrets.token_hex(3)
-    await engine.network_create(name, driver=INNER_NETWORK_DRIVER)
+    await engine.networks.create(name, driver=INNER_NETWORK_DRIVER)
     return name
 
 

@@ -105,7 +105,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 async def import_busybox(engine: Engine, tarball: Path, reference: str = BUSYBOX_REF) -> str:
     """Import the busybox rootfs tarball into ``engine`` as ``reference``; return it."""
-    load = functools.partial(engine.images.import_rootfs, tarball, reference, config=BUSYBOX_CONFIG)
+    load = functools.partial(
+        engine.images.store.import_rootfs, tarball, reference, config=BUSYBOX_CONFIG
+    )
     await anyio.to_thread.run_sync(load)
     return reference
 

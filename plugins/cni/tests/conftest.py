@@ -193,7 +193,7 @@ async def networks(
     async def create(**options: str) -> Network:
         name = unique_name()
         options = {"bridge": name, **options}
-        network = await engine.network_create(name, driver="bridge", options=options)
+        network = await engine.networks.create(name, driver="bridge", options=options)
         made.append(name)
         return network
 
@@ -202,7 +202,7 @@ async def networks(
     # A veth left on a bridge would lose its bridge with the network: look now.
     ports = host_guard.leftovers().get("ports", [])
     for name in made:
-        await engine.network_remove(name)
+        await engine.networks.remove(name)
     assert not ports, f"veths left on the networks' bridges: {ports}"
 
 

@@ -69,7 +69,7 @@ SCRIPT = textwrap.dedent(
         extra = [("stuck", StuckPlugin())] if "runc" in config.plugins.disable else []
         async with Engine(config, plugins=extra) as engine:
             await import_busybox(engine, Path(sys.argv[2]))
-            await engine.network_create("ptc0ffee", driver="bridge",
+            await engine.networks.create("ptc0ffee", driver="bridge",
                                         options={"subnet": "10.231.20.0/24", "bridge": "ptc0ffee"})
             c = await engine.create(ContainerConfig(
                 image="busybox", cmd=["sleep", "60"], networks=["ptc0ffee"],
@@ -119,7 +119,7 @@ async def restart_and_clean(
             assert leftovers() == {}
         finally:
             await remove_all_containers(engine)
-            await engine.network_remove("ptc0ffee")
+            await engine.networks.remove("ptc0ffee")
 
 
 def kill(proc: subprocess.Popen[str]) -> None:

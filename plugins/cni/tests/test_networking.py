@@ -142,7 +142,7 @@ async def test_network_rm_refuses_while_in_use(
     net = await networks(subnet="10.231.4.0/24")
     user = await run(engine, "busy", networks=[net.name])
     with pytest.raises(Conflict, match="busy"):
-        await engine.network_remove(net.name)
+        await engine.networks.remove(net.name)
     driver = engine.kernel.networks.get("bridge")
     with pytest.raises(Conflict, match="in use by busy"):
         await driver.remove_network(net.name)
@@ -208,7 +208,7 @@ async def test_an_engine_restarted_while_containers_run_releases_their_networks(
     async with engine_factory() as first:
         await import_busybox(first, busybox_rootfs)
         options = {"subnet": "10.231.21.0/24", "bridge": name}
-        await first.network_create(name, driver="bridge", options=options)
+        await first.networks.create(name, driver="bridge", options=options)
         published = [{"container_port": 80, "host_port": free_port()}]
         container = await run(first, networks=[name], ports=published)
     async with engine_factory() as second:
@@ -217,4 +217,4 @@ async def test_an_engine_restarted_while_containers_run_releases_their_networks(
         assert found.attachments == container.attachments
         # The DEL runs from the cache an earlier engine process wrote.
         await second.remove(container.id, force=True)
-        await second.network_remove(name)
+        await second.networks.remove(name)

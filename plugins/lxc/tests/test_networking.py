@@ -42,14 +42,14 @@ async def network(engine: Engine, anyio_backend: str) -> AsyncIterator[Network]:
         pytest.skip(f"needs the CNI bridge network driver ({why})")
     name = "pl" + secrets.token_hex(3)
     subnet = f"10.239.{secrets.randbelow(250) + 1}.0/24"
-    created = await engine.network_create(
+    created = await engine.networks.create(
         name, driver="bridge", options={"bridge": name, "subnet": subnet}
     )
     try:
         yield created
     finally:
         await remove_all_containers(engine)
-        await engine.network_remove(name)
+        await engine.networks.remove(name)
 
 
 def free_port() -> int:

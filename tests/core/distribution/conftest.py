@@ -251,7 +251,7 @@ def make_engine(
 def _mounted(engine: Engine, image: str, target: Path) -> Iterator[Path]:
     """The image's rootfs overlay mounted on ``target``; unmounted and released after."""
     key = f"test-{os.getpid()}-{threading.get_ident()}"
-    mounts = engine.images.rootfs(key, image)
+    mounts = engine.images.store.rootfs(key, image)
     target.mkdir(parents=True, exist_ok=True)
     done = False
     try:
@@ -263,7 +263,7 @@ def _mounted(engine: Engine, image: str, target: Path) -> Iterator[Path]:
     finally:
         if done and subprocess.run(["umount", str(target)], capture_output=True).returncode:
             subprocess.run(["umount", "-l", str(target)], capture_output=True)
-        engine.images.release(key)
+        engine.images.store.release(key)
 
 
 @pytest.fixture

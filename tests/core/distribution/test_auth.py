@@ -56,30 +56,30 @@ async def test_basic_auth_login_pull_logout(engine: Engine, auth_registry: Regis
     auth_file = engine.config.registries.auth_file
 
     with pytest.raises(RegistryUnauthorized) as anonymous:
-        await engine.pull(ref)
+        await engine.images.pull(ref)
     assert f"pouch login {host}" in str(anonymous.value)
     assert "private" in str(anonymous.value)
 
     with pytest.raises(RegistryUnauthorized) as wrong:
-        await engine.login(host, USER, "wrong")
+        await engine.images.login(host, USER, "wrong")
     assert "incorrect username or password" in str(wrong.value)
     assert not auth_file.exists()
 
-    assert await engine.login(host, USER, PASSWORD) == "Login Succeeded"
+    assert await engine.images.login(host, USER, PASSWORD) == "Login Succeeded"
     assert mode(auth_file) == 0o600
     assert mode(auth_file.parent) == 0o700
     saved = json.loads(auth_file.read_text())
     assert base64.b64decode(saved["auths"][host]["auth"]).decode() == f"{USER}:{PASSWORD}"
 
-    image = await engine.pull(ref)
+    image = await engine.images.pull(ref)
     assert image.names == [ref]
 
-    assert await engine.logout(host) == f"Removing login credentials for {host}"
+    assert await engine.images.logout(host) == f"Removing login credentials for {host}"
     assert host not in json.loads(auth_file.read_text())["auths"]
-    assert await engine.logout(host) == f"Not logged in to {host}"
-    await engine.image_remove(ref)
+    assert await engine.images.logout(host) == f"Not logged in to {host}"
+    await engine.images.remove(ref)
     with pytest.raises(RegistryUnauthorized):
-        await engine.pull(ref)
+        await engine.images.pull(ref)
 
 
 async def test_bearer_token_flow_with_the_real_registry(
@@ -95,17 +95,17 @@ async def test_bearer_token_flow_with_the_real_registry(
     ref = f"{host}/team/app:latest"
 
     with pytest.raises(RegistryUnauthorized) as anonymous:
-        await engine.pull(ref)
+        await engine.images.pull(ref)
     assert f"pouch login {host}" in str(anonymous.value)
     with pytest.raises(RegistryUnauthorized, match="incorrect username or password"):
-        await engine.login(host, USER, "wrong")
+        await engine.images.login(host, USER, "wrong")
     assert not engine.config.registries.auth_file.exists()
 
-    assert await engine.login(host, USER, PASSWORD) == "Login Succeeded"
+    assert await engine.images.login(host, USER, PASSWORD) == "Login Succeeded"
     tokens.requests.clear()
-    first = await engine.pull(ref)
-    await engine.image_remove(ref)
-    second = await engine.pull(ref)
+    first = await engine.images.pull(ref)
+    await engine.images.remove(ref)
+    second = await engine.images.pull(ref)
     assert first.id == second.id
     # One token for the pull scope, asked for with alice's credentials, then reused.
     assert tokens.requests == [(USER, ["repository:team/app:pull"])]
@@ -120,12 +120,12 @@ async def test_bearer_token_flow(
     ref = f"{fake.address}/team/app:latest"
     async with make_engine() as engine:
         with pytest.raises(RegistryUnauthorized) as wrong:
-            await engine.login(fake.address, USER, "nope")
+            await engine.images.login(fake.address, USER, "nope")
         assert "incorrect username or password" in str(wrong.value)
-        assert await engine.login(fake.address, USER, PASSWORD) == "Login Succeeded"
-        first = await engine.pull(ref)
-        await engine.image_remove(ref)
-        second = await engine.pull(ref)
+        assert await engine.images.login(fake.address, USER, PASSWORD) == "Login Succeeded"
+        first = await engine.images.pull(ref)
+        await engine.images.remove(ref)
+        second = await engine.images.pull(ref)
     assert first.id == second.id
     # One token for the repository's pull scope, reused by the second pull.
     assert fake.token_requests.count("repository:team/app:pull") == 1

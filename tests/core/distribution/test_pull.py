@@ -76,9 +76,9 @@ async def test_pull_by_tag_lists_the_image_and_reports_progress_in_order(
     lines: list[PullProgress] = []
     ref = f"{registry.address}/busybox:latest"
 
-    image = await engine.pull(ref, progress=lines.append)
+    image = await engine.images.pull(ref, progress=lines.append)
 
-    listed = {i.id: i for i in await engine.image_list()}
+    listed = {i.id: i for i in await engine.images.list()}
     assert image.id in listed
     assert listed[image.id].names == [ref]
     assert listed[image.id].digests == [f"{registry.address}/busybox@{digest}"]
@@ -103,10 +103,10 @@ async def test_pull_by_tag_lists_the_image_and_reports_progress_in_order(
 async def test_pull_by_digest(engine: Engine, registry: Registry) -> None:
     digest = await push(registry, "app", single_layer_image(docker=True), tag="v1")
     ref = f"{registry.address}/app@{digest}"
-    image = await engine.pull(ref)
+    image = await engine.images.pull(ref)
     assert image.names == []  # a digest is not a tag
     assert f"{registry.address}/app@{digest}" in image.digests
-    assert (await engine.image_inspect(ref)).id == image.id
+    assert (await engine.images.inspect(ref)).id == image.id
 
 
 async def test_second_pull_downloads_no_blob_and_is_up_to_date(
@@ -114,11 +114,11 @@ async def test_second_pull_downloads_no_blob_and_is_up_to_date(
 ) -> None:
     await push(registry, "busybox", single_layer_image())
     ref = f"{registry.address}/busybox"
-    first = await engine.pull(ref)
+    first = await engine.images.pull(ref)
     gets = len(registry.blob_gets())
     assert gets == 2  # config and layer
     lines: list[PullProgress] = []
-    second = await engine.pull(ref, progress=lines.append)
+    second = await engine.images.pull(ref, progress=lines.append)
     assert second.id == first.id
     assert len(registry.blob_gets()) == gets
     assert lines[-1].status == f"Status: Image is up to date for {ref}:latest"
@@ -133,7 +133,7 @@ async def test_concurrent_pulls_of_one_image_download_each_blob_once(
     ids: list[str] = []
 
     async def pull() -> None:
-        ids.append((await engine.pull(ref)).id)
+        ids.append((await engine.images.pull(ref)).id)
 
     async with anyio.create_task_group() as tg:
         for _ in range(3):
@@ -151,16 +151,16 @@ async def test_platform_is_chosen_from_an_index(
     top = await push(registry, "multi", index)
     ref = f"{registry.address}/multi:latest"
 
-    arm = await engine.pull(ref, platform="linux/arm64")
+    arm = await engine.images.pull(ref, platform="linux/arm64")
     assert (arm.architecture, arm.variant) == ("arm64", "v8")
     assert arm.manifest == index.children[1].digest
     assert f"{registry.address}/multi@{top}" in arm.digests
 
-    amd = await engine.pull(ref, platform="linux/amd64")
+    amd = await engine.images.pull(ref, platform="linux/amd64")
     assert amd.architecture == "amd64" and amd.id != arm.id
 
     with pytest.raises(PlatformNotAvailable) as caught:
-        await engine.pull(ref, platform="linux/s390x")
+        await engine.images.pull(ref, platform="linux/s390x")
     assert isinstance(caught.value, NoSuchImage)
     message = str(caught.value)
     assert "linux/s390x" in message and ref in message
@@ -172,10 +172,10 @@ async def test_unknown_image_is_a_404_naming_the_reference(
 ) -> None:
     ref = f"{registry.address}/nothere:1.0"
     with pytest.raises(ImageNotFound) as caught:
-        await engine.pull(ref)
+        await engine.images.pull(ref)
     assert isinstance(caught.value, NoSuchImage) and caught.value.status == 404
     assert ref in str(caught.value)
-    assert await engine.image_list() == []
+    assert await engine.images.list() == []
 
 
 @pytest.mark.root
@@ -184,7 +184,7 @@ async def test_whiteouts_show_exactly_the_expected_files(
 ) -> None:
     await push(registry, "wh", whiteout_image())
     ref = f"{registry.address}/wh"
-    await engine.pull(ref)
+    await engine.images.pull(ref)
     with mounted(engine, ref, short_dir / "mnt") as root:
         files = visible(root)
         assert "bin/busybox" in files and "etc/passwd" in files
@@ -202,7 +202,7 @@ async def test_an_image_of_105_layers_pulls_and_mounts(
 ) -> None:
     await push(registry, "tall", many_layers_image(105))
     ref = f"{registry.address}/tall"
-    image = await engine.pull(ref)
+    image = await engine.images.pull(ref)
     assert len(image.layers) == 105
     with mounted(engine, ref, short_dir / "mnt") as root:
         assert sorted(os.listdir(root / "layers")) == [f"{n:03d}" for n in range(1, 105)]
@@ -215,7 +215,7 @@ async def test_zstd_layers_pull_and_unpack(
 ) -> None:
     await push(registry, "zstd", zstd_image())
     ref = f"{registry.address}/zstd"
-    await engine.pull(ref)
+    await engine.images.pull(ref)
     with mounted(engine, ref, short_dir / "mnt") as root:
         assert (root / "zstd").read_text() == "zstd layer\n"
         assert (root / "bin" / "busybox").stat().st_size > 100_000

@@ -28,7 +28,7 @@ def dead_address() -> str:
 
 def leftovers(engine: Engine) -> list[str]:
     """Blobs and temporary files in the content store."""
-    return sorted(p.name for p in Path(engine.images.content.root).iterdir())
+    return sorted(p.name for p in Path(engine.images.store.content.root).iterdir())
 
 
 async def test_a_tampered_blob_is_rejected_and_nothing_is_stored(
@@ -42,14 +42,14 @@ async def test_a_tampered_blob_is_rejected_and_nothing_is_stored(
     ref = f"{fake_registry.address}/bad"
 
     with pytest.raises(DigestMismatch) as caught:
-        await engine.pull(ref)
+        await engine.images.pull(ref)
     assert layer in str(caught.value) and "was not stored" in str(caught.value)
-    assert not engine.images.content.exists(layer)
+    assert not engine.images.store.content.exists(layer)
     assert not [name for name in leftovers(engine) if name.startswith(".tmp")]
-    assert await engine.image_list() == []
+    assert await engine.images.list() == []
 
     del fake_registry.tampered[layer]
-    assert (await engine.pull(ref)).layers == [layer]
+    assert (await engine.images.pull(ref)).layers == [layer]
 
 
 async def test_an_interrupted_download_leaves_nothing_and_the_next_pull_completes(
@@ -62,13 +62,13 @@ async def test_an_interrupted_download_leaves_nothing_and_the_next_pull_complete
     ref = f"{fake_registry.address}/cut"
 
     with pytest.raises(RegistryUnavailable) as caught:
-        await engine.pull(ref)
+        await engine.images.pull(ref)
     assert "interrupted" in str(caught.value) and "pull again" in str(caught.value)
-    assert not engine.images.content.exists(layer)
+    assert not engine.images.store.content.exists(layer)
     assert not [name for name in leftovers(engine) if name.startswith(".tmp")]
 
     fake_registry.truncated.clear()
-    assert (await engine.pull(ref)).layers == [layer]
+    assert (await engine.images.pull(ref)).layers == [layer]
 
 
 async def test_blob_redirects_are_followed_without_the_registry_token(
@@ -77,7 +77,7 @@ async def test_blob_redirects_are_followed_without_the_registry_token(
     fake = fake_factory(users={})  # anonymous bearer tokens
     fake.redirect = True
     fake.add("moved", single_layer_image())
-    await engine.pull(f"{fake.address}/moved")
+    await engine.images.pull(f"{fake.address}/moved")
     api = [h for m, p, h in fake.requests if "/blobs/" in p]
     storage = [h for m, p, h in fake.requests if p.startswith("/storage/")]
     assert len(api) == len(storage) == 2
@@ -94,7 +94,7 @@ async def test_docker_io_mirrors_are_tried_in_order(
     await anyio.to_thread.run_sync(push, single_layer_image())
     mirrors = [dead_address(), f"http://{registry.address}"]
     async with make_engine(mirrors=mirrors) as engine:
-        image = await engine.pull("busybox")
+        image = await engine.images.pull("busybox")
     assert image.names == ["docker.io/library/busybox:latest"]
     asked = [r.uri for r in registry.requests() if r.method == "GET" and "/manifests/" in r.uri]
     assert asked == ["/v2/library/busybox/manifests/latest"]
@@ -107,7 +107,7 @@ async def test_down_and_failing_mirrors_fall_back_to_the_origin(
     failing.fail_with = 503
     origin.add("app", single_layer_image())
     distribution = Distribution(
-        engine.images,
+        engine.images.store,
         engine.config.registries,
         mirrors={origin.address: [dead_address(), failing.address, empty.address]},
     )

@@ -38,7 +38,7 @@ async def test_loopback_registries_with_self_signed_certificates_work(
 ) -> None:
     push = functools.partial(push_test_image, tls_registry.address, "secure")
     await anyio.to_thread.run_sync(push, single_layer_image())
-    image = await engine.pull(f"{tls_registry.address}/secure")
+    image = await engine.images.pull(f"{tls_registry.address}/secure")
     assert image.names == [f"{tls_registry.address}/secure:latest"]
 
 

@@ -20,31 +20,26 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 
-def archive_ops(engine: Engine) -> Engine:
-    return engine
-
-
 @pytest.mark.parametrize("format", ["docker-archive", "oci-archive"])
 async def test_save_remove_load_and_run(
     engine: Engine, busybox: str, tmp_path: Path, format: str
 ) -> None:
-    ops = archive_ops(engine)
-    image = await engine.image_inspect(busybox)
+    image = await engine.images.inspect(busybox)
     archive = tmp_path / "busybox.tar"
     with archive.open("wb") as out:
-        await ops.image_save([busybox], out, format=format)  # type: ignore[arg-type]
-    await engine.image_remove(busybox)
+        await engine.images.save([busybox], out, format=format)  # type: ignore[arg-type]
+    await engine.images.remove(busybox)
     with pytest.raises(NoSuchImage):
-        await engine.image_inspect(busybox)
+        await engine.images.inspect(busybox)
 
     lines: list[tuple[str, bool]] = []
     loop_thread = threading.get_ident()
     with archive.open("rb") as source:
-        loaded = await ops.image_load(
+        loaded = await engine.images.load(
             source, progress=lambda line: lines.append((line, threading.get_ident() == loop_thread))
         )
     assert [i.id for i in loaded] == [image.id]
-    assert (await engine.image_inspect(busybox)).diff_ids == image.diff_ids
+    assert (await engine.images.inspect(busybox)).diff_ids == image.diff_ids
     assert lines == [("Loaded image: docker.io/library/busybox:latest", True)]
     events = engine.events.history(EventFilter(filters={"type": ["image"]}))
     assert [(e.action, e.id) for e in events if e.action in ("save", "load")] == [
@@ -64,19 +59,18 @@ async def test_save_remove_load_and_run(
 async def test_a_refused_archive_records_nothing(
     engine: Engine, busybox: str, tmp_path: Path
 ) -> None:
-    ops = archive_ops(engine)
-    blobs = engine.images.content.list()
+    blobs = engine.images.store.content.list()
     archive = tmp_path / "evil.tar"
     with archive.open("wb") as out:
-        await ops.image_save([busybox], out)
+        await engine.images.save([busybox], out)
     with tarfile.open(archive) as tar:
         first = next(m for m in tar.getmembers() if m.isreg())
     data = bytearray(archive.read_bytes())
     data[first.offset_data : first.offset_data + 4] = b"EVIL"  # the blob no longer matches its name
     archive.write_bytes(bytes(data))
-    await engine.image_remove(busybox)
+    await engine.images.remove(busybox)
     with archive.open("rb") as source, pytest.raises(InvalidArgument, match="digest mismatch"):
-        await ops.image_load(source)
-    assert await engine.image_list() == []
+        await engine.images.load(source)
+    assert await engine.images.list() == []
     assert not [e for e in engine.events.history() if e.action == "load"]
-    assert set(engine.images.content.list()) <= set(blobs)
+    assert set(engine.images.store.content.list()) <= set(blobs)

@@ -79,14 +79,10 @@ def podman() -> Iterator[Podman]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def archive_ops(engine: Engine) -> Engine:
-    return engine
-
-
 async def hello_image(engine: Engine) -> str:
     data = LayerBuilder().file("hello", b"world\n").tobytes(compress=True)
     await anyio.to_thread.run_sync(
-        engine.images.import_rootfs, io.BytesIO(data), "example.com/hello:1"
+        engine.images.store.import_rootfs, io.BytesIO(data), "example.com/hello:1"
     )
     return "example.com/hello:1"
 
@@ -104,12 +100,12 @@ async def run(engine: Engine, image: str) -> None:
 async def test_pouch_save_loads_into_podman(
     engine: Engine, busybox: str, podman: Podman, tmp_path: Path, format: str
 ) -> None:
-    busybox_image = await engine.image_inspect(busybox)
+    busybox_image = await engine.images.inspect(busybox)
     hello = await hello_image(engine)
-    hello_image_ = await engine.image_inspect(hello)
+    hello_image_ = await engine.images.inspect(hello)
     archive = tmp_path / f"{format}.tar"
     with archive.open("wb") as out:
-        await archive_ops(engine).image_save([busybox, hello], out, format=format)  # type: ignore[arg-type]
+        await engine.images.save([busybox, hello], out, format=format)  # type: ignore[arg-type]
     if format == "docker-archive":
         podman("load", "--input", archive)
     else:  # podman 4 loads only single-image OCI archives; pull picks one by its ref.name
@@ -123,10 +119,10 @@ async def test_pouch_save_loads_into_podman(
 async def test_pouch_oci_archive_of_one_image_loads_into_podman(
     engine: Engine, busybox: str, podman: Podman, tmp_path: Path
 ) -> None:
-    image = await engine.image_inspect(busybox)
+    image = await engine.images.inspect(busybox)
     archive = tmp_path / "busybox.tar"
     with archive.open("wb") as out:
-        await archive_ops(engine).image_save([busybox], out, format="oci-archive")
+        await engine.images.save([busybox], out, format="oci-archive")
     podman("load", "--input", archive)
     assert podman.names() == {"docker.io/library/busybox:latest"}
     assert podman.inspect("busybox") == (image.id, image.diff_ids)
@@ -142,9 +138,9 @@ async def test_podman_save_loads_into_pouch(
     podman("save", "--format", format, "--output", archive, "docker.io/library/bbx:1")
     lines: list[str] = []
     with archive.open("rb") as source:
-        [loaded] = await archive_ops(engine).image_load(source, progress=lines.append)
+        [loaded] = await engine.images.load(source, progress=lines.append)
     assert lines == ["Loaded image: docker.io/library/bbx:1"]
-    image = await engine.image_inspect("bbx:1")
+    image = await engine.images.inspect("bbx:1")
     assert (image.id, image.diff_ids) == (podman_id, podman_layers) == (loaded.id, loaded.diff_ids)
     assert image.config.cmd == ["sh"]
     await run(engine, "bbx:1")
@@ -165,8 +161,8 @@ async def test_podman_multi_image_archive_loads_into_pouch(
         "save", "--multi-image-archive", "--format", "docker-archive", "--output", archive, *refs
     )
     with archive.open("rb") as source:
-        loaded = await archive_ops(engine).image_load(source)
+        loaded = await engine.images.load(source)
     assert sorted(name for image in loaded for name in image.names) == refs
     for ref in refs:
-        assert (await engine.image_inspect(ref)).id == podman.inspect(ref)[0]
+        assert (await engine.images.inspect(ref)).id == podman.inspect(ref)[0]
     await run(engine, "example.com/one:2")

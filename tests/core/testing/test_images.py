@@ -122,6 +122,6 @@ def test_layer_digest_matches_bytes_compressed() -> None:
 
 @pytest.mark.anyio
 async def test_busybox_fixture_imports_the_image(engine: Engine, busybox: str) -> None:
-    image = engine.images.resolve(busybox)
+    image = engine.images.store.resolve(busybox)
     assert image.config.cmd == ["sh"]
     assert any(name.endswith("busybox:latest") for name in image.names)

@@ -76,6 +76,10 @@ class Capability(enum.StrEnum):
     RESOURCES = "resources"
     #: processes are isolated from the host (PID, mount, UTS, IPC namespaces).
     NAMESPACES = "namespaces"
+    #: the spec's ``linux.seccomp`` filter is applied to every process of the
+    #: container. Without it the engine leaves the default filter out (with a
+    #: log line) and refuses a container that asks for a profile.
+    SECCOMP = "seccomp"
     #: the runtime implements ``SandboxRuntime``: it holds a sandbox (a pod, a
     #: VM) of its own and creates containers inside it. Without it the engine
     #: treats every container as a sandbox of one and the runtime never hears

@@ -85,6 +85,17 @@ def pouch_default_runtime(config: EngineConfig, available: list[str]) -> str | N
     """
 
 
+@hookspec
+def pouch_security_options(config: EngineConfig) -> list[str]:
+    """What this plugin really enforces on containers, as ``docker info`` lists it.
+
+    Return entries in Docker's ``SecurityOptions`` form (``name=seccomp,profile=builtin``,
+    ``name=userns``); return nothing for a protection this host cannot give.
+
+    :param config: the engine's configuration.
+    """
+
+
 # ---------------------------------------------------------------------------
 # engine: start and stop of the whole engine
 # ---------------------------------------------------------------------------

@@ -52,6 +52,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("networks", "pouch.builtins.networks"),
     ("local-volumes", "pouch.builtins.volumes"),
     ("init", "pouch.builtins.init"),
+    ("seccomp", "pouch.builtins.seccomp"),
 )
 # These cannot be disabled: without them the engine cannot run a container.
 ESSENTIAL_PLUGINS = frozenset({"networks"})

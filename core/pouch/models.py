@@ -247,6 +247,9 @@ class ContainerConfig(Input):
     cap_add: list[str] = []
     cap_drop: list[str] = []
     no_new_privileges: bool = False
+    # "" is the engine's default profile, "unconfined" none, else a profile's
+    # JSON in Docker's format (what ``--security-opt seccomp=FILE`` sends).
+    seccomp_profile: str = ""
     sysctls: dict[str, str] = {}
     tmpfs: dict[str, str] = {}  # target -> mount options
     ulimits: list[Ulimit] = []

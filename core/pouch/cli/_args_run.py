@@ -91,6 +91,12 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="give the container every capability and every device",
     )
+    flag_list(
+        p,
+        "--security-opt",
+        metavar="OPT",
+        help="seccomp=unconfined, seccomp=PROFILE.json (Docker's format) or no-new-privileges",
+    )
     p.add_argument("-h", "--hostname", metavar="NAME", help="the container's host name")
     flag_list(p, "-l", "--label", metavar="KEY=VALUE", help="set a label on the container")
     flag_list(

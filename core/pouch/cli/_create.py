@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from pouch.cli._errors import APIError, UsageError
 from pouch.cli._http import Client
@@ -57,6 +58,7 @@ def _host_config(args: argparse.Namespace) -> dict[str, Any]:
         "CapAdd": args.cap_add,
         "CapDrop": args.cap_drop,
         "Privileged": args.privileged,
+        "SecurityOpt": [security_opt(o) for o in args.security_opt],
         "Tmpfs": tmpfs,
         "Sysctls": parse_kv(args.sysctl, "--sysctl"),
         "Ulimits": [parse_ulimit(u) for u in args.ulimit],
@@ -67,6 +69,17 @@ def _host_config(args: argparse.Namespace) -> dict[str, Any]:
     if args.log_driver or log_options:
         host["LogConfig"] = {"Type": args.log_driver or "", "Config": log_options}
     return {key: value for key, value in host.items() if value not in (None, False, [], {}, "")}
+
+
+def security_opt(option: str) -> str:
+    """``seccomp=FILE`` sends the file's content, as the docker CLI does."""
+    key, _, value = option.partition("=")
+    if key != "seccomp" or value in ("", "unconfined", "builtin"):
+        return option
+    try:
+        return f"seccomp={Path(value).read_text()}"
+    except OSError as exc:
+        raise UsageError(f"--security-opt seccomp: cannot read {value}: {exc.strerror}") from None
 
 
 def build_create(

@@ -217,7 +217,7 @@ async def info(ctx: Daemon, request: Request) -> Reply:
             "ContainerdCommit": {"ID": "", "Expected": ""},
             "RuncCommit": {"ID": "", "Expected": ""},
             "InitCommit": {"ID": "", "Expected": ""},
-            "SecurityOptions": ["name=seccomp,profile=default"],
+            "SecurityOptions": ctx.engine.security_options(),
             "Warnings": [],
         }
     )

@@ -143,7 +143,7 @@ def host_config(config: ContainerConfig) -> dt.HostConfig:
         CapDrop=config.cap_drop or None,
         Privileged=config.privileged,
         ReadonlyRootfs=config.read_only_rootfs,
-        SecurityOpt=["no-new-privileges"] if config.no_new_privileges else None,
+        SecurityOpt=_security_opt(config),
         Tmpfs=config.tmpfs or None,
         Sysctls=config.sysctls or None,
         Runtime=config.runtime,
@@ -264,3 +264,10 @@ def summary_view(
         NetworkSettings=SummaryNetworks(Networks=_endpoints(container, network_ids or {})),
         Mounts=_mounts(container, spec),
     )
+
+
+def _security_opt(config: ContainerConfig) -> list[str] | None:
+    options = ["no-new-privileges"] if config.no_new_privileges else []
+    if config.seccomp_profile:
+        options.append(f"seccomp={config.seccomp_profile}")
+    return options or None

@@ -3,7 +3,7 @@
 Owns docker's conventions on the way in: zero means "not set" for resource
 limits, ``Binds`` strings (a named volume when the source has no slash),
 ``PortBindings`` keyed by ``"80/tcp"``, ``NetworkMode`` ``default``, the
-``no-new-privileges`` security option. A field pouch cannot honour is refused
+``SecurityOpt`` (seccomp profiles, no-new-privileges). A field pouch cannot honour is refused
 with 400 naming it, never dropped silently. Validation errors of the pouch
 model are re-labelled with the docker field the client sent.
 """
@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from pouch.builtins.seccomp import UNCONFINED, parse_profile
 from pouch.daemon import docker_types as dt
 from pouch.daemon._translate_host import (
     bind_mount,
@@ -185,16 +186,36 @@ def to_restart_policy(policy: dt.RestartPolicy | None) -> RestartPolicy:
     return value
 
 
-def _no_new_privileges(options: list[str]) -> bool:
-    enabled = False
+def security_options(options: list[str]) -> dict[str, Any]:
+    """``HostConfig.SecurityOpt`` as the container config's fields.
+
+    ``seccomp=unconfined`` or ``seccomp=<profile JSON>`` (the docker CLI sends
+    a profile file's content), ``no-new-privileges[=true|false]``; with no
+    AppArmor or SELinux here, only their "off" forms are accepted.
+    """
+    fields: dict[str, Any] = {"no_new_privileges": False, "seccomp_profile": ""}
     for index, option in enumerate(options):
-        key, sep, value = option.replace("=", ":", 1).partition(":")
-        if key != "no-new-privileges":
+        key, sep, value = option.partition("=")
+        if not sep and ":" in option:  # the older key:value form
+            key, sep, value = option.partition(":")
+        if key == "no-new-privileges":
+            fields["no_new_privileges"] = not sep or value.lower() in ("true", "1")
+        elif key == "seccomp" and value:
+            if value not in ("builtin", UNCONFINED):
+                try:
+                    parse_profile(value)
+                except ValueError as exc:
+                    raise InvalidArgument(
+                        str(exc), field=f"HostConfig.SecurityOpt[{index}]"
+                    ) from None
+            fields["seccomp_profile"] = "" if value == "builtin" else value
+        elif (key, value) not in (("apparmor", "unconfined"), ("label", "disable")):
             raise _unsupported(
-                f"HostConfig.SecurityOpt[{index}]", f"security option {option!r} is not supported"
+                f"HostConfig.SecurityOpt[{index}]",
+                f"security option {option!r} is not supported (use seccomp=unconfined,"
+                " seccomp=PROFILE-JSON or no-new-privileges)",
             )
-        enabled = not sep or value.lower() in ("true", "1")
-    return enabled
+    return fields
 
 
 def _check_config(body: dt.DockerConfig) -> None:
@@ -251,7 +272,7 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
         "privileged": host.Privileged,
         "cap_add": _slice(host.CapAdd) or [],
         "cap_drop": _slice(host.CapDrop) or [],
-        "no_new_privileges": _no_new_privileges(host.SecurityOpt or []),
+        **security_options(host.SecurityOpt or []),
         "sysctls": host.Sysctls or {},
         "tmpfs": host.Tmpfs or {},
         "ulimits": [{"name": u.Name, "soft": u.Soft, "hard": u.Hard} for u in host.Ulimits or []],

@@ -10,6 +10,7 @@ a failure is unmade (``Undo``), so a refused create leaves nothing behind.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import time
@@ -21,6 +22,7 @@ import msgspec
 
 from pouch import oci
 from pouch.config import EngineConfig
+from pouch.drivers import Capability, Runtime
 from pouch.engine import _names
 from pouch.engine._networks import Networks
 from pouch.engine._records import Records
@@ -32,7 +34,9 @@ from pouch.kernel import Kernel
 from pouch.models import Container, ContainerConfig
 from pouch.telemetry import operation
 
-__all__ = ["Creator", "default_runtime"]
+__all__ = ["Creator", "default_runtime", "security_options"]
+
+log = logging.getLogger(__name__)
 
 
 def default_runtime(config: EngineConfig, kernel: Kernel) -> str:
@@ -100,6 +104,7 @@ class Creator:
                     mounts=mounts,
                 )
                 self.kernel.call("pouch_container_create", container=container, spec=spec)
+                _check_seccomp(runtime, config, spec)
                 container.spec = msgspec.json.encode(spec)
                 directory = Path(container.log_path).parent
                 directory.mkdir(parents=True, exist_ok=True)
@@ -128,6 +133,35 @@ class Creator:
             if self.records.by_name(name) is None:
                 return name
         return f"{_names.generate_name()}_{secrets.token_hex(3)}"
+
+
+def security_options(config: EngineConfig, kernel: Kernel, runtime_name: str) -> list[str]:
+    """What plugins enforce, less a seccomp filter ``runtime_name`` cannot apply."""
+    found = kernel.call("pouch_security_options", config=config)
+    options = [option for options in found for option in options]
+    if runtime_name not in kernel.runtimes.names():
+        return options
+    if Capability.SECCOMP in kernel.runtimes.get(runtime_name).describe().capabilities:
+        return options
+    return [option for option in options if not option.startswith("name=seccomp")]
+
+
+def _check_seccomp(runtime: Runtime, config: ContainerConfig, spec: oci.Spec) -> None:
+    """A runtime that cannot filter syscalls runs no container that asks it to."""
+    if spec.linux is None or spec.linux.seccomp is None:
+        return
+    if Capability.SECCOMP in runtime.describe().capabilities:
+        return
+    if config.seccomp_profile:
+        raise InvalidArgument(
+            f"the {runtime.name} runtime cannot apply a seccomp profile; choose another"
+            " runtime or --security-opt seccomp=unconfined",
+            field="seccomp_profile",
+        )
+    log.warning(
+        "runtime %s applies no seccomp filter: the container runs without one", runtime.name
+    )
+    spec.linux.seccomp = None
 
 
 def _in_thread(func: Callable[..., object], *args: object) -> Callable[[], Awaitable[None]]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pouch.config import EngineConfig
 from pouch.drivers import ExecProcess, Stats
 from pouch.engine._attach import Attached
-from pouch.engine._create import default_runtime
+from pouch.engine._create import default_runtime, security_options
 from pouch.engine._images import Images
 from pouch.engine._lifetime import Lifetime
 from pouch.engine._networks import Networks
@@ -88,6 +88,10 @@ class Engine:
 
     def plugins(self) -> builtins.list[PluginStatus]:
         return self.kernel.plugins()
+
+    def security_options(self) -> builtins.list[str]:
+        """What containers of the default runtime get, as ``docker info``'s ``SecurityOptions``."""
+        return security_options(self.config, self.kernel, self.default_runtime)
 
     # -- containers -----------------------------------------------------------
 

@@ -47,6 +47,7 @@ from pouch.testing import (
     _lifecycle_tests,
     _resource_tests,
     _sandbox_tests,
+    _seccomp_tests,
 )
 from pouch.testing._network_suite import NetworkDriverConformance
 from pouch.testing._suite import LONG, STUBBORN, SuiteBase, counter, until, well_behaved, with_tests
@@ -65,7 +66,14 @@ __all__ = [
 ]
 
 
-@with_tests(_lifecycle_tests, _feature_tests, _isolation_tests, _resource_tests, _daemon_tests)
+@with_tests(
+    _lifecycle_tests,
+    _feature_tests,
+    _isolation_tests,
+    _resource_tests,
+    _seccomp_tests,
+    _daemon_tests,
+)
 class RuntimeConformance(SuiteBase):
     """Subclass it as ``Test<Runtime>`` and set ``runtime`` to the runtime's name."""
 

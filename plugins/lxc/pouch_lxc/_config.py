@@ -29,6 +29,7 @@ from pouch.errors import InvalidArgument, PouchError
 from pouch.oci import RLIM_INFINITY, User, all_capabilities
 from pouch.oci.capabilities import CAPABILITY_NUMBERS
 from pouch_lxc._mounts import plan_mounts
+from pouch_lxc._seccomp import policy
 
 __all__ = ["Rendered", "monitor_cgroup", "render"]
 
@@ -51,6 +52,8 @@ class Rendered(msgspec.Struct, kw_only=True):
     text: str
     # The start-host hook script, or "" when nothing needs it.
     hook: str
+    # The liblxc seccomp policy, or "" for none.
+    seccomp: str
     # (container path, is a directory) to create in the root filesystem first.
     targets: list[tuple[str, bool]]
     cgroup: str
@@ -132,6 +135,7 @@ def render(
     *,
     rootfs: Path,
     hook_path: Path,
+    seccomp_path: Path,
     user: User,
     cgroup_version: int,
 ) -> Rendered:
@@ -200,6 +204,9 @@ def render(
         lines.append(f"lxc.prlimit.{name} = {soft}:{hard}")
     if process.no_new_privileges:
         lines.append("lxc.no_new_privs = 1")
+    seccomp = policy(linux.seccomp) if linux and linux.seccomp else ""
+    if seccomp:
+        lines.append(f"lxc.seccomp.profile = {_value(str(seccomp_path), 'the seccomp path')}")
     if process.oom_score_adj is not None:
         lines.append(f"lxc.proc.oom_score_adj = {process.oom_score_adj}")
     profile = process.apparmor_profile or "unconfined"
@@ -215,4 +222,6 @@ def render(
     if hook:
         lines += ["lxc.hook.version = 1", f"lxc.hook.start-host = {shlex.quote(str(hook_path))}"]
     targets = [*mounts.targets, (process.cwd or "/", True)]
-    return Rendered(text="\n".join(lines) + "\n", hook=hook, targets=targets, cgroup=cgroup)
+    return Rendered(
+        text="\n".join(lines) + "\n", hook=hook, seccomp=seccomp, targets=targets, cgroup=cgroup
+    )

@@ -43,6 +43,7 @@ def prepare(
         container,
         rootfs=paths.rootfs,
         hook_path=paths.hook,
+        seccomp_path=paths.seccomp,
         user=user,
         cgroup_version=cgroup_version,
     )
@@ -51,6 +52,8 @@ def prepare(
     if rendered.hook:
         paths.hook.write_text(rendered.hook)
         paths.hook.chmod(0o755)
+    if rendered.seccomp:
+        paths.seccomp.write_text(rendered.seccomp)
     paths.config.write_text(rendered.text)
     size = process.console_size
     spec = MonitorSpec(

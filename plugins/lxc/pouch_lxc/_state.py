@@ -102,6 +102,7 @@ class ContainerDir:
         self.config = self.path / "config"
         self.rootfs = self.path / "rootfs"
         self.hook = self.path / "start-host"
+        self.seccomp = self.path / "seccomp"
         self.spec = self.path / "monitor.json"
         self.monitor_pid = self.path / "monitor.pid"
         self.init_pid = self.path / "init.pid"

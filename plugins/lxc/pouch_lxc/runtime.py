@@ -53,6 +53,7 @@ _CAPABILITIES = [
     Capability.PAUSE,
     Capability.RESOURCES,
     Capability.RESTORE,
+    Capability.SECCOMP,
     Capability.STATS,
 ]
 

@@ -57,7 +57,14 @@ def container(
 
 def lines(c: RuntimeContainer, version: int = 1) -> list[str]:
     user = oci.User(uid=0, gid=0)
-    text = render(c, rootfs=Path("/r"), hook_path=Path("/h k"), user=user, cgroup_version=version)
+    text = render(
+        c,
+        rootfs=Path("/r"),
+        hook_path=Path("/h k"),
+        seccomp_path=Path("/s"),
+        user=user,
+        cgroup_version=version,
+    )
     return text.text.splitlines()
 
 
@@ -147,7 +154,12 @@ def test_mount_entries_are_escaped_and_targets_listed(tmp_path: Path) -> None:
         tmpfs={"/scratch": "size=1m"},
     )
     rendered = render(
-        c, rootfs=Path("/r"), hook_path=Path("/h"), user=oci.User(uid=0, gid=0), cgroup_version=1
+        c,
+        rootfs=Path("/r"),
+        hook_path=Path("/h"),
+        seccomp_path=Path("/s"),
+        user=oci.User(uid=0, gid=0),
+        cgroup_version=1,
     )
     entries = value(rendered.text.splitlines(), "lxc.mount.entry")
     escaped = str(source).replace(" ", "\\040")
@@ -161,7 +173,12 @@ def test_mount_entries_are_escaped_and_targets_listed(tmp_path: Path) -> None:
 def test_sysctls_go_through_the_start_host_hook() -> None:
     c = container(sysctls={"net.ipv4.ip_forward": "1", "kernel.shmmni": "1 2"})
     rendered = render(
-        c, rootfs=Path("/r"), hook_path=Path("/h k"), user=oci.User(uid=0, gid=0), cgroup_version=1
+        c,
+        rootfs=Path("/r"),
+        hook_path=Path("/h k"),
+        seccomp_path=Path("/s"),
+        user=oci.User(uid=0, gid=0),
+        cgroup_version=1,
     )
     config = rendered.text.splitlines()
     assert value(config, "lxc.hook.start-host") == ["'/h k'"]
@@ -186,6 +203,7 @@ def test_the_init_user() -> None:
         c,
         rootfs=Path("/r"),
         hook_path=Path("/h"),
+        seccomp_path=Path("/s"),
         user=oci.User(uid=65534, gid=65534, additional_gids=[10, 20]),
         cgroup_version=1,
     ).text.splitlines()
@@ -237,3 +255,49 @@ def test_a_failed_start_reports_lxcs_error() -> None:
     )
     code, error = exit_status(log, 0, 1)
     assert code == 127 and 'Failed to exec "nope"' in error
+
+
+def test_seccomp_becomes_a_liblxc_policy() -> None:
+    from pouch_lxc._seccomp import policy
+
+    seccomp = oci.LinuxSeccomp(
+        default_action="SCMP_ACT_ERRNO",
+        default_errno_ret=1,
+        syscalls=[
+            oci.LinuxSyscall(names=["read", "write"], action="SCMP_ACT_ALLOW"),
+            oci.LinuxSyscall(
+                names=["clone"],
+                action="SCMP_ACT_ALLOW",
+                args=[oci.LinuxSeccompArg(index=0, value=2114060288, op="SCMP_CMP_MASKED_EQ")],
+            ),
+            oci.LinuxSyscall(names=["clone3"], action="SCMP_ACT_ERRNO", errno_ret=38),
+        ],
+    )
+    assert policy(seccomp).splitlines() == [
+        "2",
+        "allowlist errno 1",
+        "[all]",
+        "read allow",
+        "write allow",
+        "clone allow [0,2114060288,SCMP_CMP_MASKED_EQ,0]",
+        "clone3 errno 38",
+    ]
+    denylist = oci.LinuxSeccomp(
+        default_action="SCMP_ACT_ALLOW",
+        syscalls=[oci.LinuxSyscall(names=["mkdir"], action="SCMP_ACT_ERRNO")],
+    )
+    assert policy(denylist).splitlines()[1:] == ["denylist", "[all]", "mkdir errno 1"]
+    c = container()
+    spec = c.spec
+    assert spec.linux is not None
+    spec.linux.seccomp = denylist
+    rendered = render(
+        c,
+        rootfs=Path("/r"),
+        hook_path=Path("/h"),
+        seccomp_path=Path("/s"),
+        user=oci.User(uid=0, gid=0),
+        cgroup_version=2,
+    )
+    assert value(rendered.text.splitlines(), "lxc.seccomp.profile") == ["/s"]
+    assert rendered.seccomp == policy(denylist)

@@ -45,7 +45,17 @@ def test_registers_the_lxc_runtime_when_installed(tmp_path: Path) -> None:
     assert status.provides == ["runtime:lxc"]
     info = kernel.runtimes.get(NAME).describe()
     assert info.version and info.version[0].isdigit()
-    expected = {"attach", "exec", "namespaces", "pause", "resources", "restore", "stats", "tty"}
+    expected = {
+        "attach",
+        "exec",
+        "namespaces",
+        "pause",
+        "resources",
+        "restore",
+        "seccomp",
+        "stats",
+        "tty",
+    }
     assert expected | {"update"} == set(info.capabilities)
     assert info.details["lxcpath"] == str(tmp_path / "run" / "lxc")  # never /var/lib/lxc
 

@@ -77,6 +77,7 @@ class OCIRuntime:
                 Capability.PAUSE,
                 Capability.RESOURCES,
                 Capability.RESTORE,
+                Capability.SECCOMP,
                 Capability.STATS,
                 Capability.TTY,
                 Capability.UPDATE,

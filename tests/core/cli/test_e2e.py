@@ -210,3 +210,27 @@ def test_stdin_is_piped_to_the_container(cli: Pouch, runtime_capabilities: set[s
     cli.ok("run", "-d", "--name", "cat", "busybox", "sleep", "300")
     assert cli.ok("exec", "-i", "cat", "cat", input="piped\n") == "piped\n"
     cli.ok("rm", "-f", "cat")
+
+
+def test_security_opt_sends_a_profile_file(
+    cli: Pouch, runtime_capabilities: set[str], tmp_path: Path
+) -> None:
+    if "seccomp" not in runtime_capabilities:
+        pytest.skip("the runtime applies no seccomp filter")
+    profile = tmp_path / "no-mkdir.json"
+    profile.write_text(
+        '{"defaultAction": "SCMP_ACT_ALLOW",'
+        ' "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}'
+    )
+    script = "grep Seccomp: /proc/self/status; mkdir /x 2>/dev/null || echo refused"
+    out = cli.ok(
+        "run", "--rm", "--security-opt", f"seccomp={profile}", "busybox", "sh", "-c", script
+    )
+    assert out.split() == ["Seccomp:", "2", "refused"]
+    out = cli.ok(
+        "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "sh", "-c", script
+    )
+    assert out.split() == ["Seccomp:", "0"]
+    missing = cli("run", "--rm", "--security-opt", f"seccomp={tmp_path}/none.json", "busybox")
+    assert missing.status == 125 and "cannot read" in missing.err
+    assert "seccomp" in cli.ok("info", "--format", "{{json .SecurityOptions}}")

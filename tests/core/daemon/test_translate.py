@@ -89,7 +89,11 @@ def test_auto_remove_is_the_engines() -> None:
         ({"Image": "b", "HostConfig": {"Binds": ["/a:/b:zz"]}}, "HostConfig.Binds[0]"),
         ({"Image": "b", "HostConfig": {"PortBindings": {"x/tcp": []}}}, "PortBindings"),
         ({"Image": "b", "HostConfig": {"Dns": ["1.1.1.1"]}}, "HostConfig.Dns"),
-        ({"Image": "b", "HostConfig": {"SecurityOpt": ["seccomp=unconfined"]}}, "SecurityOpt[0]"),
+        ({"Image": "b", "HostConfig": {"SecurityOpt": ["apparmor=mine"]}}, "SecurityOpt[0]"),
+        (
+            {"Image": "b", "HostConfig": {"SecurityOpt": ["no-new-privileges", 'seccomp={"x": 1']}},
+            "HostConfig.SecurityOpt[1]",
+        ),
         ({"Image": "b", "HostConfig": {"LogConfig": {"Type": "syslog"}}}, "LogConfig.Type"),
         ({"Image": "b", "HostConfig": {"NetworkMode": "container:x"}}, "NetworkMode"),
         (
@@ -170,3 +174,22 @@ def test_the_openapi_document_describes_every_route() -> None:
         served.add((method, path))
     assert served - described == set()
     assert {(m, p) for m, p in described if m != "HEAD"} - served == set()
+
+
+@pytest.mark.parametrize(
+    ("options", "no_new_privileges", "profile"),
+    [
+        ([], False, ""),
+        (["seccomp=unconfined", "no-new-privileges"], True, "unconfined"),
+        (["seccomp:unconfined", "no-new-privileges=false"], False, "unconfined"),
+        (["seccomp=builtin", "apparmor=unconfined", "label=disable"], False, ""),
+        (
+            ['seccomp={"defaultAction": "SCMP_ACT_ALLOW"}'],
+            False,
+            '{"defaultAction": "SCMP_ACT_ALLOW"}',
+        ),
+    ],
+)
+def test_security_options(options: list[str], no_new_privileges: bool, profile: str) -> None:
+    config = create({"Image": "b", "HostConfig": {"SecurityOpt": options}})
+    assert (config.no_new_privileges, config.seccomp_profile) == (no_new_privileges, profile)

@@ -256,6 +256,8 @@ class ContainerConfig(Input):
     stop_signal: str = "SIGTERM"
     stop_timeout: Annotated[int, msgspec.Meta(ge=0)] = 10
     init: bool = False
+    # lxcfs's /proc files (the pouch-isolation plugin); None: the daemon's default.
+    enable_lxcfs: bool | None = None
     tty: bool = False
     open_stdin: bool = False
     # Close the container's stdin when the client that attached it goes away

@@ -119,6 +119,11 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run an init as PID 1 that forwards signals and reaps zombies",
     )
+    p.add_argument(
+        "--enable-lxcfs",
+        action="store_true",
+        help="show the container's own limits in /proc/meminfo, cpuinfo, uptime … (needs lxcfs)",
+    )
     p.add_argument("--log-driver", metavar="NAME", help="logging driver for the container")
     flag_list(p, "--log-opt", metavar="KEY=VALUE", help="logging driver option, e.g. max-size=10m")
     p.add_argument("--platform", metavar="OS/ARCH", help="image platform, e.g. linux/arm64")

@@ -63,6 +63,7 @@ def _host_config(args: argparse.Namespace) -> dict[str, Any]:
         "Sysctls": parse_kv(args.sysctl, "--sysctl"),
         "Ulimits": [parse_ulimit(u) for u in args.ulimit],
         "Init": True if args.init else None,
+        "EnableLxcfs": True if args.enable_lxcfs else None,
         "Runtime": args.runtime,
     }
     log_options = parse_kv(args.log_opt, "--log-opt")

@@ -148,6 +148,7 @@ def host_config(config: ContainerConfig) -> dt.HostConfig:
         Sysctls=config.sysctls or None,
         Runtime=config.runtime,
         Init=config.init,
+        EnableLxcfs=config.enable_lxcfs,
         Memory=res.memory or 0,
         MemoryReservation=res.memory_reservation or 0,
         MemorySwap=res.memory_swap or 0,

@@ -161,6 +161,8 @@ class HostConfig(Resources):
     ConsoleSize: list[NonNegative] | None = None
     Isolation: str = ""
     Init: bool | None = None
+    # PouchContainer's extension: lxcfs files in /proc; unset is the daemon's default.
+    EnableLxcfs: bool | None = None
 
 
 class DockerConfig(DockerIn):

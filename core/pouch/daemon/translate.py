@@ -278,6 +278,7 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
         "ulimits": [{"name": u.Name, "soft": u.Soft, "hard": u.Hard} for u in host.Ulimits or []],
         "stop_signal": body.StopSignal or "SIGTERM",
         "init": bool(host.Init),
+        "enable_lxcfs": host.EnableLxcfs,
         "tty": body.Tty,
         "open_stdin": body.OpenStdin,
         "stdin_once": body.StdinOnce,

@@ -105,6 +105,12 @@ class Creator:
                 )
                 self.kernel.call("pouch_container_create", container=container, spec=spec)
                 _check_seccomp(runtime, config, spec)
+                if config.enable_lxcfs and oci.ANNOTATION_LXCFS not in spec.annotations:
+                    raise InvalidArgument(
+                        "no plugin gives containers lxcfs here: pip install pouch-isolation"
+                        " and apt-get install lxcfs",
+                        field="enable_lxcfs",
+                    )
                 container.spec = msgspec.json.encode(spec)
                 directory = Path(container.log_path).parent
                 directory.mkdir(parents=True, exist_ok=True)

@@ -79,8 +79,10 @@ class Engine:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._parts = None
-        await self._lifetime.stop(self)
+        try:
+            await self._lifetime.stop(self)  # pouch_engine_stopping hooks still read
+        finally:
+            self._parts = None
 
     def register_plugin(self, plugin: object, name: str) -> PluginStatus:
         """Register a plugin object after start; its drivers become available at once."""

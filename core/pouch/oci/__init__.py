@@ -52,6 +52,7 @@ from .resources import (
 from .seccomp import LinuxSeccomp, LinuxSeccompArg, LinuxSyscall
 from .spec import (
     ANNOTATION_CONTAINER_ID,
+    ANNOTATION_LXCFS,
     ANNOTATION_STDIN,
     ANNOTATION_STOP_SIGNAL,
     Hook,
@@ -63,6 +64,7 @@ from .spec import (
 
 __all__ = [
     "ANNOTATION_CONTAINER_ID",
+    "ANNOTATION_LXCFS",
     "ANNOTATION_STDIN",
     "ANNOTATION_STOP_SIGNAL",
     "DEFAULT_CAPABILITIES",

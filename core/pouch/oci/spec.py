@@ -34,6 +34,9 @@ ANNOTATION_STOP_SIGNAL = "io.pouch.container.stop-signal"
 # Set when the container keeps stdin open (the spec itself has no field for it):
 # "true", or "once" when it closes as its first attached client's input ends.
 ANNOTATION_STDIN = "io.pouch.container.stdin"
+# Set by the plugin that gave the container lxcfs's /proc files (the lxcfs mount
+# used); a container that asked for them and lacks it is refused.
+ANNOTATION_LXCFS = "io.pouch.container.lxcfs"
 
 
 class Root(OCIStruct, kw_only=True):

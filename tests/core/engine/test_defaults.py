@@ -15,6 +15,7 @@ import pytest
 from pouch import ContainerConfig
 from pouch.config import EngineConfig
 from pouch.engine import Engine
+from pouch.errors import InvalidArgument
 from pouch.markers import hookimpl
 from pouch.testing.plugin import import_busybox
 from pouch.testing.process_runtime import ProcessRuntime, ProcessRuntimePlugin
@@ -82,3 +83,15 @@ async def test_without_a_bridge_driver_containers_get_the_none_network(
             await engine.remove(container.id)
     assert "no network driver 'bridge' is installed" in caplog.text
     assert "get the network none" in caplog.text
+
+
+async def test_lxcfs_asked_where_no_plugin_gives_it(
+    config: EngineConfig, busybox_rootfs: Path
+) -> None:
+    async with Engine(config, plugins=[("process", ProcessRuntimePlugin(config))]) as engine:
+        await import_busybox(engine, busybox_rootfs)
+        asked = msgspec.convert({"image": "busybox", "enable_lxcfs": True}, ContainerConfig)
+        with pytest.raises(InvalidArgument) as refused:
+            await engine.create(asked)
+        assert refused.value.field == "enable_lxcfs" and "pouch-isolation" in str(refused.value)
+        assert engine.list(all=True) == []

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from pouch.markers import _hookspec as hookspec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pouch.config import EngineConfig
     from pouch.drivers import NetworkDriver, Runtime, Service, VolumeDriver
     from pouch.engine import Engine
@@ -135,6 +137,21 @@ def pouch_container_create(container: Container, spec: Spec) -> None:
     :param container: the container record (``container.config`` is the user's
         validated request); do not modify it.
     :param spec: the OCI runtime spec the engine built; modify in place.
+    """
+
+
+@hookspec
+def pouch_container_rootfs(container: Container, writable: Path) -> None:
+    """The container's writable layer exists: limit it, label it, account for it.
+
+    Called once per create, right after the root filesystem was prepared and
+    before the record is stored. ``writable`` is the directory every write of
+    the container lands in (disk quota sets its project here). Raise
+    ``pouch.errors.InvalidArgument`` to refuse the container; the create is
+    undone. Release what you set up in ``pouch_container_removed``.
+
+    :param container: the new record; do not modify it.
+    :param writable: a directory on the engine's state filesystem.
     """
 
 

@@ -53,6 +53,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("local-volumes", "pouch.builtins.volumes"),
     ("init", "pouch.builtins.init"),
     ("seccomp", "pouch.builtins.seccomp"),
+    ("quota", "pouch.builtins.quota"),
 )
 # These cannot be disabled: without them the engine cannot run a container.
 ESSENTIAL_PLUGINS = frozenset({"networks"})

@@ -256,6 +256,8 @@ class ContainerConfig(Input):
     stop_signal: str = "SIGTERM"
     stop_timeout: Annotated[int, msgspec.Meta(ge=0)] = 10
     init: bool = False
+    # Docker's --storage-opt: "size" limits the writable layer (disk quota).
+    storage_opt: dict[str, str] = {}
     # lxcfs's /proc files (the pouch-isolation plugin); None: the daemon's default.
     enable_lxcfs: bool | None = None
     tty: bool = False
@@ -295,6 +297,10 @@ class ContainerConfig(Input):
                 raise ValueError(f"log option max-size {value!r} is below 4k")
             if key == "max-file" and not (value.isdigit() and int(value) >= 1):
                 raise ValueError(f"log option max-file {value!r} must be a number of at least 1")
+        for key, value in self.storage_opt.items():
+            if key != "size":
+                raise ValueError(f"storage_opt {key!r} is not supported (size=SIZE is)")
+            parse_size(value)
         targets = [m.target for m in self.mounts] + list(self.tmpfs)
         duplicates = {t for t in targets if targets.count(t) > 1}
         if duplicates:

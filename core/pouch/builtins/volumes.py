@@ -22,6 +22,8 @@ from pouch.config import EngineConfig
 from pouch.drivers import Capability, DriverInfo, Mount, StagedVolume, VolumeDriver, VolumeInfo
 from pouch.errors import Conflict, InvalidArgument, NoSuchObject
 from pouch.markers import hookimpl
+from pouch.models import parse_size
+from pouch.quota import Projects, QuotaError, clear, limit
 
 __all__ = ["LocalVolumes"]
 
@@ -36,8 +38,10 @@ class _Meta(msgspec.Struct, omit_defaults=True):
 class LocalVolumes:
     name = "local"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, projects: Projects | None = None) -> None:
         self.root = root
+        # Project IDs of sized volumes (the engine's, shared with containers').
+        self.projects = projects or Projects(root.parent / "quota" / "projects.json")
 
     def describe(self) -> DriverInfo:
         return DriverInfo(
@@ -70,23 +74,37 @@ class LocalVolumes:
     async def create(
         self, name: str, options: dict[str, str], labels: dict[str, str]
     ) -> VolumeInfo:
-        if options:
+        unknown = sorted(set(options) - {"size"})
+        if unknown:
             raise InvalidArgument(
-                f"the local driver takes no options (got {', '.join(sorted(options))})",
+                f"the local driver takes only the option size (got {', '.join(unknown)})",
                 field="options",
             )
+        try:
+            size = parse_size(options["size"]) if "size" in options else 0
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), field="options.size") from None
         directory = self._dir(name)
         try:
             return self._read(name).info
         except NoSuchObject:
             pass
         (directory / "_data").mkdir(parents=True, exist_ok=True)
+        if size:
+            try:
+                limit(
+                    directory / "_data", f"volume:{name}", size, self.projects, field="options.size"
+                )
+            except QuotaError:
+                shutil.rmtree(directory, ignore_errors=True)
+                raise
         info = VolumeInfo(
             name=name,
             driver=self.name,
             mountpoint=str(directory / "_data"),
             created_at=time.time(),
             labels=labels,
+            options=dict(options),
         )
         self._write(_Meta(info=info))
         return info
@@ -96,6 +114,8 @@ class LocalVolumes:
         if meta.users:
             raise Conflict(f"volume {name} is in use by container {meta.users[0][:12]}")
         await anyio.to_thread.run_sync(shutil.rmtree, self._dir(name))
+        if "size" in meta.info.options:
+            clear(self.root, f"volume:{name}", self.projects)
 
     async def get(self, name: str) -> VolumeInfo:
         return self._read(name).info

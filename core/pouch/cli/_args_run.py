@@ -93,6 +93,18 @@ def container_flags(p: argparse.ArgumentParser) -> None:
     )
     flag_list(
         p,
+        "--storage-opt",
+        metavar="size=SIZE",
+        help="limit the container's writable layer, e.g. size=1g (needs project quota)",
+    )
+    flag_list(
+        p,
+        "--disk-quota",
+        metavar="[/=]SIZE",
+        help="PouchContainer's form of --storage-opt size: 10g, /=10g or .*=10g",
+    )
+    flag_list(
+        p,
         "--security-opt",
         metavar="OPT",
         help="seccomp=unconfined, seccomp=PROFILE.json (Docker's format) or no-new-privileges",

@@ -59,6 +59,7 @@ def _host_config(args: argparse.Namespace) -> dict[str, Any]:
         "CapDrop": args.cap_drop,
         "Privileged": args.privileged,
         "SecurityOpt": [security_opt(o) for o in args.security_opt],
+        "StorageOpt": storage_opt(args.storage_opt, args.disk_quota),
         "Tmpfs": tmpfs,
         "Sysctls": parse_kv(args.sysctl, "--sysctl"),
         "Ulimits": [parse_ulimit(u) for u in args.ulimit],
@@ -70,6 +71,20 @@ def _host_config(args: argparse.Namespace) -> dict[str, Any]:
     if args.log_driver or log_options:
         host["LogConfig"] = {"Type": args.log_driver or "", "Config": log_options}
     return {key: value for key, value in host.items() if value not in (None, False, [], {}, "")}
+
+
+def storage_opt(options: list[str], disk_quota: list[str]) -> dict[str, str]:
+    """``--storage-opt size=1g`` and PouchContainer's ``--disk-quota 1g``, ``/=1g``, ``.*=1g``."""
+    found = parse_kv(options, "--storage-opt")
+    for item in disk_quota:
+        path, sep, size = item.rpartition("=")
+        if sep and path not in ("/", ".*"):
+            raise UsageError(
+                f"--disk-quota {item!r}: only the root filesystem (/ or .*) can be limited;"
+                " for a directory use a volume with --opt size=SIZE"
+            )
+        found["size"] = size
+    return found
 
 
 def security_opt(option: str) -> str:

@@ -19,6 +19,7 @@ import anyio
 import msgspec
 
 from pouch import __version__
+from pouch.builtins import quota
 from pouch.daemon import docker_types as dt
 from pouch.daemon.http import Reply, Request, Response, Stream
 from pouch.daemon.routing import (
@@ -153,7 +154,10 @@ async def info(ctx: Daemon, request: Request) -> Reply:
             - states.count(State.PAUSED),
             "Images": len(images),
             "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "overlayfs"]],
+            "DriverStatus": [
+                ["Backing Filesystem", "overlayfs"],
+                ["Disk quota", quota.describe(ctx.engine.config.root)],
+            ],
             "Plugins": {
                 "Volume": kernel.volumes.names(),
                 "Network": kernel.networks.names(),

@@ -149,6 +149,7 @@ def host_config(config: ContainerConfig) -> dt.HostConfig:
         Runtime=config.runtime,
         Init=config.init,
         EnableLxcfs=config.enable_lxcfs,
+        StorageOpt=config.storage_opt or None,
         Memory=res.memory or 0,
         MemoryReservation=res.memory_reservation or 0,
         MemorySwap=res.memory_swap or 0,

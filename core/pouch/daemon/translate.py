@@ -56,10 +56,12 @@ _DOCKER_PATHS = {
     "$.stop_timeout": "$.StopTimeout",
     "$.log_options": "$.HostConfig.LogConfig.Config",
     "$.auto_remove": "$.HostConfig.AutoRemove",
+    "$.storage_opt": "$.HostConfig.StorageOpt",
+    "$.enable_lxcfs": "$.HostConfig.EnableLxcfs",
 }
 # Checks across fields name pouch's fields without a path (``auto_remove and a
 # restart policy conflict``): the docker names a client knows.
-_MODEL_WORDS = {"auto_remove": "HostConfig.AutoRemove"}
+_MODEL_WORDS = {"auto_remove": "HostConfig.AutoRemove", "storage_opt": "HostConfig.StorageOpt"}
 _MODEL_WORD = re.compile(r"\b(" + "|".join(_MODEL_WORDS) + r")\b")
 _RESOURCE_NAMES = {
     "memory_reservation": "MemoryReservation",
@@ -133,7 +135,6 @@ def _refuse_unsupported(host: dt.Resources, prefix: str) -> None:
             ("UsernsMode", host.UsernsMode),
             ("OomScoreAdj", host.OomScoreAdj),
             ("ShmSize", host.ShmSize),
-            ("StorageOpt", host.StorageOpt),
         ]
         if host.IpcMode not in ("", "private", "shareable"):
             checks.append(("IpcMode", host.IpcMode))
@@ -279,6 +280,7 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
         "stop_signal": body.StopSignal or "SIGTERM",
         "init": bool(host.Init),
         "enable_lxcfs": host.EnableLxcfs,
+        "storage_opt": host.StorageOpt or {},
         "tty": body.Tty,
         "open_stdin": body.OpenStdin,
         "stdin_once": body.StdinOnce,

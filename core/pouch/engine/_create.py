@@ -117,6 +117,8 @@ class Creator:
                 undo.push("container dir", _in_thread(shutil.rmtree, directory, True))
                 await anyio.to_thread.run_sync(self.images.rootfs, container_id, image)
                 undo.push("rootfs", _in_thread(self.images.release, container_id))
+                writable = self.images.writable(container_id)
+                self.kernel.call("pouch_container_rootfs", container=container, writable=writable)
                 self._add_record(container, generated=generated)
         self.records.publish(container, "create")
         return container

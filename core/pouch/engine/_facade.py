@@ -1,12 +1,11 @@
-"""``Engine``: the facade. Each public method is one call to the part that owns the work.
+"""``Engine``: the facade; each method is one call to the part that owns the work.
 
-Starting and stopping the engine is ``_lifetime``'s; the wiring of the parts
-is ``_parts``'.
-"""
+Starting and stopping is ``_lifetime``'s; the wiring of the parts, ``_parts``'."""
 
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
@@ -75,7 +74,8 @@ class Engine:
     # -- start and stop -------------------------------------------------------
 
     async def __aenter__(self) -> Engine:
-        self._parts = await self._lifetime.start(self, lambda: self.default_runtime)
+        ready = functools.partial(setattr, self, "_parts")  # set before the started hooks
+        await self._lifetime.start(self, lambda: self.default_runtime, ready)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -101,8 +101,7 @@ class Engine:
         """By full ID, by name, or by a unique ID prefix, as docker resolves them."""
         return self._p.records.lookup(ref)
 
-    def inspect(self, ref: str) -> Container:
-        return self._p.records.lookup(ref)
+    inspect = lookup
 
     def list(
         self, *, all: bool = False, filters: dict[str, builtins.list[str]] | None = None

@@ -45,7 +45,17 @@ class Lifetime:
         self._db: Database | None = None
         self._tg: anyio.abc.TaskGroup | None = None
 
-    async def start(self, engine: object, default_runtime: Callable[[], str]) -> Parts:
+    async def start(
+        self,
+        engine: object,
+        default_runtime: Callable[[], str],
+        ready: Callable[[Parts | None], None],
+    ) -> None:
+        """Open the state, load plugins, build and reconcile the parts.
+
+        ``ready`` receives the parts before ``pouch_engine_started`` runs (its
+        hooks use the engine), and None again when the start fails.
+        """
         for directory in (self.config.root, self.config.run_root):
             directory.mkdir(parents=True, exist_ok=True, mode=0o711)
         self._db = Database(self.config.db_path)
@@ -62,14 +72,15 @@ class Lifetime:
             with operation("engine.start"):
                 await parts.networks.ensure_default()
                 await parts.reconciler.reconcile()
+            ready(parts)
             self.kernel.call("pouch_engine_started", engine=engine)
             tg.start_soon(keep_generations, parts.runs.rotating, name="log generations")
             for service, plugin in self.kernel.services:
                 tg.start_soon(_serve, service, plugin, name=f"service {service.name}")
         except BaseException:
             await self.stop(engine)
+            ready(None)
             raise
-        return parts
 
     async def stop(self, engine: object) -> None:
         try:

@@ -289,6 +289,13 @@ class ImageStore:
     def mounts(self, key: str) -> list[Mount]:
         return self.snapshots.mounts(key)
 
+    def writable(self, key: str) -> Path:
+        """The directory the container snapshot ``key``'s writes land in (with its work dir)."""
+        snapshot = self.snapshots.get(key)
+        if snapshot is None or snapshot.kind != "active":
+            raise NoSuchObject(f"no such container snapshot: {key}")
+        return self.snapshots.dir(snapshot.number)
+
     def release(self, key: str) -> None:
         """Remove the container snapshot ``key`` (idempotent); its files are gone."""
         self.snapshots.remove(key)

@@ -247,3 +247,13 @@ def test_local_dates_without_a_zone_are_local(monkeypatch: pytest.MonkeyPatch) -
 def test_bad_times() -> None:
     with pytest.raises(UsageError, match="RFC 3339"):
         parse_timestamp("yesterday")
+
+
+def test_storage_opt_and_pouchcontainers_disk_quota() -> None:
+    from pouch.cli._create import storage_opt
+
+    assert storage_opt(["size=20m"], []) == {"size": "20m"}
+    assert storage_opt([], ["10g"]) == {"size": "10g"}
+    assert storage_opt([], ["/=10g"]) == storage_opt([], [".*=10g"]) == {"size": "10g"}
+    with pytest.raises(UsageError, match="volume with --opt size"):
+        storage_opt([], ["/data=1g"])

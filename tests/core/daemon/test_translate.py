@@ -193,3 +193,9 @@ def test_the_openapi_document_describes_every_route() -> None:
 def test_security_options(options: list[str], no_new_privileges: bool, profile: str) -> None:
     config = create({"Image": "b", "HostConfig": {"SecurityOpt": options}})
     assert (config.no_new_privileges, config.seccomp_profile) == (no_new_privileges, profile)
+
+
+def test_storage_opt_size_is_taken_and_others_refused() -> None:
+    config = create({"Image": "b", "HostConfig": {"StorageOpt": {"size": "20G"}}})
+    assert config.storage_opt == {"size": "20G"}
+    assert "StorageOpt" in refused({"Image": "b", "HostConfig": {"StorageOpt": {"dm.x": "1"}}})

@@ -53,6 +53,9 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Restart policy back-off: first delay and ceiling, in seconds.
     restart_delay: float = 0.1
     restart_delay_max: float = 60.0
+    # Map container root to a subordinate ID range (pouch.userns): "" none,
+    # "default" (the range of "pouchremap", added when missing), "NAME[:GROUP]".
+    userns_remap: str = ""
     # Load entry-point plugins (off for an engine that registers its own only).
     discover_plugins: bool = True
 

@@ -80,6 +80,9 @@ class Capability(enum.StrEnum):
     #: container. Without it the engine leaves the default filter out (with a
     #: log line) and refuses a container that asks for a profile.
     SECCOMP = "seccomp"
+    #: a user namespace in the spec (``linux.uidMappings``) is created, so the
+    #: engine's ``userns_remap`` can apply to the runtime's containers.
+    USERNS = "userns"
     #: the runtime implements ``SandboxRuntime``: it holds a sandbox (a pod, a
     #: VM) of its own and creates containers inside it. Without it the engine
     #: treats every container as a sandbox of one and the runtime never hears

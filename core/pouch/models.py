@@ -256,6 +256,8 @@ class ContainerConfig(Input):
     stop_signal: str = "SIGTERM"
     stop_timeout: Annotated[int, msgspec.Meta(ge=0)] = 10
     init: bool = False
+    # "host" keeps the container out of the engine's user-namespace remapping.
+    userns_mode: Literal["", "host"] = ""
     # Docker's --storage-opt: "size" limits the writable layer (disk quota).
     storage_opt: dict[str, str] = {}
     # lxcfs's /proc files (the pouch-isolation plugin); None: the daemon's default.

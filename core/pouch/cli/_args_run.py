@@ -91,6 +91,11 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="give the container every capability and every device",
     )
+    p.add_argument(
+        "--userns",
+        choices=["host"],
+        help="host: keep the container out of pouchd's --userns-remap",
+    )
     flag_list(
         p,
         "--storage-opt",

@@ -60,6 +60,7 @@ def _host_config(args: argparse.Namespace) -> dict[str, Any]:
         "Privileged": args.privileged,
         "SecurityOpt": [security_opt(o) for o in args.security_opt],
         "StorageOpt": storage_opt(args.storage_opt, args.disk_quota),
+        "UsernsMode": args.userns,
         "Tmpfs": tmpfs,
         "Sysctls": parse_kv(args.sysctl, "--sysctl"),
         "Ulimits": [parse_ulimit(u) for u in args.ulimit],

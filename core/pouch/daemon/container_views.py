@@ -150,6 +150,7 @@ def host_config(config: ContainerConfig) -> dt.HostConfig:
         Init=config.init,
         EnableLxcfs=config.enable_lxcfs,
         StorageOpt=config.storage_opt or None,
+        UsernsMode=config.userns_mode,
         Memory=res.memory or 0,
         MemoryReservation=res.memory_reservation or 0,
         MemorySwap=res.memory_swap or 0,

@@ -73,6 +73,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"unix:///path, or tcp://host:port with --tlsverify; repeatable ({DEFAULT_HOST})",
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--userns-remap",
+        metavar="default|NAME[:GROUP]",
+        help="map container root to a subordinate ID range of /etc/subuid and /etc/subgid",
+    )
     parser.add_argument("--tlsverify", action="store_true", default=None)
     parser.add_argument("--tlscacert")
     parser.add_argument("--tlscert")
@@ -109,6 +114,8 @@ def load_settings(args: argparse.Namespace) -> tuple[DaemonSettings, EngineConfi
         settings, **{k: v for k, v in overrides.items() if v is not None}
     )
     data.update({k: str(v) for k, v in (("root", args.root), ("run_root", args.run_root)) if v})
+    if args.userns_remap is not None:
+        data["userns_remap"] = args.userns_remap
     config = load_config(None, **data)
     return settings, config
 

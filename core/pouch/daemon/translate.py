@@ -132,10 +132,11 @@ def _refuse_unsupported(host: dt.Resources, prefix: str) -> None:
             ("PublishAllPorts", host.PublishAllPorts),
             ("PidMode", host.PidMode),
             ("UTSMode", host.UTSMode),
-            ("UsernsMode", host.UsernsMode),
             ("OomScoreAdj", host.OomScoreAdj),
             ("ShmSize", host.ShmSize),
         ]
+        if host.UsernsMode not in ("", "host"):
+            checks.append(("UsernsMode", host.UsernsMode))
         if host.IpcMode not in ("", "private", "shareable"):
             checks.append(("IpcMode", host.IpcMode))
         if host.Isolation not in ("", "default"):
@@ -281,6 +282,7 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
         "init": bool(host.Init),
         "enable_lxcfs": host.EnableLxcfs,
         "storage_opt": host.StorageOpt or {},
+        "userns_mode": host.UsernsMode,
         "tty": body.Tty,
         "open_stdin": body.OpenStdin,
         "stdin_once": body.StdinOnce,

@@ -20,7 +20,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from pouch import oci
+from pouch import oci, userns
 from pouch.config import EngineConfig
 from pouch.drivers import Capability, Runtime
 from pouch.engine import _names
@@ -33,6 +33,7 @@ from pouch.images import ImageStore
 from pouch.kernel import Kernel
 from pouch.models import Container, ContainerConfig
 from pouch.telemetry import operation
+from pouch.userns import IdMap
 
 __all__ = ["Creator", "default_runtime", "security_options"]
 
@@ -66,6 +67,7 @@ class Creator:
         self.volumes = volumes
         self.images = images
         self._default_runtime = default_runtime
+        self._remap: IdMap | None = None
 
     async def create(self, config: ContainerConfig, *, name: str | None = None) -> Container:
         """Validate, resolve the image, build the spec, prepare the root filesystem."""
@@ -82,6 +84,7 @@ class Creator:
         if self.records.by_name(name) is not None:
             raise Conflict(f"the container name {name!r} is already in use")
         image = await anyio.to_thread.run_sync(self.images.resolve, config.image)
+        idmap = self._idmap(config, runtime)
         container_id = secrets.token_hex(32)
         with operation("container.create", container_id=container_id, runtime=runtime.name):
             container = Container(
@@ -103,6 +106,8 @@ class Creator:
                     hostname=config.hostname or container_id[:12],
                     mounts=mounts,
                 )
+                if idmap is not None:
+                    _remap(spec, idmap)
                 self.kernel.call("pouch_container_create", container=container, spec=spec)
                 _check_seccomp(runtime, config, spec)
                 if config.enable_lxcfs and oci.ANNOTATION_LXCFS not in spec.annotations:
@@ -115,13 +120,33 @@ class Creator:
                 directory = Path(container.log_path).parent
                 directory.mkdir(parents=True, exist_ok=True)
                 undo.push("container dir", _in_thread(shutil.rmtree, directory, True))
-                await anyio.to_thread.run_sync(self.images.rootfs, container_id, image)
+                await anyio.to_thread.run_sync(self.images.rootfs, container_id, image, idmap)
                 undo.push("rootfs", _in_thread(self.images.release, container_id))
                 writable = self.images.writable(container_id)
                 self.kernel.call("pouch_container_rootfs", container=container, writable=writable)
                 self._add_record(container, generated=generated)
         self.records.publish(container, "create")
         return container
+
+    def _idmap(self, config: ContainerConfig, runtime: Runtime) -> IdMap | None:
+        """The user-namespace mapping for this container; None for the host's."""
+        if not self.config.userns_remap or config.userns_mode == "host":
+            return None
+        if config.privileged:
+            raise InvalidArgument(
+                "a privileged container cannot run in the remapped user namespace:"
+                " add --userns host",
+                field="privileged",
+            )
+        if Capability.USERNS not in runtime.describe().capabilities:
+            raise InvalidArgument(
+                f"the {runtime.name} runtime cannot run user-namespaced containers:"
+                " add --userns host or choose another runtime",
+                field="userns_mode",
+            )
+        if self._remap is None:
+            self._remap = userns.resolve(self.config.userns_remap)
+        return self._remap
 
     def _add_record(self, container: Container, *, generated: bool) -> None:
         """Store the new record; a generated name taken meanwhile is drawn again."""
@@ -149,9 +174,21 @@ def security_options(config: EngineConfig, kernel: Kernel, runtime_name: str) ->
     options = [option for options in found for option in options]
     if runtime_name not in kernel.runtimes.names():
         return options
-    if Capability.SECCOMP in kernel.runtimes.get(runtime_name).describe().capabilities:
+    capabilities = kernel.runtimes.get(runtime_name).describe().capabilities
+    if config.userns_remap and Capability.USERNS in capabilities:
+        options.append("name=userns")
+    if Capability.SECCOMP in capabilities:
         return options
     return [option for option in options if not option.startswith("name=seccomp")]
+
+
+def _remap(spec: oci.Spec, idmap: IdMap) -> None:
+    linux = spec.linux if spec.linux is not None else oci.Linux()
+    if not any(n.type == "user" for n in linux.namespaces):
+        linux.namespaces.append(oci.LinuxNamespace(type="user"))
+    linux.uid_mappings = [oci.LinuxIDMapping(container_id=0, host_id=idmap.uid, size=idmap.size)]
+    linux.gid_mappings = [oci.LinuxIDMapping(container_id=0, host_id=idmap.gid, size=idmap.size)]
+    spec.linux = linux
 
 
 def _check_seccomp(runtime: Runtime, config: ContainerConfig, spec: oci.Spec) -> None:

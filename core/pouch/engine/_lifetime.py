@@ -58,6 +58,8 @@ class Lifetime:
         """
         for directory in (self.config.root, self.config.run_root):
             directory.mkdir(parents=True, exist_ok=True, mode=0o711)
+            if self.config.userns_remap:  # a remapped root must pass through them
+                directory.chmod(0o711)
         self._db = Database(self.config.db_path)
         self.store = ImageStore(self.config.root, self._db)
         self.kernel.load()

@@ -23,7 +23,9 @@ OPTIONS_MAX = os.sysconf("SC_PAGE_SIZE") - 1  # the page includes the final NUL
 _INDEX_OFF = ["index=off"] if Path("/sys/module/overlay/parameters/index").exists() else []
 
 
-def describe(lowers: Sequence[str], upper: str | None, work: str | None) -> list[Mount]:
+def describe(
+    lowers: Sequence[str], upper: str | None, work: str | None, *, metacopy: bool = False
+) -> list[Mount]:
     """The mounts of a snapshot: ``lowers`` top first; no ``upper`` means read-only.
 
     One layer and no upper is a read-only bind, no layers a writable bind of
@@ -39,6 +41,8 @@ def describe(lowers: Sequence[str], upper: str | None, work: str | None) -> list
     options = [*_INDEX_OFF, "lowerdir=" + ":".join(lowers)]
     if upper is not None:
         options += [f"upperdir={upper}", f"workdir={work}"]
+    if metacopy:  # the upper layer holds metadata-only copies (see _shift)
+        options.append("metacopy=on")
     length = len(",".join(options))
     if length > OPTIONS_MAX:
         raise InvalidArgument(

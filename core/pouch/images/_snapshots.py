@@ -28,8 +28,10 @@ from pouch.errors import Conflict, InvalidArgument, NoSuchObject
 from pouch.images._layers import LayerInfo
 from pouch.images._manifest import chain_ids
 from pouch.images._overlay import describe
+from pouch.images._shift import shift_snapshot
 from pouch.models import Record
 from pouch.store import Database
+from pouch.userns import IdMap
 
 __all__ = ["Snapshot", "Snapshotter", "Usage"]
 
@@ -44,6 +46,8 @@ class Snapshot(Record, kw_only=True):
     created_at: float = 0.0
     diff_id: str = ""
     size: int = 0  # committed: bytes of file content in this layer alone
+    # active: owned by a user namespace's IDs through metadata-only copies (mount metacopy=on)
+    shifted: bool = False
 
 
 class Usage(msgspec.Struct, kw_only=True):
@@ -174,8 +178,10 @@ class Snapshotter:
 
     # -- active snapshots ------------------------------------------------------
 
-    def prepare(self, key: str, parent: str | None) -> list[Mount]:
+    def prepare(self, key: str, parent: str | None, idmap: IdMap | None = None) -> list[Mount]:
         """A writable snapshot ``key`` for a container on the committed ``parent`` chain.
+
+        With ``idmap`` every entry is owned by the mapped IDs (``_shift``).
 
         Raises ``Conflict`` if ``key`` exists, ``NoSuchObject`` for an unknown
         parent and ``InvalidArgument`` when the mount options would not fit.
@@ -186,11 +192,20 @@ class Snapshotter:
             raise Conflict(f"snapshot {key!r} already exists")
         lowers = self._chain(parent) if parent else []
         with self._new_dir() as number:
-            mounts = self._describe(number, lowers)  # raises if the options cannot fit
+            shifted = idmap is not None
+            # raises if the options cannot fit
+            mounts = self._describe(number, lowers, metacopy=shifted)
             (self.dir(number) / "fs").mkdir(mode=0o755)
             (self.dir(number) / "work").mkdir(mode=0o700)
+            if idmap is not None:
+                shift_snapshot(mounts, self.dir(number) / "shift", idmap)
             snapshot = Snapshot(
-                key=key, kind="active", number=number, parent=parent or "", created_at=time.time()
+                key=key,
+                kind="active",
+                number=number,
+                parent=parent or "",
+                created_at=time.time(),
+                shifted=shifted,
             )
             if not self._insert(snapshot):
                 raise Conflict(f"snapshot {key!r} already exists")
@@ -204,18 +219,21 @@ class Snapshotter:
         if snapshot.kind == "committed":
             return self._describe(None, self._chain(key))
         lowers = self._chain(snapshot.parent) if snapshot.parent else []
-        return self._describe(snapshot.number, lowers)
+        return self._describe(snapshot.number, lowers, metacopy=snapshot.shifted)
 
     def _fs(self, snapshot: Snapshot | int) -> str:
         number = snapshot if isinstance(snapshot, int) else snapshot.number
         return str(self.dir(number) / "fs")
 
-    def _describe(self, number: int | None, lowers: list[Snapshot]) -> list[Mount]:
+    def _describe(
+        self, number: int | None, lowers: list[Snapshot], *, metacopy: bool = False
+    ) -> list[Mount]:
         """Mounts over ``lowers``, writable into snapshot ``number`` unless it is None."""
         layers = [self._fs(s) for s in lowers]
         if number is None:
             return describe(layers, None, None)
-        return describe(layers, self._fs(number), str(self.dir(number) / "work"))
+        work = str(self.dir(number) / "work")
+        return describe(layers, self._fs(number), work, metacopy=metacopy)
 
     # -- removal and accounting ------------------------------------------------
 

@@ -38,6 +38,7 @@ from pouch.images._reference import Reference, parse_reference
 from pouch.images._snapshots import Snapshotter
 from pouch.oci.image import ImageConfig
 from pouch.store import Database
+from pouch.userns import IdMap
 
 __all__ = ["ImageStore"]
 
@@ -281,10 +282,13 @@ class ImageStore:
 
     # -- container root filesystems --------------------------------------------
 
-    def rootfs(self, key: str, image: Image | str) -> list[Mount]:
-        """Prepare the writable snapshot ``key`` on the image's layers; its mounts."""
+    def rootfs(self, key: str, image: Image | str, idmap: IdMap | None = None) -> list[Mount]:
+        """Prepare the writable snapshot ``key`` on the image's layers; its mounts.
+
+        With ``idmap`` the files are owned by the mapped IDs (a user namespace's root).
+        """
         record = image if isinstance(image, Image) else self.resolve(image)
-        return self.snapshots.prepare(key, record.chain_id or None)
+        return self.snapshots.prepare(key, record.chain_id or None, idmap)
 
     def mounts(self, key: str) -> list[Mount]:
         return self.snapshots.mounts(key)

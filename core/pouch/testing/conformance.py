@@ -48,6 +48,7 @@ from pouch.testing import (
     _resource_tests,
     _sandbox_tests,
     _seccomp_tests,
+    _userns_tests,
 )
 from pouch.testing._network_suite import NetworkDriverConformance
 from pouch.testing._suite import LONG, STUBBORN, SuiteBase, counter, until, well_behaved, with_tests
@@ -72,6 +73,7 @@ __all__ = [
     _isolation_tests,
     _resource_tests,
     _seccomp_tests,
+    _userns_tests,
     _daemon_tests,
 )
 class RuntimeConformance(SuiteBase):

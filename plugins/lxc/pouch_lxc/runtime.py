@@ -75,7 +75,7 @@ class LxcRuntime:
         return DriverInfo(
             name=self.name,
             version=self.version,
-            capabilities=[*_CAPABILITIES, Capability.TTY, Capability.UPDATE],
+            capabilities=[*_CAPABILITIES, Capability.TTY, Capability.UPDATE, Capability.USERNS],
             details={
                 "lxcpath": str(self.lxcpath),
                 "monitor": "pouch_lxc._monitor (lxc-start -F)",

@@ -56,7 +56,7 @@ def test_registers_the_lxc_runtime_when_installed(tmp_path: Path) -> None:
         "stats",
         "tty",
     }
-    assert expected | {"update"} == set(info.capabilities)
+    assert expected | {"update", "userns"} == set(info.capabilities)
     assert info.details["lxcpath"] == str(tmp_path / "run" / "lxc")  # never /var/lib/lxc
 
 

@@ -81,6 +81,7 @@ class OCIRuntime:
                 Capability.STATS,
                 Capability.TTY,
                 Capability.UPDATE,
+                Capability.USERNS,
             ],
             details={
                 "binary": self.binary,

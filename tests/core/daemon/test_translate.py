@@ -199,3 +199,8 @@ def test_storage_opt_size_is_taken_and_others_refused() -> None:
     config = create({"Image": "b", "HostConfig": {"StorageOpt": {"size": "20G"}}})
     assert config.storage_opt == {"size": "20G"}
     assert "StorageOpt" in refused({"Image": "b", "HostConfig": {"StorageOpt": {"dm.x": "1"}}})
+
+
+def test_userns_mode_host_is_taken() -> None:
+    assert create({"Image": "b", "HostConfig": {"UsernsMode": "host"}}).userns_mode == "host"
+    assert "UsernsMode" in refused({"Image": "b", "HostConfig": {"UsernsMode": "private"}})

@@ -107,7 +107,7 @@ class Creator:
                     mounts=mounts,
                 )
                 if idmap is not None:
-                    _remap(spec, idmap)
+                    _remap(spec, idmap, own_netns=networks == ["none"])
                 self.kernel.call("pouch_container_create", container=container, spec=spec)
                 _check_seccomp(runtime, config, spec)
                 if config.enable_lxcfs and oci.ANNOTATION_LXCFS not in spec.annotations:
@@ -182,7 +182,21 @@ def security_options(config: EngineConfig, kernel: Kernel, runtime_name: str) ->
     return [option for option in options if not option.startswith("name=seccomp")]
 
 
-def _remap(spec: oci.Spec, idmap: IdMap) -> None:
+def _remap(spec: oci.Spec, idmap: IdMap, *, own_netns: bool) -> None:
+    """A user namespace with ``idmap``'s mappings in ``spec``.
+
+    A network namespace the engine made (a network's) or the host's belongs
+    to the host's user namespace, and sysfs can only be mounted from the
+    namespace owning it: /sys becomes a read-only bind of the host's then, as
+    dockerd does it.
+    """
+    if not own_netns:
+        for index, mount in enumerate(spec.mounts):
+            if mount.type == "sysfs":
+                options = ["rbind", "nosuid", "noexec", "nodev", "ro"]
+                spec.mounts[index] = oci.Mount(
+                    destination=mount.destination, type="bind", source="/sys", options=options
+                )
     linux = spec.linux if spec.linux is not None else oci.Linux()
     if not any(n.type == "user" for n in linux.namespaces):
         linux.namespaces.append(oci.LinuxNamespace(type="user"))

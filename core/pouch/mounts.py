@@ -13,10 +13,11 @@ import ctypes.util
 import errno
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from pouch.drivers import Mount
 
-__all__ = ["is_mountpoint", "mount_all", "unmount"]
+__all__ = ["MountEntry", "is_mountpoint", "mount_all", "mount_table", "unmount"]
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -62,6 +63,33 @@ def unmount(target: Path) -> None:
             if code in (errno.EINVAL, errno.ENOENT):
                 return
             raise OSError(code, f"umount {target}: {os.strerror(code)}")
+
+
+class MountEntry(NamedTuple):
+    """One line of /proc/self/mountinfo; ``options`` has the mount's and the superblock's."""
+
+    point: str
+    fstype: str
+    source: str
+    options: frozenset[str]
+
+
+def mount_table(mountinfo: Path = Path("/proc/self/mountinfo")) -> list[MountEntry]:
+    """The mounts of this mount namespace, in mount order; empty when unreadable."""
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return []
+    table = []
+    for line in lines:
+        fields = line.split()
+        separator = fields.index("-")
+        options = fields[5].split(",") + fields[separator + 3].split(",")
+        point = fields[4].replace("\\040", " ")
+        table.append(
+            MountEntry(point, fields[separator + 1], fields[separator + 2], frozenset(options))
+        )
+    return table
 
 
 def is_mountpoint(path: Path) -> bool:

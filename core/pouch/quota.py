@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pouch.errors import InvalidArgument
+from pouch.mounts import MountEntry, mount_table
 
-__all__ = ["Projects", "QuotaError", "backing_mount", "clear", "limit", "usage"]
+__all__ = ["Projects", "QuotaError", "backing_mount", "clear", "limit", "support", "usage"]
 
 FS_IOC_FSGETXATTR = 0x801C581F
 FS_IOC_FSSETXATTR = 0x401C5820
@@ -40,30 +41,20 @@ class QuotaError(InvalidArgument):
     """Project quota cannot be set here; the message says what to change."""
 
 
-class MountInfo:
-    def __init__(self, point: str, source: str, fstype: str, options: set[str]) -> None:
-        self.point, self.source, self.fstype, self.options = point, source, fstype, options
-
-
-def backing_mount(path: Path) -> MountInfo:
-    """The mount ``path`` is on (the longest mount point above it)."""
+def backing_mount(path: Path) -> MountEntry:
+    """The mount ``path`` is on (the last-mounted of the longest mount points above it)."""
     real = os.path.realpath(path)
-    best: MountInfo | None = None
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        separator = fields.index("-")
-        point = fields[4].replace("\\040", " ")
-        if real != point and not real.startswith(point.rstrip("/") + "/"):
-            continue
-        if best is None or len(point) >= len(best.point):
-            options = set(fields[5].split(",")) | set(fields[separator + 3].split(","))
-            best = MountInfo(point, fields[separator + 2], fields[separator + 1], options)
+    best: MountEntry | None = None
+    for entry in mount_table():
+        inside = real == entry.point or real.startswith(entry.point.rstrip("/") + "/")
+        if inside and (best is None or len(entry.point) >= len(best.point)):
+            best = entry
     if best is None:
         raise QuotaError(f"no mount found for {path}")
     return best
 
 
-def _check(mount: MountInfo, field: str) -> None:
+def _check(mount: MountEntry, field: str) -> None:
     if mount.fstype not in ("ext4", "xfs"):
         raise QuotaError(
             f"{mount.point} is {mount.fstype}: a size limit needs ext4 or xfs with project"
@@ -83,8 +74,7 @@ def _check(mount: MountInfo, field: str) -> None:
         )
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _set_project(directory: Path, project: int) -> None:
@@ -102,7 +92,7 @@ def _set_project(directory: Path, project: int) -> None:
 def _quotactl(command: int, device: str, project: int, block: bytearray) -> None:
     qcmd = ctypes.c_int((command << 8) | PRJQUOTA)  # QCMD(command, PRJQUOTA), a C int
     buffer = (ctypes.c_char * len(block)).from_buffer(block)
-    if _libc().quotactl(qcmd, device.encode(), project, buffer) != 0:
+    if _libc.quotactl(qcmd, device.encode(), project, buffer) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"quotactl on {device}: {os.strerror(errno)}")
 
@@ -195,3 +185,14 @@ def clear(directory: Path | None, owner: str, projects: Projects) -> None:
         with contextlib.suppress(OSError, QuotaError):
             _set_hard_limit(backing_mount(directory).source, project, 0)
     projects.release(owner)
+
+
+def support(root: Path) -> str:
+    """Whether sizes can be limited under ``root``, as ``info`` says it."""
+    try:
+        mount = backing_mount(root)
+    except QuotaError:
+        return "unknown"
+    if mount.fstype in ("ext4", "xfs") and {"prjquota", "pquota"} & mount.options:
+        return f"project quota ({mount.fstype})"
+    return f"none ({mount.point} is {mount.fstype} without prjquota)"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pouch.markers import hookimpl
 from pouch.models import Container, parse_size
-from pouch.quota import Projects, QuotaError, backing_mount, clear, limit
+from pouch.quota import Projects, QuotaError, clear, limit
 
 if TYPE_CHECKING:
     from pouch.engine import Engine
@@ -70,14 +70,3 @@ def pouch_container_removed(container: Container) -> None:
     if not container.config.storage_opt.get("size") or _root.path is None:
         return
     clear(_root.path, _owner(container), projects(_root.path))
-
-
-def describe(root: Path) -> str:
-    """Whether sizes can be limited under ``root``, for ``info``."""
-    try:
-        mount = backing_mount(root)
-    except QuotaError:
-        return "unknown"
-    if mount.fstype in ("ext4", "xfs") and {"prjquota", "pquota"} & mount.options:
-        return f"project quota ({mount.fstype})"
-    return f"none ({mount.point} is {mount.fstype} without prjquota)"

@@ -11,6 +11,7 @@ first instruction. ``--privileged`` and ``seccomp=unconfined`` get no filter.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from importlib import resources
@@ -70,7 +71,9 @@ def parse_profile(text: str | bytes) -> Profile:
         raise ValueError(f"not a seccomp profile: {exc}") from None
 
 
+@functools.cache
 def default_profile() -> Profile:
+    """The built-in profile, read once (compiling does not change it)."""
     data = resources.files("pouch.builtins").joinpath("seccomp_default.json").read_bytes()
     return parse_profile(data)
 

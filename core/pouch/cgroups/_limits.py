@@ -35,12 +35,7 @@ def _v1(res: LinuxResources) -> list[tuple[str, str]]:
             out.append(("cpu.cfs_period_us", str(cpu.period)))
         if cpu.quota is not None:
             out.append(("cpu.cfs_quota_us", str(cpu.quota)))
-        if cpu.cpus:
-            out.append(("cpuset.cpus", cpu.cpus))
-        if cpu.mems:
-            out.append(("cpuset.mems", cpu.mems))
-    if res.pids is not None:
-        out.append(("pids.max", str(res.pids.limit) if res.pids.limit > 0 else "max"))
+    out += _cpuset_and_pids(res)
     if (blkio := res.block_io) is not None:
         if blkio.weight is not None:
             out.append(("blkio.weight", str(blkio.weight)))
@@ -52,6 +47,18 @@ def _v1(res: LinuxResources) -> list[tuple[str, str]]:
         ):
             out += [(f"blkio.throttle.{name}", f"{d.major}:{d.minor} {d.rate}") for d in devices]
     out += [(f"hugetlb.{h.page_size}.limit_in_bytes", str(h.limit)) for h in res.hugepage_limits]
+    return out
+
+
+def _cpuset_and_pids(res: LinuxResources) -> list[tuple[str, str]]:
+    """The files v1 and v2 name alike."""
+    out: list[tuple[str, str]] = []
+    if res.cpu is not None and res.cpu.cpus:
+        out.append(("cpuset.cpus", res.cpu.cpus))
+    if res.cpu is not None and res.cpu.mems:
+        out.append(("cpuset.mems", res.cpu.mems))
+    if res.pids is not None:
+        out.append(("pids.max", str(res.pids.limit) if res.pids.limit > 0 else "max"))
     return out
 
 
@@ -75,12 +82,7 @@ def _v2(res: LinuxResources) -> list[tuple[str, str]]:
         if cpu.quota is not None or cpu.period:
             quota = "max" if cpu.quota is None or cpu.quota <= 0 else str(cpu.quota)
             out.append(("cpu.max", f"{quota} {cpu.period or 100_000}"))
-        if cpu.cpus:
-            out.append(("cpuset.cpus", cpu.cpus))
-        if cpu.mems:
-            out.append(("cpuset.mems", cpu.mems))
-    if res.pids is not None:
-        out.append(("pids.max", str(res.pids.limit) if res.pids.limit > 0 else "max"))
+    out += _cpuset_and_pids(res)
     if (blkio := res.block_io) is not None:
         if blkio.weight is not None:
             out.append(("io.weight", str(1 + (blkio.weight - 10) * 9999 // 990)))

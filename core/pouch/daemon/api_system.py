@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from pouch import __version__
-from pouch.builtins import quota
+from pouch import __version__, quota
 from pouch.daemon import docker_types as dt
 from pouch.daemon.http import Reply, Request, Response, Stream
 from pouch.daemon.routing import (
@@ -156,7 +155,7 @@ async def info(ctx: Daemon, request: Request) -> Reply:
             "Driver": "overlay2",
             "DriverStatus": [
                 ["Backing Filesystem", "overlayfs"],
-                ["Disk quota", quota.describe(ctx.engine.config.root)],
+                ["Disk quota", quota.support(ctx.engine.config.root)],
             ],
             "Plugins": {
                 "Volume": kernel.volumes.names(),

@@ -10,6 +10,7 @@ Bound into ``RuntimeConformance`` by ``with_tests``: each function's ``self`` is
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import shutil
@@ -72,6 +73,7 @@ def _probe() -> str:
     if gcc is None:
         pytest.skip("the seccomp probe needs gcc and libc6-dev: apt-get install gcc libc6-dev")
     work = Path(tempfile.mkdtemp(prefix="pouch-probe-"))
+    atexit.register(shutil.rmtree, work, True)
     (work / "probe.c").write_text(_PROBE_C)
     subprocess.run(
         [gcc, "-static", "-O1", "-o", str(work / "probe"), str(work / "probe.c")],

@@ -11,12 +11,13 @@ which is when running containers need it mounted again.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+from pouch.mounts import mount_table, unmount
 
 __all__ = ["FILES", "Lxcfs"]
 
@@ -31,24 +32,11 @@ FILES = (
     "proc/uptime",
     "sys/devices/system/cpu/online",
 )
-_MNT_DETACH = 2
 
 
 def lxcfs_mounts() -> list[Path]:
     """Mount points of ``fuse.lxcfs`` in this mount namespace."""
-    found = []
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            fields = line.split()
-            separator = fields.index("-")
-            if fields[separator + 1] == "fuse.lxcfs":
-                found.append(Path(fields[4].replace("\\040", " ")))
-    return found
-
-
-def _detach(mount: Path) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.umount2(str(mount).encode(), _MNT_DETACH)
+    return [Path(entry.point) for entry in mount_table() if entry.fstype == "fuse.lxcfs"]
 
 
 def _is_lxcfs(pid: int) -> bool:
@@ -102,7 +90,7 @@ class Lxcfs:
     def _start(self) -> None:
         mount = self.own_mount
         if mount in lxcfs_mounts():  # a dead one's mount is left behind
-            _detach(mount)
+            unmount(mount)
         mount.mkdir(parents=True, exist_ok=True)
         with mount.with_name("lxcfs.log").open("ab") as log:
             # lxcfs stays in the foreground: setsid -f runs it in a session of
@@ -135,7 +123,7 @@ class Lxcfs:
             while _is_lxcfs(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
         if self.own_mount in lxcfs_mounts():
-            _detach(self.own_mount)
+            unmount(self.own_mount)
         self.mount = None
         self.generation = 0
 

@@ -14,13 +14,15 @@ import ctypes
 import os
 import platform
 import sys
+from pathlib import Path
+
+from pouch.mounts import unmount
 
 _SYSCALLS = {"x86_64": (428, 429), "aarch64": (428, 429)}
 OPEN_TREE_CLONE = 1
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
-MNT_DETACH = 2
 CLONE_NEWNS = 0x00020000
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -43,7 +45,7 @@ def inject(pid: int, pairs: list[tuple[str, str]]) -> None:
     namespace = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY)
     _check(_libc.setns(namespace, CLONE_NEWNS), f"setns into process {pid}")
     for fd, target in clones:
-        _libc.umount2(target.encode(), MNT_DETACH)  # the stale one; nothing there is fine
+        unmount(Path(target))  # the stale one; nothing there is fine
         _check(
             _libc.syscall(move_mount, fd, b"", AT_FDCWD, target.encode(), MOVE_MOUNT_F_EMPTY_PATH),
             f"move_mount to {target}",

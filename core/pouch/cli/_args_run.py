@@ -61,6 +61,18 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         "-p 127.0.0.1:5353:53/udp, -p 80 for a port the daemon picks)",
     )
     p.add_argument(
+        "-P",
+        "--publish-all",
+        action="store_true",
+        help="publish every exposed port (the image's EXPOSE and --expose) on a free host port",
+    )
+    flag_list(
+        p,
+        "--expose",
+        metavar="PORT[/PROTO]",
+        help="expose a port (or a range) without publishing it; -P publishes it",
+    )
+    p.add_argument(
         "--network", "--net", metavar="NAME", help="network to join: a network name, host or none"
     )
     p.add_argument("--runtime", metavar="NAME", help="runtime to use (runc, crun, lxc, kata, ...)")

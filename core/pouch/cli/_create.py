@@ -45,6 +45,7 @@ def _host_config(args: argparse.Namespace) -> dict[str, Any]:
     host: dict[str, Any] = {
         "Binds": binds,
         "PortBindings": port_bindings,
+        "PublishAllPorts": args.publish_all,
         "NetworkMode": args.network,
         "RestartPolicy": parse_restart(args.restart) if args.restart != "no" else None,
         "AutoRemove": args.rm,
@@ -112,6 +113,8 @@ def build_create(
         env.extend(read_env_file(path))
     env.extend(resolve_env(args.env, os.environ))
     exposed, _ = parse_ports(args.publish)
+    for spec in args.expose:
+        exposed.update(parse_ports([spec])[0])
     anonymous: dict[str, dict[str, object]] = {
         target: {} for entry, target in map(parse_volume, args.volume) if entry is None
     }

@@ -27,7 +27,7 @@ async def test_names_and_id_prefixes_resolve_like_docker(engine: Engine, busybox
     assert engine.lookup("/web").id == one.id
     assert engine.lookup(one.id[:8]).id == one.id
     assert two.name and two.name != "web"
-    with pytest.raises(Conflict, match="'web' is already in use"):
+    with pytest.raises(Conflict, match='"/web" is already in use by container'):
         await engine.create(cfg(cmd=["true"]), name="web")
     with pytest.raises(InvalidArgument, match="name"):
         await engine.create(cfg(cmd=["true"]), name="-bad name")

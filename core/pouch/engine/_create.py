@@ -88,8 +88,13 @@ class Creator:
             )
         generated = not name
         name = _names.validate_name(name) if name else self._free_name()
-        if self.records.by_name(name) is not None:
-            raise Conflict(f"the container name {name!r} is already in use")
+        holder = self.records.by_name(name)
+        if holder is not None:
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by container'
+                f' "{holder.id}". You have to remove (or rename) that container to be able'
+                " to reuse that name."
+            )
         image = await anyio.to_thread.run_sync(self.images.resolve, config.image)
         config = with_exposed_ports(config, image.config)
         idmap = self._idmap(config, runtime)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable
+
+from pouch.testing.daemon import PouchDaemon
 
 Docker = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -191,3 +194,43 @@ def test_sharing_another_containers_network(docker: Docker) -> None:
         "run", "--rm", "--network", "container:owner", "-p", "80", "busybox", "true", check=False
     )
     assert refused.returncode != 0 and "NetworkMode" in refused.stderr, refused.stderr
+
+
+def test_the_pouch_cli_flags(pouchd: PouchDaemon, docker_env: dict[str, str]) -> None:
+    def pouch(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pouch", "-H", pouchd.host, *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    assert pouch("network", "create", "--subnet", "10.231.249.0/24", "ptflags").returncode == 0
+    try:
+        done = pouch(
+            "run",
+            "-d",
+            "--name",
+            "flagged",
+            "--network",
+            "ptflags",
+            "--network-alias",
+            "named",
+            "--ip",
+            "10.231.249.9",
+            "--mac-address",
+            "02:42:0a:e7:f9:09",
+            "-P",
+            "--expose",
+            "81",
+            "busybox",
+            "sleep",
+            "60",
+        )
+        assert done.returncode == 0, done.stderr
+        found = json.loads(pouch("inspect", "flagged").stdout)[0]
+        endpoint = found["NetworkSettings"]["Networks"]["ptflags"]
+        assert endpoint["IPAddress"] == "10.231.249.9" and "named" in endpoint["Aliases"]
+        assert endpoint["MacAddress"] == "02:42:0a:e7:f9:09"
+        assert int(found["NetworkSettings"]["Ports"]["81/tcp"][0]["HostPort"]) > 0
+        refused = pouch("run", "--rm", "--network-alias", "x", "busybox", "true")
+        assert refused.returncode == 125 and "user-defined network" in refused.stderr
+    finally:
+        pouch("rm", "-f", "flagged")
+        pouch("network", "rm", "ptflags")

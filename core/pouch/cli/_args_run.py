@@ -75,6 +75,15 @@ def container_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--network", "--net", metavar="NAME", help="network to join: a network name, host or none"
     )
+    flag_list(
+        p,
+        "--network-alias",
+        metavar="NAME",
+        help="another name the container is found by on its (user-defined) network",
+    )
+    p.add_argument("--ip", metavar="IPV4", help="fixed IPv4 address on the network")
+    p.add_argument("--ip6", metavar="IPV6", help="fixed IPv6 address on the network")
+    p.add_argument("--mac-address", metavar="MAC", help="fixed MAC address, e.g. 02:42:ac:11:00:02")
     p.add_argument("--runtime", metavar="NAME", help="runtime to use (runc, crun, lxc, kata, ...)")
     p.add_argument("-m", "--memory", metavar="SIZE", help="memory limit, e.g. 256m, 1.5g")
     p.add_argument(

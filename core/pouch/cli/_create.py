@@ -100,6 +100,17 @@ def security_opt(option: str) -> str:
         raise UsageError(f"--security-opt seccomp: cannot read {value}: {exc.strerror}") from None
 
 
+def _endpoint(args: argparse.Namespace) -> dict[str, Any]:
+    """The endpoint settings ``--network-alias``, ``--ip`` and ``--ip6`` ask for."""
+    endpoint: dict[str, Any] = {}
+    addresses = {"IPv4Address": args.ip, "IPv6Address": args.ip6}
+    if any(addresses.values()):
+        endpoint["IPAMConfig"] = {k: v for k, v in addresses.items() if v}
+    if args.network_alias:
+        endpoint["Aliases"] = list(args.network_alias)
+    return endpoint
+
+
 def build_create(
     args: argparse.Namespace, *, attach: bool
 ) -> tuple[dict[str, str | None], dict[str, Any]]:
@@ -141,8 +152,16 @@ def build_create(
         "StopSignal": args.stop_signal,
         "StopTimeout": args.stop_timeout,
     }
+    body["MacAddress"] = args.mac_address
     body = {key: value for key, value in body.items() if value not in (None, False, [], {}, "")}
     body["HostConfig"] = _host_config(args)
+    endpoint = _endpoint(args)
+    if endpoint:
+        if not args.network or args.network in ("bridge", "default", "host", "none"):
+            raise UsageError(
+                "--network-alias, --ip and --ip6 need a user-defined network (--network NAME)"
+            )
+        body["NetworkingConfig"] = {"EndpointsConfig": {args.network: endpoint}}
     return {"name": args.name, "platform": args.platform}, body
 
 

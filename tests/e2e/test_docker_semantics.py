@@ -26,7 +26,7 @@ def test_exec_of_a_missing_or_unrunnable_command(docker: Docker) -> None:
 
 
 def test_exec_inspect_through_docker_py(pouchd: PouchDaemon, docker: Docker) -> None:
-    import docker as docker_py
+    import docker as docker_py  # type: ignore[import-untyped]
 
     docker("run", "-d", "--name", "box", "busybox", "sleep", "60")
     client = docker_py.DockerClient(base_url=pouchd.host)

@@ -82,11 +82,14 @@ async def test_attach_before_start_sees_the_first_line(engine: Engine, busybox: 
 
 
 async def test_update_and_filters(engine: Engine, busybox: str) -> None:
-    container = await engine.create(cfg(cmd=["true"], labels={"tier": "front"}))
-    await engine.create(cfg(cmd=["true"], labels={"tier": "back"}))
+    container = await engine.create(cfg(cmd=["true"], labels={"tier": "front", "app": "a"}))
+    await engine.create(cfg(cmd=["true"], labels={"tier": "back", "app": "a"}))
     assert [c.id for c in engine.list(all=True, filters={"label": ["tier=front"]})] == [
         container.id
     ]
+    # docker-compose asks for its project's and a service's label: both must match.
+    both = {"label": ["app=a", "tier=front"]}
+    assert [c.id for c in engine.list(all=True, filters=both)] == [container.id]
     with pytest.raises(InvalidArgument, match="unknown filter"):
         engine.list(filters={"colour": ["red"]})
     from pouch.models import Resources

@@ -138,7 +138,7 @@ class Networks:
                 dangling = any(v.lower() in ("1", "true") for v in values)
                 found = dangling != bool(self._users(network, running_only=False))
             else:
-                found = any(_label_matches(network.labels, v) for v in values)
+                found = all(_label_matches(network.labels, v) for v in values)
             if not found:
                 return False
         return True

@@ -16,6 +16,7 @@ import anyio
 import anyio.abc
 
 from pouch.daemon import (
+    api_archive,
     api_container_io,
     api_containers,
     api_exec,
@@ -43,6 +44,7 @@ def build_router() -> Router:
         api_system,
         api_containers,
         api_container_io,
+        api_archive,
         api_stats,
         api_exec,
         api_image_transfer,

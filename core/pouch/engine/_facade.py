@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pouch.config import EngineConfig
 from pouch.drivers import ExecProcess, Stats
+from pouch.engine._archive import ContainerFiles
 from pouch.engine._attach import Attached
 from pouch.engine._create import default_runtime, security_options
 from pouch.engine._images import Images
@@ -65,6 +66,11 @@ class Engine:
     def networks(self) -> Networks:
         """The network API: ``get``, ``list``, ``create``, ``remove``, ``prune``."""
         return self._p.networks
+
+    @property
+    def files(self) -> ContainerFiles:
+        """Files in containers: ``stat``, ``get``, ``put`` (docker cp), ``export``, ``changes``."""
+        return self._p.files
 
     @property
     def default_runtime(self) -> str:
@@ -196,5 +202,3 @@ class Engine:
 
     async def network_disconnect(self, network: str, ref: str) -> Container:
         return await self._p.sandboxes.disconnect(network, ref)
-
-    # -- images ---------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import anyio.abc
 
 from pouch.config import EngineConfig
+from pouch.engine._archive import ContainerFiles
 from pouch.engine._attach import Attachments
 from pouch.engine._containers import Containers
 from pouch.engine._create import Creator
@@ -45,6 +46,7 @@ class Parts:
     attachments: Attachments
     images: Images
     reconciler: Reconciler
+    files: ContainerFiles
 
 
 def build(
@@ -80,4 +82,5 @@ def build(
         attachments=Attachments(kernel, records),
         images=Images(config, store, records, events, ImageArchives(store, events)),
         reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
+        files=ContainerFiles(config, records, store),
     )

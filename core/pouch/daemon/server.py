@@ -17,6 +17,7 @@ import anyio.abc
 
 from pouch.daemon import (
     api_archive,
+    api_commit,
     api_container_io,
     api_containers,
     api_exec,
@@ -45,6 +46,7 @@ def build_router() -> Router:
         api_containers,
         api_container_io,
         api_archive,
+        api_commit,
         api_stats,
         api_exec,
         api_image_transfer,

@@ -14,6 +14,7 @@ from pouch.config import EngineConfig
 from pouch.drivers import ExecProcess, Stats
 from pouch.engine._archive import ContainerFiles
 from pouch.engine._attach import Attached
+from pouch.engine._commit import Commits
 from pouch.engine._create import default_runtime, security_options
 from pouch.engine._images import Images
 from pouch.engine._lifetime import Lifetime
@@ -71,6 +72,11 @@ class Engine:
     def files(self) -> ContainerFiles:
         """Files in containers: ``stat``, ``get``, ``put`` (docker cp), ``export``, ``changes``."""
         return self._p.files
+
+    @property
+    def commits(self) -> Commits:
+        """Images of containers and their past: ``commit``, ``history``."""
+        return self._p.commits
 
     @property
     def default_runtime(self) -> str:

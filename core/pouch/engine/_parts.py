@@ -14,6 +14,7 @@ import anyio.abc
 from pouch.config import EngineConfig
 from pouch.engine._archive import ContainerFiles
 from pouch.engine._attach import Attachments
+from pouch.engine._commit import Commits
 from pouch.engine._containers import Containers
 from pouch.engine._create import Creator
 from pouch.engine._image_archives import ImageArchives
@@ -47,6 +48,7 @@ class Parts:
     images: Images
     reconciler: Reconciler
     files: ContainerFiles
+    commits: Commits
 
 
 def build(
@@ -83,4 +85,5 @@ def build(
         images=Images(config, store, records, events, ImageArchives(store, events)),
         reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
         files=ContainerFiles(config, records, store),
+        commits=Commits(records, containers, store),
     )

@@ -234,3 +234,53 @@ def test_hostile_tar_writes_nothing_outside_the_root(
     assert b"ok" not in cat("/tmp/ok.txt")  # the refused archive wrote nothing
     os.stat(victim)  # still a plain host file
     pouchd.json("DELETE", f"/containers/{container}", query={"force": "1"})
+
+
+def test_docker_commit_then_run_and_history(
+    pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: Cli
+) -> None:
+    run(docker_cli, "run", "-d", "--name", "base", "busybox", "sleep", "300")
+    run(docker_cli, "exec", "base", "sh", "-c", "echo committed > /root/state; rm /bin/vi")
+    image_id = run(
+        docker_cli,
+        "commit",
+        "--change",
+        "CMD cat /root/state",
+        "--change",
+        "ENV COLOUR=blue",
+        "-m",
+        "a message",
+        "base",
+        "mine:v1",
+    ).strip()
+    assert image_id.startswith("sha256:")
+    assert "mine" in run(docker_cli, "images")
+    assert run(docker_cli, "inspect", "-f", "{{.State.Status}}", "base").strip() == "running"
+    assert run(docker_cli, "run", "--rm", "mine:v1") == "committed\n"
+    assert "COLOUR=blue" in run(docker_cli, "run", "--rm", "mine:v1", "env")
+    gone = run(docker_cli, "run", "--rm", "mine:v1", "ls", "/bin/vi", check=False)
+    assert "No such file" in gone
+    history = run(docker_cli, "history", "mine:v1").splitlines()
+    assert len(history) == 3  # header, the commit, the import
+    assert history[1].split()[0] == image_id.removeprefix("sha256:")[:12]
+    assert "a message" in history[1] and "<missing>" in history[2]
+    refused = run(docker_cli, "commit", "--change", "ONBUILD RUN true", "base", check=False)
+    assert "ONBUILD" in refused
+    run(docker_cli, "rm", "-f", "base")
+
+
+def test_docker_py_commit_and_history(pouchd: PouchDaemon, pouchd_busybox: str) -> None:
+    client = docker_py.DockerClient(base_url=pouchd.host, version="auto", timeout=60)
+    container = client.containers.create("busybox", ["sh", "-c", "echo hi > /hi"])
+    container.start()
+    container.wait()
+    image = container.commit("snap", "one", changes=["WORKDIR /srv", "USER nobody"])
+    assert image.attrs["Config"]["WorkingDir"] == "/srv"
+    assert image.attrs["Config"]["User"] == "nobody"
+    assert client.containers.run("snap:one", ["cat", "/hi"], remove=True) == b"hi\n"
+    history = image.history()
+    assert history[0]["Id"] == image.id and history[0]["Tags"] == ["snap:one"]
+    assert history[-1]["Id"] == "<missing>"
+    assert history[0]["Size"] >= 3 and history[0]["CreatedBy"] == "sh -c echo hi > /hi"
+    with pytest.raises(docker_py.errors.NotFound):
+        client.api.commit("no-such-container")

@@ -20,11 +20,13 @@ from pouch.daemon import (
     api_commit,
     api_container_io,
     api_containers,
+    api_disk,
     api_exec,
     api_image_transfer,
     api_images,
     api_networks,
     api_stats,
+    api_swarm,
     api_system,
     api_volumes,
 )
@@ -47,12 +49,14 @@ def build_router() -> Router:
         api_container_io,
         api_archive,
         api_commit,
+        api_disk,
         api_stats,
         api_exec,
         api_image_transfer,
         api_images,
         api_networks,
         api_volumes,
+        api_swarm,
     ):
         router.include(module.routes)
     return router

@@ -20,6 +20,7 @@ from pouch.engine._images import Images
 from pouch.engine._lifetime import Lifetime
 from pouch.engine._networks import Networks
 from pouch.engine._parts import Parts
+from pouch.engine._usage import DiskUsage
 from pouch.engine._volumes import Volumes
 from pouch.events import EventBus
 from pouch.kernel import Kernel, PluginStatus
@@ -77,6 +78,11 @@ class Engine:
     def commits(self) -> Commits:
         """Images of containers and their past: ``commit``, ``history``."""
         return self._p.commits
+
+    @property
+    def disk(self) -> DiskUsage:
+        """Disk usage (``df``) and prunes that report the bytes they free."""
+        return self._p.disk
 
     @property
     def default_runtime(self) -> str:

@@ -25,6 +25,7 @@ from pouch.engine._reconcile import Reconciler
 from pouch.engine._records import Records
 from pouch.engine._runs import Runs
 from pouch.engine._sandboxes import Sandboxes
+from pouch.engine._usage import DiskUsage
 from pouch.engine._volumes import Volumes
 from pouch.events import EventBus
 from pouch.images import ImageStore
@@ -49,6 +50,7 @@ class Parts:
     reconciler: Reconciler
     files: ContainerFiles
     commits: Commits
+    disk: DiskUsage
 
 
 def build(
@@ -86,4 +88,5 @@ def build(
         reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
         files=ContainerFiles(config, records, store),
         commits=Commits(records, containers, store),
+        disk=DiskUsage(records, containers, volumes, store),
     )

@@ -2,7 +2,8 @@
 that is not part of a swarm (503), so ``docker node ls`` and friends say so.
 
 ``/swarm``, ``/nodes``, ``/services``, ``/tasks``, ``/secrets``, ``/configs``
-and every path under them, whatever the method; nothing reaches the engine.
+and every path under them (with the methods docker uses there); nothing
+reaches the engine.
 """
 
 from __future__ import annotations
@@ -20,15 +21,22 @@ __all__ = ["NOT_IN_SWARM", "routes"]
 routes = Router()
 
 NOT_IN_SWARM = "This node is not part of a swarm"
-_ROOTS = ("/swarm", "/nodes", "/services", "/tasks", "/secrets", "/configs")
-_METHODS = ("GET", "POST", "PUT", "DELETE")
+# Each root's list, and the methods docker's clients use under it.
+_ROOTS = {
+    "/swarm": ("GET", "POST"),
+    "/nodes": ("GET", "POST", "DELETE"),
+    "/services": ("GET", "POST", "DELETE"),
+    "/tasks": ("GET",),
+    "/secrets": ("GET", "POST", "DELETE"),
+    "/configs": ("GET", "POST", "DELETE"),
+}
 
 
 async def not_in_swarm(ctx: Daemon, request: Request) -> Reply:
     return error_reply(503, NOT_IN_SWARM)
 
 
-for _root in _ROOTS:
-    for _method in _METHODS:
-        routes.route(_method, _root)(not_in_swarm)
+for _root, _methods in _ROOTS.items():
+    routes.route("GET", _root)(not_in_swarm)
+    for _method in _methods:
         routes.route(_method, _root + "/{rest:path}")(not_in_swarm)

@@ -20,6 +20,7 @@ from pouch.engine._images import Images
 from pouch.engine._lifetime import Lifetime
 from pouch.engine._networks import Networks
 from pouch.engine._parts import Parts
+from pouch.engine._registry_lookup import RegistryLookup
 from pouch.engine._usage import DiskUsage
 from pouch.engine._volumes import Volumes
 from pouch.events import EventBus
@@ -83,6 +84,11 @@ class Engine:
     def disk(self) -> DiskUsage:
         """Disk usage (``df``) and prunes that report the bytes they free."""
         return self._p.disk
+
+    @property
+    def registry(self) -> RegistryLookup:
+        """Registries asked without pulling: ``search``, ``inspect`` (distribution)."""
+        return self._p.registry
 
     @property
     def default_runtime(self) -> str:

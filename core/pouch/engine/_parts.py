@@ -23,6 +23,7 @@ from pouch.engine._io import ContainerIO
 from pouch.engine._networks import Networks
 from pouch.engine._reconcile import Reconciler
 from pouch.engine._records import Records
+from pouch.engine._registry_lookup import RegistryLookup
 from pouch.engine._runs import Runs
 from pouch.engine._sandboxes import Sandboxes
 from pouch.engine._usage import DiskUsage
@@ -51,6 +52,7 @@ class Parts:
     files: ContainerFiles
     commits: Commits
     disk: DiskUsage
+    registry: RegistryLookup
 
 
 def build(
@@ -74,6 +76,7 @@ def build(
     runs = Runs(config, kernel, records, sandboxes, store, task_group, auto_remove)
     containers = Containers(kernel, records, runs, volumes, store)
     creator = Creator(config, kernel, records, networks, volumes, store, default_runtime)
+    images = Images(config, store, records, events, ImageArchives(store, events))
     return Parts(
         records=records,
         networks=networks,
@@ -84,9 +87,10 @@ def build(
         containers=containers,
         io=ContainerIO(kernel, records),
         attachments=Attachments(kernel, records),
-        images=Images(config, store, records, events, ImageArchives(store, events)),
+        images=images,
         reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
         files=ContainerFiles(config, records, store),
         commits=Commits(records, containers, store),
         disk=DiskUsage(records, containers, volumes, store),
+        registry=RegistryLookup(lambda: images.distribution),
     )

@@ -7,6 +7,7 @@ in the bytes its prune reclaims.
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -83,3 +84,24 @@ def test_swarm_endpoints_say_not_in_swarm(pouchd: PouchDaemon, docker_cli: Cli) 
         assert "This node is not part of a swarm" in out, (command, out)
     status, _, body = pouchd.request("GET", "/v1.41/tasks/abc/logs")
     assert status == 503 and b"not part of a swarm" in body
+
+
+def test_search_and_distribution_against_a_registry(
+    pouchd: PouchDaemon, docker_cli: Cli, registry: Any
+) -> None:
+    from pouch.testing.images import BUSYBOX_CONFIG
+    from pouch.testing.registry_images import busybox_layer_bytes, push_image_to_registry
+
+    push_image_to_registry(
+        registry.address, "tools/busybox", [busybox_layer_bytes()], BUSYBOX_CONFIG
+    )
+    found = run(docker_cli, "search", f"{registry.address}/busy")
+    assert f"{registry.address}/tools/busybox" in found
+    client = docker_py.DockerClient(base_url=pouchd.host, version="auto", timeout=60)
+    data = client.api.inspect_distribution(f"{registry.address}/tools/busybox:latest")
+    assert data["Descriptor"]["digest"].startswith("sha256:")
+    assert data["Platforms"][0]["os"] == "linux"
+    with pytest.raises(docker_py.errors.NotFound):
+        client.api.inspect_distribution(f"{registry.address}/tools/nothing:1")
+    status, _, body = pouchd.request("GET", "/images/search", query={"term": "busybox"})
+    assert status == 501 and b"/v2/_catalog" in body  # no registry configured to search

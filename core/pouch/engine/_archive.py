@@ -12,6 +12,7 @@ host directories, as docker does. Every path is resolved inside that root
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -29,12 +30,14 @@ from pouch.engine._records import Records
 from pouch.engine._scoped import ScopedRoot, clean
 from pouch.engine._tar_in import extract_tar
 from pouch.engine._tar_out import PathStat, stat_path, write_tar
-from pouch.errors import NoSuchContainer, NoSuchObject
+from pouch.errors import InvalidArgument, NoSuchContainer, NoSuchObject
 from pouch.images import ImageStore
 from pouch.models import Container
 from pouch.mounts import mount_all, mount_table, unmount
 
 __all__ = ["ContainerFiles", "PathStat", "tar_stream"]
+
+log = logging.getLogger(__name__)
 
 # Host file systems a container sees through bind mounts but docker cp must not write.
 _NEVER = ("/proc", "/sys", "/dev")
@@ -49,8 +52,10 @@ async def tar_stream(write: Callable[[BinaryIO], None]) -> AsyncIterator[bytes]:
             try:
                 with open(write_fd, "wb") as out:  # noqa: ASYNC230 - a pipe
                     await anyio.to_thread.run_sync(write, out)
-            except OSError:
+            except BrokenPipeError:
                 pass  # the reader went away
+            except Exception:  # the tar ends short; the client sees a truncated stream
+                log.exception("writing a tar stream failed")
 
         tg.start_soon(produce)
         with open(read_fd, "rb", buffering=0) as source:  # noqa: ASYNC230 - a pipe
@@ -140,6 +145,8 @@ class ContainerFiles:
                 return await anyio.to_thread.run_sync(stat_path, root, path)
             except (NoSuchObject, FileNotFoundError, NotADirectoryError):
                 raise self._missing(container, path) from None
+            except OSError as exc:  # a link loop, or a container changing it meanwhile
+                raise InvalidArgument(f"cannot stat {path}: {exc.strerror}", field="path") from None
 
     async def get(self, ref: str, path: str) -> tuple[PathStat, AsyncIterator[bytes]]:
         """The stat of ``path`` and a tar of it, as ``GET …/archive`` answers."""
@@ -175,11 +182,14 @@ class ContainerFiles:
                 source,
                 no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
                 owner=owner,
+                read_only=container.config.read_only_rootfs,
             )
             try:
                 await anyio.to_thread.run_sync(extract)
             except (NoSuchObject, FileNotFoundError):
                 raise self._missing(container, path) from None
+            except OSError as exc:
+                raise InvalidArgument(f"cannot extract into {path}: {exc}", field="path") from None
         self.records.publish(container, "extract-to-dir")
 
     @staticmethod

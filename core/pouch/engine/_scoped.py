@@ -79,6 +79,10 @@ class ScopedRoot:
         with self.resolve(path, follow=True) as found:
             return os.open(found.name, _DIR_FLAGS, dir_fd=found.dir_fd)
 
+    def in_mount(self, path: str) -> bool:
+        """Whether container path ``path`` is on a volume or bind rather than the root."""
+        return any(path == dest or path.startswith(dest + "/") for dest in self.mounts)
+
     def mount_at(self, path: str) -> str | None:
         """The host directory mounted exactly on container path ``path``, if any."""
         return self.mounts.get(path)

@@ -51,10 +51,12 @@ def extract_tar(
     *,
     no_overwrite_dir_non_dir: bool = False,
     owner: tuple[int, int] | None = None,
+    read_only: bool = False,
 ) -> None:
     """Extract the tar file ``source`` into the directory ``dest`` of ``root``.
 
-    ``owner`` (uid, gid) replaces the archive's owners (``copyUIDGID``).
+    ``owner`` (uid, gid) replaces the archive's owners (``copyUIDGID``);
+    ``read_only``: the root filesystem is, only volumes and binds take files.
     Raises ``NoSuchObject`` when ``dest`` does not exist and
     ``InvalidArgument`` when it is no directory or the archive is refused.
     """
@@ -65,6 +67,8 @@ def extract_tar(
         except FileNotFoundError:
             raise NoSuchObject(f"{dest}: no such file or directory") from None
         base = found.path
+    if read_only and not root.in_mount(base):
+        raise InvalidArgument("container rootfs is marked read-only", field="path")
     with _open_tar(source) as tar:
         members = tar.getmembers()
         for member in members:

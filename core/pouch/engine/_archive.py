@@ -27,7 +27,7 @@ from pouch import oci
 from pouch.config import EngineConfig
 from pouch.engine._changes import Change, changes, lower_dirs
 from pouch.engine._records import Records
-from pouch.engine._scoped import ScopedRoot, clean
+from pouch.engine._scoped import IdShift, ScopedRoot, clean
 from pouch.engine._tar_in import extract_tar
 from pouch.engine._tar_out import PathStat, stat_path, write_tar
 from pouch.errors import InvalidArgument, NoSuchContainer, NoSuchObject
@@ -78,10 +78,22 @@ class ContainerFiles:
 
     # -- the root -------------------------------------------------------------
 
+    def _spec(self, container: Container) -> oci.Spec | None:
+        return msgspec.json.decode(container.spec, type=oci.Spec) if container.spec else None
+
+    def _ids(self, container: Container) -> IdShift:
+        spec = self._spec(container)
+        if spec is None or spec.linux is None:
+            return IdShift()
+        return IdShift(
+            [(m.container_id, m.host_id, m.size) for m in spec.linux.uid_mappings],
+            [(m.container_id, m.host_id, m.size) for m in spec.linux.gid_mappings],
+        )
+
     def _binds(self, container: Container) -> dict[str, str]:
-        if not container.spec:
+        spec = self._spec(container)
+        if spec is None:
             return {}
-        spec = msgspec.json.decode(container.spec, type=oci.Spec)
         binds: dict[str, str] = {}
         for mount in spec.mounts:
             bind = mount.type == "bind" or {"bind", "rbind"} & set(mount.options)
@@ -120,14 +132,14 @@ class ContainerFiles:
     @asynccontextmanager
     async def scope(self, container: Container) -> AsyncIterator[ScopedRoot]:
         """The container's file system, mounted for as long as the block runs."""
-        binds = self._binds(container)
+        binds, ids = self._binds(container), self._ids(container)
         found = await anyio.to_thread.run_sync(self._host_mount, container)
         if found is not None:
-            yield ScopedRoot(found, binds)
+            yield ScopedRoot(found, binds, ids)
             return
         target = await anyio.to_thread.run_sync(self._mount, container)
         try:
-            yield ScopedRoot(str(target), binds)
+            yield ScopedRoot(str(target), binds, ids)
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._unmount, target)
@@ -216,7 +228,8 @@ class ContainerFiles:
 
         async def chunks() -> AsyncIterator[bytes]:
             async with self.scope(container) as root:
-                write = functools.partial(write_tar, ScopedRoot(root.root), "/", volumes=False)
+                bare = ScopedRoot(root.root, ids=root.ids)  # no volumes
+                write = functools.partial(write_tar, bare, "/", volumes=False)
                 async for chunk in tar_stream(lambda out: write(out, top=False)):
                     yield chunk
             self.records.publish(container, "export")

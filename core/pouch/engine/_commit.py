@@ -126,6 +126,12 @@ class Commits:
             raise NoSuchContainer(ref) from None
         if reference:
             reference = str(parse_reference(reference))  # a bad name fails before any work
+        snapshot = self.store.snapshots.get(container.id)
+        if snapshot is not None and snapshot.shifted:
+            # Its upper dir holds metadata-only copies owned by the remapped IDs.
+            raise NotSupported(
+                f"cannot commit {container.name}: it runs in a remapped user namespace"
+            )
         paused = False
         if pause and container.state.status == State.RUNNING:
             try:

@@ -20,11 +20,11 @@ import os
 import posixpath
 import stat
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pouch.errors import NoSuchObject
 
-__all__ = ["Resolved", "ScopedRoot", "clean"]
+__all__ = ["IdShift", "Resolved", "ScopedRoot", "clean"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_LINKS = 40
@@ -33,6 +33,44 @@ _MAX_LINKS = 40
 def clean(path: str) -> str:
     """``path`` as an absolute, normalised container path (``..`` clamped at ``/``)."""
     return posixpath.normpath("/" + path.lstrip("/")).replace("//", "/")
+
+
+Ranges = Sequence[tuple[int, int, int]]  # (container ID, host ID, size), as the OCI spec
+
+
+def _map(value: int, ranges: Ranges, *, to_host: bool) -> int | None:
+    for inside, outside, size in ranges:
+        start, other = (inside, outside) if to_host else (outside, inside)
+        if start <= value < start + size:
+            return other + value - start
+    return None if ranges else value
+
+
+class IdShift:
+    """A user namespace's ID mappings: owners as the container sees them ↔ on the host.
+
+    Empty mappings (no user namespace of its own) leave IDs as they are.
+    """
+
+    def __init__(self, uids: Ranges = (), gids: Ranges = ()) -> None:
+        self.uids = list(uids)
+        self.gids = list(gids)
+
+    def to_host(self, uid: int, gid: int) -> tuple[int, int]:
+        """An ID the namespace does not map becomes its ``nobody`` (or its root)."""
+        return self._one(uid, self.uids), self._one(gid, self.gids)
+
+    def to_container(self, uid: int, gid: int) -> tuple[int, int]:
+        """A host ID outside the namespace shows as ``nobody`` (65534), as in it."""
+        found = _map(uid, self.uids, to_host=False), _map(gid, self.gids, to_host=False)
+        return (65534 if found[0] is None else found[0], 65534 if found[1] is None else found[1])
+
+    @staticmethod
+    def _one(value: int, ranges: Ranges) -> int:
+        found = _map(value, ranges, to_host=True)
+        if found is None:
+            found = _map(65534, ranges, to_host=True)
+        return ranges[0][1] if found is None else found
 
 
 class Resolved:
@@ -69,8 +107,11 @@ class Resolved:
 class ScopedRoot:
     """The root directory ``root`` and the host directories mounted on container paths."""
 
-    def __init__(self, root: str, mounts: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, root: str, mounts: Mapping[str, str] | None = None, ids: IdShift | None = None
+    ) -> None:
         self.root = root
+        self.ids = ids or IdShift()
         self.mounts = {clean(dest): source for dest, source in (mounts or {}).items()}
         self.mounts.pop("/", None)
 

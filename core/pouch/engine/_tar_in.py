@@ -103,7 +103,9 @@ class _Extractor:
         return posixpath.join(self.base, _relative(name, what))
 
     def _ids(self, member: tarfile.TarInfo) -> tuple[int, int]:
-        return self.owner if self.owner is not None else (member.uid, member.gid)
+        """The owner on the host: the archive's (or ``owner``), through the user namespace."""
+        uid, gid = self.owner if self.owner is not None else (member.uid, member.gid)
+        return self.root.ids.to_host(uid, gid)
 
     def extract(self, member: tarfile.TarInfo) -> bool:
         """Create one entry; False for what is skipped (the destination itself)."""

@@ -137,7 +137,7 @@ class _Writer:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         info = tarfile.TarInfo(arcname)
         info.mode = stat.S_IMODE(st.st_mode)
-        info.uid, info.gid = st.st_uid, st.st_gid
+        info.uid, info.gid = self.root.ids.to_container(st.st_uid, st.st_gid)
         info.mtime = st.st_mtime
         kind = stat.S_IFMT(st.st_mode)
         if kind == stat.S_IFSOCK:

@@ -149,3 +149,15 @@ def test_changes_and_layer_of_an_upper_dir(tmp_path: Path) -> None:
     write_layer(upper, out)
     names = _names(out.getvalue())
     assert names == ["etc", "etc/.wh.gone", "etc/kept", "new"]
+
+
+def test_owners_through_a_user_namespace() -> None:
+    from pouch.engine._scoped import IdShift
+
+    ids = IdShift([(0, 100000, 65536)], [(0, 100000, 65536)])
+    assert ids.to_host(0, 0) == (100000, 100000)
+    assert ids.to_host(1000, 50) == (101000, 100050)
+    assert ids.to_container(101000, 100050) == (1000, 50)
+    assert ids.to_container(0, 0) == (65534, 65534)  # the host's root is nobody inside
+    assert ids.to_host(70000, 70000) == (165534, 165534)  # unmapped: the namespace's nobody
+    assert IdShift().to_host(5, 6) == (5, 6) and IdShift().to_container(5, 6) == (5, 6)

@@ -169,6 +169,7 @@ class ContainerFiles:
             async with self.scope(container) as root:
                 async for chunk in tar_stream(functools.partial(write_tar, root, path)):
                     yield chunk
+            self.records.publish(container, "archive-path")
 
         return found, chunks()
 
@@ -183,7 +184,9 @@ class ContainerFiles:
     ) -> None:
         """Extract the tar file ``source`` into the directory ``path`` of the container."""
         container = self.container(ref)
-        async with self.scope(container) as root:
+        # A stopped container is not started while its files are written (the
+        # runtime would mount the same upper dir a second time meanwhile).
+        async with self.records.lock(container.id), self.scope(container) as root:
             owner = None
             if copy_uid_gid:
                 owner = await anyio.to_thread.run_sync(self._owner, container, root)

@@ -24,9 +24,12 @@ from collections.abc import Mapping, Sequence
 
 from pouch.errors import NoSuchObject
 
-__all__ = ["IdShift", "Resolved", "ScopedRoot", "clean"]
+__all__ = ["MOUNT_FLAGS", "IdShift", "Resolved", "ScopedRoot", "clean"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# A mount's host directory is the daemon's configuration, not the container's:
+# a symlink in its host path (/var/run -> /run) is followed, as the bind did.
+MOUNT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _MAX_LINKS = 40
 
 
@@ -151,9 +154,9 @@ class ScopedRoot:
                 source = self.mounts.get(child)
                 if source is not None:
                     if last:
-                        parent = os.open(os.path.dirname(source) or "/", _DIR_FLAGS)
+                        parent = os.open(os.path.dirname(source) or "/", MOUNT_FLAGS)
                         return Resolved(parent, os.path.basename(source) or ".", child)
-                    stack.append((os.open(source, _DIR_FLAGS), child))
+                    stack.append((os.open(source, MOUNT_FLAGS), child))
                     continue
                 try:
                     st = os.stat(part, dir_fd=fd, follow_symlinks=False)

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from pouch.engine._scoped import Resolved, ScopedRoot
+from pouch.engine._scoped import MOUNT_FLAGS, Resolved, ScopedRoot
 from pouch.errors import NoSuchObject
 
 __all__ = ["PathStat", "go_mode", "stat_path", "write_tar"]
@@ -177,7 +177,7 @@ class _Writer:
                 child_arc = child if arcname == "." else f"{arcname}/{child}"
                 source = self.root.mount_at(child_path) if self.volumes else None
                 if source is not None and os.path.isdir(source):
-                    mount_fd = os.open(source, _DIR_FLAGS)
+                    mount_fd = os.open(source, MOUNT_FLAGS)
                     try:
                         self.entry(mount_fd, ".", child_arc, child_path)
                     finally:

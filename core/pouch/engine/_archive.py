@@ -27,12 +27,13 @@ from pouch import oci
 from pouch.config import EngineConfig
 from pouch.engine._changes import Change, changes, lower_dirs
 from pouch.engine._records import Records
+from pouch.engine._sandboxes import Sandboxes
 from pouch.engine._scoped import IdShift, ScopedRoot, clean
 from pouch.engine._tar_in import extract_tar
 from pouch.engine._tar_out import PathStat, stat_path, write_tar
 from pouch.errors import InvalidArgument, NoSuchContainer, NoSuchObject
 from pouch.images import ImageStore
-from pouch.models import Container
+from pouch.models import Container, State
 from pouch.mounts import mount_all, mount_table, unmount
 
 __all__ = ["ContainerFiles", "PathStat", "tar_stream"]
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # Host file systems a container sees through bind mounts but docker cp must not write.
 _NEVER = ("/proc", "/sys", "/dev")
+_ETC = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+_LIVE = (State.RUNNING, State.PAUSED, State.RESTARTING)
 
 
 async def tar_stream(write: Callable[[BinaryIO], None]) -> AsyncIterator[bytes]:
@@ -64,10 +67,13 @@ async def tar_stream(write: Callable[[BinaryIO], None]) -> AsyncIterator[bytes]:
 
 
 class ContainerFiles:
-    def __init__(self, config: EngineConfig, records: Records, store: ImageStore) -> None:
+    def __init__(
+        self, config: EngineConfig, records: Records, store: ImageStore, sandboxes: Sandboxes
+    ) -> None:
         self.config = config
         self.records = records
         self.store = store
+        self.sandboxes = sandboxes
         self._private = config.run_root / "archive"
 
     def container(self, ref: str) -> Container:
@@ -100,6 +106,13 @@ class ContainerFiles:
             dest = clean(mount.destination)
             if bind and mount.source.startswith("/") and not dest.startswith(_NEVER):
                 binds[dest] = mount.source
+        if container.state.status in _LIVE:  # the sandbox's files over the image's
+            sandbox = self.sandboxes.describe(container)
+            taken = {clean(m.target) for m in container.config.mounts}
+            sources = (sandbox.hostname_path, sandbox.hosts_path, sandbox.resolv_conf_path)
+            for target, source in zip(_ETC, sources, strict=True):
+                if target not in taken and os.path.isfile(source):
+                    binds[target] = source
         return binds
 
     def _host_mount(self, container: Container) -> str | None:

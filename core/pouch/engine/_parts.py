@@ -89,7 +89,7 @@ def build(
         attachments=Attachments(kernel, records),
         images=images,
         reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
-        files=ContainerFiles(config, records, store),
+        files=ContainerFiles(config, records, store, sandboxes),
         commits=Commits(records, containers, store),
         disk=DiskUsage(records, containers, volumes, store),
         registry=RegistryLookup(lambda: images.distribution),

@@ -118,6 +118,10 @@ def test_docker_py_archive_and_diff(pouchd: PouchDaemon, pouchd_busybox: str) ->
         assert tar.getnames() == ["group"]
     _, linked = container.get_archive("/bin/sh")
     assert linked["mode"] & (1 << 27) and linked["linkTarget"] == "/bin/busybox"
+    chunks, _ = container.get_archive("/etc/hostname")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        hostname = tar.extractfile("hostname")
+        assert hostname is not None and hostname.read() == f"{container.id[:12]}\n".encode()
     _, folder = container.get_archive("/etc")
     assert folder["mode"] == (1 << 31) | 0o755
     assert container.put_archive("/root", _tar(_file("put.txt", b"put\n")))

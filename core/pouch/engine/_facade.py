@@ -220,3 +220,5 @@ class Engine:
 
     async def network_disconnect(self, network: str, ref: str) -> Container:
         return await self._p.sandboxes.disconnect(network, ref)
+
+    # -- images ---------------------------------------------------------------

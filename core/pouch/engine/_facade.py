@@ -8,25 +8,27 @@ import builtins
 import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pouch.config import EngineConfig
 from pouch.drivers import ExecProcess, Stats
-from pouch.engine._archive import ContainerFiles
 from pouch.engine._attach import Attached
-from pouch.engine._commit import Commits
 from pouch.engine._create import default_runtime, security_options
 from pouch.engine._images import Images
 from pouch.engine._lifetime import Lifetime
 from pouch.engine._networks import Networks
 from pouch.engine._parts import Parts
-from pouch.engine._registry_lookup import RegistryLookup
-from pouch.engine._usage import DiskUsage
 from pouch.engine._volumes import Volumes
 from pouch.events import EventBus
 from pouch.kernel import Kernel, PluginStatus
 from pouch.logs import LogRecord
 from pouch.models import Container, ContainerConfig, ExecConfig, Resources
+
+if TYPE_CHECKING:
+    from pouch.engine._archive import ContainerFiles
+    from pouch.engine._commit import Commits
+    from pouch.engine._registry_lookup import RegistryLookup
+    from pouch.engine._usage import DiskUsage
 
 __all__ = ["Engine"]
 

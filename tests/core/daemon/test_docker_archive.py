@@ -288,3 +288,41 @@ def test_docker_py_commit_and_history(pouchd: PouchDaemon, pouchd_busybox: str) 
     assert history[0]["Size"] >= 3 and history[0]["CreatedBy"] == "sh -c echo hi > /hi"
     with pytest.raises(docker_py.errors.NotFound):
         client.api.commit("no-such-container")
+
+
+def test_cp_options_owner_overwrite_read_only(
+    pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: Cli, tmp_path: Path
+) -> None:
+    source = tmp_path / "f.txt"
+    source.write_text("x\n")
+    run(docker_cli, "create", "--name", "nobody-box", "--user", "nobody", "busybox", "true")
+    run(docker_cli, "cp", "-a", str(source), "nobody-box:/tmp/")
+    run(docker_cli, "cp", str(source), "nobody-box:/tmp/plain.txt")
+    client = docker_py.DockerClient(base_url=pouchd.host, version="auto", timeout=60)
+    box = client.containers.get("nobody-box")
+    chunks, _ = box.get_archive("/tmp/f.txt")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        assert (tar.getmember("f.txt").uid, tar.getmember("f.txt").gid) == (65534, 65534)
+    chunks, _ = box.get_archive("/tmp/plain.txt")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        assert tar.getmember("plain.txt").uid == os.getuid()
+
+    # noOverwriteDirNonDir: a file never replaces a directory, nor a directory a file.
+    status, _, body = pouchd.request(
+        "PUT",
+        f"/containers/{box.id}/archive",
+        _tar(_file("etc", b"not a dir")),
+        query={"path": "/", "noOverwriteDirNonDir": "1"},
+    )
+    assert status == 400 and b"cannot overwrite directory" in body
+    linked = run(docker_cli, "cp", "-L", "nobody-box:/bin/sh", str(tmp_path / "sh"))
+    assert linked == "" and (tmp_path / "sh").stat().st_size > 100_000  # busybox itself
+
+    run(docker_cli, "volume", "create", "writable")
+    run(docker_cli, "create", "--name", "ro", "--read-only", "-v", "writable:/w", "busybox")
+    refused = run(docker_cli, "cp", str(source), "ro:/tmp/", check=False)
+    assert "read-only" in refused
+    run(docker_cli, "cp", str(source), "ro:/w/")
+    assert (
+        run(docker_cli, "run", "--rm", "-v", "writable:/w", "busybox", "cat", "/w/f.txt") == "x\n"
+    )

@@ -118,11 +118,6 @@ class ScopedRoot:
         self.mounts = {clean(dest): source for dest, source in (mounts or {}).items()}
         self.mounts.pop("/", None)
 
-    def open_dir(self, path: str) -> int:
-        """An fd of the directory at container path ``path`` (links followed, in scope)."""
-        with self.resolve(path, follow=True) as found:
-            return os.open(found.name, _DIR_FLAGS, dir_fd=found.dir_fd)
-
     def in_mount(self, path: str) -> bool:
         """Whether container path ``path`` is on a volume or bind rather than the root."""
         return any(path == dest or path.startswith(dest + "/") for dest in self.mounts)
@@ -176,7 +171,7 @@ class ScopedRoot:
                         for extra, _ in stack[1:]:
                             os.close(extra)
                         del stack[1:]
-                    parts.extendleft(reversed([p for p in target.split("/") if p]))
+                    parts.extendleft(reversed([p for p in target.split("/") if p not in ("", ".")]))
                     continue
                 if last:
                     return Resolved(os.dup(fd), part, child)

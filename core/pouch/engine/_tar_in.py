@@ -75,7 +75,7 @@ def extract_tar(
             _relative(member.name, "entry")
             if member.islnk():
                 _relative(member.linkname, "hard link target")
-        extractor = _Extractor(root, base, tar, no_overwrite_dir_non_dir, owner)
+        extractor = _Extractor(root, base, tar, no_overwrite_dir_non_dir, owner, read_only)
         directories = []
         for member in members:
             if extractor.extract(member) and member.isdir():
@@ -92,7 +92,9 @@ class _Extractor:
         tar: tarfile.TarFile,
         no_overwrite: bool,
         owner: tuple[int, int] | None,
+        read_only: bool,
     ) -> None:
+        self.read_only = read_only
         self.root = root
         self.base = base
         self.tar = tar
@@ -112,6 +114,8 @@ class _Extractor:
         if _relative(member.name, "entry") == ".":
             return False
         with self.root.resolve(self._path(member.name), make_parents=True) as at:
+            if self.read_only and not self.root.in_mount(at.path):  # led there by a link
+                raise InvalidArgument(f"container rootfs is marked read-only: {at.path}")
             if self.root.mount_at(at.path) is not None:
                 if member.isdir():
                     return False  # a volume's directory stays as it is

@@ -36,7 +36,7 @@ from pouch.images import ImageStore
 from pouch.models import Container, State
 from pouch.mounts import mount_all, mount_table, unmount
 
-__all__ = ["ContainerFiles", "PathStat", "tar_stream"]
+__all__ = ["ContainerFiles", "PathStat", "no_such_container", "tar_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,14 @@ log = logging.getLogger(__name__)
 _NEVER = ("/proc", "/sys", "/dev")
 _ETC = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
 _LIVE = (State.RUNNING, State.PAUSED, State.RESTARTING)
+
+
+def no_such_container(ref: str) -> NoSuchContainer:
+    """``NoSuchContainer`` in dockerd's words, which these endpoints' clients show."""
+    error = NoSuchContainer(ref)
+    error.message = f"No such container: {ref}"
+    error.args = (error.message,)
+    return error
 
 
 async def tar_stream(write: Callable[[BinaryIO], None]) -> AsyncIterator[bytes]:
@@ -80,7 +88,7 @@ class ContainerFiles:
         try:
             return self.records.lookup(ref)
         except NoSuchContainer:
-            raise NoSuchContainer(ref) from None
+            raise no_such_container(ref) from None
 
     # -- the root -------------------------------------------------------------
 

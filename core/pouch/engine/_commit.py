@@ -22,6 +22,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
+from pouch.engine._archive import no_such_container
 from pouch.engine._changes import write_layer
 from pouch.engine._containers import Containers
 from pouch.engine._records import Records
@@ -123,7 +124,7 @@ class Commits:
         try:
             container = self.records.lookup(ref)
         except NoSuchContainer:
-            raise NoSuchContainer(ref) from None
+            raise no_such_container(ref) from None
         if reference:
             reference = str(parse_reference(reference))  # a bad name fails before any work
         snapshot = self.store.snapshots.get(container.id)

@@ -132,8 +132,9 @@ def test_docker_py_archive_and_diff(pouchd: PouchDaemon, pouchd_busybox: str) ->
     with pytest.raises(docker_py.errors.NotFound) as missing:
         container.get_archive("/nothing")
     assert "Could not find the file /nothing in container" in str(missing.value)
-    with pytest.raises(docker_py.errors.NotFound):
+    with pytest.raises(docker_py.errors.NotFound) as gone:
         client.api.get_archive("no-such-container", "/etc")
+    assert "No such container: no-such-container" in str(gone.value)
     status, headers, _ = pouchd.request(
         "HEAD", f"/containers/{container.id}/archive", query={"path": "/etc/hostname"}
     )

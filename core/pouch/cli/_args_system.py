@@ -123,6 +123,14 @@ def _define_system(sub: Sub) -> None:
     prune.add_argument("-a", "--all", action="store_true", help="every unused image too")
     prune.add_argument("--volumes", action="store_true", help="unused volumes too")
     prune.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    df = command(
+        system,
+        "df",
+        "pouch.cli._files:system_df",
+        "Show disk usage",
+        examples=("pouch system df", "pouch system df -v"),
+    )
+    df.add_argument("-v", "--verbose", action="store_true", help="every image, container, volume")
     info = command(system, "info", "pouch.cli._system:info", "Show system-wide information")
     info.add_argument("-f", "--format", metavar="TEMPLATE", help="template for the /info object")
 

@@ -168,6 +168,7 @@ _ARGUMENT_MODULES: dict[str, frozenset[str]] = {
     "_args_images": frozenset(
         {"pull", "push", "login", "logout", "images", "rmi", "tag", "load", "save", "import"}
     ),
+    "_args_files": frozenset({"cp", "diff", "export", "commit", "history"}),
     "_args_system": frozenset(
         {"network", "volume", "system", "plugin", "info", "version", "events"}
     ),

@@ -171,9 +171,9 @@ async def prune(ctx: Daemon, request: Request) -> Reply:
         if key not in ("until", "label", "label!"):
             raise InvalidArgument(f"invalid filter {key!r}", field="filters")
     until = [parse_timestamp(v, "filters") for v in filters.get("until", [])]
-    deleted = await ctx.engine.prune(
+    deleted, reclaimed = await ctx.engine.disk.prune_containers(
         until=min(until) if until else None,
         labels=filters.get("label", []),
         not_labels=filters.get("label!", []),
     )
-    return json_reply({"ContainersDeleted": deleted, "SpaceReclaimed": 0})
+    return json_reply({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed})

@@ -64,5 +64,5 @@ async def remove(ctx: Daemon, request: Request) -> Reply:
 
 @routes.route("POST", "/volumes/prune")
 async def prune(ctx: Daemon, request: Request) -> Reply:
-    deleted = await ctx.engine.volumes.prune(filters_arg(request))
-    return json_reply({"VolumesDeleted": deleted, "SpaceReclaimed": 0})
+    deleted, reclaimed = await ctx.engine.disk.prune_volumes(filters_arg(request))
+    return json_reply({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})

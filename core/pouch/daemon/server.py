@@ -16,13 +16,18 @@ import anyio
 import anyio.abc
 
 from pouch.daemon import (
+    api_archive,
+    api_commit,
     api_container_io,
     api_containers,
+    api_disk,
     api_exec,
     api_image_transfer,
     api_images,
     api_networks,
+    api_registry,
     api_stats,
+    api_swarm,
     api_system,
     api_volumes,
 )
@@ -43,12 +48,17 @@ def build_router() -> Router:
         api_system,
         api_containers,
         api_container_io,
+        api_archive,
+        api_commit,
+        api_disk,
         api_stats,
         api_exec,
         api_image_transfer,
+        api_registry,
         api_images,
         api_networks,
         api_volumes,
+        api_swarm,
     ):
         router.include(module.routes)
     return router

@@ -7,7 +7,10 @@ constructors: ``Records`` (the container table, locks, events), ``Networks``,
 ``Volumes`` (the volume API; stage and publish per container), ``Runs``
 (start, exit, restart policy), ``Containers`` (the state machine's public
 operations), ``Creator``, ``ContainerIO`` (exec, logs, stats),
-``Attachments``, ``Images``, ``ImageArchives`` and ``Reconciler``.
+``Attachments``, ``Images``, ``ImageArchives``, ``Reconciler``,
+``ContainerFiles`` (docker cp, export, diff), ``Commits`` (commit, history),
+``DiskUsage`` (df, measured prunes) and ``RegistryLookup`` (search,
+distribution).
 
 What the engine must not do: look at host PIDs or mount anything itself. It
 hands runtimes a sandbox, a spec and mount *descriptions*.

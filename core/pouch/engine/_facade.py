@@ -8,7 +8,7 @@ import builtins
 import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pouch.config import EngineConfig
 from pouch.drivers import Endpoint, ExecProcess, Stats
@@ -23,6 +23,12 @@ from pouch.events import EventBus
 from pouch.kernel import Kernel, PluginStatus
 from pouch.logs import LogRecord
 from pouch.models import Container, ContainerConfig, ExecConfig, Resources
+
+if TYPE_CHECKING:
+    from pouch.engine._archive import ContainerFiles
+    from pouch.engine._commit import Commits
+    from pouch.engine._registry_lookup import RegistryLookup
+    from pouch.engine._usage import DiskUsage
 
 __all__ = ["Engine"]
 
@@ -65,6 +71,26 @@ class Engine:
     def networks(self) -> Networks:
         """The network API: ``get``, ``list``, ``create``, ``remove``, ``prune``."""
         return self._p.networks
+
+    @property
+    def files(self) -> ContainerFiles:
+        """Files in containers: ``stat``, ``get``, ``put`` (docker cp), ``export``, ``changes``."""
+        return self._p.files
+
+    @property
+    def commits(self) -> Commits:
+        """Images of containers and their past: ``commit``, ``history``."""
+        return self._p.commits
+
+    @property
+    def disk(self) -> DiskUsage:
+        """Disk usage (``df``) and prunes that report the bytes they free."""
+        return self._p.disk
+
+    @property
+    def registry(self) -> RegistryLookup:
+        """Registries asked without pulling: ``search``, ``inspect`` (distribution)."""
+        return self._p.registry
 
     @property
     def default_runtime(self) -> str:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import anyio.abc
 
 from pouch.config import EngineConfig
+from pouch.engine._archive import ContainerFiles
 from pouch.engine._attach import Attachments
+from pouch.engine._commit import Commits
 from pouch.engine._containers import Containers
 from pouch.engine._create import Creator
 from pouch.engine._image_archives import ImageArchives
@@ -21,8 +23,10 @@ from pouch.engine._io import ContainerIO
 from pouch.engine._networks import Networks
 from pouch.engine._reconcile import Reconciler
 from pouch.engine._records import Records
+from pouch.engine._registry_lookup import RegistryLookup
 from pouch.engine._runs import Runs
 from pouch.engine._sandboxes import Sandboxes
+from pouch.engine._usage import DiskUsage
 from pouch.engine._volumes import Volumes
 from pouch.events import EventBus
 from pouch.images import ImageStore
@@ -45,6 +49,10 @@ class Parts:
     attachments: Attachments
     images: Images
     reconciler: Reconciler
+    files: ContainerFiles
+    commits: Commits
+    disk: DiskUsage
+    registry: RegistryLookup
 
 
 def build(
@@ -68,6 +76,7 @@ def build(
     runs = Runs(config, kernel, records, sandboxes, store, task_group, auto_remove)
     containers = Containers(kernel, records, runs, volumes, store)
     creator = Creator(config, kernel, records, networks, volumes, store, default_runtime)
+    images = Images(config, store, records, events, ImageArchives(store, events))
     return Parts(
         records=records,
         networks=networks,
@@ -78,6 +87,10 @@ def build(
         containers=containers,
         io=ContainerIO(kernel, records),
         attachments=Attachments(kernel, records),
-        images=Images(config, store, records, events, ImageArchives(store, events)),
+        images=images,
         reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
+        files=ContainerFiles(config, records, store, sandboxes),
+        commits=Commits(records, containers, store),
+        disk=DiskUsage(records, containers, volumes, store),
+        registry=RegistryLookup(lambda: images.distribution),
     )

@@ -31,7 +31,7 @@ from pouch.config import EngineConfig  # noqa: E402
 
 OPENAPI = Path(pouch.daemon.__file__).parent / "openapi.yaml"
 # Streams without end (events, stats), hijacks (attach, exec start), network
-# access (pull, push, login) and uploads (import, load) are not fuzzed.
+# access (pull, push, login, search, distribution) and uploads (import, load) are not fuzzed.
 LEFT_OUT = [
     "SystemEvents",
     "SystemAuth",
@@ -45,13 +45,17 @@ LEFT_OUT = [
     "ImageLoad",
     "ImageGet",
     "ImageGetAll",
+    "ImageSearch",
+    "DistributionInspect",
 ]
+# pouchd runs no swarm: these answer 503 by design.
+SWARM = r"^/(swarm|nodes|services|tasks|secrets|configs)(/|$)"
 
 schema = schemathesis.openapi.from_path(OPENAPI)
 schema.config.generation.update(
     modes=list(schemathesis.GenerationMode), max_examples=15, deterministic=True
 )
-schema = schema.exclude(operation_id=LEFT_OUT)
+schema = schema.exclude(operation_id=LEFT_OUT).exclude(path_regex=SWARM)
 
 
 @contextlib.asynccontextmanager
@@ -99,5 +103,5 @@ def test_no_server_errors(case: schemathesis.Case, fuzz_url: str) -> None:
         f"{case.method} {case.formatted_path} {case.query} {case.body!r} -> "
         f"{response.status_code} {response.text[:500]}"
     )
-    if response.status_code >= 400 and response.status_code != 405:
-        assert "message" in response.json()
+    if response.status_code >= 400 and response.status_code != 405 and case.method != "HEAD":
+        assert "message" in response.json()  # a HEAD answer has no body to carry one

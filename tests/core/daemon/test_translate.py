@@ -172,7 +172,7 @@ def test_the_openapi_document_describes_every_route() -> None:
         (method.upper(), path)
         for path, operations in document["paths"].items()
         for method in operations
-        if method in ("get", "post", "delete", "head")
+        if method in ("get", "post", "put", "delete", "head")
     }
     served = set()
     for method, pattern, _ in build_router().routes:

@@ -1,0 +1,107 @@
+"""``docker system df``, ``docker system prune`` and the swarm endpoints, real clients.
+
+Sizes are real: a container that wrote a megabyte shows it in ``SizeRw`` and
+in the bytes its prune reclaims.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+
+from pouch.testing.daemon import PouchDaemon, preferred_runtime
+
+docker_py = pytest.importorskip("docker", reason="needs docker-py (pip install docker)")
+
+RUNTIME, NO_RUNC = preferred_runtime()
+pytestmark = pytest.mark.skipif(RUNTIME != "runc", reason=f"needs real containers: {NO_RUNC}")
+
+Cli = tuple[str, dict[str, str]]
+MEGABYTE = "dd if=/dev/zero of=/big bs=1024 count=1024 2>/dev/null"
+
+
+@pytest.fixture
+def pouch_runtime() -> str:
+    return RUNTIME
+
+
+def run(cli: Cli, *args: str, check: bool = True) -> str:
+    binary, env = cli
+    done = subprocess.run([binary, *args], env=env, capture_output=True, text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: {done.returncode}\n{done.stderr}")
+    return done.stdout if check else done.stdout + done.stderr
+
+
+def test_docker_py_df(pouchd: PouchDaemon, pouchd_busybox: str) -> None:
+    client = docker_py.DockerClient(base_url=pouchd.host, version="auto", timeout=60)
+    client.volumes.create("stuff")
+    container = client.containers.run(
+        "busybox",
+        ["sh", "-c", f"{MEGABYTE}; echo 12345 > /stuff/five"],
+        volumes={"stuff": {"bind": "/stuff"}},
+        detach=True,
+    )
+    container.wait()
+    usage = client.df()
+    assert usage["LayersSize"] > 1_000_000 and usage["BuildCache"] == []
+    (image,) = usage["Images"]
+    assert image["Containers"] == 1 and image["Size"] > 1_000_000 and image["SharedSize"] == 0
+    (mine,) = usage["Containers"]
+    assert mine["Id"] == container.id
+    assert 1024 * 1024 <= mine["SizeRw"] < 1100 * 1024
+    assert mine["SizeRootFs"] == mine["SizeRw"] + image["Size"]
+    (volume,) = usage["Volumes"]
+    assert volume["Name"] == "stuff" and volume["UsageData"] == {"Size": 6, "RefCount": 1}
+
+
+def test_docker_system_df_and_prune(
+    pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: Cli
+) -> None:
+    run(docker_cli, "run", "--name", "writer", "busybox", "sh", "-c", MEGABYTE)
+    run(docker_cli, "volume", "create", "loose")
+    df = run(docker_cli, "system", "df")
+    assert df.splitlines()[0].split()[:2] == ["TYPE", "TOTAL"]
+    lines = {line.split()[0]: line for line in df.splitlines()[1:]}
+    assert "1.049MB" in lines["Containers"]
+    verbose = run(docker_cli, "system", "df", "-v")
+    assert "writer" in verbose and "loose" in verbose and "busybox" in verbose
+    pruned = run(docker_cli, "system", "prune", "-f", "--volumes")
+    assert "Deleted Containers:" in pruned
+    reclaimed = pruned.strip().splitlines()[-1]
+    assert reclaimed.startswith("Total reclaimed space: 1.0")  # the container's megabyte
+    assert run(docker_cli, "ps", "-aq") == ""
+    assert "loose" not in run(docker_cli, "volume", "ls")
+    again = run(docker_cli, "system", "prune", "-f")
+    assert again.strip().endswith("Total reclaimed space: 0B")
+
+
+def test_swarm_endpoints_say_not_in_swarm(pouchd: PouchDaemon, docker_cli: Cli) -> None:
+    for command in (("node", "ls"), ("service", "ls"), ("secret", "ls"), ("swarm", "leave")):
+        out = run(docker_cli, *command, check=False)
+        assert "This node is not part of a swarm" in out, (command, out)
+    status, _, body = pouchd.request("GET", "/v1.41/tasks/abc/logs")
+    assert status == 503 and b"not part of a swarm" in body
+
+
+def test_search_and_distribution_against_a_registry(
+    pouchd: PouchDaemon, docker_cli: Cli, registry: Any
+) -> None:
+    from pouch.testing.images import BUSYBOX_CONFIG
+    from pouch.testing.registry_images import busybox_layer_bytes, push_image_to_registry
+
+    push_image_to_registry(
+        registry.address, "tools/busybox", [busybox_layer_bytes()], BUSYBOX_CONFIG
+    )
+    found = run(docker_cli, "search", f"{registry.address}/busy")
+    assert f"{registry.address}/tools/busybox" in found
+    client = docker_py.DockerClient(base_url=pouchd.host, version="auto", timeout=60)
+    data = client.api.inspect_distribution(f"{registry.address}/tools/busybox:latest")
+    assert data["Descriptor"]["digest"].startswith("sha256:")
+    assert data["Platforms"][0]["os"] == "linux"
+    with pytest.raises(docker_py.errors.NotFound):
+        client.api.inspect_distribution(f"{registry.address}/tools/nothing:1")
+    status, _, body = pouchd.request("GET", "/images/search", query={"term": "busybox"})
+    assert status == 501 and b"/v2/_catalog" in body  # no registry configured to search

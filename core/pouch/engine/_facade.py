@@ -17,7 +17,7 @@ from pouch.engine._create import default_runtime, security_options
 from pouch.engine._images import Images
 from pouch.engine._lifetime import Lifetime
 from pouch.engine._networks import Networks
-from pouch.engine._parts import Parts
+from pouch.engine._parts import Part, Parts
 from pouch.engine._volumes import Volumes
 from pouch.events import EventBus
 from pouch.kernel import Kernel, PluginStatus
@@ -57,40 +57,13 @@ class Engine:
             raise RuntimeError("the engine is not running; use 'async with Engine(...)'")
         return self._parts
 
-    @property
-    def images(self) -> Images:
-        """The image API: ``pull``, ``push``, ``list``, ``inspect``, ``remove``, ``save`` …"""
-        return self._p.images
-
-    @property
-    def volumes(self) -> Volumes:
-        """The volume API: ``create``, ``inspect``, ``list``, ``remove``, ``prune``."""
-        return self._p.volumes
-
-    @property
-    def networks(self) -> Networks:
-        """The network API: ``get``, ``list``, ``create``, ``remove``, ``prune``."""
-        return self._p.networks
-
-    @property
-    def files(self) -> ContainerFiles:
-        """Files in containers: ``stat``, ``get``, ``put`` (docker cp), ``export``, ``changes``."""
-        return self._p.files
-
-    @property
-    def commits(self) -> Commits:
-        """Images of containers and their past: ``commit``, ``history``."""
-        return self._p.commits
-
-    @property
-    def disk(self) -> DiskUsage:
-        """Disk usage (``df``) and prunes that report the bytes they free."""
-        return self._p.disk
-
-    @property
-    def registry(self) -> RegistryLookup:
-        """Registries asked without pulling: ``search``, ``inspect`` (distribution)."""
-        return self._p.registry
+    images: Part[Images] = Part("The image API: pull, push, list, inspect, remove, save …")
+    volumes: Part[Volumes] = Part("The volume API: create, inspect, list, remove, prune.")
+    networks: Part[Networks] = Part("The network API: get, list, create, remove, prune.")
+    files: Part[ContainerFiles] = Part("Files in containers: stat, get, put, export, changes.")
+    commits: Part[Commits] = Part("Images of containers and their past: commit, history.")
+    disk: Part[DiskUsage] = Part("Disk usage (df) and prunes that report the bytes freed.")
+    registry: Part[RegistryLookup] = Part("Registries asked without pulling: search, inspect.")
 
     @property
     def default_runtime(self) -> str:
@@ -155,14 +128,9 @@ class Engine:
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         await self._p.containers.remove(ref, force=force, volumes=volumes)
 
-    async def prune(
-        self,
-        *,
-        until: float | None = None,
-        labels: Sequence[str] = (),
-        not_labels: Sequence[str] = (),
-    ) -> builtins.list[str]:
-        return await self._p.containers.prune(until=until, labels=labels, not_labels=not_labels)
+    async def prune(self, **filters: Any) -> builtins.list[str]:
+        """Remove stopped containers: ``until``, ``labels``, ``not_labels`` as docker's."""
+        return await self._p.containers.prune(**filters)
 
     async def wait(
         self, ref: str, condition: Literal["not-running", "next-exit", "removed"] = "not-running"
@@ -191,16 +159,9 @@ class Engine:
     ) -> tuple[int, bytes, bytes]:
         return await self._p.io.exec_run(ref, cmd, **options)
 
-    def logs(
-        self,
-        ref: str,
-        *,
-        follow: bool = False,
-        since: float = 0.0,
-        until: float = 0.0,
-        tail: int | None = None,
-    ) -> AsyncIterator[LogRecord]:
-        return self._p.io.logs(ref, follow=follow, since=since, until=until, tail=tail)
+    def logs(self, ref: str, **options: Any) -> AsyncIterator[LogRecord]:
+        """Log records; ``follow``, ``since``, ``until``, ``tail`` as docker's."""
+        return self._p.io.logs(ref, **options)
 
     async def top(
         self, ref: str, ps_args: builtins.list[str]
@@ -224,5 +185,3 @@ class Engine:
 
     async def network_disconnect(self, network: str, ref: str) -> Container:
         return await self._p.sandboxes.disconnect(network, ref)
-
-    # -- images ---------------------------------------------------------------

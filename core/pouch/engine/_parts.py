@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 import anyio.abc
 
@@ -33,7 +34,7 @@ from pouch.images import ImageStore
 from pouch.kernel import Kernel
 from pouch.store import ContainerTable, Database, NetworkTable, VolumeStageTable
 
-__all__ = ["Parts", "build"]
+__all__ = ["Part", "Parts", "build"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,19 @@ def build(
         disk=DiskUsage(records, containers, volumes, store),
         registry=RegistryLookup(lambda: images.distribution),
     )
+
+
+T = TypeVar("T")
+
+
+class Part(Generic[T]):
+    """A read-only attribute of the engine that is one of the running engine's parts."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+
+    def __get__(self, engine: Any, owner: type | None = None) -> T:
+        return cast(T, getattr(engine._p, self.name))

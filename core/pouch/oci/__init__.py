@@ -11,6 +11,7 @@ then adjust it in ``pouch_container_create``.
 from __future__ import annotations
 
 from ._base import OCI_VERSION, OCIStruct
+from ._modes import DEFAULT_SHM_SIZE, join_namespace, joined_modes
 from ._mounts import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, default_mounts
 from ._process import merge_env, parse_user
 from .capabilities import DEFAULT_CAPABILITIES, all_capabilities, capability_set
@@ -70,6 +71,7 @@ __all__ = [
     "DEFAULT_CAPABILITIES",
     "DEFAULT_MASKED_PATHS",
     "DEFAULT_READONLY_PATHS",
+    "DEFAULT_SHM_SIZE",
     "OCI_VERSION",
     "RLIM_INFINITY",
     "Box",
@@ -109,6 +111,8 @@ __all__ = [
     "default_device_rules",
     "default_mounts",
     "detect_cgroup_version",
+    "join_namespace",
+    "joined_modes",
     "merge_env",
     "parse_user",
     "resources_from",

@@ -72,6 +72,7 @@ class OCIRuntime:
             version=self.version,
             capabilities=[
                 Capability.ATTACH,
+                Capability.DEVICES,
                 Capability.EXEC,
                 Capability.NAMESPACES,
                 Capability.PAUSE,

@@ -52,6 +52,7 @@ from .resources import (
 )
 from .seccomp import LinuxSeccomp, LinuxSeccompArg, LinuxSyscall
 from .spec import (
+    ANNOTATION_CGROUPNS,
     ANNOTATION_CONTAINER_ID,
     ANNOTATION_LXCFS,
     ANNOTATION_STDIN,
@@ -64,6 +65,7 @@ from .spec import (
 )
 
 __all__ = [
+    "ANNOTATION_CGROUPNS",
     "ANNOTATION_CONTAINER_ID",
     "ANNOTATION_LXCFS",
     "ANNOTATION_STDIN",

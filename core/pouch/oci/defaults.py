@@ -51,6 +51,7 @@ from .resources import (
     LinuxResources,
 )
 from .spec import (
+    ANNOTATION_CGROUPNS,
     ANNOTATION_CONTAINER_ID,
     ANNOTATION_STDIN,
     ANNOTATION_STOP_SIGNAL,
@@ -262,6 +263,7 @@ def build_spec(
                 if config.open_stdin
                 else {}
             ),
+            **({ANNOTATION_CGROUPNS: "host"} if config.cgroupns_mode == "host" else {}),
         },
         linux=linux,
     )

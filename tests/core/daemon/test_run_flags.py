@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -391,3 +392,186 @@ def test_inspect_shows_runtime_and_isolation(cli: Cli, names: list[str]) -> None
         "shown",
     ).stdout.split()
     assert shown == [RUNTIME, "default", "host", str(8 * 1024 * 1024), "private"]
+
+
+# -- docker-py: the API's shapes ---------------------------------------------------------------
+
+
+def test_docker_py_create_and_inspect(daemon: PouchDaemon, names: list[str]) -> None:
+    docker_py = pytest.importorskip("docker", reason="needs docker-py (pip install docker)")
+    client = docker_py.DockerClient(base_url=daemon.host, version="auto", timeout=60)
+    names.append("pyflags")
+    container = client.containers.create(
+        "busybox",
+        ["sh", "-c", "cat /etc/hosts /etc/resolv.conf; id -G; df -k /dev/shm"],
+        name="pyflags",
+        extra_hosts={"db": "10.9.8.7"},
+        dns=["10.0.0.2"],
+        dns_search=["corp.example"],
+        dns_opt=["ndots:1"],
+        group_add=["4321"],
+        shm_size="8m",
+        devices=["/dev/null:/dev/pynull:rw"],
+        device_cgroup_rules=["c 42:1 rwm"],
+        pid_mode="host",
+        ipc_mode="shareable",
+        mem_swappiness=5,
+    )
+    host = client.api.inspect_container(container.id)["HostConfig"]
+    assert host["ExtraHosts"] == ["db:10.9.8.7"]
+    assert (host["Dns"], host["DnsSearch"], host["DnsOptions"]) == (
+        ["10.0.0.2"],
+        ["corp.example"],
+        ["ndots:1"],
+    )
+    assert host["GroupAdd"] == ["4321"] and host["ShmSize"] == 8 * 1024 * 1024
+    assert host["Devices"] == [
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/pynull", "CgroupPermissions": "rw"}
+    ]
+    assert host["DeviceCgroupRules"] == ["c 42:1 rwm"]
+    assert (host["PidMode"], host["IpcMode"], host["MemorySwappiness"]) == ("host", "shareable", 5)
+    assert (host["Runtime"], host["Isolation"]) == (RUNTIME, "default")
+    container.start()
+    assert container.wait(timeout=60)["StatusCode"] == 0
+    output = container.logs().decode()
+    assert "10.9.8.7\tdb\n" in output and "nameserver 10.0.0.2\n" in output
+    assert "4321" in output.split() and "8192" in output.split()
+    with pytest.raises(docker_py.errors.APIError) as refused:
+        client.containers.create("busybox", dns=["not-an-ip"])
+    assert refused.value.status_code == 400 and "HostConfig.Dns" in str(refused.value)
+    with pytest.raises(docker_py.errors.APIError) as refused:
+        client.containers.create("busybox", device_cgroup_rules=["c 1:3 xyz"])
+    assert "HostConfig.DeviceCgroupRules" in str(refused.value)
+    with pytest.raises(docker_py.errors.APIError) as refused:
+        client.containers.create("busybox", device_requests=[{"Count": -1}])
+    assert "no GPU support" in str(refused.value)
+
+
+# -- pouch's own CLI ----------------------------------------------------------------------------
+
+
+def pouch(daemon: PouchDaemon, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pouch", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "POUCH_HOST": daemon.host},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_pouch_run_takes_the_flags(daemon: PouchDaemon, names: list[str]) -> None:
+    shown = pouch(
+        daemon,
+        "run",
+        "--rm",
+        "--uts",
+        "host",
+        "--add-host",
+        "db:10.1.1.1",
+        "--dns",
+        "10.0.0.9",
+        "--dns-search",
+        "x.example",
+        "--dns-option",
+        "ndots:3",
+        "--shm-size",
+        "4m",
+        "--group-add",
+        "77",
+        "--device",
+        "/dev/null:/dev/pn",
+        "--device-cgroup-rule",
+        "c 42:2 r",
+        "--cgroupns",
+        "private",
+        "--memory-swappiness",
+        "0",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; grep db /etc/hosts; cat /etc/resolv.conf; id -G; df -k /dev/shm; ls /dev/pn",
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == os.uname().nodename
+    assert lines[1] == "10.1.1.1\tdb"
+    assert lines[2:5] == ["nameserver 10.0.0.9", "search x.example", "options ndots:3"]
+    assert lines[5].split() == ["0", "77"]
+    assert lines[7].split()[1] == "4096" and lines[8] == "/dev/pn"
+    names.append("pouchsrc")
+    assert (
+        pouch(
+            daemon,
+            "run",
+            "-d",
+            "--name",
+            "pouchsrc",
+            "--ipc",
+            "shareable",
+            "-v",
+            "/vol",
+            "busybox",
+            "sleep",
+            "120",
+        ).returncode
+        == 0
+    )
+    joined = pouch(
+        daemon,
+        "run",
+        "--rm",
+        "--name",
+        "pjoin",
+        "--pid",
+        "container:pouchsrc",
+        "--ipc",
+        "container:pouchsrc",
+        "--volumes-from",
+        "pouchsrc",
+        "--link",
+        "pouchsrc:src",
+        "--log-driver",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "ps | grep -c '[s]leep 120'; ls -d /vol; echo $SRC_NAME",
+    )
+    assert joined.returncode == 0, joined.stderr
+    assert joined.stdout.split() == ["1", "/vol", "/pjoin/src"]
+    gpus = pouch(daemon, "run", "--rm", "--gpus", "all", "busybox")
+    assert gpus.returncode == 125 and "no GPU support" in gpus.stderr
+
+
+# -- the lxc runtime ------------------------------------------------------------------------------
+
+
+def test_lxc_runtime_takes_the_flags_it_can(cli: Cli, names: list[str]) -> None:
+    runtimes = docker(cli, "info", "--format", "{{json .Runtimes}}").stdout
+    if '"lxc"' not in runtimes:
+        pytest.skip(
+            "the lxc runtime is not loaded here (pip install pouch-lxc, apt-get install lxc)"
+        )
+    lxc = ("run", "--rm", "--runtime", "lxc")
+    assert "pouchd" in docker(cli, *lxc, "--pid", "host", "busybox", "ps", "-o", "args").stdout
+    shm = docker(cli, *lxc, "--shm-size", "16m", "busybox", "df", "-k", "/dev/shm").stdout
+    assert shm.splitlines()[1].split()[1] == "16384"
+    cgroups = docker(cli, *lxc, "--cgroupns", "host", "busybox", "cat", "/proc/self/cgroup")
+    assert "/pouch/" in cgroups.stdout
+    background(
+        cli,
+        names,
+        "lxcsrc",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sh",
+        "-c",
+        "echo m > /dev/shm/m; sleep 120",
+    )
+    joined = docker(cli, *lxc, "--ipc", "container:lxcsrc", "busybox", "cat", "/dev/shm/m")
+    assert joined.stdout == "m\n"
+    refused = docker(cli, *lxc, "--device", "/dev/null", "busybox", "true", check=False)
+    assert refused.returncode != 0 and "the lxc runtime cannot add devices" in refused.stderr

@@ -130,20 +130,25 @@ def default_device_rules(*, privileged: bool) -> list[LinuxDeviceCgroup]:
     return rules
 
 
-def resources_from(res: Resources) -> LinuxResources:
+def resources_from(res: Resources, *, cgroup_version: int | None = None) -> LinuxResources:
     """The cgroup limits of ``res``; a limit left ``None`` is absent (unchanged).
 
     ``memory_swap`` keeps its v1 meaning (memory plus swap, -1 unlimited) as
     the spec does; runtimes convert it on cgroup v2. Unlike Docker, an unset
     swap is not defaulted to twice the memory: hosts without swap accounting
     refuse that write. ``cpus`` becomes a CFS quota over a 100ms period.
-    Raises InvalidArgument for ``cpus`` below 0.01 (a quota under 1ms).
+    ``memory_swappiness`` is left out on cgroup v2 (``cgroup_version``, by
+    default this host's). Raises InvalidArgument for ``cpus`` below 0.01 (a
+    quota under 1ms).
     """
+    swappiness = res.memory_swappiness
+    if swappiness is not None and (cgroup_version or detect_cgroup_version()) == 2:
+        swappiness = None  # cgroup v2 has none; docker ignores it there too
     memory = LinuxMemory(
         limit=res.memory,
         reservation=res.memory_reservation,
         swap=res.memory_swap,
-        swappiness=res.memory_swappiness,
+        swappiness=swappiness,
     )
     cpu = LinuxCPU(shares=res.cpu_shares, cpus=res.cpuset_cpus or "", mems=res.cpuset_mems or "")
     if res.cpus is not None:
@@ -222,13 +227,8 @@ def build_spec(
         rlimits=rlimits(config.ulimits, ceiling),
         no_new_privileges=config.no_new_privileges,
     )
-    resources = resources_from(config.resources)
     version = cgroup_version or detect_cgroup_version()
-    if version == 2 and resources.memory is not None and resources.memory.swappiness is not None:
-        # cgroup v2 has no swappiness; docker ignores it there too.
-        resources.memory.swappiness = None
-        if resources.memory == LinuxMemory():
-            resources.memory = None
+    resources = resources_from(config.resources, cgroup_version=version)
     nodes, node_rules = device_nodes(config)
     resources.devices = [
         *default_device_rules(privileged=privileged),

@@ -96,3 +96,13 @@ def test_swappiness_on_v1_only() -> None:
     v2 = build(2, resources={"memory_swappiness": 10})
     assert v2.linux is not None and v2.linux.resources is not None
     assert v2.linux.resources.memory is None
+
+
+def test_update_leaves_swappiness_out_on_v2() -> None:
+    from pouch.models import Resources
+    from pouch.oci import resources_from
+
+    given = Resources(memory_swappiness=10)
+    v1 = resources_from(given, cgroup_version=1).memory
+    assert v1 is not None and v1.swappiness == 10
+    assert resources_from(given, cgroup_version=2).memory is None

@@ -575,3 +575,37 @@ def test_lxc_runtime_takes_the_flags_it_can(cli: Cli, names: list[str]) -> None:
     assert joined.stdout == "m\n"
     refused = docker(cli, *lxc, "--device", "/dev/null", "busybox", "true", check=False)
     assert refused.returncode != 0 and "the lxc runtime cannot add devices" in refused.stderr
+
+
+def test_crun_runtime_takes_the_flags(cli: Cli, names: list[str]) -> None:
+    runtimes = docker(cli, "info", "--format", "{{json .Runtimes}}").stdout
+    if '"crun"' not in runtimes:
+        pytest.skip("the crun runtime is not available here (apt-get install crun)")
+    crun = ("run", "--rm", "--runtime", "crun")
+    assert "pouchd" in docker(cli, *crun, "--pid", "host", "busybox", "ps", "-o", "args").stdout
+    shown = docker(
+        cli,
+        *crun,
+        "--device",
+        "/dev/null:/dev/mynull",
+        "--shm-size",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
+        "stat -c %t:%T /dev/mynull; df -k /dev/shm",
+    ).stdout.splitlines()
+    assert shown[0] == "1:3" and shown[2].split()[1] == "16384"
+    background(
+        cli,
+        names,
+        "crunsrc",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sh",
+        "-c",
+        "echo m > /dev/shm/m; sleep 120",
+    )
+    joined = docker(cli, *crun, "--ipc", "container:crunsrc", "busybox", "cat", "/dev/shm/m")
+    assert joined.stdout == "m\n"

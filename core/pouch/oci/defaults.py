@@ -212,6 +212,9 @@ def build_spec(
         user = parse_user(config.user, field="user")
     else:
         user = parse_user(image.user, field="image.User")
+    # Numeric --group-add now (exec inherits them); names at start, from the
+    # container's /etc/group.
+    user.additional_gids = sorted({int(g) for g in config.group_add if g.isdigit()})
     privileged = config.privileged
     caps = capability_set(privileged=privileged, cap_add=config.cap_add, cap_drop=config.cap_drop)
     ceiling = host_rlimit_ceiling() if rlimit_ceiling is None else rlimit_ceiling

@@ -609,3 +609,8 @@ def test_crun_runtime_takes_the_flags(cli: Cli, names: list[str]) -> None:
     )
     joined = docker(cli, *crun, "--ipc", "container:crunsrc", "busybox", "cat", "/dev/shm/m")
     assert joined.stdout == "m\n"
+
+
+def test_exec_keeps_numeric_added_groups(cli: Cli, names: list[str]) -> None:
+    background(cli, names, "groups", "--group-add", "4321", "busybox", "sleep", "120")
+    assert "4321" in docker(cli, "exec", "groups", "id", "-G").stdout.split()

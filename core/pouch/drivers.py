@@ -15,6 +15,8 @@ for kata).
 from __future__ import annotations
 
 import enum
+import ipaddress
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol, runtime_checkable
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Capability",
     "DriverInfo",
+    "Endpoint",
     "ExecProcess",
     "ExitStatus",
     "Mount",
@@ -96,8 +99,11 @@ class Capability(enum.StrEnum):
     NETNS = "netns"
     #: ``Sandbox.ports`` are published on the host.
     PORTS = "ports"
-    #: sandboxes on one network resolve each other by name.
+    #: sandboxes on one network resolve each other by name and by the
+    #: ``Endpoint.aliases`` they joined it with.
     NAMES = "names"
+    #: ``Endpoint.ipv4_address``, ``ipv6_address`` and ``mac_address`` are honoured.
+    STATIC_ADDRESS = "static-address"
     #: sandboxes on different networks cannot reach each other.
     ISOLATION = "isolation"
     #: attachments can be checked (CNI CHECK).
@@ -140,6 +146,39 @@ class PortMapping(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     protocol: Literal["tcp", "udp", "sctp"] = "tcp"
 
 
+_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_ALIAS = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,252}$")
+
+
+class Endpoint(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """What a sandbox asks of one network it joins (docker's per-endpoint settings).
+
+    A driver honours ``aliases`` if it lists ``Capability.NAMES`` and the
+    addresses if it lists ``Capability.STATIC_ADDRESS``; the engine refuses
+    them for a driver that does not.
+    """
+
+    # More names the other members of the network resolve this sandbox by.
+    aliases: list[str] = []
+    ipv4_address: str = ""
+    ipv6_address: str = ""
+    mac_address: str = ""
+
+    def __post_init__(self) -> None:
+        for field, version in (("ipv4_address", 4), ("ipv6_address", 6)):
+            text = getattr(self, field)
+            try:
+                if text and ipaddress.ip_address(text).version != version:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"{field} {text!r} is not an IPv{version} address") from None
+        if self.mac_address and not _MAC.match(self.mac_address):
+            raise ValueError(f"mac_address {self.mac_address!r} is not like 02:42:ac:11:00:02")
+        for alias in self.aliases:
+            if not _ALIAS.match(alias):
+                raise ValueError(f"alias {alias!r} is not a valid host name")
+
+
 class Sandbox(msgspec.Struct, omit_defaults=True, kw_only=True):
     """The namespaces and files a group of containers shares (a pod).
 
@@ -158,6 +197,8 @@ class Sandbox(msgspec.Struct, omit_defaults=True, kw_only=True):
     # The name other members of a network may resolve it by, and its published ports.
     name: str = ""
     ports: list[PortMapping] = []
+    # Per-network settings, by network name; a network not named here has none.
+    endpoints: dict[str, Endpoint] = {}
 
 
 class RuntimeContainer(msgspec.Struct, kw_only=True):

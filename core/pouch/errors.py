@@ -53,13 +53,13 @@ class NoSuchObject(PouchError, LookupError):
 
 class NoSuchContainer(NoSuchObject):
     def __init__(self, ref: str) -> None:
-        super().__init__(f"no such container: {ref}")
+        super().__init__(f"No such container: {ref}")
         self.ref = ref
 
 
 class NoSuchImage(NoSuchObject):
     def __init__(self, ref: str) -> None:
-        super().__init__(f"no such image: {ref}")
+        super().__init__(f"No such image: {ref}")
         self.ref = ref
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from pouch._model_sharing import HOST_GATEWAY, check_sharing, container_ref, split_host
-from pouch.drivers import NetworkAttachment, PortMapping
+from pouch.drivers import Endpoint, NetworkAttachment, PortMapping
 
 __all__ = [
     "CAPABILITIES",
@@ -28,6 +28,7 @@ __all__ = [
     "ContainerConfig",
     "ContainerState",
     "Device",
+    "Endpoint",
     "ExecConfig",
     "Input",
     "Mount",
@@ -152,6 +153,18 @@ def _capability(name: str) -> str:
     return bare
 
 
+_PROTOCOLS = ("tcp", "udp", "sctp")
+
+
+def _exposed_port(text: str) -> str:
+    """``"80"``, ``"80/udp"`` → ``"80/tcp"``, ``"80/udp"``; ValueError otherwise."""
+    number, _, protocol = text.partition("/")
+    protocol = protocol.lower() or "tcp"
+    if not number.isdigit() or not 1 <= int(number) <= 65535 or protocol not in _PROTOCOLS:
+        raise ValueError(f"exposed port {text!r} is not a port like 80/tcp")
+    return f"{int(number)}/{protocol}"
+
+
 class Mount(Input):
     """A bind mount, a named volume or a tmpfs inside the container."""
 
@@ -258,9 +271,19 @@ class ContainerConfig(Input):
     labels: dict[str, str] = {}
     mounts: list[Mount] = []
     ports: list[PortMapping] = []
+    # Ports the container listens on ("80/tcp"), the image's included: docker's
+    # ExposedPorts. With publish_all_ports each one not in ``ports`` is
+    # published on a free host port.
+    exposed_ports: list[str] = []
+    publish_all_ports: bool = False
     # Networks to join; empty means the engine's default network. "host" and
     # "none" are network names too.
     networks: list[str] = []
+    # Share the network namespace (and hosts, resolv.conf, hostname) of this
+    # container, docker's ``--network container:NAME``; the engine stores its ID.
+    network_container: str = ""
+    # Per-network settings (aliases, fixed addresses), by network name.
+    endpoints: dict[str, Endpoint] = {}
     resources: Resources = msgspec.field(default_factory=Resources)
     restart_policy: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
     runtime: str = ""  # empty selects the engine's default runtime
@@ -337,6 +360,19 @@ class ContainerConfig(Input):
                 raise ValueError(f"sysctl {key!r} is not a dotted kernel parameter name")
         for target in self.tmpfs:
             _absolute(target, "tmpfs target")
+        self.exposed_ports = [_exposed_port(p) for p in self.exposed_ports]
+        if self.network_container and (self.networks not in ([], ["none"]) or self.ports):
+            raise ValueError(
+                "network_container: a container sharing another's network joins no network"
+                " and publishes no port of its own"
+            )
+        if self.network_container and (self.hostname or self.endpoints):
+            raise ValueError(
+                "network_container: the hostname and endpoints are the other container's"
+            )
+        for network in self.endpoints:
+            if network not in self.networks:
+                raise ValueError(f"endpoints names network {network!r}, not one of networks")
         parse_signal(self.stop_signal)
         if self.auto_remove and self.restart_policy.name != "no":
             raise ValueError(

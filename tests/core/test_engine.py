@@ -27,7 +27,7 @@ async def test_names_and_id_prefixes_resolve_like_docker(engine: Engine, busybox
     assert engine.lookup("/web").id == one.id
     assert engine.lookup(one.id[:8]).id == one.id
     assert two.name and two.name != "web"
-    with pytest.raises(Conflict, match="'web' is already in use"):
+    with pytest.raises(Conflict, match='"/web" is already in use by container'):
         await engine.create(cfg(cmd=["true"]), name="web")
     with pytest.raises(InvalidArgument, match="name"):
         await engine.create(cfg(cmd=["true"]), name="-bad name")
@@ -82,11 +82,14 @@ async def test_attach_before_start_sees_the_first_line(engine: Engine, busybox: 
 
 
 async def test_update_and_filters(engine: Engine, busybox: str) -> None:
-    container = await engine.create(cfg(cmd=["true"], labels={"tier": "front"}))
-    await engine.create(cfg(cmd=["true"], labels={"tier": "back"}))
+    container = await engine.create(cfg(cmd=["true"], labels={"tier": "front", "app": "a"}))
+    await engine.create(cfg(cmd=["true"], labels={"tier": "back", "app": "a"}))
     assert [c.id for c in engine.list(all=True, filters={"label": ["tier=front"]})] == [
         container.id
     ]
+    # docker-compose asks for its project's and a service's label: both must match.
+    both = {"label": ["app=a", "tier=front"]}
+    assert [c.id for c in engine.list(all=True, filters=both)] == [container.id]
     with pytest.raises(InvalidArgument, match="unknown filter"):
         engine.list(filters={"colour": ["red"]})
     from pouch.models import Resources

@@ -61,8 +61,29 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         "-p 127.0.0.1:5353:53/udp, -p 80 for a port the daemon picks)",
     )
     p.add_argument(
+        "-P",
+        "--publish-all",
+        action="store_true",
+        help="publish every exposed port (the image's EXPOSE and --expose) on a free host port",
+    )
+    flag_list(
+        p,
+        "--expose",
+        metavar="PORT[/PROTO]",
+        help="expose a port (or a range) without publishing it; -P publishes it",
+    )
+    p.add_argument(
         "--network", "--net", metavar="NAME", help="network to join: a network name, host or none"
     )
+    flag_list(
+        p,
+        "--network-alias",
+        metavar="NAME",
+        help="another name the container is found by on its (user-defined) network",
+    )
+    p.add_argument("--ip", metavar="IPV4", help="fixed IPv4 address on the network")
+    p.add_argument("--ip6", metavar="IPV6", help="fixed IPv6 address on the network")
+    p.add_argument("--mac-address", metavar="MAC", help="fixed MAC address, e.g. 02:42:ac:11:00:02")
     p.add_argument("--runtime", metavar="NAME", help="runtime to use (runc, crun, lxc, kata, ...)")
     p.add_argument("-m", "--memory", metavar="SIZE", help="memory limit, e.g. 256m, 1.5g")
     p.add_argument(

@@ -67,6 +67,7 @@ def _define_network(sub: Sub) -> None:
         )
         if verb == "connect":
             p.add_argument("--ip", metavar="IP", help="IPv4 address for the container")
+            p.add_argument("--ip6", metavar="IP", help="IPv6 address for the container")
             flag_list(p, "--alias", metavar="NAME", help="extra DNS name on this network")
         else:
             p.add_argument("-f", "--force", action="store_true", help="force the disconnection")

@@ -45,6 +45,7 @@ def _host_config(args: argparse.Namespace) -> dict[str, Any]:
     host: dict[str, Any] = {
         "Binds": binds,
         "PortBindings": port_bindings,
+        "PublishAllPorts": args.publish_all,
         "NetworkMode": args.network,
         "RestartPolicy": parse_restart(args.restart) if args.restart != "no" else None,
         "AutoRemove": args.rm,
@@ -139,6 +140,17 @@ def security_opt(option: str) -> str:
         raise UsageError(f"--security-opt seccomp: cannot read {value}: {exc.strerror}") from None
 
 
+def _endpoint(args: argparse.Namespace) -> dict[str, Any]:
+    """The endpoint settings ``--network-alias``, ``--ip`` and ``--ip6`` ask for."""
+    endpoint: dict[str, Any] = {}
+    addresses = {"IPv4Address": args.ip, "IPv6Address": args.ip6}
+    if any(addresses.values()):
+        endpoint["IPAMConfig"] = {k: v for k, v in addresses.items() if v}
+    if args.network_alias:
+        endpoint["Aliases"] = list(args.network_alias)
+    return endpoint
+
+
 def build_create(
     args: argparse.Namespace, *, attach: bool
 ) -> tuple[dict[str, str | None], dict[str, Any]]:
@@ -152,6 +164,8 @@ def build_create(
         env.extend(read_env_file(path))
     env.extend(resolve_env(args.env, os.environ))
     exposed, _ = parse_ports(args.publish)
+    for spec in args.expose:
+        exposed.update(parse_ports([spec])[0])
     anonymous: dict[str, dict[str, object]] = {
         target: {} for entry, target in map(parse_volume, args.volume) if entry is None
     }
@@ -178,8 +192,16 @@ def build_create(
         "StopSignal": args.stop_signal,
         "StopTimeout": args.stop_timeout,
     }
+    body["MacAddress"] = args.mac_address
     body = {key: value for key, value in body.items() if value not in (None, False, [], {}, "")}
     body["HostConfig"] = _host_config(args)
+    endpoint = _endpoint(args)
+    if endpoint:
+        if not args.network or args.network in ("bridge", "default", "host", "none"):
+            raise UsageError(
+                "--network-alias, --ip and --ip6 need a user-defined network (--network NAME)"
+            )
+        body["NetworkingConfig"] = {"EndpointsConfig": {args.network: endpoint}}
     return {"name": args.name, "platform": args.platform}, body
 
 

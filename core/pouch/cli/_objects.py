@@ -104,8 +104,9 @@ def network_inspect(args: argparse.Namespace, client: Client) -> int:
 
 def network_connect(args: argparse.Namespace, client: Client) -> int:
     endpoint: dict[str, Any] = {}
-    if args.ip:
-        endpoint["IPAMConfig"] = {"IPv4Address": args.ip}
+    addresses = {"IPv4Address": args.ip, "IPv6Address": args.ip6}
+    if any(addresses.values()):
+        endpoint["IPAMConfig"] = {k: v for k, v in addresses.items() if v}
     if args.alias:
         endpoint["Aliases"] = list(args.alias)
     body = {"Container": args.container, "EndpointConfig": endpoint}

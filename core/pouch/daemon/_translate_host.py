@@ -12,7 +12,15 @@ from typing import Any
 from pouch.daemon import docker_types as dt
 from pouch.errors import InvalidArgument
 
-__all__ = ["bind_mount", "mount_spec", "network_names", "port_mappings", "split_ports"]
+__all__ = [
+    "bind_mount",
+    "docker_endpoint_error",
+    "endpoint",
+    "mount_spec",
+    "network_names",
+    "port_mappings",
+    "split_ports",
+]
 
 
 def _unsupported(field: str, why: str) -> InvalidArgument:
@@ -111,17 +119,75 @@ def port_mappings(bindings: dict[str, list[dt.PortBinding] | None]) -> list[dict
     return ports
 
 
-def network_names(body: dt.ContainerCreate, host: dt.HostConfig) -> list[str]:
+def endpoint(settings: dt.EndpointSettings | None, field: str) -> dict[str, Any]:
+    """Docker's ``EndpointSettings`` → the data of an ``Endpoint`` (refusing what it cannot)."""
+    if settings is None:
+        return {}
+    if settings.DriverOpts:
+        raise _unsupported(
+            f"{field}.DriverOpts", "per-endpoint driver options are not supported by pouch"
+        )
+    if settings.Links:
+        raise _unsupported(
+            f"{field}.Links", "links on a user-defined network are not supported by pouch"
+        )
+    ipam = settings.IPAMConfig or {}
+    unknown = set(ipam) - {"IPv4Address", "IPv6Address", "LinkLocalIPs"}
+    if unknown or ipam.get("LinkLocalIPs"):
+        name = sorted(unknown)[0] if unknown else "LinkLocalIPs"
+        raise _unsupported(f"{field}.IPAMConfig.{name}", "is not supported by pouch")
+    data: dict[str, Any] = {
+        "aliases": list(settings.Aliases or []),
+        "ipv4_address": ipam.get("IPv4Address") or "",
+        "ipv6_address": ipam.get("IPv6Address") or "",
+        "mac_address": settings.MacAddress,
+    }
+    return {key: value for key, value in data.items() if value}
+
+
+_ENDPOINT_FIELDS = {
+    "aliases": "Aliases",
+    "ipv4_address": "IPAMConfig.IPv4Address",
+    "ipv6_address": "IPAMConfig.IPv6Address",
+    "mac_address": "MacAddress",
+}
+
+
+def docker_endpoint_error(exc: InvalidArgument, network: str, prefix: str) -> InvalidArgument:
+    """The engine's error about ``endpoints.NETWORK.FIELD``, naming docker's field instead."""
+    head = f"endpoints.{network}."
+    if not exc.field or not exc.field.startswith(head):
+        return exc
+    name = _ENDPOINT_FIELDS.get(exc.field[len(head) :], exc.field[len(head) :])
+    message = str(exc).removeprefix(f"{exc.field}: ")
+    return InvalidArgument(message, field=f"{prefix}.{name}")
+
+
+def network_names(
+    body: dt.ContainerCreate, host: dt.HostConfig
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The networks to join and the per-network endpoint settings asked for."""
     mode = host.NetworkMode
     if body.NetworkDisabled:
-        return ["none"]
+        return ["none"], {}
     if mode.startswith("container:"):
-        raise _unsupported(
-            "HostConfig.NetworkMode", "joining another container's network is not supported yet"
-        )
+        return [], {}
     networks = [] if mode in ("", "default") else [mode]
-    endpoints = body.NetworkingConfig.EndpointsConfig if body.NetworkingConfig else None
-    for name in endpoints or {}:
-        if name not in networks and not (name in ("default", "bridge") and not networks):
+    endpoints: dict[str, dict[str, Any]] = {}
+    configs = body.NetworkingConfig.EndpointsConfig if body.NetworkingConfig else None
+    for name, settings in (configs or {}).items():
+        field = f"NetworkingConfig.EndpointsConfig.{name}"
+        if name in ("default", "bridge") and not networks:
+            if endpoint(settings, field):
+                raise _unsupported(field, "aliases and fixed addresses need a user-defined network")
+            continue
+        if name not in networks:
             networks.append(name)
-    return networks
+        found = endpoint(settings, field)
+        if found:
+            endpoints[name] = found
+    if body.MacAddress:
+        if not networks or networks[0] in ("host", "none"):
+            raise _unsupported("MacAddress", "a fixed MAC address needs a user-defined network")
+        endpoints.setdefault(networks[0], {}).setdefault("mac_address", body.MacAddress)
+    return networks, endpoints

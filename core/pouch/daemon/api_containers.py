@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from pouch.daemon import docker_types as dt
+from pouch.daemon._translate_host import docker_endpoint_error
 from pouch.daemon.api_system import parse_timestamp
 from pouch.daemon.container_views import inspect_view, summary_view
 from pouch.daemon.http import Reply, Request, Response
@@ -55,7 +56,13 @@ def _network_ids(ctx: Daemon) -> dict[str, str]:
 async def create(ctx: Daemon, request: Request) -> Reply:
     name = text_arg(request, "name") or None
     body = await decode_body(request, dt.ContainerCreate)
-    container = await ctx.engine.create(to_container_config(body), name=name)
+    config = to_container_config(body)
+    try:
+        container = await ctx.engine.create(config, name=name)
+    except InvalidArgument as exc:
+        for network in config.endpoints:
+            exc = docker_endpoint_error(exc, network, f"NetworkingConfig.EndpointsConfig.{network}")
+        raise exc from None
     return json_reply({"Id": container.id, "Warnings": []}, 201)
 
 

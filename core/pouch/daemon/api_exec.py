@@ -8,6 +8,7 @@ runs processes. A process whose client went away still runs to its end, so
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from pouch.daemon.http import Hijack, Hijacked, Reply, Request, Response
 from pouch.daemon.routing import Router, decode_body, json_reply
 from pouch.daemon.translate import exec_config
 from pouch.errors import Conflict, NoSuchObject, NotSupported, PouchError
+from pouch.executables import CannotExecute
 from pouch.models import State
 
 if TYPE_CHECKING:
@@ -74,7 +76,12 @@ async def _begin(ctx: Daemon, session: ExecSession) -> ExecProcess:
         session.state = "created"
         raise
     session.process = proc
-    if not session.config.stdin:
+    if session.size is not None and session.config.tty:
+        with contextlib.suppress(NotSupported):
+            await proc.resize(*session.size)
+    if not session.config.stdin and not session.config.tty:
+        # A terminal's end of input would be a ^D typed into it, which the
+        # terminal may echo into the output; docker leaves it open, unread.
         await proc.close_stdin()
     return proc
 
@@ -104,7 +111,7 @@ async def start(ctx: Daemon, request: Request) -> Reply:
         try:
             proc = await _begin(ctx, session)
         except PouchError as exc:
-            session.finish(126)
+            session.finish(exc.exit_code if isinstance(exc, CannotExecute) else 126)
             await raw.send(_error(exc.message, tty))
             return
         finished = False
@@ -134,7 +141,7 @@ async def start(ctx: Daemon, request: Request) -> Reply:
 
 
 def _error(message: str, tty: bool) -> bytes:
-    data = f"pouch: exec failed: {message}\n".encode()
+    data = f"{message}\r\n".encode()
     return data if tty else frame("stderr", data)
 
 
@@ -169,9 +176,10 @@ async def inspect(ctx: Daemon, request: Request) -> Reply:
 async def resize(ctx: Daemon, request: Request) -> Reply:
     height, width = size_args(request)
     session = _session(ctx, request.params["id"])
-    if session.process is None:
+    if session.state == "exited":
         raise Conflict(f"exec {session.id[:12]} is not running")
-    if session.config.tty:
+    session.size = (height, width)
+    if session.process is not None and session.config.tty:
         try:
             await session.process.resize(height, width)
         except NotSupported as exc:

@@ -15,10 +15,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from pouch.daemon import docker_types as dt
+from pouch.daemon._translate_host import docker_endpoint_error, endpoint
 from pouch.daemon.container_views import rfc3339
 from pouch.daemon.http import Reply, Request, Response
 from pouch.daemon.routing import Router, decode_body, filters_arg, json_reply
+from pouch.drivers import Endpoint
 from pouch.errors import Conflict, InvalidArgument, PouchError
 from pouch.models import Container, Network, State
 
@@ -151,36 +155,33 @@ async def prune(ctx: Daemon, request: Request) -> Reply:
     return json_reply({"NetworksDeleted": await ctx.engine.networks.prune(filters_arg(request))})
 
 
-def _refuse_endpoint_config(body: dt.NetworkConnect) -> None:
-    endpoint = body.EndpointConfig
-    if endpoint is None:
-        return
-    for name in ("IPAMConfig", "Links", "Aliases", "DriverOpts"):
-        if getattr(endpoint, name):
-            raise InvalidArgument(
-                "per-endpoint settings are not supported by pouch",
-                field=f"EndpointConfig.{name}",
-            )
-    for name in ("IPAddress", "MacAddress"):
-        if getattr(endpoint, name):
-            raise InvalidArgument(
-                "a fixed address is not supported by pouch", field=f"EndpointConfig.{name}"
-            )
+def _endpoint(body: dt.NetworkConnect) -> Endpoint | None:
+    """The connect body's ``EndpointConfig`` as pouch's ``Endpoint``; 400 naming a bad field."""
+    if body.EndpointConfig is None:
+        return None
+    data = endpoint(body.EndpointConfig, "EndpointConfig")
+    try:
+        return msgspec.convert(data, Endpoint)
+    except msgspec.ValidationError as exc:
+        raise InvalidArgument(str(exc).replace("`$", "`$.EndpointConfig")) from None
 
 
 async def _change(ctx: Daemon, request: Request, *, connect: bool) -> None:
     network = ctx.engine.networks.get(request.params["id"])
     if connect:
         body = await decode_body(request, dt.NetworkConnect)
-        _refuse_endpoint_config(body)
+        settings = _endpoint(body)
         container = ctx.engine.lookup(body.Container)
-        operation = ctx.engine.network_connect
     else:
         gone = await decode_body(request, dt.NetworkDisconnect)
         container = ctx.engine.lookup(gone.Container)
-        operation = ctx.engine.network_disconnect
     try:
-        await operation(network.name, container.id)
+        if connect:
+            await ctx.engine.network_connect(network.name, container.id, settings)
+        else:
+            await ctx.engine.network_disconnect(network.name, container.id)
+    except InvalidArgument as exc:
+        raise docker_endpoint_error(exc, network.name, "EndpointConfig") from None
     except PouchError:
         raise
     except ValueError as exc:

@@ -31,7 +31,7 @@ from pouch.daemon.docker_views import (
 )
 from pouch.humanize import human_duration
 from pouch.logs import format_time
-from pouch.models import Container, ContainerConfig, State
+from pouch.models import Container, ContainerConfig, PortMapping, State
 from pouch.oci import DEFAULT_SHM_SIZE
 
 __all__ = [
@@ -102,21 +102,96 @@ def _ports(config: ContainerConfig) -> dict[str, list[dt.PortBinding] | None]:
     return ports
 
 
+def _running(container: Container) -> bool:
+    return container.state.status in (State.RUNNING, State.PAUSED)
+
+
+def _bound_ports(container: Container) -> list[PortMapping]:
+    """The published ports with the host ports the network driver bound."""
+    bound = [p for a in container.attachments for p in a.ports]
+    return bound if bound else [p for p in container.config.ports if p.host_port]
+
+
+def _live_ports(container: Container) -> dict[str, list[dt.PortBinding] | None]:
+    """``NetworkSettings.Ports``: every exposed port, with its host bindings, while running."""
+    if not _running(container):
+        return {}
+    ports: dict[str, list[dt.PortBinding] | None] = {
+        key: None for key in container.config.exposed_ports
+    }
+    for port in _bound_ports(container):
+        binding = dt.PortBinding(HostIp=port.host_ip or "0.0.0.0", HostPort=str(port.host_port))
+        key = f"{port.container_port}/{port.protocol}"
+        ports[key] = [*(ports.get(key) or []), binding]
+    return ports
+
+
+def _summary_ports(container: Container) -> list[PortView]:
+    if not _running(container):
+        return []
+    views = [
+        PortView(
+            IP=p.host_ip or "0.0.0.0",
+            PrivatePort=p.container_port,
+            PublicPort=p.host_port,
+            Type=p.protocol,
+        )
+        for p in _bound_ports(container)
+    ]
+    published = {f"{p.container_port}/{p.protocol}" for p in _bound_ports(container)}
+    for key in container.config.exposed_ports:
+        if key not in published:
+            number, _, protocol = key.partition("/")
+            views.append(PortView(PrivatePort=int(number), Type=protocol))
+    return views
+
+
 def _network_mode(config: ContainerConfig) -> str:
+    if config.network_container:
+        return f"container:{config.network_container}"
     return config.networks[0] if config.networks else "default"
+
+
+def _endpoint_view(container: Container, network: str, network_id: str) -> EndpointView:
+    """What the container asked of ``network``; docker adds the short ID as an alias."""
+    asked = container.config.endpoints.get(network)
+    user_network = network not in ("bridge", "host", "none", "default")
+    aliases = [*(asked.aliases if asked else []), container.id[:12]] if user_network else []
+    ipam = {}
+    if asked is not None and asked.ipv4_address:
+        ipam["IPv4Address"] = asked.ipv4_address
+    if asked is not None and asked.ipv6_address:
+        ipam["IPv6Address"] = asked.ipv6_address
+    return EndpointView(
+        NetworkID=network_id,
+        IPAMConfig=ipam or None,
+        Aliases=aliases or None,
+        MacAddress=asked.mac_address if asked else "",
+    )
 
 
 def _endpoints(container: Container, ids: Mapping[str, str]) -> dict[str, EndpointView]:
     """Docker's ``Networks`` of a container; ``ids`` maps network names to their IDs."""
-    views = {name: EndpointView(NetworkID=ids.get(name, "")) for name in container.config.networks}
+    views = {
+        name: _endpoint_view(container, name, ids.get(name, ""))
+        for name in container.config.networks
+    }
     for attachment in container.attachments:
-        address, _, prefix = (attachment.ips[0] if attachment.ips else "").partition("/")
-        views[attachment.network] = EndpointView(
-            NetworkID=ids.get(attachment.network, ""),
+        ipv4 = [ip for ip in attachment.ips if ":" not in ip]
+        ipv6 = [ip for ip in attachment.ips if ":" in ip]
+        address, _, prefix = (ipv4[0] if ipv4 else "").partition("/")
+        address6, _, prefix6 = (ipv6[0] if ipv6 else "").partition("/")
+        view = views.get(attachment.network) or _endpoint_view(
+            container, attachment.network, ids.get(attachment.network, "")
+        )
+        views[attachment.network] = msgspec.structs.replace(
+            view,
             EndpointID=attachment.interface,
-            Gateway=attachment.gateway,
+            Gateway=attachment.gateway if ":" not in attachment.gateway else "",
             IPAddress=address,
             IPPrefixLen=int(prefix) if prefix.isdigit() else 0,
+            GlobalIPv6Address=address6,
+            GlobalIPv6PrefixLen=int(prefix6) if prefix6.isdigit() else 0,
             MacAddress=attachment.mac,
         )
     return views
@@ -139,6 +214,7 @@ def host_config(config: ContainerConfig) -> dt.HostConfig:
         ),
         NetworkMode=_network_mode(config),
         PortBindings=_ports(config),
+        PublishAllPorts=config.publish_all_ports,
         RestartPolicy=dt.RestartPolicy(
             Name=config.restart_policy.name,
             MaximumRetryCount=config.restart_policy.maximum_retry_count,
@@ -255,7 +331,7 @@ def inspect_view(
             Hostname=config.hostname or container.id[:12],
             Domainname=config.domainname,
             User=config.user,
-            ExposedPorts={f"{p.container_port}/{p.protocol}": {} for p in config.ports} or None,
+            ExposedPorts={key: {} for key in config.exposed_ports} or None,
             Tty=config.tty,
             OpenStdin=config.open_stdin,
             StdinOnce=config.stdin_once,
@@ -271,7 +347,7 @@ def inspect_view(
         ),
         NetworkSettings=NetworkSettings(
             SandboxID=container.sandbox_id,
-            Ports=_ports(config),
+            Ports=_live_ports(container),
             Gateway=first.Gateway,
             IPAddress=first.IPAddress,
             IPPrefixLen=first.IPPrefixLen,
@@ -297,15 +373,7 @@ def summary_view(
         ImageID=container.image_id,
         Command=" ".join(args),
         Created=int(container.created_at),
-        Ports=[
-            PortView(
-                IP=p.host_ip or ("0.0.0.0" if p.host_port else ""),
-                PrivatePort=p.container_port,
-                PublicPort=p.host_port,
-                Type=p.protocol,
-            )
-            for p in config.ports
-        ],
+        Ports=_summary_ports(container),
         Labels=dict(config.labels),
         State=str(container.state.status),
         Status=status_text(container, now),

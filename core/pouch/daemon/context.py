@@ -58,6 +58,8 @@ class ExecSession:
         self.exit_code: int | None = None
         self.process: ExecProcess | None = None
         self.finished_at = 0.0
+        # A terminal size asked for before the process existed, applied once it does.
+        self.size: tuple[int, int] | None = None
 
     def finish(self, exit_code: int) -> None:
         self.exit_code = exit_code

@@ -233,6 +233,8 @@ class ContainerUpdate(Resources):
 
 
 class ExecCreate(DockerIn):
+    # docker-py sends the container's ID again; the path names it already.
+    Container: str = ""
     AttachStdin: bool = False
     AttachStdout: bool = False
     AttachStderr: bool = False
@@ -253,9 +255,10 @@ class ExecStart(DockerIn):
 
 
 class IPAMConfig(DockerIn):
-    Subnet: str = ""
-    IPRange: str = ""
-    Gateway: str = ""
+    # docker-py sends null for what is not set.
+    Subnet: str | None = ""
+    IPRange: str | None = ""
+    Gateway: str | None = ""
     AuxiliaryAddresses: dict[str, str] | None = None
 
 

@@ -46,7 +46,14 @@ _MIN = (1, 24)
 _VERSIONED = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
 # Clients whose bodies may carry fields of newer API versions than ours: for
 # them unknown fields are ignored; any other client is told about them.
-DOCKER_AGENTS = ("Docker-Client/", "docker-sdk-python/", "docker-py/", "Go-http-client/")
+DOCKER_AGENTS = (
+    "Docker-Client/",
+    "docker-sdk-python/",
+    "docker-py/",
+    "Go-http-client/",
+    "tc-python/",  # testcontainers, through docker-py
+    "docker-compose/",  # docker-compose 1.x, through docker-py
+)
 
 T = TypeVar("T")
 Ctx = TypeVar("Ctx")

@@ -42,7 +42,10 @@ _DOCKER_PATHS = {
     "$.labels": "$.Labels",
     "$.mounts": "$.HostConfig.Mounts",
     "$.ports": "$.HostConfig.PortBindings",
+    "$.exposed_ports": "$.ExposedPorts",
     "$.networks": "$.HostConfig.NetworkMode",
+    "$.endpoints": "$.NetworkingConfig.EndpointsConfig",
+    "$.network_container": "$.HostConfig.NetworkMode",
     "$.restart_policy.name": "$.HostConfig.RestartPolicy.Name",
     "$.restart_policy.maximum_retry_count": "$.HostConfig.RestartPolicy.MaximumRetryCount",
     "$.restart_policy": "$.HostConfig.RestartPolicy",
@@ -92,6 +95,7 @@ _MODEL_WORDS = {
     "group_add": "HostConfig.GroupAdd",
     "link": "HostConfig.Links",
     "volumes_from": "HostConfig.VolumesFrom",
+    "network_container": "HostConfig.NetworkMode",
 }
 _MODEL_WORD = re.compile(r"\b(" + "|".join(_MODEL_WORDS) + r")\b")
 _RESOURCE_NAMES = {
@@ -156,7 +160,6 @@ def _refuse_unsupported(host: dt.Resources, prefix: str) -> None:
     ]
     if isinstance(host, dt.HostConfig):
         checks += [
-            ("PublishAllPorts", host.PublishAllPorts),
             ("OomScoreAdj", host.OomScoreAdj),
         ]
         if host.UsernsMode not in ("", "host"):
@@ -255,8 +258,6 @@ def _check_config(body: dt.DockerConfig) -> None:
             raise InvalidArgument(f"{item!r} is not NAME=VALUE", field=f"Env[{index}]")
     if body.WorkingDir and not body.WorkingDir.startswith("/"):
         raise InvalidArgument(f"{body.WorkingDir!r} is not an absolute path", field="WorkingDir")
-    if body.MacAddress:
-        raise _unsupported("MacAddress")
     check = body.Healthcheck or {}
     if check.get("Test") not in (None, [], ["NONE"]):
         raise _unsupported("Healthcheck", "healthchecks are not supported by pouch")
@@ -313,6 +314,7 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
     mounts += [mount_spec(m, i) for i, m in enumerate(host.Mounts or [])]
     taken = {m["target"] for m in mounts}
     mounts += [{"type": "volume", "target": t} for t in body.Volumes or {} if t not in taken]
+    networks, endpoints = network_names(body, host)
     data: dict[str, Any] = {
         "image": body.Image,
         "entrypoint": entrypoint,
@@ -325,7 +327,13 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
         "labels": body.Labels or {},
         "mounts": mounts,
         "ports": port_mappings(host.PortBindings or {}),
-        "networks": network_names(body, host),
+        "exposed_ports": list(body.ExposedPorts or {}),
+        "publish_all_ports": host.PublishAllPorts,
+        "networks": networks,
+        "endpoints": endpoints,
+        "network_container": host.NetworkMode.removeprefix("container:")
+        if host.NetworkMode.startswith("container:")
+        else "",
         "restart_policy": policy,
         "runtime": host.Runtime,
         "read_only_rootfs": host.ReadonlyRootfs,

@@ -34,6 +34,9 @@ from pouch.telemetry import operation
 
 __all__ = ["Containers", "require"]
 
+# How long a kill with SIGKILL waits for the exit it causes.
+_KILL_WAIT = 10.0
+
 log = logging.getLogger(__name__)
 
 
@@ -103,9 +106,13 @@ class Containers:
             container = self.records.lookup(container.id)
             if container.state.status not in (State.RUNNING, State.PAUSED):
                 raise Conflict(f"container {container.name} is not running")
+            if container.state.status == State.PAUSED and number == signals.SIGKILL:
+                await self.runs.runtime(container).resume(container.id)
             await self.runs.runtime(container).kill(container.id, number)
             self.records.publish(container, "kill", signal=str(number))
-            return container
+            if number == signals.SIGKILL:
+                await self.runs.await_exit(container.id, _KILL_WAIT)
+            return self.records.get(container.id) or container
 
     async def restart(self, ref: str, *, timeout: int | None = None) -> Container:
         container = await self.stop(ref, timeout=timeout)
@@ -194,9 +201,10 @@ class Containers:
             container = self.records.lookup(container.id)
             status = container.state.status
             if status in (State.RUNNING, State.PAUSED) and not force:
+                verb = "a paused" if status == State.PAUSED else "a running"
                 raise Conflict(
-                    f"cannot remove container {container.name}: it is {status}; "
-                    "stop it first or remove with force"
+                    f"You cannot remove {verb} container {container.id}. Stop the container"
+                    " before attempting removal or force remove"
                 )
             self.runs.restarts.cancel(container.id)
             if status in (State.RUNNING, State.PAUSED):

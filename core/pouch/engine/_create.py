@@ -22,7 +22,7 @@ import msgspec
 
 from pouch import oci, userns
 from pouch.config import EngineConfig
-from pouch.drivers import Capability, Runtime
+from pouch.drivers import Capability, PortMapping, Runtime
 from pouch.engine import _joins, _names
 from pouch.engine._networks import Networks
 from pouch.engine._records import Records
@@ -35,7 +35,7 @@ from pouch.models import Container, ContainerConfig
 from pouch.telemetry import operation
 from pouch.userns import IdMap
 
-__all__ = ["Creator", "default_runtime", "security_options"]
+__all__ = ["Creator", "default_runtime", "security_options", "with_exposed_ports"]
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,16 @@ class Creator:
     async def create(self, config: ContainerConfig, *, name: str | None = None) -> Container:
         """Validate, resolve the image, build the spec, prepare the root filesystem."""
         runtime = self.kernel.runtimes.get(config.runtime or self._default_runtime())
+        hostname = config.hostname
+        if config.network_container:
+            shared = self.records.lookup(config.network_container)
+            config = msgspec.structs.replace(config, network_container=shared.id, networks=["none"])
+            hostname = shared.config.hostname or shared.id[:12]
         networks = config.networks or [self.networks.default]
         for network in networks:
             self.networks.driver(network)
+        for network, endpoint in config.endpoints.items():
+            self.networks.check_endpoint(network, endpoint)
         if "host" in networks and len(networks) > 1:
             raise InvalidArgument(
                 "the host network cannot be combined with others", field="networks"
@@ -83,9 +90,15 @@ class Creator:
         config = _joins.expand_volumes_from(self.records, config)
         generated = not name
         name = _names.validate_name(name) if name else self._free_name()
-        if self.records.by_name(name) is not None:
-            raise Conflict(f"the container name {name!r} is already in use")
+        holder = self.records.by_name(name)
+        if holder is not None:
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by container'
+                f' "{holder.id}". You have to remove (or rename) that container to be able'
+                " to reuse that name."
+            )
         image = await anyio.to_thread.run_sync(self.images.resolve, config.image)
+        config = with_exposed_ports(config, image.config)
         idmap = self._idmap(config, runtime)
         container_id = secrets.token_hex(32)
         with operation("container.create", container_id=container_id, runtime=runtime.name):
@@ -105,10 +118,9 @@ class Creator:
                     config,
                     image=image.config,
                     container_id=container_id,
-                    hostname=config.hostname or container_id[:12],
+                    hostname=hostname or container_id[:12],
                     mounts=mounts,
                 )
-                _joins.exposed_annotation(spec, image.config)
                 if idmap is not None:
                     _remap(spec, idmap, own_netns=networks == ["none"])
                 self.kernel.call("pouch_container_create", container=container, spec=spec)
@@ -170,6 +182,25 @@ class Creator:
             if self.records.by_name(name) is None:
                 return name
         return f"{_names.generate_name()}_{secrets.token_hex(3)}"
+
+
+def with_exposed_ports(config: ContainerConfig, image: oci.ImageConfig) -> ContainerConfig:
+    """``config`` with the image's exposed ports added, and, with
+    ``publish_all_ports``, every exposed port not yet published on a free host port."""
+    exposed = list(config.exposed_ports)
+    published = [f"{p.container_port}/{p.protocol}" for p in config.ports]
+    for key in [*(image.exposed_ports or {}), *published]:
+        key = key if "/" in key else f"{key}/tcp"
+        if key not in exposed:
+            exposed.append(key)
+    ports = list(config.ports)
+    if config.publish_all_ports:
+        for key in exposed:
+            if key not in published:
+                number, _, protocol = key.partition("/")
+                port = {"container_port": int(number), "protocol": protocol}
+                ports.append(msgspec.convert(port, PortMapping))
+    return msgspec.structs.replace(config, exposed_ports=exposed, ports=ports)
 
 
 def security_options(config: EngineConfig, kernel: Kernel, runtime_name: str) -> list[str]:

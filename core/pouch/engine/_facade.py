@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
 from pouch.config import EngineConfig
-from pouch.drivers import ExecProcess, Stats
+from pouch.drivers import Endpoint, ExecProcess, Stats
 from pouch.engine._attach import Attached
 from pouch.engine._create import default_runtime, security_options
 from pouch.engine._images import Images
@@ -191,8 +191,10 @@ class Engine:
 
     # -- networks -------------------------------------------------------------
 
-    async def network_connect(self, network: str, ref: str) -> Container:
-        return await self._p.sandboxes.connect(network, ref)
+    async def network_connect(
+        self, network: str, ref: str, endpoint: Endpoint | None = None
+    ) -> Container:
+        return await self._p.sandboxes.connect(network, ref, endpoint)
 
     async def network_disconnect(self, network: str, ref: str) -> Container:
         return await self._p.sandboxes.disconnect(network, ref)

@@ -20,9 +20,11 @@ def check_filters(filters: dict[str, list[str]]) -> None:
 
 
 def container_matches(container: Container, filters: dict[str, list[str]]) -> bool:
-    """Every key must match one of its values (values of one key are OR-ed)."""
+    """Every key must match: one of its values, except ``label``, whose values must all
+    match (as docker: ``--filter label=a --filter label=b`` is both)."""
     for key, values in filters.items():
-        if not any(_match(container, key, value) for value in values):
+        combine = all if key == "label" else any
+        if not combine(_match(container, key, value) for value in values):
             return False
     return True
 

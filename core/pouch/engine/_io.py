@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import msgspec
 
 from pouch import oci
@@ -21,6 +22,7 @@ from pouch.drivers import Capability, ExecProcess, Stats
 from pouch.engine._containers import require
 from pouch.engine._exec_process import exec_process
 from pouch.engine._records import ACTIVE, Records
+from pouch.engine._top import host_top, parse_ps
 from pouch.errors import Conflict, NotSupported, PouchError
 from pouch.kernel import Kernel
 from pouch.logs import LogRecord, read_logs
@@ -109,19 +111,27 @@ class ContainerIO:
     async def top(
         self, ref: str, ps_args: builtins.list[str]
     ) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
-        """The container's processes as its own ``ps`` lists them: (titles, rows)."""
+        """The container's processes (titles, rows): the host's ``ps`` filtered to the
+        container, else ``ps`` inside it less that ``ps`` itself."""
         container = self.records.lookup(ref)
+        if container.state.status not in (State.RUNNING, State.PAUSED):
+            raise Conflict(f"container {container.name} is not running")
+        if container.state.pid:
+            found = await anyio.to_thread.run_sync(host_top, container.state.pid, ps_args)
+            if found is not None:
+                return found
         runtime = self.kernel.runtimes.get(container.runtime)
         if Capability.EXEC not in runtime.describe().capabilities:
             raise Conflict(
-                f"top runs ps inside the container, and the {runtime.name} runtime cannot exec"
+                f"the host cannot see the processes of {container.name}, and the"
+                f" {runtime.name} runtime cannot exec ps in it"
             )
-        if container.state.status != State.RUNNING:
-            raise Conflict(f"container {container.name} is not running")
+        command = ["ps", *(ps_args or ["-ef"])]
         try:
-            code, out, err = await self.exec_run(container.id, ["ps", *(ps_args or ["-ef"])])
+            code, out, err = await self.exec_run(container.id, command)
             if code != 0 and not ps_args:  # a ps without -e/-f (busybox's minimal one)
-                code, out, err = await self.exec_run(container.id, ["ps"])
+                command = ["ps"]
+                code, out, err = await self.exec_run(container.id, command)
         except PouchError:
             raise
         except Exception as exc:
@@ -129,9 +139,8 @@ class ContainerIO:
         if code != 0:
             message = err.decode(errors="replace")
             raise Conflict(f"ps failed in container {container.name}: {message}")
-        lines = out.decode(errors="replace").splitlines()
-        if not lines:
+        titles, rows = parse_ps(out.decode(errors="replace"), None)
+        if not titles:
             raise Conflict(f"ps printed nothing in container {container.name}")
-        titles = lines[0].split()
-        rows = [line.split(None, len(titles) - 1) for line in lines[1:] if line.strip()]
-        return titles, rows
+        mine = " ".join(command)
+        return titles, [row for row in rows if not row or row[-1].strip() != mine]

@@ -25,19 +25,14 @@ from pouch.models import Container, ContainerConfig, Mount, State
 from pouch.mounts import is_mountpoint, mount_all, unmount
 
 __all__ = [
-    "ANNOTATION_EXPOSED",
     "check_references",
     "expand_volumes_from",
-    "exposed_annotation",
     "release_shm",
     "shm_path",
     "start_joins",
 ]
 
 _RUNNING = (State.RUNNING, State.PAUSED)
-# The ports the image exposes, space-separated ("80/tcp 53/udp"), kept in the
-# spec's annotations so a linking container can name them.
-ANNOTATION_EXPOSED = "io.pouch.exposed-ports"
 _NOT_INHERITED = ("HOME", "PATH", "HOSTNAME")
 
 
@@ -98,12 +93,6 @@ def expand_volumes_from(records: Records, config: ContainerConfig) -> ContainerC
     return msgspec.structs.replace(config, mounts=mounts)
 
 
-def exposed_annotation(spec: oci.Spec, image: oci.ImageConfig) -> None:
-    """Keep the image's exposed ports in ``spec`` for the containers that link to it."""
-    if image.exposed_ports:
-        spec.annotations[ANNOTATION_EXPOSED] = " ".join(sorted(image.exposed_ports))
-
-
 def _running(records: Records, ref: str, why: str) -> Container:
     other = records.lookup(ref)
     if other.state.status not in _RUNNING or not other.state.pid:
@@ -162,8 +151,9 @@ def _link_env(container: Container, other: Container, alias: str) -> list[str]:
     address = _address(other)
     env = [f"{prefix}_NAME=/{container.name}/{alias}"]
     spec = msgspec.json.decode(other.spec, type=oci.Spec) if other.spec else None
+    # exposed_ports holds the image's, --expose's and the published ones.
     exposed: set[tuple[int, str]] = {(p.container_port, p.protocol) for p in other.config.ports}
-    for key in (spec.annotations.get(ANNOTATION_EXPOSED, "") if spec else "").split():
+    for key in other.config.exposed_ports:
         number, _, kind = key.partition("/")
         if number.isdigit():
             exposed.add((int(number), kind or "tcp"))

@@ -16,7 +16,7 @@ import secrets
 import time
 
 from pouch.config import EngineConfig
-from pouch.drivers import NetworkDriver
+from pouch.drivers import Capability, Endpoint, NetworkDriver
 from pouch.engine._names import validate_name
 from pouch.engine._records import Records
 from pouch.errors import Conflict, InvalidArgument, NoSuchObject
@@ -75,6 +75,22 @@ class Networks:
         """The driver that implements the network named ``network``."""
         return self.kernel.networks.get(self.get(network).driver)
 
+    def check_endpoint(self, network: str, endpoint: Endpoint) -> None:
+        """Refuse endpoint settings the network's driver would not honour."""
+        capabilities = self.driver(network).describe().capabilities
+        if endpoint.aliases and Capability.NAMES not in capabilities:
+            raise InvalidArgument(
+                f"network {network} resolves no names: aliases need a user-defined network",
+                field=f"endpoints.{network}.aliases",
+            )
+        for field in ("ipv4_address", "ipv6_address", "mac_address"):
+            if getattr(endpoint, field) and Capability.STATIC_ADDRESS not in capabilities:
+                raise InvalidArgument(
+                    f"network {network} (driver {self.get(network).driver}) gives no fixed"
+                    " addresses",
+                    field=f"endpoints.{network}.{field}",
+                )
+
     def of(self, container: Container) -> list[str]:
         """The networks ``container`` joins."""
         return container.config.networks or [self.default]
@@ -122,7 +138,7 @@ class Networks:
                 dangling = any(v.lower() in ("1", "true") for v in values)
                 found = dangling != bool(self._users(network, running_only=False))
             else:
-                found = any(_label_matches(network.labels, v) for v in values)
+                found = all(_label_matches(network.labels, v) for v in values)
             if not found:
                 return False
         return True

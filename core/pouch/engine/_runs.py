@@ -223,6 +223,17 @@ class Runs:
                 self._auto_remove, container.id, name=f"auto-remove {container.short_id}"
             )
 
+    async def await_exit(self, container_id: str, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the process to exit and record it
+        (docker's kill with SIGKILL returns once the container is dead)."""
+        run = self._runs.get(container_id)
+        if run is None:
+            return
+        with anyio.move_on_after(timeout):
+            await run.exited.wait()
+        if run.exited.is_set():
+            await self.record_exit(container_id, run)
+
     async def stop(self, container: Container, sig: int, grace: float) -> Container:
         """Signal, wait ``grace`` seconds, SIGKILL; return once the exit is recorded."""
         runtime = self.runtime(container)

@@ -17,6 +17,7 @@ from pathlib import Path
 from pouch import oci
 from pouch.drivers import (
     Capability,
+    Endpoint,
     NetworkAttachment,
     Runtime,
     Sandbox,
@@ -26,7 +27,7 @@ from pouch.drivers import (
 from pouch.engine._etc_files import etc_mounts
 from pouch.engine._networks import Networks
 from pouch.engine._records import Records
-from pouch.errors import Conflict
+from pouch.errors import Conflict, NoSuchObject
 from pouch.events import EventBus
 from pouch.models import Container, State
 from pouch.netns import create_netns, remove_netns
@@ -74,24 +75,46 @@ class Sandboxes:
         self.events = events
         self.run_root = run_root
 
+    def _network_owner(self, container: Container) -> Container:
+        """The container whose network ``container`` uses: itself, or the one it shares."""
+        if not container.config.network_container:
+            return container
+        try:
+            return self.records.lookup(container.config.network_container)
+        except NoSuchObject:
+            return container
+
     def describe(self, container: Container) -> Sandbox:
         """The sandbox ``container`` runs in, as runtimes and network drivers see it."""
-        directory = Path(container.log_path).parent
+        owner = self._network_owner(container)
+        directory = Path(owner.log_path).parent
+        netns_path = owner.netns_path
+        if owner is not container and not netns_path and owner.state.pid:
+            netns_path = f"/proc/{owner.state.pid}/ns/net"
         return Sandbox(
             id=container.sandbox_id or container.id,
-            hostname=container.config.hostname or container.id[:12],
-            netns_path=container.netns_path,
+            hostname=owner.config.hostname or owner.id[:12],
+            netns_path=netns_path,
             host_network=container.config.networks == ["host"],
             hosts_path=str(directory / "hosts"),
             resolv_conf_path=str(directory / "resolv.conf"),
             hostname_path=str(directory / "hostname"),
             name=container.name,
             ports=list(container.config.ports),
+            endpoints=dict(container.config.endpoints),
         )
 
     async def setup(self, container: Container, runtime: Runtime) -> Sandbox:
         """Pin the namespace if needed, attach every network, write the /etc files,
         and have a sandbox-holding runtime make its sandbox; undo all on failure."""
+        if container.config.network_container:
+            owner = self._network_owner(container)
+            if owner is container or owner.state.status not in (State.RUNNING, State.PAUSED):
+                raise Conflict(
+                    f"cannot join the network of container {owner.name}: it is not running"
+                    if owner is not container
+                    else "the container whose network this one shares has been removed"
+                )
         names = self.networks.of(container)
         drivers = [(name, self.networks.driver(name)) for name in names]
         container.attachments = []
@@ -114,8 +137,25 @@ class Sandboxes:
         return sandbox
 
     def etc_mounts(self, container: Container, sandbox: Sandbox) -> list[oci.Mount]:
-        """Write the sandbox's hostname, hosts and resolv.conf; the mounts over the image's."""
-        return etc_mounts(container, sandbox)
+        """Write the sandbox's hostname, hosts and resolv.conf; the mounts over the image's.
+
+        A container sharing another's network uses that one's files as they are.
+        """
+        if not container.config.network_container:
+            return etc_mounts(container, sandbox)
+        taken = {m.target for m in container.config.mounts}
+        files = {
+            "/etc/hostname": sandbox.hostname_path,
+            "/etc/hosts": sandbox.hosts_path,
+            "/etc/resolv.conf": sandbox.resolv_conf_path,
+        }
+        return [
+            oci.Mount(
+                destination=target, type="bind", source=source, options=["rbind", "rprivate", "rw"]
+            )
+            for target, source in files.items()
+            if target not in taken and Path(source).exists()
+        ]
 
     async def teardown(self, container: Container, runtime: Runtime | None) -> None:
         """Release the sandbox: the runtime's part, attachments, namespace. Safe to repeat."""
@@ -154,13 +194,18 @@ class Sandboxes:
         container.attachments.append(attachment)
         return attachment
 
-    async def connect(self, network: str, ref: str) -> Container:
+    async def connect(self, network: str, ref: str, endpoint: Endpoint | None = None) -> Container:
         """Join a network; a running container is attached at once."""
         record = self.networks.get(network)
+        if endpoint is not None:
+            self.networks.check_endpoint(record.name, endpoint)
         container = self.records.lookup(ref)
         async with self.records.lock(container.id):
             container = self.records.lookup(container.id)
             current = self.networks.of(container)
+            running = container.state.status in (State.RUNNING, State.PAUSED)
+            if current == ["none"] and record.name not in ("host", "none"):
+                current = []  # left every network (or never had one): joining one replaces none
             if record.name in current:
                 raise Conflict(f"container {container.name} is already on network {record.name}")
             if {"host", "none"} & {*current, record.name}:
@@ -168,9 +213,15 @@ class Sandboxes:
                     f"cannot connect {container.name} to {record.name}: "
                     "host and none networks stand alone"
                 )
-            if container.state.status in (State.RUNNING, State.PAUSED):
-                await self._attach_one(container, record.name)
             container.config.networks = [*current, record.name]
+            if endpoint is not None and endpoint != Endpoint():
+                container.config.endpoints[record.name] = endpoint
+            if running:
+                try:
+                    await self._attach_one(container, record.name)
+                except BaseException:
+                    container.config.endpoints.pop(record.name, None)
+                    raise
             self.records.put(container)
         self.events.publish(
             "network", "connect", record.id, {"name": record.name, "container": container.id}
@@ -190,6 +241,7 @@ class Sandboxes:
                 await self.networks.driver(record.name).detach(self.describe(container), attachment)
                 container.attachments.remove(attachment)
             remaining = [n for n in current if n != record.name]
+            container.config.endpoints.pop(record.name, None)
             container.config.networks = remaining or ["none"]
             self.records.put(container)
         self.events.publish(

@@ -44,7 +44,8 @@ def peer_lines(network: str, members: list[CacheEntry], exclude: str) -> list[st
         if member.containerId == exclude or not member.sandboxName:
             continue
         for address in _addresses(member):
-            lines.append(f"{address}\t{member.sandboxName}\t{marker(network)}")
+            names = " ".join([member.sandboxName, *member.aliases])
+            lines.append(f"{address}\t{names}\t{marker(network)}")
     return lines
 
 

@@ -111,6 +111,7 @@ class CacheEntry(msgspec.Struct, omit_defaults=True, kw_only=True):
     complete: bool = False
     # pouch's own: how peers on the network find this sandbox by name.
     sandboxName: str = ""
+    aliases: list[str] = []
     hostsPath: str = ""
     resolveNames: bool = False
 

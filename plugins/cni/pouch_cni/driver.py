@@ -18,10 +18,18 @@ from typing import Any
 import anyio
 import msgspec
 
-from pouch.drivers import Capability, DriverInfo, NetworkAttachment, PortMapping, Sandbox
-from pouch.errors import Conflict, NoSuchObject, PouchError
+from pouch.drivers import (
+    Capability,
+    DriverInfo,
+    Endpoint,
+    NetworkAttachment,
+    PortMapping,
+    Sandbox,
+)
+from pouch.errors import Conflict, InvalidArgument, NoSuchObject, PouchError
 from pouch_cni import _chain
 from pouch_cni._cache import AttachmentCache
+from pouch_cni._endpoints import endpoint_args, endpoint_conflist
 from pouch_cni._exec import PluginRunner
 from pouch_cni._host import is_netns, sweep_masquerade
 from pouch_cni._hosts import peer_lines, rewrite_network_lines
@@ -60,6 +68,7 @@ class BridgeDriver:
                 Capability.NETNS,
                 Capability.PORTS,
                 Capability.NAMES,
+                Capability.STATIC_ADDRESS,
                 Capability.ISOLATION,
                 Capability.CHECK,
                 Capability.GC,
@@ -117,6 +126,12 @@ class BridgeDriver:
                 await self._delete(stale, sandbox.netns_path)  # never two ADDs without a DEL
             taken = {e.ifName for e in mine if e.networkName != network}
             ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
+            asked = sandbox.endpoints.get(network, Endpoint())
+            if asked.aliases and network == self.default_network:
+                raise InvalidArgument(
+                    f"network {network} resolves no names: aliases need a user-defined network",
+                    field=f"endpoints.{network}.aliases",
+                )
             ports = resolve_ports(sandbox.ports) if ifname == "eth0" else []
             if ports:
                 check_ports(ports, [e for e in self.cache.all() if e.containerId != sandbox.id])
@@ -125,9 +140,11 @@ class BridgeDriver:
                 ifName=ifname,
                 networkName=network,
                 netns=sandbox.netns_path,
-                config=dict(conflist),
+                config=endpoint_conflist(conflist, asked),
+                cniArgs=endpoint_args(asked),
                 capabilityArgs={"portMappings": [_portmap(p) for p in ports]} if ports else {},
                 sandboxName=sandbox.name,
+                aliases=list(asked.aliases),
                 hostsPath=sandbox.hosts_path,
                 resolveNames=network != self.default_network,
             )

@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
     from pouch import ContainerConfig, Engine
     from pouch.config import load_config
-    from pouch.drivers import DriverInfo
+    from pouch.drivers import DriverInfo, PortMapping
     from pouch.errors import NoSuchContainer
     from pouch.markers import hookimpl
     from pouch.testing import import_busybox
@@ -73,7 +73,7 @@ SCRIPT = textwrap.dedent(
                                         options={"subnet": "10.231.20.0/24", "bridge": "ptc0ffee"})
             c = await engine.create(ContainerConfig(
                 image="busybox", cmd=["sleep", "60"], networks=["ptc0ffee"],
-                ports=[{"container_port": 80, "host_port": int(sys.argv[3])}]), name="victim")
+                ports=[PortMapping(container_port=80, host_port=int(sys.argv[3]))]), name="victim")
             print("starting", flush=True)
             await engine.start(c.id)
 

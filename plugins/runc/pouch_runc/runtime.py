@@ -33,6 +33,7 @@ from pouch.drivers import (
     StdioStream,
 )
 from pouch.errors import Conflict, NoSuchContainer, PouchError
+from pouch.executables import check_command
 from pouch.mounts import mount_all, unmount
 from pouch.users import resolve_user
 from pouch_runc._conmon import ConmonOptions, start_conmon
@@ -267,6 +268,9 @@ class OCIRuntime:
             raise Conflict(f"container {container_id[:12]} is not running")
         rootfs = directory / "rootfs"
         process = msgspec.structs.replace(process, user=resolve_user(process.user, rootfs))
+        await anyio.to_thread.run_sync(
+            check_command, rootfs, list(process.args), list(process.env), process.cwd
+        )
         spec_path = directory / f"exec-{exec_id[:16]}.json"
         spec_path.write_bytes(msgspec.json.encode(process))
         return await start_exec(

@@ -80,7 +80,7 @@ def test_unknown_fields_are_refused_except_for_docker_clients(api: PouchDaemon) 
     assert status == 400 and "$.HostConfig.Memroy" in answer["message"]
     # docker's own clients may send fields of newer API versions.
     status, answer = post(api, "/containers/create", body, headers=DOCKER)
-    assert status == 404 and "no such image" in answer["message"]
+    assert status == 404 and "No such image" in answer["message"]
 
 
 def test_huge_bodies_are_refused(api: PouchDaemon) -> None:

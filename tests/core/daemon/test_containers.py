@@ -199,7 +199,7 @@ def test_state_operations(pouchd: PouchDaemon, pouchd_busybox: str) -> None:
     assert pouchd.json("GET", f"/containers/{cid}/json")["State"]["Paused"] is True
     assert pouchd.request("POST", f"/containers/{cid}/unpause")[0] == 204
     status, _, body = pouchd.request("DELETE", f"/containers/{cid}")
-    assert status == 409 and "stop it first" in json.loads(body)["message"]
+    assert status == 409 and "You cannot remove a running container" in json.loads(body)["message"]
     status = pouchd.request("POST", f"/containers/{cid}/kill", query={"signal": "SIGNOPE"})[0]
     assert status == 400
     # A stop by the user is not a failure to restart from (a kill would be).

@@ -334,9 +334,24 @@ def test_volumes_from(cli: Cli, names: list[str], tmp_path: Path) -> None:
     assert read_only.returncode != 0 and "Read-only file system" in read_only.stderr
 
 
-def test_link_env_and_hosts(cli: Cli, names: list[str]) -> None:
+def test_link_env_and_hosts(cli: Cli, daemon: PouchDaemon, names: list[str]) -> None:
+    # On the default network (none here) the docker CLI sends HostConfig.Links.
+    background(cli, names, "plaindb", "-e", "SECRET=s3", "busybox", "sleep", "120")
+    names.append("plainlinker")
+    shown = docker(
+        cli, "run", "--name", "plainlinker", "--link", "plaindb:db", "busybox", "env"
+    ).stdout.splitlines()
+    assert "DB_NAME=/plainlinker/db" in shown and "DB_ENV_SECRET=s3" in shown
+    links = docker(cli, "inspect", "-f", "{{json .HostConfig.Links}}", "plainlinker").stdout
+    assert links.strip() == '["/plaindb:/plainlinker/db"]'
+    docker(cli, "stop", "-t", "0", "plaindb")
+    refused = docker(cli, "start", "-a", "plainlinker", check=False)
+    assert refused.returncode != 0 and "not running" in refused.stderr
+
+    # With an address: a network of this test's own (other pouchds may run
+    # beside it), and docker-py, which sends HostConfig.Links on any network.
+    docker_py = pytest.importorskip("docker", reason="needs docker-py (pip install docker)")
     names.append("net:pflinks")
-    # A subnet and a bridge of this test's own: other pouchds may run beside it.
     subnet = f"10.{200 + os.getpid() % 50}.{os.getpid() % 250}.0/24"
     docker(
         cli,
@@ -349,35 +364,27 @@ def test_link_env_and_hosts(cli: Cli, names: list[str]) -> None:
         "pflinks",
     )
     background(
-        cli, names, "linkdb", "--network", "pflinks", "-e", "SECRET=s3", "busybox", "sleep", "120"
+        cli, names, "linkdb", "--network", "pflinks", "--expose", "5432", "busybox", "sleep", "120"
     )
     address = docker(
         cli, "inspect", "-f", "{{.NetworkSettings.Networks.pflinks.IPAddress}}", "linkdb"
     ).stdout.strip()
     assert address.startswith(subnet.rpartition(".")[0] + ".")
+    client = docker_py.DockerClient(base_url=daemon.host, version="auto", timeout=60)
     names.append("linker")
-    shown = docker(
-        cli,
-        "run",
-        "--name",
-        "linker",
-        "--network",
-        "pflinks",
-        "--link",
-        "linkdb:db",
+    linker = client.containers.run(
         "busybox",
-        "sh",
-        "-c",
-        "env; cat /etc/hosts",
-    ).stdout
-    assert "DB_NAME=/linker/db" in shown
-    assert "DB_ENV_SECRET=s3" in shown
-    assert f"{address}\tdb " in shown and "linkdb" in shown
-    links = docker(cli, "inspect", "-f", "{{json .HostConfig.Links}}", "linker").stdout
-    assert links.strip() == '["/linkdb:/linker/db"]'
-    docker(cli, "stop", "-t", "0", "linkdb")
-    refused = docker(cli, "start", "-a", "linker", check=False)
-    assert refused.returncode != 0 and "not running" in refused.stderr
+        ["sh", "-c", "env; cat /etc/hosts"],
+        name="linker",
+        network="pflinks",
+        links={"linkdb": "db"},
+        detach=True,
+    )
+    assert linker.wait(timeout=60)["StatusCode"] == 0
+    output = linker.logs().decode()
+    assert f"DB_PORT=tcp://{address}:5432" in output
+    assert "DB_PORT_5432_TCP_PROTO=tcp" in output
+    assert f"{address}\tdb " in output and "linkdb" in output
 
 
 def test_inspect_shows_runtime_and_isolation(cli: Cli, names: list[str]) -> None:

@@ -129,7 +129,13 @@ def test_auto_remove_is_the_engines() -> None:
             "HostConfig.SecurityOpt[1]",
         ),
         ({"Image": "b", "HostConfig": {"LogConfig": {"Type": "syslog"}}}, "LogConfig.Type"),
-        ({"Image": "b", "HostConfig": {"NetworkMode": "container:x"}}, "NetworkMode"),
+        (
+            {
+                "Image": "b",
+                "HostConfig": {"NetworkMode": "container:x", "PortBindings": {"80/tcp": None}},
+            },
+            "NetworkMode",
+        ),
         (
             {"Image": "b", "HostConfig": {"AutoRemove": True, "RestartPolicy": {"Name": "always"}}},
             "HostConfig.AutoRemove",

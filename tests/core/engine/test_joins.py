@@ -11,12 +11,7 @@ import pytest
 from pouch import oci
 from pouch.drivers import Mount as RootMount
 from pouch.drivers import NetworkAttachment, PortMapping
-from pouch.engine._joins import (
-    ANNOTATION_EXPOSED,
-    check_references,
-    expand_volumes_from,
-    start_joins,
-)
+from pouch.engine._joins import check_references, expand_volumes_from, start_joins
 from pouch.engine._records import Records
 from pouch.errors import Conflict, InvalidArgument, NoSuchContainer
 from pouch.models import Container, ContainerConfig, ContainerState, State
@@ -104,11 +99,14 @@ def test_references_must_exist() -> None:
 
 
 def test_links_give_docker_variables_and_a_hosts_line() -> None:
-    db = container("db", env=["SECRET=s3", "HOME=/root"], ports=[{"container_port": 5432}])
+    db = container(
+        "db",
+        env=["SECRET=s3", "HOME=/root"],
+        ports=[{"container_port": 5432}],
+        exposed_ports=["80/tcp", "53/udp"],
+    )
     db.attachments = [NetworkAttachment(network="bridge", ips=["10.0.0.7/24"])]
-    db_spec = spec_of(db.config)
-    db_spec.annotations[ANNOTATION_EXPOSED] = "80/tcp 53/udp"
-    db.spec = msgspec.json.encode(db_spec)
+    db.spec = msgspec.json.encode(spec_of(db.config))
     web = container("web", links=["db:my-db"], env=["MY_DB_ENV_SECRET=mine"])
     spec = spec_of(web.config)
     hosts = start_joins(records(db), web, spec, [])

@@ -1,0 +1,79 @@
+"""A pouchd as people drive it with docker's own tools: runc containers on a CNI
+bridge as the default network, busybox imported, the docker CLI pointed at it.
+
+Each test's pouchd gets a bridge and subnets of its own (names ``ptXXXXXX``,
+addresses in 10.231.0.0/16, as the CNI tests use), removed at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pouch.testing.daemon import DEBIAN_DOCKER, PouchDaemon
+
+
+@pytest.fixture
+def pouch_runtime() -> str:
+    return "runc"
+
+
+@pytest.fixture
+def default_bridge() -> Iterator[str]:
+    name = "pt" + secrets.token_hex(3)
+    yield name
+    subprocess.run(["ip", "link", "delete", name], capture_output=True)
+
+
+@pytest.fixture
+def pouchd_settings(default_bridge: str) -> dict[str, object]:
+    if shutil.which("iptables") is None or not Path("/usr/lib/cni/bridge").exists():
+        pytest.skip("needs iptables and the CNI plugins: containernetworking-plugins")
+    block = secrets.randbelow(32)
+    return {
+        "default_network": "bridge",
+        "plugin": {
+            "cni": {
+                "default_bridge": default_bridge,
+                "default_subnet": f"10.231.{96 + block}.0/24",
+                "subnet_pool": f"10.231.{128 + block * 4}.0/22",
+                "pool_prefix": 26,
+            }
+        },
+    }
+
+
+@pytest.fixture
+def docker_env(pouchd: PouchDaemon, pouchd_busybox: str) -> dict[str, str]:
+    """Environment for docker's clients (CLI, docker-py, compose, testcontainers)."""
+    config = pouchd.root.parent / "docker-config"
+    config.mkdir(exist_ok=True)
+    env = {**os.environ, "DOCKER_HOST": pouchd.host, "DOCKER_CONFIG": str(config)}
+    env.pop("DOCKER_CONTEXT", None)
+    return env
+
+
+@pytest.fixture
+def docker(docker_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``docker(*args, check=True)``: the docker CLI (Debian's 20.10) against the pouchd."""
+    binary = str(DEBIAN_DOCKER) if DEBIAN_DOCKER.exists() else shutil.which("docker")
+    if binary is None:
+        pytest.skip("needs the docker CLI (apt-get install docker.io)")
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [binary, *args], env=docker_env, capture_output=True, text=True, timeout=120
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"docker {' '.join(args)}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+    return run

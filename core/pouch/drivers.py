@@ -91,6 +91,8 @@ class Capability(enum.StrEnum):
     #: treats every container as a sandbox of one and the runtime never hears
     #: of sandboxes.
     SANDBOXES = "sandboxes"
+    #: the spec's ``linux.devices`` nodes are created in the container (``--device``).
+    DEVICES = "devices"
 
     # -- network drivers --------------------------------------------------------
     #: the driver configures a pinned network namespace (``Sandbox.netns_path``).

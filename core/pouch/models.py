@@ -18,13 +18,16 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from pouch._model_sharing import HOST_GATEWAY, check_sharing, container_ref, split_host
 from pouch.drivers import Endpoint, NetworkAttachment, PortMapping
 
 __all__ = [
     "CAPABILITIES",
+    "HOST_GATEWAY",
     "Container",
     "ContainerConfig",
     "ContainerState",
+    "Device",
     "Endpoint",
     "ExecConfig",
     "Input",
@@ -36,8 +39,10 @@ __all__ = [
     "RestartPolicy",
     "State",
     "Ulimit",
+    "container_ref",
     "parse_signal",
     "parse_size",
+    "split_host",
 ]
 
 
@@ -180,6 +185,21 @@ class Mount(Input):
             raise ValueError("a tmpfs mount takes no source")
 
 
+class Device(Input):
+    """A host device node made available in the container (docker's ``--device``)."""
+
+    path_on_host: str
+    path_in_container: str = ""  # "" is path_on_host
+    permissions: str = "rwm"  # the device cgroup access: any of r, w, m
+
+    def __post_init__(self) -> None:
+        _absolute(self.path_on_host, "device path")
+        if self.path_in_container:
+            _absolute(self.path_in_container, "device path in the container")
+        if not self.permissions or set(self.permissions) - set("rwm"):
+            raise ValueError(f"device permissions {self.permissions!r} are not some of rwm")
+
+
 class Ulimit(Input):
     name: str
     soft: Annotated[int, msgspec.Meta(ge=-1)]
@@ -203,6 +223,8 @@ class Resources(Input):
     cpuset_mems: str | None = None
     pids_limit: Annotated[int, msgspec.Meta(ge=-1)] | None = None
     blkio_weight: Annotated[int, msgspec.Meta(ge=10, le=1000)] | None = None
+    # The kernel's swap tendency for the container's pages (cgroup v1 only).
+    memory_swappiness: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
 
     def __post_init__(self) -> None:
         for field in ("cpuset_cpus", "cpuset_mems"):
@@ -293,8 +315,36 @@ class ContainerConfig(Input):
     # Remove the container (as ``docker run --rm``) once it has exited.
     auto_remove: bool = False
     log_options: dict[str, str] = {}
+    # "none" keeps no log to read back (docker's --log-driver none); "" is json-file.
+    log_driver: Literal["", "json-file", "local", "k8s-file", "none"] = ""
+    # Namespaces: "" is the container's own; "host" the host's; "container:NAME"
+    # joins a running container's (ipc also takes private, shareable, none).
+    pid_mode: str = ""
+    ipc_mode: str = ""
+    uts_mode: str = ""
+    # "" and "private": the cgroup namespace the engine picks (private on
+    # cgroup v2), "host" none.
+    cgroupns_mode: Literal["", "host", "private"] = ""
+    devices: list[Device] = []
+    # Device cgroup rules as docker writes them: "c 1:3 rwm", "b 8:* r", "a *:* rwm".
+    device_cgroup_rules: list[str] = []
+    # Bytes of the /dev/shm tmpfs; 0 is the default (64 MiB). Ignored when
+    # /dev/shm is not the container's own (ipc_mode host, none, container:).
+    shm_size: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # Supplementary groups: numbers, or names from the container's /etc/group.
+    group_add: list[str] = []
+    # "NAME:IP" lines for /etc/hosts; IP "host-gateway" is the host's address.
+    extra_hosts: list[str] = []
+    dns: list[str] = []
+    dns_search: list[str] = []
+    dns_options: list[str] = []
+    # "NAME[:ro|:rw]": every volume and bind mount of container NAME, at create.
+    volumes_from: list[str] = []
+    # docker's legacy links "NAME[:ALIAS]": a hosts line and NAME's variables.
+    links: list[str] = []
 
     def __post_init__(self) -> None:
+        check_sharing(self)
         for index, item in enumerate(self.env):
             name = item.partition("=")[0]
             if not _ENV_NAME.match(name):

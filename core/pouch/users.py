@@ -57,8 +57,9 @@ def resolve_user(user: User, rootfs: Path) -> User:
         gid = int(found[2])
     elif group:
         gid = int(group)
-    extra = sorted(
-        {int(e[2]) for e in groups if home_user and len(e) >= 4 and home_user in e[3].split(",")}
-        - {gid}
-    )
-    return User(uid=uid, gid=gid, additional_gids=extra or user.additional_gids)
+    member_of = {
+        int(e[2]) for e in groups if home_user and len(e) >= 4 and home_user in e[3].split(",")
+    }
+    # The groups the user is a member of, and those the spec adds (--group-add).
+    extra = sorted((member_of - {gid}) | set(user.additional_gids))
+    return User(uid=uid, gid=gid, additional_gids=extra)

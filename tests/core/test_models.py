@@ -47,6 +47,37 @@ def decode(doc: dict[str, object]) -> ContainerConfig:
             "$",
             "more than one mount at /a",
         ),
+        ({"image": "b", "pid_mode": "shared"}, "$", "pid_mode 'shared'"),
+        ({"image": "b", "ipc_mode": "container:"}, "$", "ipc_mode 'container:'"),
+        ({"image": "b", "uts_mode": "private"}, "$", "uts_mode 'private'"),
+        ({"image": "b", "uts_mode": "host", "hostname": "h"}, "$", "hostname and the uts_mode"),
+        ({"image": "b", "cgroupns_mode": "shared"}, "$.cgroupns_mode", "'shared'"),
+        ({"image": "b", "devices": [{"path_on_host": "null"}]}, "$.devices[0]", "absolute"),
+        (
+            {"image": "b", "devices": [{"path_on_host": "/dev/null", "permissions": "rx"}]},
+            "$.devices[0]",
+            "permissions 'rx'",
+        ),
+        ({"image": "b", "device_cgroup_rules": ["c 1:3"]}, "$", "device_cgroup_rules 'c 1:3'"),
+        ({"image": "b", "shm_size": -1}, "$.shm_size", ">= 0"),
+        ({"image": "b", "group_add": ["a:b"]}, "$", "group_add 'a:b'"),
+        ({"image": "b", "extra_hosts": ["db"]}, "$", "extra_hosts 'db' is not NAME:IP"),
+        ({"image": "b", "extra_hosts": ["db:10.0.0.300"]}, "$", "extra_hosts 'db:10.0.0.300'"),
+        ({"image": "b", "dns": ["dns.example"]}, "$", "dns server 'dns.example'"),
+        ({"image": "b", "dns_search": ["a b"]}, "$", "dns_search 'a b'"),
+        ({"image": "b", "volumes_from": ["web:rx"]}, "$", "volumes_from 'web:rx'"),
+        ({"image": "b", "links": ["web:a:b"]}, "$", "link 'web:a:b'"),
+        ({"image": "b", "log_driver": "syslog"}, "$.log_driver", "'syslog'"),
+        (
+            {"image": "b", "log_driver": "none", "log_options": {"max-size": "1m"}},
+            "$",
+            "log driver none takes no log_options",
+        ),
+        (
+            {"image": "b", "resources": {"memory_swappiness": 101}},
+            "$.resources.memory_swappiness",
+            "<= 100",
+        ),
     ],
 )
 def test_invalid_config_names_the_field(doc: dict[str, object], path: str, words: str) -> None:
@@ -91,3 +122,35 @@ def test_parse_signal(text: str | int, number: int) -> None:
 def test_parse_signal_rejects_nonsense() -> None:
     with pytest.raises(ValueError, match="out of range"):
         parse_signal("99")
+
+
+def test_sharing_settings_are_taken() -> None:
+    config = decode(
+        {
+            "image": "b",
+            "pid_mode": "host",
+            "ipc_mode": "container:web",
+            "uts_mode": "container:/web",
+            "cgroupns_mode": "private",
+            "devices": [{"path_on_host": "/dev/fuse"}],
+            "device_cgroup_rules": ["c 1:3 rwm", "a *:* r", "b 8:* m"],
+            "group_add": ["audio", "1234"],
+            "extra_hosts": ["db:10.0.0.2", "gw:host-gateway", "v6:::1", "eq=10.0.0.3"],
+            "dns": ["10.0.0.53", "fd00::53"],
+            "volumes_from": ["data:ro", "other"],
+            "links": ["db:database", "/cache"],
+            "log_driver": "none",
+            "resources": {"memory_swappiness": 0},
+        }
+    )
+    assert config.devices[0].permissions == "rwm"
+    assert config.resources.memory_swappiness == 0
+
+
+def test_split_host_takes_both_docker_forms() -> None:
+    from pouch.models import split_host
+
+    assert split_host("db:10.0.0.2") == ("db", "10.0.0.2")
+    assert split_host("v6:::1") == ("v6", "::1")
+    assert split_host("v6:[fd00::1]") == ("v6", "fd00::1")
+    assert split_host("eq=10.0.0.3") == ("eq", "10.0.0.3")

@@ -162,7 +162,12 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show the container's own limits in /proc/meminfo, cpuinfo, uptime … (needs lxcfs)",
     )
-    p.add_argument("--log-driver", metavar="NAME", help="logging driver for the container")
+    _sharing_flags(p)
+    p.add_argument(
+        "--log-driver",
+        metavar="NAME",
+        help="logging driver: json-file (default), local, or none (no logs to read back)",
+    )
     flag_list(p, "--log-opt", metavar="KEY=VALUE", help="logging driver option, e.g. max-size=10m")
     p.add_argument("--platform", metavar="OS/ARCH", help="image platform, e.g. linux/arm64")
     p.add_argument(
@@ -178,6 +183,62 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         metavar="COMMAND",
         nargs=argparse.REMAINDER,
         help="command and arguments (default: the image's)",
+    )
+
+
+def _sharing_flags(p: argparse.ArgumentParser) -> None:
+    """Namespaces, devices and /etc files: what a container shares with the host or others."""
+    p.add_argument("--pid", metavar="MODE", help="PID namespace: host or container:NAME")
+    p.add_argument(
+        "--ipc",
+        metavar="MODE",
+        help="IPC namespace: private (default), shareable, none, host or container:NAME",
+    )
+    p.add_argument("--uts", metavar="MODE", help="UTS namespace (hostname): host or container:NAME")
+    p.add_argument(
+        "--cgroupns", choices=("host", "private"), help="cgroup namespace: host or private"
+    )
+    flag_list(
+        p,
+        "--device",
+        metavar="HOST[:CONTAINER][:PERMS]",
+        help="add a host device, e.g. /dev/fuse or /dev/sdb:/dev/xvdb:r",
+    )
+    flag_list(
+        p,
+        "--device-cgroup-rule",
+        metavar="RULE",
+        help="allow device access in the cgroup, e.g. 'c 1:3 rwm' or 'b 8:* r'",
+    )
+    p.add_argument("--gpus", metavar="GPUS", help="GPUs to add (pouch has no GPU support)")
+    p.add_argument("--shm-size", metavar="SIZE", help="size of /dev/shm, e.g. 256m (default 64m)")
+    flag_list(p, "--group-add", metavar="GROUP", help="add a supplementary group (name or GID)")
+    flag_list(
+        p,
+        "--add-host",
+        metavar="NAME:IP",
+        help="add a line to /etc/hosts; IP host-gateway is the host's address",
+    )
+    flag_list(p, "--dns", metavar="IP", help="name server for /etc/resolv.conf")
+    flag_list(p, "--dns-search", metavar="DOMAIN", help="search domain for /etc/resolv.conf")
+    flag_list(p, "--dns-option", metavar="OPT", help="resolver option, e.g. ndots:2")
+    p.add_argument(
+        "--memory-swappiness",
+        type=int,
+        metavar="0-100",
+        help="how readily the container's memory is swapped (cgroup v1 only)",
+    )
+    flag_list(
+        p,
+        "--volumes-from",
+        metavar="CONTAINER[:ro|:rw]",
+        help="mount every volume and bind mount of another container",
+    )
+    flag_list(
+        p,
+        "--link",
+        metavar="NAME[:ALIAS]",
+        help="legacy link: ALIAS in /etc/hosts and NAME's address and variables in the env",
     )
 
 

@@ -68,11 +68,51 @@ def _host_config(args: argparse.Namespace) -> dict[str, Any]:
         "Init": True if args.init else None,
         "EnableLxcfs": True if args.enable_lxcfs else None,
         "Runtime": args.runtime,
+        **_sharing(args),
     }
     log_options = parse_kv(args.log_opt, "--log-opt")
     if args.log_driver or log_options:
         host["LogConfig"] = {"Type": args.log_driver or "", "Config": log_options}
     return {key: value for key, value in host.items() if value not in (None, False, [], {}, "")}
+
+
+def _sharing(args: argparse.Namespace) -> dict[str, Any]:
+    """Namespaces, devices, /etc files and other containers' mounts, as docker sends them."""
+    host: dict[str, Any] = {
+        "PidMode": args.pid,
+        "IpcMode": args.ipc,
+        "UTSMode": args.uts,
+        "CgroupnsMode": args.cgroupns,
+        "Devices": [parse_device(d) for d in args.device],
+        "DeviceCgroupRules": args.device_cgroup_rule,
+        "ShmSize": parse_size(args.shm_size) if args.shm_size else None,
+        "GroupAdd": args.group_add,
+        "ExtraHosts": args.add_host,
+        "Dns": args.dns,
+        "DnsSearch": args.dns_search,
+        "DnsOptions": args.dns_option,
+        "MemorySwappiness": args.memory_swappiness,
+        "VolumesFrom": args.volumes_from,
+        "Links": args.link,
+    }
+    if args.gpus:  # as the docker CLI sends --gpus, for pouchd to refuse
+        host["DeviceRequests"] = [{"Count": -1, "Capabilities": [["gpu"]]}]
+    return host
+
+
+def parse_device(text: str) -> dict[str, str]:
+    """``/dev/x[:/dev/y][:rwm]`` → docker's device mapping."""
+    parts = text.split(":")
+    permissions = "rwm"
+    if len(parts) > 1 and parts[-1] and set(parts[-1]) <= set("rwm"):
+        permissions = parts.pop()
+    if len(parts) > 2 or not parts[0]:
+        raise UsageError(f"invalid --device {text!r}: use HOST[:CONTAINER][:PERMISSIONS]")
+    return {
+        "PathOnHost": parts[0],
+        "PathInContainer": parts[1] if len(parts) == 2 and parts[1] else parts[0],
+        "CgroupPermissions": permissions,
+    }
 
 
 def storage_opt(options: list[str], disk_quota: list[str]) -> dict[str, str]:

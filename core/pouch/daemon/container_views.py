@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 
@@ -31,6 +32,7 @@ from pouch.daemon.docker_views import (
 from pouch.humanize import human_duration
 from pouch.logs import format_time
 from pouch.models import Container, ContainerConfig, PortMapping, State
+from pouch.oci import DEFAULT_SHM_SIZE
 
 __all__ = [
     "ZERO_TIME",
@@ -206,7 +208,10 @@ def host_config(config: ContainerConfig) -> dt.HostConfig:
         Binds=binds or None,
         # The CRI format is what is written; "json-file" is what docker-py
         # checks before it reads a container's logs, and the log API is the same.
-        LogConfig=dt.LogConfig(Type="json-file", Config=dict(config.log_options)),
+        LogConfig=dt.LogConfig(
+            Type="none" if config.log_driver == "none" else "json-file",
+            Config=dict(config.log_options),
+        ),
         NetworkMode=_network_mode(config),
         PortBindings=_ports(config),
         PublishAllPorts=config.publish_all_ports,
@@ -238,7 +243,46 @@ def host_config(config: ContainerConfig) -> dt.HostConfig:
         BlkioWeight=res.blkio_weight or 0,
         Ulimits=[dt.UlimitSpec(Name=u.name, Soft=u.soft, Hard=u.hard) for u in config.ulimits]
         or None,
+        MemorySwappiness=res.memory_swappiness,
+        **_shared_settings(config),
     )
+
+
+def _shared_settings(config: ContainerConfig) -> dict[str, Any]:
+    """Namespaces, devices, /etc files and what comes from other containers."""
+    return {
+        "PidMode": config.pid_mode,
+        "IpcMode": config.ipc_mode or "private",
+        "UTSMode": config.uts_mode,
+        "CgroupnsMode": config.cgroupns_mode,
+        "Devices": [
+            dt.DeviceMapping(
+                PathOnHost=d.path_on_host,
+                PathInContainer=d.path_in_container or d.path_on_host,
+                CgroupPermissions=d.permissions,
+            )
+            for d in config.devices
+        ],
+        "DeviceCgroupRules": config.device_cgroup_rules or None,
+        "ShmSize": config.shm_size or DEFAULT_SHM_SIZE,
+        "GroupAdd": config.group_add or None,
+        "ExtraHosts": config.extra_hosts or None,
+        "Dns": config.dns,
+        "DnsSearch": config.dns_search,
+        "DnsOptions": config.dns_options,
+        "VolumesFrom": config.volumes_from or None,
+        "Isolation": "default",
+    }
+
+
+def _links(container: Container) -> list[str] | None:
+    """``HostConfig.Links`` as docker shows them: ``/other:/me/alias``."""
+    views = []
+    for link in container.config.links:
+        ref, _, alias = link.partition(":")
+        name = ref.lstrip("/")
+        views.append(f"/{name}:/{container.name}/{alias or name}")
+    return views or None
 
 
 def inspect_view(
@@ -274,11 +318,13 @@ def inspect_view(
             FinishedAt=rfc3339(state.finished_at),
         ),
         Image=container.image_id,
-        LogPath=container.log_path,
+        LogPath="" if config.log_driver == "none" else container.log_path,
         Name=f"/{container.name}",
         RestartCount=state.restart_count,
         ExecIDs=exec_ids or None,
-        HostConfig=host_config(config),
+        HostConfig=msgspec.structs.replace(
+            host_config(config), Runtime=container.runtime, Links=_links(container)
+        ),
         GraphDriver=GraphDriver(),
         Mounts=_mounts(container, spec),
         Config=dt.DockerConfig(

@@ -20,6 +20,7 @@ __all__ = [
     "AuthConfig",
     "ContainerCreate",
     "ContainerUpdate",
+    "DeviceMapping",
     "DockerConfig",
     "EndpointSettings",
     "ExecCreate",
@@ -100,6 +101,14 @@ class MountSpec(DockerIn):
     TmpfsOptions: TmpfsOptions | None = None
 
 
+class DeviceMapping(DockerIn):
+    """One ``HostConfig.Devices`` entry, as the docker CLI sends ``--device``."""
+
+    PathOnHost: str = ""
+    PathInContainer: str = ""
+    CgroupPermissions: str = ""
+
+
 class Resources(DockerIn):
     """``HostConfig``'s resource fields; also the body of ``/containers/{id}/update``."""
 
@@ -112,7 +121,8 @@ class Resources(DockerIn):
     CpuQuota: Int64 = 0
     CpusetCpus: str = ""
     CpusetMems: str = ""
-    Devices: list[dict[str, Any]] | None = None
+    Devices: list[DeviceMapping] | None = None
+    DeviceCgroupRules: list[str] | None = None
     DeviceRequests: list[dict[str, Any]] | None = None
     KernelMemory: Int64 = 0
     MemoryReservation: NonNegative = 0

@@ -61,12 +61,40 @@ _DOCKER_PATHS = {
     "$.auto_remove": "$.HostConfig.AutoRemove",
     "$.storage_opt": "$.HostConfig.StorageOpt",
     "$.enable_lxcfs": "$.HostConfig.EnableLxcfs",
+    "$.devices": "$.HostConfig.Devices",
+    "$.device_cgroup_rules": "$.HostConfig.DeviceCgroupRules",
+    "$.shm_size": "$.HostConfig.ShmSize",
+    "$.group_add": "$.HostConfig.GroupAdd",
+    "$.extra_hosts": "$.HostConfig.ExtraHosts",
+    "$.dns_search": "$.HostConfig.DnsSearch",
+    "$.dns_options": "$.HostConfig.DnsOptions",
+    "$.dns": "$.HostConfig.Dns",
+    "$.volumes_from": "$.HostConfig.VolumesFrom",
+    "$.links": "$.HostConfig.Links",
+    "$.pid_mode": "$.HostConfig.PidMode",
+    "$.ipc_mode": "$.HostConfig.IpcMode",
+    "$.uts_mode": "$.HostConfig.UTSMode",
+    "$.cgroupns_mode": "$.HostConfig.CgroupnsMode",
+    "$.log_driver": "$.HostConfig.LogConfig.Type",
 }
 # Checks across fields name pouch's fields without a path (``auto_remove and a
 # restart policy conflict``): the docker names a client knows.
 _MODEL_WORDS = {
     "auto_remove": "HostConfig.AutoRemove",
     "storage_opt": "HostConfig.StorageOpt",
+    "pid_mode": "HostConfig.PidMode",
+    "ipc_mode": "HostConfig.IpcMode",
+    "uts_mode": "HostConfig.UTSMode",
+    "shm_size": "HostConfig.ShmSize",
+    "log_options": "HostConfig.LogConfig.Config",
+    "device_cgroup_rules": "HostConfig.DeviceCgroupRules",
+    "extra_hosts": "HostConfig.ExtraHosts",
+    "dns server": "HostConfig.Dns",
+    "dns_search": "HostConfig.DnsSearch",
+    "dns_options": "HostConfig.DnsOptions",
+    "group_add": "HostConfig.GroupAdd",
+    "link": "HostConfig.Links",
+    "volumes_from": "HostConfig.VolumesFrom",
     "network_container": "HostConfig.NetworkMode",
 }
 _MODEL_WORD = re.compile(r"\b(" + "|".join(_MODEL_WORDS) + r")\b")
@@ -80,11 +108,14 @@ _RESOURCE_NAMES = {
     "cpuset_mems": "CpusetMems",
     "pids_limit": "PidsLimit",
     "blkio_weight": "BlkioWeight",
+    "memory_swappiness": "MemorySwappiness",
 }
-_RESOURCE_WORDS = re.compile(r"(?:(?<=\$\.)|\b)(" + "|".join(_RESOURCE_NAMES) + r")\b")
+_RESOURCE_WORDS = re.compile(
+    r"(?:(?<=\$\.)|\b)(" + "|".join(sorted(_RESOURCE_NAMES, key=len, reverse=True)) + r")\b"
+)
 _PATH = re.compile(r"`(\$[^`]*)`")
 _ENV_NAME = re.compile(r"^[^=\s][^=]*$")
-_LOG_TYPES = ("", "json-file", "local", "k8s-file")
+_LOG_TYPES = ("", "json-file", "local", "k8s-file", "none")
 
 
 def _docker_path(match: re.Match[str]) -> str:
@@ -118,37 +149,27 @@ def _unsupported(field: str, why: str = "") -> InvalidArgument:
 
 
 def _refuse_unsupported(host: dt.Resources, prefix: str) -> None:
+    if host.DeviceRequests:
+        raise _unsupported(
+            f"{prefix}DeviceRequests", "no GPU support: pouch cannot give devices by request"
+        )
     checks: list[tuple[str, object]] = [
-        ("Devices", host.Devices),
-        ("DeviceRequests", host.DeviceRequests),
         ("CgroupParent", host.CgroupParent),
         ("KernelMemory", host.KernelMemory),
         ("OomKillDisable", host.OomKillDisable),
     ]
-    if host.MemorySwappiness not in (None, -1):
-        checks.append(("MemorySwappiness", host.MemorySwappiness))
     if isinstance(host, dt.HostConfig):
         checks += [
-            ("Dns", host.Dns),
-            ("DnsOptions", host.DnsOptions),
-            ("DnsSearch", host.DnsSearch),
-            ("ExtraHosts", host.ExtraHosts),
-            ("GroupAdd", host.GroupAdd),
-            ("Links", host.Links),
-            ("VolumesFrom", host.VolumesFrom),
-            ("PidMode", host.PidMode),
-            ("UTSMode", host.UTSMode),
             ("OomScoreAdj", host.OomScoreAdj),
-            ("ShmSize", host.ShmSize),
         ]
         if host.UsernsMode not in ("", "host"):
             checks.append(("UsernsMode", host.UsernsMode))
-        if host.IpcMode not in ("", "private", "shareable"):
-            checks.append(("IpcMode", host.IpcMode))
         if host.Isolation not in ("", "default"):
             checks.append(("Isolation", host.Isolation))
-        if host.CgroupnsMode not in ("", "private"):
-            checks.append(("CgroupnsMode", host.CgroupnsMode))
+    else:  # update: what docker cannot change on a container either
+        if host.MemorySwappiness not in (None, -1):
+            checks.append(("MemorySwappiness", host.MemorySwappiness))
+        checks += [("Devices", host.Devices), ("DeviceCgroupRules", host.DeviceCgroupRules)]
     for name, value in checks:
         if value:
             raise _unsupported(f"{prefix}{name}")
@@ -175,6 +196,9 @@ def to_resources(host: dt.Resources, prefix: str = "HostConfig.") -> Resources:
         "cpuset_mems": host.CpusetMems or None,
         "pids_limit": host.PidsLimit or None,
         "blkio_weight": host.BlkioWeight or None,
+        "memory_swappiness": (
+            None if host.MemorySwappiness in (None, -1) else host.MemorySwappiness
+        ),
     }
     try:
         return msgspec.convert({k: v for k, v in data.items() if v is not None}, Resources)
@@ -239,6 +263,37 @@ def _check_config(body: dt.DockerConfig) -> None:
         raise _unsupported("Healthcheck", "healthchecks are not supported by pouch")
 
 
+def _devices(host: dt.HostConfig) -> list[dict[str, str]]:
+    return [
+        {
+            "path_on_host": d.PathOnHost,
+            "path_in_container": d.PathInContainer,
+            "permissions": d.CgroupPermissions or "rwm",
+        }
+        for d in host.Devices or []
+    ]
+
+
+def _shared_settings(host: dt.HostConfig) -> dict[str, Any]:
+    """Namespaces, devices, /etc files and what comes from other containers."""
+    return {
+        "pid_mode": host.PidMode,
+        "ipc_mode": host.IpcMode,
+        "uts_mode": host.UTSMode,
+        "cgroupns_mode": host.CgroupnsMode,
+        "devices": _devices(host),
+        "device_cgroup_rules": host.DeviceCgroupRules or [],
+        "shm_size": host.ShmSize,
+        "group_add": host.GroupAdd or [],
+        "extra_hosts": host.ExtraHosts or [],
+        "dns": host.Dns or [],
+        "dns_search": host.DnsSearch or [],
+        "dns_options": host.DnsOptions or [],
+        "volumes_from": host.VolumesFrom or [],
+        "links": host.Links or [],
+    }
+
+
 def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
     """Translate a create body; InvalidArgument names the docker field at fault."""
     _check_config(body)
@@ -299,6 +354,8 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
         "stdin_once": body.StdinOnce,
         "auto_remove": host.AutoRemove,
         "log_options": log_config.Config or {},
+        "log_driver": log_config.Type,
+        **_shared_settings(host),
     }
     if body.StopTimeout is not None:
         data["stop_timeout"] = body.StopTimeout

@@ -23,7 +23,7 @@ import msgspec
 from pouch import oci, userns
 from pouch.config import EngineConfig
 from pouch.drivers import Capability, PortMapping, Runtime
-from pouch.engine import _names
+from pouch.engine import _joins, _names
 from pouch.engine._networks import Networks
 from pouch.engine._records import Records
 from pouch.engine._undo import Undo
@@ -86,6 +86,8 @@ class Creator:
             raise InvalidArgument(
                 "the host network cannot be combined with others", field="networks"
             )
+        _joins.check_references(self.records, config)
+        config = _joins.expand_volumes_from(self.records, config)
         generated = not name
         name = _names.validate_name(name) if name else self._free_name()
         holder = self.records.by_name(name)
@@ -123,6 +125,7 @@ class Creator:
                     _remap(spec, idmap, own_netns=networks == ["none"])
                 self.kernel.call("pouch_container_create", container=container, spec=spec)
                 _check_seccomp(runtime, config, spec)
+                _check_devices(runtime, spec)
                 if config.enable_lxcfs and oci.ANNOTATION_LXCFS not in spec.annotations:
                     raise InvalidArgument(
                         "no plugin gives containers lxcfs here: pip install pouch-isolation"
@@ -253,6 +256,18 @@ def _check_seccomp(runtime: Runtime, config: ContainerConfig, spec: oci.Spec) ->
         "runtime %s applies no seccomp filter: the container runs without one", runtime.name
     )
     spec.linux.seccomp = None
+
+
+def _check_devices(runtime: Runtime, spec: oci.Spec) -> None:
+    """A runtime that cannot create device nodes runs no container with ``--device``."""
+    if spec.linux is None or not spec.linux.devices:
+        return
+    if Capability.DEVICES not in runtime.describe().capabilities:
+        raise InvalidArgument(
+            f"the {runtime.name} runtime cannot add devices to a container; choose another"
+            " runtime (runc, crun)",
+            field="devices",
+        )
 
 
 def _in_thread(func: Callable[..., object], *args: object) -> Callable[[], Awaitable[None]]:

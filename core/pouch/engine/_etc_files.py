@@ -2,18 +2,24 @@
 
 The files live in the container's directory and are bind-mounted over the
 image's, unless the user mounted something there. Name servers come from the
-network attachments, else from the host (less loopback resolvers, as docker).
+container's ``--dns``, else the network attachments, else from the host (less
+loopback resolvers, as docker); ``--add-host`` lines end the hosts file, with
+``host-gateway`` standing for the gateway of the container's network, else
+the host's own address.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 from pouch import oci
 from pouch.drivers import Sandbox
-from pouch.models import Container
+from pouch.models import HOST_GATEWAY, Container, split_host
 
-__all__ = ["etc_mounts"]
+__all__ = ["append_hosts", "etc_mounts", "host_gateway"]
 
 _ETC_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
 
@@ -35,18 +41,66 @@ def _host_nameservers() -> tuple[list[str], list[str]]:
     return servers or ["8.8.8.8", "8.8.4.4"], search
 
 
+def host_gateway(container: Container) -> str:
+    """The address ``host-gateway`` stands for: the network's gateway, else the host's."""
+    for attachment in container.attachments:
+        if attachment.gateway:
+            return attachment.gateway
+    # The address the host reaches the world from; connecting UDP sends nothing.
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))
+        return str(probe.getsockname()[0])
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def _extra_hosts(container: Container) -> str:
+    lines = []
+    for entry in container.config.extra_hosts:
+        name, address = split_host(entry)
+        if address == HOST_GATEWAY:
+            address = host_gateway(container)
+        lines.append(f"{address}\t{name}\n")
+    return "".join(lines)
+
+
+def append_hosts(path: Path, lines: Sequence[str]) -> None:
+    """Add ``lines`` ("ip names") to the sandbox's hosts file (legacy links)."""
+    if lines:
+        with path.open("a") as hosts:
+            hosts.writelines(f"{line}\n" for line in lines)
+
+
+def _resolv_conf(container: Container) -> str:
+    config = container.config
+    servers, search = _host_nameservers()
+    driver_servers = [s for a in container.attachments for s in a.dns]
+    driver_search = [s for a in container.attachments for s in a.dns_search]
+    resolv = "".join(f"nameserver {s}\n" for s in (config.dns or driver_servers or servers))
+    chosen = config.dns_search or driver_search or search
+    if chosen and chosen != ["."]:  # "." asks for no search domain at all
+        resolv += "search " + " ".join(chosen) + "\n"
+    if config.dns_options:
+        resolv += "options " + " ".join(config.dns_options) + "\n"
+    return resolv
+
+
 def etc_mounts(container: Container, sandbox: Sandbox) -> list[oci.Mount]:
     """Write hostname, hosts and resolv.conf; mounts for those the user did not mount."""
     taken = {m.target for m in container.config.mounts}
-    if sandbox.host_network:
+    if sandbox.host_network or container.config.uts_mode == "host":
         hostname = (
             Path("/etc/hostname").read_text().strip()
             if Path("/etc/hostname").exists()
             else sandbox.hostname
         )
-        hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else ""
     else:
         hostname = sandbox.hostname
+    if sandbox.host_network:
+        hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else ""
+    else:
         addresses = [ip.split("/")[0] for a in container.attachments for ip in a.ips]
         names = (
             f"{hostname}.{container.config.domainname} {hostname}"
@@ -57,16 +111,12 @@ def etc_mounts(container: Container, sandbox: Sandbox) -> list[oci.Mount]:
             f"{address}\t{names}\n" for address in addresses[:1]
         )
         hosts += "".join(f"{line}\n" for a in container.attachments for line in a.hosts)
-    servers, search = _host_nameservers()
-    driver_servers = [s for a in container.attachments for s in a.dns]
-    driver_search = [s for a in container.attachments for s in a.dns_search]
-    resolv = "".join(f"nameserver {s}\n" for s in (driver_servers or servers))
-    if driver_search or search:
-        resolv += "search " + " ".join(driver_search or search) + "\n"
+    if hosts and not hosts.endswith("\n"):
+        hosts += "\n"
     contents = {
         sandbox.hostname_path: hostname + "\n",
-        sandbox.hosts_path: hosts,
-        sandbox.resolv_conf_path: resolv,
+        sandbox.hosts_path: hosts + _extra_hosts(container),
+        sandbox.resolv_conf_path: _resolv_conf(container),
     }
     for path, text in contents.items():
         Path(path).write_text(text)

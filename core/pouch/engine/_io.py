@@ -23,10 +23,10 @@ from pouch.engine._containers import require
 from pouch.engine._exec_process import exec_process
 from pouch.engine._records import ACTIVE, Records
 from pouch.engine._top import host_top, parse_ps
-from pouch.errors import Conflict, PouchError
+from pouch.errors import Conflict, NotSupported, PouchError
 from pouch.kernel import Kernel
 from pouch.logs import LogRecord, read_logs
-from pouch.models import ExecConfig, State
+from pouch.models import Container, ExecConfig, State
 from pouch.telemetry import operation
 
 __all__ = ["ContainerIO"]
@@ -66,7 +66,7 @@ class ContainerIO:
         code = await proc.wait()
         return code, b"".join(out["stdout"]), b"".join(out["stderr"])
 
-    async def logs(
+    def logs(
         self,
         ref: str,
         *,
@@ -75,8 +75,17 @@ class ContainerIO:
         until: float = 0.0,
         tail: int | None = None,
     ) -> AsyncIterator[LogRecord]:
+        """The container's log records; refused at once (before any output) when
+        its log driver keeps none to read."""
         container = self.records.lookup(ref)
+        if container.config.log_driver == "none":
+            # docker's words, which its clients know
+            raise NotSupported("configured logging driver does not support reading")
+        return self._read_logs(container, follow=follow, since=since, until=until, tail=tail)
 
+    async def _read_logs(
+        self, container: Container, *, follow: bool, since: float, until: float, tail: int | None
+    ) -> AsyncIterator[LogRecord]:
         async def running() -> bool:
             current = self.records.get(container.id)
             return current is not None and current.state.status in ACTIVE

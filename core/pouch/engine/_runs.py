@@ -25,6 +25,8 @@ import msgspec
 from pouch import oci
 from pouch.config import EngineConfig
 from pouch.drivers import ExitStatus, Runtime, RuntimeContainer
+from pouch.engine._etc_files import append_hosts
+from pouch.engine._joins import release_shm, start_joins
 from pouch.engine._logrotate import generations
 from pouch.engine._records import Records, call_hook
 from pouch.engine._restarts import Restarts
@@ -38,6 +40,13 @@ from pouch.telemetry import operation
 __all__ = ["Run", "Runs"]
 
 log = logging.getLogger(__name__)
+
+
+def _log_max_size(container: Container) -> int:
+    """Bytes of log before rotation; with the ``none`` driver the log only feeds
+    attached clients, so it is kept small."""
+    default = "1m" if container.config.log_driver == "none" else "0"
+    return parse_size(container.config.log_options.get("max-size", default))
 
 
 class Run:
@@ -99,7 +108,9 @@ class Runs:
                 self.records.put(container)  # what to release, should we crash now
                 rootfs = await anyio.to_thread.run_sync(self.images.mounts, container.id)
                 spec = msgspec.json.decode(container.spec, type=oci.Spec)
+                link_hosts = start_joins(self.records, container, spec, rootfs)
                 spec.mounts += self.sandboxes.etc_mounts(container, sandbox)
+                append_hosts(Path(sandbox.hosts_path), link_hosts)
                 request = RuntimeContainer(
                     id=container.id,
                     sandbox=sandbox,
@@ -107,7 +118,7 @@ class Runs:
                     rootfs=rootfs,
                     bundle=bundle,
                     log_path=Path(container.log_path),
-                    log_max_size=parse_size(container.config.log_options.get("max-size", "0")),
+                    log_max_size=_log_max_size(container),
                 )
                 await runtime.create(request)
                 state = await runtime.start(container.id)
@@ -149,6 +160,7 @@ class Runs:
             except Exception:
                 log.exception("container %s: runtime delete failed", container.short_id)
         await self.sandboxes.teardown(container, runtime)
+        await anyio.to_thread.run_sync(release_shm, container)
         await anyio.to_thread.run_sync(shutil.rmtree, self.bundle(container), True)
 
     # -- exit -----------------------------------------------------------------

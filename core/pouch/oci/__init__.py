@@ -11,6 +11,7 @@ then adjust it in ``pouch_container_create``.
 from __future__ import annotations
 
 from ._base import OCI_VERSION, OCIStruct
+from ._modes import DEFAULT_SHM_SIZE, join_namespace, joined_modes
 from ._mounts import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, default_mounts
 from ._process import merge_env, parse_user
 from .capabilities import DEFAULT_CAPABILITIES, all_capabilities, capability_set
@@ -51,6 +52,7 @@ from .resources import (
 )
 from .seccomp import LinuxSeccomp, LinuxSeccompArg, LinuxSyscall
 from .spec import (
+    ANNOTATION_CGROUPNS,
     ANNOTATION_CONTAINER_ID,
     ANNOTATION_LXCFS,
     ANNOTATION_STDIN,
@@ -63,6 +65,7 @@ from .spec import (
 )
 
 __all__ = [
+    "ANNOTATION_CGROUPNS",
     "ANNOTATION_CONTAINER_ID",
     "ANNOTATION_LXCFS",
     "ANNOTATION_STDIN",
@@ -70,6 +73,7 @@ __all__ = [
     "DEFAULT_CAPABILITIES",
     "DEFAULT_MASKED_PATHS",
     "DEFAULT_READONLY_PATHS",
+    "DEFAULT_SHM_SIZE",
     "OCI_VERSION",
     "RLIM_INFINITY",
     "Box",
@@ -109,6 +113,8 @@ __all__ = [
     "default_device_rules",
     "default_mounts",
     "detect_cgroup_version",
+    "join_namespace",
+    "joined_modes",
     "merge_env",
     "parse_user",
     "resources_from",

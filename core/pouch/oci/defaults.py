@@ -21,6 +21,7 @@ from typing import Literal
 from pouch.errors import InvalidArgument
 from pouch.models import ContainerConfig, Resources
 
+from ._modes import device_nodes, device_rules, namespaces, shm_mount
 from ._mounts import (
     DEFAULT_MASKED_PATHS,
     DEFAULT_READONLY_PATHS,
@@ -39,7 +40,7 @@ from ._process import (
 )
 from .capabilities import capability_set
 from .image import ImageConfig
-from .linux import Linux, LinuxNamespace, NamespaceType
+from .linux import Linux
 from .process import LinuxCapabilities, Process
 from .resources import (
     LinuxBlockIO,
@@ -50,6 +51,7 @@ from .resources import (
     LinuxResources,
 )
 from .spec import (
+    ANNOTATION_CGROUPNS,
     ANNOTATION_CONTAINER_ID,
     ANNOTATION_STDIN,
     ANNOTATION_STOP_SIGNAL,
@@ -128,16 +130,26 @@ def default_device_rules(*, privileged: bool) -> list[LinuxDeviceCgroup]:
     return rules
 
 
-def resources_from(res: Resources) -> LinuxResources:
+def resources_from(res: Resources, *, cgroup_version: int | None = None) -> LinuxResources:
     """The cgroup limits of ``res``; a limit left ``None`` is absent (unchanged).
 
     ``memory_swap`` keeps its v1 meaning (memory plus swap, -1 unlimited) as
     the spec does; runtimes convert it on cgroup v2. Unlike Docker, an unset
     swap is not defaulted to twice the memory: hosts without swap accounting
     refuse that write. ``cpus`` becomes a CFS quota over a 100ms period.
-    Raises InvalidArgument for ``cpus`` below 0.01 (a quota under 1ms).
+    ``memory_swappiness`` is left out on cgroup v2 (``cgroup_version``, by
+    default this host's). Raises InvalidArgument for ``cpus`` below 0.01 (a
+    quota under 1ms).
     """
-    memory = LinuxMemory(limit=res.memory, reservation=res.memory_reservation, swap=res.memory_swap)
+    swappiness = res.memory_swappiness
+    if swappiness is not None and (cgroup_version or detect_cgroup_version()) == 2:
+        swappiness = None  # cgroup v2 has none; docker ignores it there too
+    memory = LinuxMemory(
+        limit=res.memory,
+        reservation=res.memory_reservation,
+        swap=res.memory_swap,
+        swappiness=swappiness,
+    )
     cpu = LinuxCPU(shares=res.cpu_shares, cpus=res.cpuset_cpus or "", mems=res.cpuset_mems or "")
     if res.cpus is not None:
         quota = round(res.cpus * CPU_PERIOD)
@@ -152,17 +164,6 @@ def resources_from(res: Resources) -> LinuxResources:
         pids=None if res.pids_limit is None else LinuxPids(limit=res.pids_limit),
         block_io=None if res.blkio_weight is None else LinuxBlockIO(weight=res.blkio_weight),
     )
-
-
-def _namespaces(config: ContainerConfig, cgroup_version: int) -> list[LinuxNamespace]:
-    kinds: list[NamespaceType] = ["pid", "ipc", "uts", "mount"]
-    if config.networks != ["host"]:
-        # Created empty here; the network driver (or a sandbox) sets its path.
-        kinds.append("network")
-    if cgroup_version == 2:
-        # On v1 runc would need every controller's cgroupns; Docker keeps host there.
-        kinds.append("cgroup")
-    return [LinuxNamespace(type=kind) for kind in kinds]
 
 
 def build_spec(
@@ -211,6 +212,9 @@ def build_spec(
         user = parse_user(config.user, field="user")
     else:
         user = parse_user(image.user, field="image.User")
+    # Numeric --group-add now (exec inherits them); names at start, from the
+    # container's /etc/group.
+    user.additional_gids = sorted({int(g) for g in config.group_add if g.isdigit()})
     privileged = config.privileged
     caps = capability_set(privileged=privileged, cap_add=config.cap_add, cap_drop=config.cap_drop)
     ceiling = host_rlimit_ceiling() if rlimit_ceiling is None else rlimit_ceiling
@@ -226,22 +230,34 @@ def build_spec(
         rlimits=rlimits(config.ulimits, ceiling),
         no_new_privileges=config.no_new_privileges,
     )
-    resources = resources_from(config.resources)
-    resources.devices = default_device_rules(privileged=privileged)
+    version = cgroup_version or detect_cgroup_version()
+    resources = resources_from(config.resources, cgroup_version=version)
+    nodes, node_rules = device_nodes(config)
+    resources.devices = [
+        *default_device_rules(privileged=privileged),
+        *node_rules,
+        *device_rules(config),
+    ]
     linux = Linux(
         sysctl=dict(config.sysctls),
         resources=resources,
         cgroups_path=f"{CGROUP_PARENT}/{container_id}",
-        namespaces=_namespaces(config, cgroup_version or detect_cgroup_version()),
+        namespaces=namespaces(config, version),
+        devices=nodes,
         masked_paths=[] if privileged else list(DEFAULT_MASKED_PATHS),
         readonly_paths=[] if privileged else list(DEFAULT_READONLY_PATHS),
     )
     return Spec(
         process=process,
         root=Root(path="rootfs", readonly=config.read_only_rootfs),
-        hostname=hostname,
-        domainname=config.domainname,
-        mounts=combine_mounts(default_mounts(privileged=privileged), user_mounts(config, mounts)),
+        # Only a UTS namespace of its own may be given a name (runc refuses, and
+        # naming a joined one would rename the other container).
+        hostname="" if config.uts_mode else hostname,
+        domainname="" if config.uts_mode else config.domainname,
+        mounts=combine_mounts(
+            shm_mount(config, default_mounts(privileged=privileged)),
+            user_mounts(config, mounts),
+        ),
         annotations={
             ANNOTATION_CONTAINER_ID: container_id,
             ANNOTATION_STOP_SIGNAL: stop_signal(config, image),
@@ -250,6 +266,7 @@ def build_spec(
                 if config.open_stdin
                 else {}
             ),
+            **({ANNOTATION_CGROUPNS: "host"} if config.cgroupns_mode == "host" else {}),
         },
         linux=linux,
     )

@@ -16,6 +16,7 @@ from .linux import Linux, LinuxIDMapping
 from .process import Process
 
 __all__ = [
+    "ANNOTATION_CGROUPNS",
     "ANNOTATION_CONTAINER_ID",
     "ANNOTATION_STDIN",
     "ANNOTATION_STOP_SIGNAL",
@@ -37,6 +38,9 @@ ANNOTATION_STDIN = "io.pouch.container.stdin"
 # Set by the plugin that gave the container lxcfs's /proc files (the lxcfs mount
 # used); a container that asked for them and lacks it is refused.
 ANNOTATION_LXCFS = "io.pouch.container.lxcfs"
+# "host" when the user asked for the host's cgroup namespace (--cgroupns host):
+# the spec alone cannot tell it from "the runtime's default" on cgroup v1.
+ANNOTATION_CGROUPNS = "io.pouch.container.cgroupns"
 
 
 class Root(OCIStruct, kw_only=True):

@@ -26,7 +26,7 @@ import msgspec
 from pouch.cgroups import device_rules, settings
 from pouch.drivers import RuntimeContainer
 from pouch.errors import InvalidArgument, PouchError
-from pouch.oci import RLIM_INFINITY, User, all_capabilities
+from pouch.oci import ANNOTATION_CGROUPNS, RLIM_INFINITY, User, all_capabilities
 from pouch.oci.capabilities import CAPABILITY_NUMBERS
 from pouch_lxc._mounts import plan_mounts
 from pouch_lxc._seccomp import policy
@@ -86,8 +86,15 @@ def _namespaces(container: RuntimeContainer) -> tuple[list[str], dict[str, str]]
     if "mnt" not in clone:
         clone.insert(0, "mnt")
     # A cgroup namespace makes the container's own cgroup the root of what it
-    # sees at /sys/fs/cgroup (as runc's bind mounts do on v1).
-    if "cgroup" not in clone and "cgroup" not in share and os.path.exists("/proc/self/ns/cgroup"):
+    # sees at /sys/fs/cgroup (as runc's bind mounts do on v1), unless the
+    # user asked for the host's (--cgroupns host).
+    host_cgroupns = container.spec.annotations.get(ANNOTATION_CGROUPNS) == "host"
+    if (
+        "cgroup" not in clone
+        and "cgroup" not in share
+        and not host_cgroupns
+        and os.path.exists("/proc/self/ns/cgroup")
+    ):
         clone.append("cgroup")
     return clone, share
 

@@ -113,6 +113,24 @@ def test_the_host_network() -> None:
     assert value(config, "lxc.net.0.type") == ["none"]
 
 
+def test_host_and_joined_namespaces() -> None:
+    config = lines(container(pid_mode="host", uts_mode="host", cgroupns_mode="host"))
+    assert value(config, "lxc.namespace.clone") == ["ipc mnt net"]
+    assert not value(config, "lxc.uts.name")  # the host's name stays
+    joined = container(ipc_mode="container:web")
+    assert joined.spec.linux is not None
+    oci.join_namespace(joined.spec.linux.namespaces, "ipc", 42)
+    config = lines(joined)
+    assert value(config, "lxc.namespace.share.ipc") == ["/proc/42/ns/ipc"]
+    assert "ipc" not in value(config, "lxc.namespace.clone")[0].split()
+
+
+def test_shm_size_and_device_rules() -> None:
+    config = lines(container(shm_size=16 * 1024 * 1024, device_cgroup_rules=["c 42:* rw"]))
+    assert any(f"size={16 * 1024 * 1024}" in e for e in value(config, "lxc.mount.entry"))
+    assert "c 42:* rw" in value(config, "lxc.cgroup.devices.allow")
+
+
 def test_rlimits_unlimited() -> None:
     c = container(ulimits=[{"name": "core", "soft": -1, "hard": -1}])
     assert value(lines(c), "lxc.prlimit.core") == ["unlimited:unlimited"]

@@ -73,6 +73,7 @@ class OCIRuntime:
             version=self.version,
             capabilities=[
                 Capability.ATTACH,
+                Capability.DEVICES,
                 Capability.EXEC,
                 Capability.NAMESPACES,
                 Capability.PAUSE,

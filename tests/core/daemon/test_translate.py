@@ -88,7 +88,41 @@ def test_auto_remove_is_the_engines() -> None:
         ({"Image": "b", "HostConfig": {"Binds": ["nocolon"]}}, "HostConfig.Binds[0]"),
         ({"Image": "b", "HostConfig": {"Binds": ["/a:/b:zz"]}}, "HostConfig.Binds[0]"),
         ({"Image": "b", "HostConfig": {"PortBindings": {"x/tcp": []}}}, "PortBindings"),
-        ({"Image": "b", "HostConfig": {"Dns": ["1.1.1.1"]}}, "HostConfig.Dns"),
+        ({"Image": "b", "HostConfig": {"Dns": ["dns.example"]}}, "HostConfig.Dns"),
+        ({"Image": "b", "HostConfig": {"PidMode": "shared"}}, "HostConfig.PidMode"),
+        ({"Image": "b", "HostConfig": {"IpcMode": "container:"}}, "HostConfig.IpcMode"),
+        ({"Image": "b", "HostConfig": {"UTSMode": "private"}}, "HostConfig.UTSMode"),
+        ({"Image": "b", "Hostname": "h", "HostConfig": {"UTSMode": "host"}}, "HostConfig.UTSMode"),
+        ({"Image": "b", "HostConfig": {"CgroupnsMode": "shared"}}, "HostConfig.CgroupnsMode"),
+        ({"Image": "b", "HostConfig": {"Devices": [{"PathOnHost": "x"}]}}, "HostConfig.Devices[0]"),
+        (
+            {
+                "Image": "b",
+                "HostConfig": {"Devices": [{"PathOnHost": "/x", "CgroupPermissions": "z"}]},
+            },
+            "HostConfig.Devices[0]",
+        ),
+        (
+            {"Image": "b", "HostConfig": {"DeviceCgroupRules": ["x"]}},
+            "HostConfig.DeviceCgroupRules",
+        ),
+        ({"Image": "b", "HostConfig": {"DeviceRequests": [{"Count": -1}]}}, "no GPU support"),
+        ({"Image": "b", "HostConfig": {"ShmSize": -1}}, "HostConfig.ShmSize"),
+        ({"Image": "b", "HostConfig": {"GroupAdd": ["a b"]}}, "HostConfig.GroupAdd"),
+        ({"Image": "b", "HostConfig": {"ExtraHosts": ["db"]}}, "HostConfig.ExtraHosts"),
+        ({"Image": "b", "HostConfig": {"DnsSearch": ["a b"]}}, "HostConfig.DnsSearch"),
+        ({"Image": "b", "HostConfig": {"DnsOptions": ["a b"]}}, "HostConfig.DnsOptions"),
+        ({"Image": "b", "HostConfig": {"VolumesFrom": ["a:rx"]}}, "HostConfig.VolumesFrom"),
+        ({"Image": "b", "HostConfig": {"Links": ["a:b:c"]}}, "HostConfig.Links"),
+        ({"Image": "b", "HostConfig": {"MemorySwappiness": 101}}, "HostConfig.MemorySwappiness"),
+        (
+            {
+                "Image": "b",
+                "HostConfig": {"LogConfig": {"Type": "none", "Config": {"max-size": "1m"}}},
+            },
+            "HostConfig.LogConfig",
+        ),
+        ({"Image": "b", "HostConfig": {"Isolation": "hyperv"}}, "HostConfig.Isolation"),
         ({"Image": "b", "HostConfig": {"SecurityOpt": ["apparmor=mine"]}}, "SecurityOpt[0]"),
         (
             {"Image": "b", "HostConfig": {"SecurityOpt": ["no-new-privileges", 'seccomp={"x": 1']}},
@@ -210,3 +244,83 @@ def test_storage_opt_size_is_taken_and_others_refused() -> None:
 def test_userns_mode_host_is_taken() -> None:
     assert create({"Image": "b", "HostConfig": {"UsernsMode": "host"}}).userns_mode == "host"
     assert "UsernsMode" in refused({"Image": "b", "HostConfig": {"UsernsMode": "private"}})
+
+
+def test_sharing_fields_become_the_models() -> None:
+    config = create(
+        {
+            "Image": "b",
+            "HostConfig": {
+                "PidMode": "host",
+                "IpcMode": "container:web",
+                "UTSMode": "host",
+                "CgroupnsMode": "private",
+                "Devices": [
+                    {"PathOnHost": "/dev/fuse", "PathInContainer": "", "CgroupPermissions": ""},
+                    {
+                        "PathOnHost": "/dev/null",
+                        "PathInContainer": "/dev/n",
+                        "CgroupPermissions": "r",
+                    },
+                ],
+                "DeviceCgroupRules": ["c 1:3 rwm"],
+                "ShmSize": 16 * 1024 * 1024,
+                "GroupAdd": ["audio", "1234"],
+                "ExtraHosts": ["db:10.0.0.2", "gw:host-gateway"],
+                "Dns": ["10.0.0.53"],
+                "DnsSearch": ["example.org"],
+                "DnsOptions": ["ndots:2"],
+                "MemorySwappiness": 30,
+                "VolumesFrom": ["data:ro"],
+                "Links": ["db:database"],
+                "LogConfig": {"Type": "none"},
+                "Isolation": "default",
+            },
+        }
+    )
+    assert (config.pid_mode, config.ipc_mode, config.uts_mode) == ("host", "container:web", "host")
+    assert config.cgroupns_mode == "private"
+    assert [(d.path_on_host, d.path_in_container, d.permissions) for d in config.devices] == [
+        ("/dev/fuse", "", "rwm"),
+        ("/dev/null", "/dev/n", "r"),
+    ]
+    assert config.device_cgroup_rules == ["c 1:3 rwm"] and config.shm_size == 16 * 1024 * 1024
+    assert config.group_add == ["audio", "1234"]
+    assert config.extra_hosts == ["db:10.0.0.2", "gw:host-gateway"]
+    assert (config.dns, config.dns_search, config.dns_options) == (
+        ["10.0.0.53"],
+        ["example.org"],
+        ["ndots:2"],
+    )
+    assert config.resources.memory_swappiness == 30
+    assert (config.volumes_from, config.links, config.log_driver) == (
+        ["data:ro"],
+        ["db:database"],
+        "none",
+    )
+
+
+def test_what_the_docker_cli_sends_when_no_flag_is_used_changes_nothing() -> None:
+    config = create(
+        {
+            "Image": "b",
+            "HostConfig": {
+                "MemorySwappiness": -1,
+                "ShmSize": 0,
+                "IpcMode": "",
+                "CgroupnsMode": "",
+                "Devices": [],
+                "DeviceRequests": None,
+                "Isolation": "",
+            },
+        }
+    )
+    assert config.resources.memory_swappiness is None and config.shm_size == 0
+
+
+def test_update_still_refuses_what_only_create_takes() -> None:
+    from pouch.daemon.translate import to_resources
+
+    for body in ({"MemorySwappiness": 10}, {"Devices": [{"PathOnHost": "/dev/null"}]}):
+        with pytest.raises(InvalidArgument, match="is not supported"):
+            to_resources(msgspec.convert(body, dt.ContainerUpdate))

@@ -121,6 +121,21 @@ def test_aliases_and_fixed_addresses_on_a_user_network(docker: Docker) -> None:
             "wget -q -O - http://api/index.html; wget -q -O - http://server/index.html",
         ).stdout
         assert seen == "by-alias\nby-alias\n"
+        linked = docker(
+            "run",
+            "--rm",
+            "--network",
+            "ptalias",
+            "--link",
+            "server:backend",
+            "busybox",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://backend/index.html",
+        ).stdout
+        assert linked == "by-alias\n"
         inspect = json.loads(docker("inspect", "server").stdout)[0]
         endpoint = inspect["NetworkSettings"]["Networks"]["ptalias"]
         assert endpoint["IPAddress"] == "10.231.250.50"

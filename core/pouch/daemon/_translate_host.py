@@ -16,6 +16,7 @@ __all__ = [
     "bind_mount",
     "docker_endpoint_error",
     "endpoint",
+    "endpoint_links",
     "mount_spec",
     "network_names",
     "port_mappings",
@@ -127,10 +128,8 @@ def endpoint(settings: dt.EndpointSettings | None, field: str) -> dict[str, Any]
         raise _unsupported(
             f"{field}.DriverOpts", "per-endpoint driver options are not supported by pouch"
         )
-    if settings.Links:
-        raise _unsupported(
-            f"{field}.Links", "links on a user-defined network are not supported by pouch"
-        )
+    if settings.Links and not field.startswith("NetworkingConfig."):
+        raise _unsupported(f"{field}.Links", "links are set when the container is created (--link)")
     ipam = settings.IPAMConfig or {}
     unknown = set(ipam) - {"IPv4Address", "IPv6Address", "LinkLocalIPs"}
     if unknown or ipam.get("LinkLocalIPs"):
@@ -161,6 +160,12 @@ def docker_endpoint_error(exc: InvalidArgument, network: str, prefix: str) -> In
     name = _ENDPOINT_FIELDS.get(exc.field[len(head) :], exc.field[len(head) :])
     message = str(exc).removeprefix(f"{exc.field}: ")
     return InvalidArgument(message, field=f"{prefix}.{name}")
+
+
+def endpoint_links(body: dt.ContainerCreate) -> list[str]:
+    """Links asked per network (``docker run --network NET --link``): legacy links."""
+    configs = body.NetworkingConfig.EndpointsConfig if body.NetworkingConfig else None
+    return [link for s in (configs or {}).values() if s for link in s.Links or []]
 
 
 def network_names(

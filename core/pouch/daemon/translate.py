@@ -19,6 +19,7 @@ from pouch.builtins.seccomp import UNCONFINED, parse_profile
 from pouch.daemon import docker_types as dt
 from pouch.daemon._translate_host import (
     bind_mount,
+    endpoint_links,
     mount_spec,
     network_names,
     port_mappings,
@@ -359,6 +360,7 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
     }
     if body.StopTimeout is not None:
         data["stop_timeout"] = body.StopTimeout
+    data["links"] = list(dict.fromkeys([*data["links"], *endpoint_links(body)]))
     config: ContainerConfig = _convert(data, ContainerConfig)
     return msgspec.structs.replace(config, resources=resources)
 

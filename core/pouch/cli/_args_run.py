@@ -162,6 +162,7 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show the container's own limits in /proc/meminfo, cpuinfo, uptime … (needs lxcfs)",
     )
+    _health_flags(p)
     p.add_argument("--log-driver", metavar="NAME", help="logging driver for the container")
     flag_list(p, "--log-opt", metavar="KEY=VALUE", help="logging driver option, e.g. max-size=10m")
     p.add_argument("--platform", metavar="OS/ARCH", help="image platform, e.g. linux/arm64")
@@ -178,6 +179,31 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         metavar="COMMAND",
         nargs=argparse.REMAINDER,
         help="command and arguments (default: the image's)",
+    )
+
+
+def _health_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--health-cmd",
+        metavar="CMD",
+        help="command (run by /bin/sh -c in the container) that checks its health: "
+        "exit 0 healthy, 1 unhealthy",
+    )
+    for name, what in (
+        ("interval", "time between checks, e.g. 30s (default 30s)"),
+        ("timeout", "longest a check may run before it counts as failed (default 30s)"),
+        ("start-period", "time to start before failures count (default 0s)"),
+        ("start-interval", "time between checks during the start period (default 5s)"),
+    ):
+        p.add_argument(f"--health-{name}", metavar="DURATION", help=what)
+    p.add_argument(
+        "--health-retries",
+        type=int,
+        metavar="N",
+        help="consecutive failures that make it unhealthy (default 3)",
+    )
+    p.add_argument(
+        "--no-healthcheck", action="store_true", help="disable any healthcheck the image has"
     )
 
 

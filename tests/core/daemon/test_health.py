@@ -191,6 +191,8 @@ def test_image_healthcheck_inherited_overridden_and_disabled(
     push_image_to_registry(registry.address, "hc/busybox", [busybox_layer_bytes()], config)
     image = f"{registry.address}/hc/busybox:latest"
     run(docker_cli, "pull", image)
+    shown = json.loads(run(docker_cli, "image", "inspect", image).stdout)[0]["Config"]
+    assert shown["Healthcheck"] == {"Test": check.Test, "Interval": SECOND}
 
     run(docker_cli, "run", "-d", "--name", "inherits", image, "sleep", "300")
     assert inspect(docker_cli, "inherits")["Config"]["Healthcheck"]["Test"] == check.Test

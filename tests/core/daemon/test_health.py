@@ -337,3 +337,73 @@ def test_docker_compose_waits_for_a_healthy_service(
         subprocess.run(
             [*command, "down", "-t", "1"], env=env, capture_output=True, text=True, timeout=120
         )
+
+
+@pytest.mark.parametrize("runtime", ["crun", "lxc"])
+def test_probes_work_on_other_runtimes(
+    pouchd: PouchDaemon,
+    pouchd_busybox: str,
+    docker_cli: tuple[str, dict[str, str]],
+    runtime: str,
+) -> None:
+    if runtime not in pouchd.json("GET", "/info")["Runtimes"]:
+        pytest.skip(f"the {runtime} runtime is not available here")
+    name = f"hc-{runtime}"
+    run(
+        docker_cli,
+        "run",
+        "-d",
+        "--runtime",
+        runtime,
+        "--name",
+        name,
+        "--health-cmd",
+        "test -f /tmp/ok || (echo missing; exit 1)",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
+    )
+    wait_for(f"unhealthy on {runtime}", status_is(docker_cli, name, "unhealthy"))
+    assert health(docker_cli, name)["Log"][-1]["Output"] == "missing\n"
+    run(docker_cli, "exec", name, "touch", "/tmp/ok")
+    wait_for(f"healthy on {runtime}", status_is(docker_cli, name, "healthy"))
+    run(docker_cli, "rm", "-f", name)
+
+
+def test_a_timed_out_probe_is_killed_on_lxc(
+    pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: tuple[str, dict[str, str]]
+) -> None:
+    if "lxc" not in pouchd.json("GET", "/info")["Runtimes"]:
+        pytest.skip("the lxc runtime is not available here")
+    run(
+        docker_cli,
+        "run",
+        "-d",
+        "--runtime",
+        "lxc",
+        "--name",
+        "slow-lxc",
+        "--health-cmd",
+        "sleep 10",
+        "--health-timeout",
+        "1s",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
+    )
+    wait_for("unhealthy", status_is(docker_cli, "slow-lxc", "unhealthy"))
+    assert health(docker_cli, "slow-lxc")["Log"][0]["ExitCode"] == -1
+
+    def no_probe_left() -> bool:
+        return "sleep 10" not in run(docker_cli, "exec", "slow-lxc", "ps", check=False).stdout
+
+    wait_for("the timed-out probe to be killed", no_probe_left, timeout=10)
+    run(docker_cli, "rm", "-f", "slow-lxc")

@@ -156,6 +156,8 @@ def judge(container: Container, check: Healthcheck, result: HealthResult) -> Hea
 
 
 class Healthchecks:
+    """The monitors of the running containers' healthchecks, one cancel scope each."""
+
     def __init__(self, records: Records, io: ContainerIO, task_group: anyio.abc.TaskGroup) -> None:
         self.records = records
         self.io = io
@@ -194,21 +196,29 @@ class Healthchecks:
     async def _monitor(
         self, container_id: str, check: Healthcheck, scope: anyio.CancelScope
     ) -> None:
-        with scope:
-            while True:
-                container = self.records.get(container_id)
-                if container is None or container.state.status not in (State.RUNNING, State.PAUSED):
-                    return
-                await anyio.sleep(self._delay(container, check))
-                container = self.records.get(container_id)
-                if container is None or container.state.status != State.RUNNING:
-                    continue  # paused: no probe; gone: the loop's test ends it
-                try:
-                    result = await probe(self.io, container_id, check)
-                    async with self.records.lock(container_id):
-                        self._record(container_id, check, result)
-                except Exception:
-                    log.exception("container %s: healthcheck failed", container_id[:12])
+        try:
+            with scope:
+                await self._probe_while_running(container_id, check)
+        finally:
+            if self._monitors.get(container_id) is scope:
+                del self._monitors[container_id]
+
+    async def _probe_while_running(self, container_id: str, check: Healthcheck) -> None:
+        """Probe every interval; returns once the container no longer runs."""
+        while True:
+            container = self.records.get(container_id)
+            if container is None or container.state.status not in (State.RUNNING, State.PAUSED):
+                return
+            await anyio.sleep(self._delay(container, check))
+            container = self.records.get(container_id)
+            if container is None or container.state.status != State.RUNNING:
+                continue  # paused: no probe; gone: the loop's test ends it
+            try:
+                result = await probe(self.io, container_id, check)
+                async with self.records.lock(container_id):
+                    self._record(container_id, check, result)
+            except Exception:
+                log.exception("container %s: healthcheck failed", container_id[:12])
 
     @staticmethod
     def _delay(container: Container, check: Healthcheck) -> float:

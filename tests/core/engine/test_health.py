@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import anyio
 import msgspec
+import pytest
 
+from pouch.engine import Engine
 from pouch.engine._filters import check_filters, container_matches
 from pouch.engine._health import MAX_LOG, judge, with_image_healthcheck
 from pouch.errors import InvalidArgument
+from pouch.events import EventFilter
 from pouch.models import Container, ContainerConfig, Health, Healthcheck, HealthResult
 from pouch.oci.image import ImageHealthcheck
 
@@ -96,3 +101,37 @@ def test_label_filters_need_every_label() -> None:
     c.config.labels = {"project": "hc", "service": "web"}
     assert container_matches(c, {"label": ["project=hc", "service=web"]})
     assert not container_matches(c, {"label": ["project=hc", "service=app"]})
+
+
+@pytest.mark.anyio
+async def test_the_engine_probes_a_running_container_and_stops_with_it(
+    engine: Engine, busybox: str, tmp_path: Path
+) -> None:
+    """On the host-process test runtime, whose exec runs the probe on the host."""
+    ok = tmp_path / "ok"
+    check = Healthcheck(test=["CMD-SHELL", f"echo probe; test -f {ok}"], interval=50_000_000)
+    config = ContainerConfig(image=busybox, cmd=["sleep", "300"], healthcheck=check)
+    created = await engine.create(config)
+    assert created.state.health is None
+    statuses: list[str] = []
+    flt = EventFilter(filters={"container": [created.id], "event": ["health_status"]})
+    with anyio.fail_after(30):
+        async with engine.events.subscribe(flt) as events:
+            started = await engine.start(created.id)
+            assert started.state.health == Health(status="starting")
+            async for event in events:
+                statuses.append(event.action)
+                if event.action == "health_status: unhealthy":
+                    ok.touch()
+                if event.action == "health_status: healthy":
+                    break
+    assert statuses == ["health_status: unhealthy", "health_status: healthy"]
+    health = engine.inspect(created.id).state.health
+    assert health is not None and health.log[-1].exit_code == 0
+    assert health.log[-1].output == "probe\n" and len(health.log) <= MAX_LOG
+    await engine.stop(created.id, timeout=1)
+    assert engine._p.health._monitors == {}  # the exit stopped the monitor
+    kept = engine.inspect(created.id).state.health
+    await anyio.sleep(0.3)
+    assert engine.inspect(created.id).state.health == kept  # no probe once stopped
+    await engine.remove(created.id)

@@ -83,7 +83,7 @@ def test_a_container_goes_unhealthy_then_healthy(
         "--health-interval",
         "1s",
         "--health-retries",
-        "2",
+        "3",
         "busybox",
         "sleep",
         "300",
@@ -95,14 +95,14 @@ def test_a_container_goes_unhealthy_then_healthy(
         "Timeout": 0,
         "StartPeriod": 0,
         "StartInterval": 0,
-        "Retries": 2,
+        "Retries": 3,
     }
     assert first["State"]["Health"]["Status"] == "starting"
     assert "(health: starting)" in run(docker_cli, "ps").stdout
 
     wait_for("unhealthy", status_is(docker_cli, "hc", "unhealthy"))
     state = health(docker_cli, "hc")
-    assert state["FailingStreak"] >= 2
+    assert state["FailingStreak"] >= 3
     last = state["Log"][-1]
     assert (last["ExitCode"], last["Output"]) == (1, "probing\n")
     assert last["Start"] <= last["End"]

@@ -96,13 +96,6 @@ def test_the_health_filter() -> None:
         raise AssertionError("an unknown health value was taken")
 
 
-def test_label_filters_need_every_label() -> None:
-    c = container(None, started=time.time())
-    c.config.labels = {"project": "hc", "service": "web"}
-    assert container_matches(c, {"label": ["project=hc", "service=web"]})
-    assert not container_matches(c, {"label": ["project=hc", "service=app"]})
-
-
 @pytest.mark.anyio
 async def test_the_engine_probes_a_running_container_and_stops_with_it(
     engine: Engine, busybox: str, tmp_path: Path

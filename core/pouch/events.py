@@ -47,7 +47,8 @@ class EventFilter(msgspec.Struct, kw_only=True):
             if key == "type":
                 candidates = [event.type]
             elif key in ("event", "action"):
-                candidates = [event.action]
+                # "health_status: healthy" and "exec_start: sh" match their first word too.
+                candidates = [event.action, event.action.partition(":")[0]]
             elif key in ("container", "image", "network", "volume"):
                 if event.type != key:
                     return False

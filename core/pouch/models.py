@@ -30,6 +30,9 @@ __all__ = [
     "Device",
     "Endpoint",
     "ExecConfig",
+    "Health",
+    "HealthResult",
+    "Healthcheck",
     "Input",
     "Mount",
     "Network",
@@ -257,6 +260,65 @@ class RestartPolicy(Input):
         return msgspec.convert({"name": name, "maximum_retry_count": int(count or 0)}, cls)
 
 
+# Docker's healthcheck defaults and bounds, in nanoseconds as its API gives them.
+HEALTH_INTERVAL = 30_000_000_000
+HEALTH_TIMEOUT = 30_000_000_000
+HEALTH_START_INTERVAL = 5_000_000_000
+HEALTH_RETRIES = 3
+_HEALTH_MINIMUM = 1_000_000  # 1ms, below which docker refuses a duration
+
+
+class Healthcheck(Input):
+    """How to probe a running container, as docker's ``Healthcheck``.
+
+    ``test``: ``["CMD", prog, args...]``, ``["CMD-SHELL", "command line"]``,
+    ``["NONE"]`` (no check, also none the image gives) or ``[]`` (the image's).
+    Durations are nanoseconds; 0 takes the default (interval and timeout
+    30s, start_period 0, start_interval 5s), as does ``retries`` 0 (3).
+    """
+
+    test: list[str] = []
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+    def __post_init__(self) -> None:
+        if self.test:
+            kind = self.test[0]
+            if kind not in ("CMD", "CMD-SHELL", "NONE"):
+                raise ValueError(f"test must start with CMD, CMD-SHELL or NONE, not {kind!r}")
+            if kind != "NONE" and not any(self.test[1:]):
+                raise ValueError(f"test {kind} needs a command after it")
+        for field in ("interval", "timeout", "start_period", "start_interval"):
+            value = getattr(self, field)
+            if value < 0:
+                raise ValueError(f"{field} cannot be negative ({value}ns given)")
+            if 0 < value < _HEALTH_MINIMUM:
+                raise ValueError(f"{field} cannot be less than 1ms ({value}ns given; 0 = default)")
+        if self.retries < 0:
+            raise ValueError(f"retries cannot be negative ({self.retries} given)")
+
+    @property
+    def disabled(self) -> bool:
+        """No probe runs: ``["NONE"]``, or no command at all."""
+        return not self.test or self.test[0] == "NONE"
+
+    def command(self) -> list[str]:
+        """The probe's argv: CMD's own, CMD-SHELL's through ``/bin/sh -c``."""
+        if self.test[0] == "CMD-SHELL":
+            return ["/bin/sh", "-c", *self.test[1:]]
+        return list(self.test[1:])
+
+    def merged(self, image: Healthcheck | None) -> Healthcheck:
+        """This check with what it leaves unset taken from the image's, as docker merges."""
+        if image is None:
+            return self
+        given = {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f)}
+        return msgspec.structs.replace(image, **given)
+
+
 class ContainerConfig(Input):
     """Everything a user can ask of one container."""
 
@@ -342,6 +404,8 @@ class ContainerConfig(Input):
     volumes_from: list[str] = []
     # docker's legacy links "NAME[:ALIAS]": a hosts line and NAME's variables.
     links: list[str] = []
+    # None (or an empty test) takes the image's healthcheck; ["NONE"] disables it.
+    healthcheck: Healthcheck | None = None
 
     def __post_init__(self) -> None:
         check_sharing(self)
@@ -437,6 +501,23 @@ class State(enum.StrEnum):
     DEAD = "dead"
 
 
+class HealthResult(Record):
+    """One probe: wall-clock start and end, its exit code, its output (up to 4096 bytes)."""
+
+    start: float
+    end: float
+    exit_code: int
+    output: str = ""
+
+
+class Health(Record):
+    """A running container's health, as the probes found it."""
+
+    status: Literal["starting", "healthy", "unhealthy"] = "starting"
+    failing_streak: int = 0
+    log: list[HealthResult] = []
+
+
 class ContainerState(Record):
     status: State = State.CREATED
     pid: int = 0
@@ -448,6 +529,8 @@ class ContainerState(Record):
     restart_count: int = 0
     # Set by an explicit stop; "unless-stopped" and "always" honour it.
     stopped_by_user: bool = False
+    # Only for a container with a healthcheck; kept after it exits.
+    health: Health | None = None
 
 
 class Container(Record):

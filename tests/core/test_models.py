@@ -154,3 +154,46 @@ def test_split_host_takes_both_docker_forms() -> None:
     assert split_host("v6:::1") == ("v6", "::1")
     assert split_host("v6:[fd00::1]") == ("v6", "fd00::1")
     assert split_host("eq=10.0.0.3") == ("eq", "10.0.0.3")
+
+
+# -- healthchecks ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("check", "words"),
+    [
+        ({"test": ["SOMETIMES", "x"]}, "test must start with CMD, CMD-SHELL or NONE"),
+        ({"test": ["CMD"]}, "test CMD needs a command"),
+        ({"test": ["CMD-SHELL", ""]}, "test CMD-SHELL needs a command"),
+        ({"test": ["CMD", "true"], "interval": -1}, "interval cannot be negative"),
+        ({"test": ["CMD", "true"], "interval": 999_999}, "interval cannot be less than 1ms"),
+        ({"test": ["CMD", "true"], "timeout": 5}, "timeout cannot be less than 1ms"),
+        ({"test": ["CMD", "true"], "start_period": -5}, "start_period cannot be negative"),
+        ({"test": ["CMD", "true"], "start_interval": 1}, "start_interval cannot be less"),
+        ({"test": ["CMD", "true"], "retries": -1}, "retries cannot be negative"),
+        ({"test": ["CMD", "true"], "interval": "1s"}, "Expected `int`, got `str`"),
+        ({"test": ["CMD", "true"], "every": 1}, "unknown field `every`"),
+    ],
+)
+def test_a_bad_healthcheck_names_its_field(check: dict[str, object], words: str) -> None:
+    with pytest.raises(msgspec.ValidationError) as info:
+        decode({"image": "b", "healthcheck": check})
+    assert words in str(info.value)
+    assert "$.healthcheck" in str(info.value)
+
+
+def test_a_healthcheck_runs_its_command_and_takes_the_images_defaults() -> None:
+    from pouch.models import Healthcheck
+
+    shell = Healthcheck(test=["CMD-SHELL", "curl -f localhost || exit 1"])
+    assert shell.command() == ["/bin/sh", "-c", "curl -f localhost || exit 1"]
+    assert Healthcheck(test=["CMD", "pg_isready", "-q"]).command() == ["pg_isready", "-q"]
+    assert Healthcheck(test=["NONE"]).disabled and Healthcheck().disabled
+    assert not shell.disabled
+    minimum = decode({"image": "b", "healthcheck": {"test": ["CMD", "x"], "interval": 10**6}})
+    assert minimum.healthcheck is not None and minimum.healthcheck.interval == 10**6
+    image = Healthcheck(test=["CMD", "true"], interval=10**9, retries=5)
+    mine = Healthcheck(interval=2 * 10**9)
+    assert mine.merged(image) == Healthcheck(test=["CMD", "true"], interval=2 * 10**9, retries=5)
+    assert Healthcheck(test=["NONE"]).merged(image).disabled
+    assert mine.merged(None) is mine

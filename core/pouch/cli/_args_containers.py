@@ -15,7 +15,8 @@ __all__ = ["define"]
 PS_FIELDS = "{{.ID}}\\t{{.Names}}\\t{{.Image}}\\t{{.Status}}"
 FILTER_HELP = (
     "only containers that match: id, name, label (key or key=value), status "
-    "(created, running, paused, exited, ...), ancestor, exited; repeatable"
+    "(created, running, paused, exited, ...), ancestor, exited, "
+    "health (starting, healthy, unhealthy, none); repeatable"
 )
 
 

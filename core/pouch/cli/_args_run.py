@@ -163,6 +163,7 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         help="show the container's own limits in /proc/meminfo, cpuinfo, uptime … (needs lxcfs)",
     )
     _sharing_flags(p)
+    _health_flags(p)
     p.add_argument(
         "--log-driver",
         metavar="NAME",
@@ -239,6 +240,31 @@ def _sharing_flags(p: argparse.ArgumentParser) -> None:
         "--link",
         metavar="NAME[:ALIAS]",
         help="legacy link: ALIAS in /etc/hosts and NAME's address and variables in the env",
+    )
+
+
+def _health_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--health-cmd",
+        metavar="CMD",
+        help="command (run by /bin/sh -c in the container) that checks its health: "
+        "exit 0 healthy, 1 unhealthy",
+    )
+    for name, what in (
+        ("interval", "time between checks, e.g. 30s (default 30s)"),
+        ("timeout", "longest a check may run before it counts as failed (default 30s)"),
+        ("start-period", "time to start before failures count (default 0s)"),
+        ("start-interval", "time between checks during the start period (default 5s)"),
+    ):
+        p.add_argument(f"--health-{name}", metavar="DURATION", help=what)
+    p.add_argument(
+        "--health-retries",
+        type=int,
+        metavar="N",
+        help="consecutive failures that make it unhealthy (default 3)",
+    )
+    p.add_argument(
+        "--no-healthcheck", action="store_true", help="disable any healthcheck the image has"
     )
 
 

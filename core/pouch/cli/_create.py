@@ -15,6 +15,7 @@ from pouch.cli._errors import APIError, UsageError
 from pouch.cli._http import Client
 from pouch.cli._parse import (
     parse_cpus,
+    parse_duration,
     parse_kv,
     parse_memory_swap,
     parse_ports,
@@ -30,7 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["build_create", "create_container"]
+__all__ = ["build_create", "create_container", "healthcheck"]
 
 
 def _host_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -151,6 +152,31 @@ def _endpoint(args: argparse.Namespace) -> dict[str, Any]:
     return endpoint
 
 
+def healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``Config.Healthcheck`` from the ``--health-*`` flags, or ``Test: ["NONE"]``."""
+    durations = {
+        "Interval": ("--health-interval", args.health_interval),
+        "Timeout": ("--health-timeout", args.health_timeout),
+        "StartPeriod": ("--health-start-period", args.health_start_period),
+        "StartInterval": ("--health-start-interval", args.health_start_interval),
+    }
+    given = args.health_cmd is not None or args.health_retries is not None
+    given = given or any(value is not None for _, value in durations.values())
+    if args.no_healthcheck:
+        if given:
+            raise UsageError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    check: dict[str, Any] = {"Test": ["CMD-SHELL", args.health_cmd] if args.health_cmd else []}
+    for field, (flag, value) in durations.items():
+        check[field] = parse_duration(value, flag) if value is not None else 0
+    if args.health_retries is not None and args.health_retries < 0:
+        raise UsageError("--health-retries cannot be negative")
+    check["Retries"] = args.health_retries or 0
+    return check
+
+
 def build_create(
     args: argparse.Namespace, *, attach: bool
 ) -> tuple[dict[str, str | None], dict[str, Any]]:
@@ -191,6 +217,7 @@ def build_create(
         "AttachStderr": attach,
         "StopSignal": args.stop_signal,
         "StopTimeout": args.stop_timeout,
+        "Healthcheck": healthcheck(args),
     }
     body["MacAddress"] = args.mac_address
     body = {key: value for key, value in body.items() if value not in (None, False, [], {}, "")}

@@ -16,6 +16,7 @@ from pouch.cli._errors import UsageError
 __all__ = [
     "parse_cpus",
     "parse_detach_keys",
+    "parse_duration",
     "parse_filters",
     "parse_kv",
     "parse_memory_swap",
@@ -39,6 +40,23 @@ def parse_size(text: str) -> int:
     if not match:
         raise UsageError(f"invalid size {text!r}: use a number with an optional unit b, k, m, g")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+_DURATION = r"^(?:\d+(?:\.\d*)?(?:ns|us|µs|ms|s|m|h))+$"
+_DURATION_PART = r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)"
+_NANOSECONDS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9}
+_NANOSECONDS.update({"m": 60 * 10**9, "h": 3600 * 10**9})
+
+
+def parse_duration(text: str, flag: str) -> int:
+    """Go's durations, as docker's ``--health-interval`` takes them: ``1m30s`` → nanoseconds."""
+    value = text.strip()
+    if value == "0":
+        return 0
+    if not re.match(_DURATION, value):
+        raise UsageError(f"invalid {flag} {text!r}: use a duration such as 30s, 1m30s or 500ms")
+    parts = re.findall(_DURATION_PART, value)
+    return round(sum(float(number) * _NANOSECONDS[unit] for number, unit in parts))
 
 
 def parse_memory_swap(text: str) -> int:

@@ -112,6 +112,7 @@ def _docker_config(config: ImageConfig) -> dict[str, Any]:
         "OnBuild": None,
         "Labels": config.labels,
         "StopSignal": config.stop_signal or None,
+        "Healthcheck": msgspec.to_builtins(config.healthcheck) if config.healthcheck else None,
     }
 
 

@@ -22,6 +22,8 @@ from pouch.daemon.docker_views import (
     ContainerSummary,
     EndpointView,
     GraphDriver,
+    HealthLogView,
+    HealthView,
     MountView,
     NetworkSettings,
     PortView,
@@ -31,7 +33,7 @@ from pouch.daemon.docker_views import (
 )
 from pouch.humanize import human_duration
 from pouch.logs import format_time
-from pouch.models import Container, ContainerConfig, PortMapping, State
+from pouch.models import Container, ContainerConfig, Health, Healthcheck, PortMapping, State
 from pouch.oci import DEFAULT_SHM_SIZE
 
 __all__ = [
@@ -55,7 +57,7 @@ def status_text(container: Container, now: float | None = None) -> str:
     now = time.time() if now is None else now
     state = container.state
     if state.status == State.RUNNING:
-        return f"Up {human_duration(now - state.started_at)}"
+        return f"Up {human_duration(now - state.started_at)}{_health_suffix(container)}"
     if state.status == State.PAUSED:
         return f"Up {human_duration(now - state.started_at)} (Paused)"
     if state.status == State.RESTARTING:
@@ -65,6 +67,41 @@ def status_text(container: Container, now: float | None = None) -> str:
     if state.status == State.DEAD:
         return "Dead"
     return "Created"
+
+
+def _health_suffix(container: Container) -> str:
+    """`` (healthy)``, `` (unhealthy)``, `` (health: starting)`` as docker's ps shows them."""
+    health = container.state.health
+    if health is None or container.config.healthcheck is None:
+        return ""
+    if health.status == "starting":
+        return " (health: starting)"
+    return f" ({health.status})"
+
+
+def _health_view(health: Health | None) -> HealthView | None:
+    if health is None:
+        return None
+    log = [
+        HealthLogView(
+            Start=rfc3339(r.start), End=rfc3339(r.end), ExitCode=r.exit_code, Output=r.output
+        )
+        for r in health.log
+    ]
+    return HealthView(Status=health.status, FailingStreak=health.failing_streak, Log=log)
+
+
+def _health_config(check: Healthcheck | None) -> dt.HealthConfig | None:
+    if check is None:
+        return None
+    return dt.HealthConfig(
+        Test=list(check.test),
+        Interval=check.interval,
+        Timeout=check.timeout,
+        StartPeriod=check.start_period,
+        StartInterval=check.start_interval,
+        Retries=check.retries,
+    )
 
 
 def _spec(container: Container) -> oci.Spec:
@@ -316,6 +353,7 @@ def inspect_view(
             Error=state.error,
             StartedAt=rfc3339(state.started_at),
             FinishedAt=rfc3339(state.finished_at),
+            Health=_health_view(state.health),
         ),
         Image=container.image_id,
         LogPath="" if config.log_driver == "none" else container.log_path,
@@ -344,6 +382,7 @@ def inspect_view(
             Labels=dict(config.labels),
             StopSignal=config.stop_signal,
             StopTimeout=config.stop_timeout,
+            Healthcheck=_health_config(config.healthcheck),
         ),
         NetworkSettings=NetworkSettings(
             SandboxID=container.sandbox_id,

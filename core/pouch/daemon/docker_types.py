@@ -25,6 +25,7 @@ __all__ = [
     "EndpointSettings",
     "ExecCreate",
     "ExecStart",
+    "HealthConfig",
     "HostConfig",
     "LogConfig",
     "MountSpec",
@@ -175,6 +176,20 @@ class HostConfig(Resources):
     EnableLxcfs: bool | None = None
 
 
+class HealthConfig(DockerIn):
+    """``Config.Healthcheck``: durations in nanoseconds, 0 for the daemon's default.
+
+    docker-py and docker-compose send ``null`` for what is not set: 0 as well.
+    """
+
+    Test: list[str] | None = None
+    Interval: Int64 | None = 0
+    Timeout: Int64 | None = 0
+    StartPeriod: Int64 | None = 0
+    StartInterval: Int64 | None = 0
+    Retries: Int64 | None = 0
+
+
 class DockerConfig(DockerIn):
     """``Config``: the container's portable settings (the top level of a create body)."""
 
@@ -190,7 +205,7 @@ class DockerConfig(DockerIn):
     StdinOnce: bool = False
     Env: list[str] | None = None
     Cmd: StrSlice = None
-    Healthcheck: dict[str, Any] | None = None
+    Healthcheck: HealthConfig | None = None
     ArgsEscaped: bool = False
     Image: str = ""
     Volumes: dict[str, dict[str, Any]] | None = None

@@ -19,6 +19,8 @@ __all__ = [
     "ContainerSummary",
     "EndpointView",
     "GraphDriver",
+    "HealthLogView",
+    "HealthView",
     "MountView",
     "NetworkSettings",
     "PortView",
@@ -32,7 +34,22 @@ class Out(msgspec.Struct, kw_only=True):
     """Base of response structs: docker's names, every field present."""
 
 
-class StateView(Out, kw_only=True):
+class HealthLogView(Out, kw_only=True):
+    Start: str
+    End: str
+    ExitCode: int
+    Output: str
+
+
+class HealthView(Out, kw_only=True):
+    Status: str
+    FailingStreak: int
+    Log: list[HealthLogView]
+
+
+# omit_defaults: only ``Health`` has a default, and docker leaves it out
+# for a container without a healthcheck.
+class StateView(Out, kw_only=True, omit_defaults=True):
     Status: str
     Running: bool
     Paused: bool
@@ -44,6 +61,7 @@ class StateView(Out, kw_only=True):
     Error: str
     StartedAt: str
     FinishedAt: str
+    Health: HealthView | None = None
 
 
 class MountView(Out, kw_only=True):

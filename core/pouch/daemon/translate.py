@@ -26,9 +26,9 @@ from pouch.daemon._translate_host import (
     split_ports,
 )
 from pouch.errors import InvalidArgument
-from pouch.models import ContainerConfig, ExecConfig, Resources, RestartPolicy
+from pouch.models import ContainerConfig, ExecConfig, Healthcheck, Resources, RestartPolicy
 
-__all__ = ["exec_config", "split_ports", "to_container_config", "to_resources"]
+__all__ = ["exec_config", "split_ports", "to_container_config", "to_healthcheck", "to_resources"]
 
 # pouch model paths → the docker field they come from (longest prefix wins).
 _DOCKER_PATHS = {
@@ -114,6 +114,15 @@ _RESOURCE_NAMES = {
 _RESOURCE_WORDS = re.compile(
     r"(?:(?<=\$\.)|\b)(" + "|".join(sorted(_RESOURCE_NAMES, key=len, reverse=True)) + r")\b"
 )
+_HEALTH_NAMES = {
+    "test": "Test",
+    "interval": "Interval",
+    "timeout": "Timeout",
+    "start_period": "StartPeriod",
+    "start_interval": "StartInterval",
+    "retries": "Retries",
+}
+_HEALTH_WORDS = re.compile(r"(?:(?<=\$\.)|\b)(" + "|".join(_HEALTH_NAMES) + r")\b")
 _PATH = re.compile(r"`(\$[^`]*)`")
 _ENV_NAME = re.compile(r"^[^=\s][^=]*$")
 _LOG_TYPES = ("", "json-file", "local", "k8s-file", "none")
@@ -259,9 +268,30 @@ def _check_config(body: dt.DockerConfig) -> None:
             raise InvalidArgument(f"{item!r} is not NAME=VALUE", field=f"Env[{index}]")
     if body.WorkingDir and not body.WorkingDir.startswith("/"):
         raise InvalidArgument(f"{body.WorkingDir!r} is not an absolute path", field="WorkingDir")
-    check = body.Healthcheck or {}
-    if check.get("Test") not in (None, [], ["NONE"]):
-        raise _unsupported("Healthcheck", "healthchecks are not supported by pouch")
+
+
+def to_healthcheck(check: dt.HealthConfig | None) -> Healthcheck | None:
+    """``Config.Healthcheck`` → ``Healthcheck``; errors name docker's fields (``Interval``)."""
+    if check is None:
+        return None
+    data = {
+        "test": check.Test or [],
+        "interval": check.Interval or 0,
+        "timeout": check.Timeout or 0,
+        "start_period": check.StartPeriod or 0,
+        "start_interval": check.StartInterval or 0,
+        "retries": check.Retries or 0,
+    }
+    try:
+        return msgspec.convert(data, Healthcheck)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        if "`$." in message:  # a type error at a field's path
+            message = _HEALTH_WORDS.sub(lambda m: _HEALTH_NAMES[m[1]], message)
+            message = message.replace("`$.", "`$.Healthcheck.")
+        else:  # a check of the model, which names its field in words
+            message = _HEALTH_WORDS.sub(lambda m: "Healthcheck." + _HEALTH_NAMES[m[1]], message)
+        raise InvalidArgument(message) from None
 
 
 def _devices(host: dt.HostConfig) -> list[dict[str, str]]:
@@ -362,7 +392,8 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
         data["stop_timeout"] = body.StopTimeout
     data["links"] = list(dict.fromkeys([*data["links"], *endpoint_links(body)]))
     config: ContainerConfig = _convert(data, ContainerConfig)
-    return msgspec.structs.replace(config, resources=resources)
+    healthcheck = to_healthcheck(body.Healthcheck)
+    return msgspec.structs.replace(config, resources=resources, healthcheck=healthcheck)
 
 
 def exec_config(body: dt.ExecCreate) -> ExecConfig:

@@ -24,6 +24,7 @@ from pouch import oci, userns
 from pouch.config import EngineConfig
 from pouch.drivers import Capability, PortMapping, Runtime
 from pouch.engine import _joins, _names
+from pouch.engine._health import with_image_healthcheck
 from pouch.engine._networks import Networks
 from pouch.engine._records import Records
 from pouch.engine._undo import Undo
@@ -99,6 +100,7 @@ class Creator:
             )
         image = await anyio.to_thread.run_sync(self.images.resolve, config.image)
         config = with_exposed_ports(config, image.config)
+        config = with_image_healthcheck(config, image.config.healthcheck)
         idmap = self._idmap(config, runtime)
         container_id = secrets.token_hex(32)
         with operation("container.create", container_id=container_id, runtime=runtime.name):

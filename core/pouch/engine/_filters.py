@@ -7,7 +7,10 @@ from pouch.models import Container
 
 __all__ = ["FILTER_KEYS", "check_filters", "container_matches"]
 
-FILTER_KEYS = frozenset({"id", "name", "label", "status", "exited", "ancestor", "runtime"})
+FILTER_KEYS = frozenset(
+    {"id", "name", "label", "status", "exited", "ancestor", "runtime", "health"}
+)
+HEALTH_VALUES = ("starting", "healthy", "unhealthy", "none")
 
 
 def check_filters(filters: dict[str, list[str]]) -> None:
@@ -15,6 +18,13 @@ def check_filters(filters: dict[str, list[str]]) -> None:
         if key not in FILTER_KEYS:
             raise InvalidArgument(
                 f"unknown filter {key!r} (use one of: {', '.join(sorted(FILTER_KEYS))})",
+                field="filters",
+            )
+    for value in filters.get("health", []):
+        if value not in HEALTH_VALUES:
+            raise InvalidArgument(
+                f"unrecognised filter value for health: {value!r}"
+                f" (use one of: {', '.join(HEALTH_VALUES)})",
                 field="filters",
             )
 
@@ -42,6 +52,9 @@ def _match(container: Container, key: str, value: str) -> bool:
         return container.state.status == value
     if key == "exited":
         return container.state.status == "exited" and str(container.state.exit_code) == value
+    if key == "health":
+        health = container.state.health
+        return (health.status if health is not None else "none") == value
     if key == "ancestor":
         return value in (container.config.image, container.image_id)
     return container.runtime == value

@@ -18,6 +18,7 @@ from pouch.engine._attach import Attachments
 from pouch.engine._commit import Commits
 from pouch.engine._containers import Containers
 from pouch.engine._create import Creator
+from pouch.engine._health import Healthchecks
 from pouch.engine._image_archives import ImageArchives
 from pouch.engine._images import Images
 from pouch.engine._io import ContainerIO
@@ -54,6 +55,7 @@ class Parts:
     commits: Commits
     disk: DiskUsage
     registry: RegistryLookup
+    health: Healthchecks
 
 
 def build(
@@ -74,7 +76,9 @@ def build(
     async def auto_remove(container_id: str) -> None:
         await containers.auto_remove(container_id)
 
-    runs = Runs(config, kernel, records, sandboxes, store, task_group, auto_remove)
+    io = ContainerIO(kernel, records)
+    health = Healthchecks(records, io, task_group)
+    runs = Runs(config, kernel, records, sandboxes, store, task_group, auto_remove, health)
     containers = Containers(kernel, records, runs, volumes, store)
     creator = Creator(config, kernel, records, networks, volumes, store, default_runtime)
     images = Images(config, store, records, events, ImageArchives(store, events))
@@ -86,7 +90,7 @@ def build(
         runs=runs,
         creator=creator,
         containers=containers,
-        io=ContainerIO(kernel, records),
+        io=io,
         attachments=Attachments(kernel, records),
         images=images,
         reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
@@ -94,6 +98,7 @@ def build(
         commits=Commits(records, containers, store),
         disk=DiskUsage(records, containers, volumes, store),
         registry=RegistryLookup(lambda: images.distribution),
+        health=health,
     )
 
 

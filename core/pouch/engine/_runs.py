@@ -26,6 +26,7 @@ from pouch import oci
 from pouch.config import EngineConfig
 from pouch.drivers import ExitStatus, Runtime, RuntimeContainer
 from pouch.engine._etc_files import append_hosts
+from pouch.engine._health import Healthchecks
 from pouch.engine._joins import release_shm, start_joins
 from pouch.engine._logrotate import generations
 from pouch.engine._records import Records, call_hook
@@ -69,6 +70,7 @@ class Runs:
         images: ImageStore,
         task_group: anyio.abc.TaskGroup,
         auto_remove: Callable[[str], Coroutine[Any, Any, None]],
+        health: Healthchecks,
     ) -> None:
         self.config = config
         self.kernel = kernel
@@ -77,6 +79,7 @@ class Runs:
         self.images = images
         self.task_group = task_group
         self._auto_remove = auto_remove
+        self.health = health
         self.restarts = Restarts(config, records, task_group, self._restart)
         self._runs: dict[str, Run] = {}
         # Running containers that keep several log files: id -> (log, max-file).
@@ -146,6 +149,7 @@ class Runs:
             oom_killed=False,
             stopped_by_user=False if manual else container.state.stopped_by_user,
         )
+        self.health.reset(container)
         self.records.put(container)
         self.watch(container)
         self.records.publish(container, "start")
@@ -174,6 +178,7 @@ class Runs:
         self.task_group.start_soon(
             self._watcher, container.id, run, name=f"watch {container.short_id}"
         )
+        self.health.watch(container)
 
     async def _watcher(self, container_id: str, run: Run) -> None:
         with run.scope:
@@ -194,6 +199,7 @@ class Runs:
         if run.handled or run.status is None:
             return
         run.handled = True
+        self.health.stop(container_id)
         self._rotating.pop(container_id, None)
         if self._runs.get(container_id) is run:
             del self._runs[container_id]

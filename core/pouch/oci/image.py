@@ -14,7 +14,21 @@ from typing import Any
 
 from ._base import OCIStruct
 
-__all__ = ["ImageConfig"]
+__all__ = ["ImageConfig", "ImageHealthcheck"]
+
+
+class ImageHealthcheck(OCIStruct, kw_only=True):
+    """Docker's ``Healthcheck`` of an image config (not in the OCI spec; docker writes it).
+
+    Names and units are docker's: durations in nanoseconds, 0 for the default.
+    """
+
+    Test: list[str] | None = None
+    Interval: int = 0
+    Timeout: int = 0
+    StartPeriod: int = 0
+    StartInterval: int = 0
+    Retries: int = 0
 
 
 class ImageConfig(
@@ -30,6 +44,7 @@ class ImageConfig(
         "working_dir": "WorkingDir",
         "labels": "Labels",
         "stop_signal": "StopSignal",
+        "healthcheck": "Healthcheck",
     },
 ):
     """Defaults an image gives its containers (image-spec ``config``)."""
@@ -45,3 +60,4 @@ class ImageConfig(
     working_dir: str = ""
     labels: dict[str, str] | None = None
     stop_signal: str = ""
+    healthcheck: ImageHealthcheck | None = None

@@ -1,8 +1,8 @@
 """Conformance tests of what a runtime offers beyond the state machine.
 
-Exec, logs, pause, resource limits, restart policies and surviving an engine
-restart. A test of an optional capability skips, naming it, when the
-runtime's ``describe()`` does not list it.
+Exec (and healthchecks through it), logs, pause, resource limits, restart
+policies and surviving an engine restart. A test of an optional capability
+skips, naming it, when the runtime's ``describe()`` does not list it.
 
 Bound into ``RuntimeConformance`` by ``with_tests``: each function's ``self`` is the suite.
 """
@@ -17,7 +17,7 @@ import pytest
 
 from pouch.errors import Conflict
 from pouch.events import EventFilter
-from pouch.models import Resources, RestartPolicy, State
+from pouch.models import Healthcheck, Resources, RestartPolicy, State
 from pouch.testing._suite import LONG, SuiteBase, counter, until
 from pouch.testing.plugin import EngineFactory, import_busybox
 
@@ -51,6 +51,33 @@ async def test_exec(self: SuiteBase, engine: Engine, busybox: str) -> None:
         await engine.stop(created.id, timeout=10)
         with pytest.raises(Conflict):
             await engine.exec_run(created.id, ["true"])
+
+
+async def test_healthcheck_probes_through_exec(
+    self: SuiteBase, engine: Engine, busybox: str
+) -> None:
+    """A passing probe makes a container healthy, a failing one unhealthy."""
+    self.require(engine, "exec")
+    every = {"interval": 100_000_000, "retries": 1}
+    with anyio.fail_after(self.timeout):
+        flt = EventFilter(filters={"type": ["container"], "event": ["health_status"]})
+        async with engine.events.subscribe(flt) as events:
+            good = await self.run(
+                engine, busybox, LONG, healthcheck=Healthcheck(test=["CMD", "true"], **every)
+            )
+            bad = await self.run(
+                engine, busybox, LONG, healthcheck=Healthcheck(test=["CMD", "false"], **every)
+            )
+            wanted = {good.id: "health_status: healthy", bad.id: "health_status: unhealthy"}
+            async for event in events:
+                if wanted.get(event.id) == event.action:
+                    del wanted[event.id]
+                if not wanted:
+                    break
+        for container, code in ((good, 0), (bad, 1)):
+            health = engine.inspect(container.id).state.health
+            assert health is not None and health.log[-1].exit_code == code
+            await engine.remove(container.id, force=True)
 
 
 # -- logs ------------------------------------------------------------------------

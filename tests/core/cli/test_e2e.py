@@ -234,3 +234,36 @@ def test_security_opt_sends_a_profile_file(
     missing = cli("run", "--rm", "--security-opt", f"seccomp={tmp_path}/none.json", "busybox")
     assert missing.status == 125 and "cannot read" in missing.err
     assert "seccomp" in cli.ok("info", "--format", "{{json .SecurityOptions}}")
+
+
+def test_run_with_a_healthcheck(cli: Pouch) -> None:
+    cli.ok(
+        "run",
+        "-d",
+        "--name",
+        "checked",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
+    )
+    status = ("inspect", "-f", "{{.State.Health.Status}}", "checked")
+    assert cli.eventually(lambda: cli.ok(*status) == "unhealthy\n")
+    assert "(unhealthy)" in cli.ok("ps")
+    cli.ok("exec", "checked", "touch", "/tmp/ok")
+    assert cli.eventually(lambda: cli.ok(*status) == "healthy\n")
+    assert cli.ok("ps", "--filter", "health=healthy", "--format", "{{.Names}}") == "checked\n"
+    shown = json.loads(cli.ok("inspect", "checked"))[0]
+    assert shown["Config"]["Healthcheck"]["Test"] == ["CMD-SHELL", "test -f /tmp/ok"]
+    assert shown["State"]["Health"]["Log"][-1]["ExitCode"] == 0
+    cli.ok("rm", "-f", "checked")
+    cli.ok("run", "-d", "--name", "unchecked", "--no-healthcheck", "busybox", "sleep", "300")
+    unchecked = json.loads(cli.ok("inspect", "unchecked"))[0]
+    assert unchecked["Config"]["Healthcheck"]["Test"] == ["NONE"]
+    assert "Health" not in unchecked["State"]
+    cli.ok("rm", "-f", "unchecked")

@@ -257,3 +257,54 @@ def test_storage_opt_and_pouchcontainers_disk_quota() -> None:
     assert storage_opt([], ["/=10g"]) == storage_opt([], [".*=10g"]) == {"size": "10g"}
     with pytest.raises(UsageError, match="volume with --opt size"):
         storage_opt([], ["/data=1g"])
+
+
+@pytest.mark.parametrize(
+    ("text", "nanoseconds"),
+    [("0", 0), ("1s", 10**9), ("500ms", 5 * 10**8), ("1m30s", 90 * 10**9), ("1.5s", 15 * 10**8)],
+)
+def test_parse_duration(text: str, nanoseconds: int) -> None:
+    from pouch.cli._parse import parse_duration
+
+    assert parse_duration(text, "--health-interval") == nanoseconds
+
+
+@pytest.mark.parametrize("text", ["", "10", "-1s", "1x", "s"])
+def test_parse_duration_refuses_nonsense(text: str) -> None:
+    from pouch.cli._parse import parse_duration
+
+    with pytest.raises(UsageError, match="--health-interval"):
+        parse_duration(text, "--health-interval")
+
+
+def test_health_flags_become_the_healthcheck_body() -> None:
+    from pouch.cli._create import build_create
+    from pouch.cli._parser import build_parser
+
+    def body(*flags: str) -> object:
+        args = build_parser(only="run").parse_args(["run", *flags, "busybox"])
+        return build_create(args, attach=False)[1].get("Healthcheck")
+
+    assert body() is None
+    assert body("--no-healthcheck") == {"Test": ["NONE"]}
+    assert body("--health-cmd", "test -f /ok", "--health-interval", "2s") == {
+        "Test": ["CMD-SHELL", "test -f /ok"],
+        "Interval": 2 * 10**9,
+        "Timeout": 0,
+        "StartPeriod": 0,
+        "StartInterval": 0,
+        "Retries": 0,
+    }
+    only_retries = body("--health-retries", "5", "--health-start-period", "1m")
+    assert only_retries == {
+        "Test": [],
+        "Interval": 0,
+        "Timeout": 0,
+        "StartPeriod": 60 * 10**9,
+        "StartInterval": 0,
+        "Retries": 5,
+    }
+    with pytest.raises(UsageError, match="conflicts"):
+        body("--no-healthcheck", "--health-cmd", "true")
+    with pytest.raises(UsageError, match="negative"):
+        body("--health-retries", "-1")

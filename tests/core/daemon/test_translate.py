@@ -324,3 +324,39 @@ def test_update_still_refuses_what_only_create_takes() -> None:
     for body in ({"MemorySwappiness": 10}, {"Devices": [{"PathOnHost": "/dev/null"}]}):
         with pytest.raises(InvalidArgument, match="is not supported"):
             to_resources(msgspec.convert(body, dt.ContainerUpdate))
+
+
+def test_healthchecks_are_translated_and_bad_ones_refused_naming_the_field() -> None:
+    from pouch.models import Healthcheck
+
+    config = create(
+        {
+            "Image": "busybox",
+            "Healthcheck": {
+                "Test": ["CMD-SHELL", "test -f /tmp/ok"],
+                "Interval": 1_000_000_000,
+                "Timeout": None,  # docker-py and compose send null for what is not set
+                "StartPeriod": 0,
+                "Retries": 2,
+            },
+        }
+    )
+    expected = Healthcheck(test=["CMD-SHELL", "test -f /tmp/ok"], interval=10**9, retries=2)
+    assert config.healthcheck == expected
+    assert create({"Image": "b", "Healthcheck": {"Test": ["NONE"]}}).healthcheck.disabled
+    assert create({"Image": "b"}).healthcheck is None
+    assert create({"Image": "b", "Healthcheck": {"Retries": 4}}).healthcheck.test == []
+    bad = [
+        ({"Test": ["CMD", "true"], "Interval": -1}, "Healthcheck.Interval cannot be negative"),
+        ({"Test": ["CMD", "true"], "Interval": 500_000}, "Healthcheck.Interval cannot be less"),
+        ({"Test": ["CMD", "true"], "Timeout": 10}, "Healthcheck.Timeout cannot be less than 1ms"),
+        ({"Test": ["CMD", "true"], "StartPeriod": -1}, "Healthcheck.StartPeriod cannot be"),
+        ({"Test": ["CMD", "true"], "StartInterval": 3}, "Healthcheck.StartInterval cannot be"),
+        ({"Test": ["CMD", "true"], "Retries": -3}, "Healthcheck.Retries cannot be negative"),
+        ({"Test": ["HTTP", "/"]}, "Healthcheck.Test must start with CMD, CMD-SHELL or NONE"),
+        ({"Test": ["CMD-SHELL"]}, "Healthcheck.Test CMD-SHELL needs a command"),
+        ({"Test": "true"}, "$.Healthcheck.Test"),
+        ({"Interval": "1s"}, "$.Healthcheck.Interval"),
+    ]
+    for check, words in bad:
+        assert words in refused({"Image": "busybox", "Healthcheck": check}), check

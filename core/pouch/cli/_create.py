@@ -31,7 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["build_create", "create_container", "healthcheck"]
+__all__ = ["build_create", "create_container", "endpoint_body", "healthcheck"]
 
 
 def _host_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -141,14 +141,14 @@ def security_opt(option: str) -> str:
         raise UsageError(f"--security-opt seccomp: cannot read {value}: {exc.strerror}") from None
 
 
-def _endpoint(args: argparse.Namespace) -> dict[str, Any]:
-    """The endpoint settings ``--network-alias``, ``--ip`` and ``--ip6`` ask for."""
+def endpoint_body(ip: str | None, ip6: str | None, aliases: list[str]) -> dict[str, Any]:
+    """docker's ``EndpointSettings`` for ``--ip``, ``--ip6`` and ``--network-alias``/``--alias``."""
     endpoint: dict[str, Any] = {}
-    addresses = {"IPv4Address": args.ip, "IPv6Address": args.ip6}
+    addresses = {"IPv4Address": ip, "IPv6Address": ip6}
     if any(addresses.values()):
         endpoint["IPAMConfig"] = {k: v for k, v in addresses.items() if v}
-    if args.network_alias:
-        endpoint["Aliases"] = list(args.network_alias)
+    if aliases:
+        endpoint["Aliases"] = list(aliases)
     return endpoint
 
 
@@ -222,7 +222,7 @@ def build_create(
     body["MacAddress"] = args.mac_address
     body = {key: value for key, value in body.items() if value not in (None, False, [], {}, "")}
     body["HostConfig"] = _host_config(args)
-    endpoint = _endpoint(args)
+    endpoint = endpoint_body(args.ip, args.ip6, args.network_alias)
     if endpoint:
         if not args.network or args.network in ("bridge", "default", "host", "none"):
             raise UsageError(

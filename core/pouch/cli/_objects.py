@@ -103,12 +103,9 @@ def network_inspect(args: argparse.Namespace, client: Client) -> int:
 
 
 def network_connect(args: argparse.Namespace, client: Client) -> int:
-    endpoint: dict[str, Any] = {}
-    addresses = {"IPv4Address": args.ip, "IPv6Address": args.ip6}
-    if any(addresses.values()):
-        endpoint["IPAMConfig"] = {k: v for k, v in addresses.items() if v}
-    if args.alias:
-        endpoint["Aliases"] = list(args.alias)
+    from pouch.cli._create import endpoint_body
+
+    endpoint = endpoint_body(args.ip, args.ip6, args.alias)
     body = {"Container": args.container, "EndpointConfig": endpoint}
     client.request("POST", f"/networks/{args.network}/connect", json_body=body).read()
     return 0

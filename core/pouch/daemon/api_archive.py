@@ -8,16 +8,13 @@ go to ``engine.files``; its answers come back as docker's headers and tars.
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
 import msgspec
 
 from pouch.daemon.http import Reply, Request, Response, Stream
-from pouch.daemon.routing import Router, flag, json_reply, text_arg
+from pouch.daemon.routing import Router, flag, json_reply, spool_body, text_arg
 from pouch.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -56,17 +53,7 @@ async def get_archive(ctx: Daemon, request: Request) -> Reply:
 
 
 async def _spool(ctx: Daemon, request: Request) -> Path:
-    directory = ctx.engine.config.run_root / "uploads"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, name = tempfile.mkstemp(dir=directory, suffix=".tar")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                await anyio.to_thread.run_sync(out.write, chunk)
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name)
+    return await spool_body(request, ctx.engine.config.run_root / "uploads")
 
 
 @routes.route("PUT", "/containers/{id}/archive")

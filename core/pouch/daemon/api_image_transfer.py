@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -26,7 +25,7 @@ import msgspec
 
 from pouch.daemon.api_images import familiar, parse_changes, repo_tag
 from pouch.daemon.http import Reply, Request, Response, Stream
-from pouch.daemon.routing import Router, flag, text_arg
+from pouch.daemon.routing import Router, flag, spool_body, text_arg
 from pouch.errors import InvalidArgument, NotSupported, PouchError
 
 if TYPE_CHECKING:
@@ -100,18 +99,7 @@ async def _progress_stream(
 
 
 async def _spool(ctx: Daemon, request: Request) -> Path:
-    """The request body in a temporary file under the run root (removed by the caller)."""
-    directory = ctx.engine.config.run_root / "uploads"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, name = tempfile.mkstemp(dir=directory, suffix=".tar")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                await anyio.to_thread.run_sync(out.write, chunk)
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name)
+    return await spool_body(request, ctx.engine.config.run_root / "uploads")
 
 
 @routes.route("POST", "/images/create")

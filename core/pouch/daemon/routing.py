@@ -11,8 +11,11 @@ It must not know what any endpoint does.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -34,6 +37,7 @@ __all__ = [
     "flag",
     "int_arg",
     "json_reply",
+    "spool_body",
     "text_arg",
 ]
 
@@ -238,3 +242,17 @@ class _MethodNotAllowed(PouchError):
 
     def __init__(self, method: str) -> None:
         super().__init__(f"method {method} not allowed on this path")
+
+
+async def spool_body(request: Request, directory: Path) -> Path:
+    """The request body in a new temporary file in ``directory`` (removed by the caller)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, name = tempfile.mkstemp(dir=directory, suffix=".tar")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                await anyio.to_thread.run_sync(out.write, chunk)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)

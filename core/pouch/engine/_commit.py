@@ -45,7 +45,7 @@ from pouch.images import (
     parse_reference,
 )
 from pouch.models import Container, State
-from pouch.oci.image import ImageConfig
+from pouch.oci.image import ImageConfig, ImageHealthcheck
 
 __all__ = ["Commits", "HistoryEntry"]
 
@@ -91,6 +91,18 @@ def merged_config(base: ImageConfig, container: Container, changes: ImageConfig)
     config.working_dir = changes.working_dir or own.working_dir or config.working_dir
     config.user = changes.user or own.user or config.user
     config.labels = {**(config.labels or {}), **own.labels, **(changes.labels or {})} or None
+    exposed: dict[str, dict[str, Any]] = {key: {} for key in own.exposed_ports}
+    config.exposed_ports = {**(config.exposed_ports or {}), **exposed} or None
+    check = own.healthcheck
+    if check is not None and check.test:
+        config.healthcheck = ImageHealthcheck(
+            Test=list(check.test),
+            Interval=check.interval,
+            Timeout=check.timeout,
+            StartPeriod=check.start_period,
+            StartInterval=check.start_interval,
+            Retries=check.retries,
+        )
     if changes.cmd is not None:
         config.cmd = changes.cmd
     if changes.entrypoint is not None:

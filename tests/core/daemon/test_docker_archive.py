@@ -244,7 +244,8 @@ def test_hostile_tar_writes_nothing_outside_the_root(
 def test_docker_commit_then_run_and_history(
     pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: Cli
 ) -> None:
-    run(docker_cli, "run", "-d", "--name", "base", "busybox", "sleep", "300")
+    run(docker_cli, "run", "-d", "--name", "base", "--expose", "7000", "--health-cmd", "true",
+        "busybox", "sleep", "300")  # fmt: skip
     run(docker_cli, "exec", "base", "sh", "-c", "echo committed > /root/state; rm /bin/vi")
     image_id = run(
         docker_cli,
@@ -263,6 +264,9 @@ def test_docker_commit_then_run_and_history(
     assert run(docker_cli, "inspect", "-f", "{{.State.Status}}", "base").strip() == "running"
     assert run(docker_cli, "run", "--rm", "mine:v1") == "committed\n"
     assert "COLOUR=blue" in run(docker_cli, "run", "--rm", "mine:v1", "env")
+    config = json.loads(run(docker_cli, "image", "inspect", "mine:v1"))[0]["Config"]
+    assert "7000/tcp" in config["ExposedPorts"]  # the container's, kept as docker does
+    assert config["Healthcheck"]["Test"] == ["CMD-SHELL", "true"]
     gone = run(docker_cli, "run", "--rm", "mine:v1", "ls", "/bin/vi", check=False)
     assert "No such file" in gone
     history = run(docker_cli, "history", "mine:v1").splitlines()

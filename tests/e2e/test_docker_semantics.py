@@ -65,6 +65,7 @@ def test_top_lists_only_the_containers_processes(docker: Docker) -> None:
     assert commands == ["sleep 301", "sleep 302", "sleep 303"], listing
     custom = docker("top", "busy", "-o", "pid,args").stdout.splitlines()
     assert custom[0].split() == ["PID", "COMMAND"] and len(custom) == 4, custom
+    docker("rm", "-f", "busy")
 
 
 def test_error_texts_as_dockerd_words_them(docker: Docker) -> None:

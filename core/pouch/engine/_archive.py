@@ -15,6 +15,7 @@ import functools
 import logging
 import os
 import secrets
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,7 +26,7 @@ import msgspec
 
 from pouch import oci
 from pouch.config import EngineConfig
-from pouch.engine._changes import Change, changes, lower_dirs
+from pouch.engine._changes import Change, changes, lower_dirs, mount_points
 from pouch.engine._records import Records
 from pouch.engine._sandboxes import Sandboxes
 from pouch.engine._scoped import IdShift, ScopedRoot, clean
@@ -55,23 +56,34 @@ def no_such_container(ref: str) -> NoSuchContainer:
 
 
 async def tar_stream(write: Callable[[BinaryIO], None]) -> AsyncIterator[bytes]:
-    """The bytes ``write`` writes (in a worker thread) into a pipe, as they come."""
+    """The bytes ``write`` writes (in a thread of its own) into a pipe, as they come.
+
+    No task group is held across the ``yield``: the consumer may be cancelled
+    (the client hung up) while this generator is suspended, and a cancel
+    scope of ours would then be exited from the wrong task. Closing the read
+    end makes a writer still going fail with EPIPE; it is joined before the
+    generator ends, so the caller may unmount what it was reading.
+    """
     read_fd, write_fd = os.pipe()
-    async with anyio.create_task_group() as tg:
 
-        async def produce() -> None:
-            try:
-                with open(write_fd, "wb") as out:  # noqa: ASYNC230 - a pipe
-                    await anyio.to_thread.run_sync(write, out)
-            except BrokenPipeError:
-                pass  # the reader went away
-            except Exception:  # the tar ends short; the client sees a truncated stream
-                log.exception("writing a tar stream failed")
+    def produce() -> None:
+        try:
+            with open(write_fd, "wb") as out:
+                write(out)
+        except BrokenPipeError:
+            pass  # the reader went away
+        except Exception:  # the tar ends short; the client sees a truncated stream
+            log.exception("writing a tar stream failed")
 
-        tg.start_soon(produce)
+    thread = threading.Thread(target=produce, name="tar-stream", daemon=True)
+    thread.start()
+    try:
         with open(read_fd, "rb", buffering=0) as source:  # noqa: ASYNC230 - a pipe
             while chunk := await anyio.to_thread.run_sync(source.read, 1 << 16):
                 yield chunk
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(thread.join, 60.0)
 
 
 class ContainerFiles:
@@ -266,6 +278,7 @@ class ContainerFiles:
 
         def walk() -> list[Change]:
             upper = self.store.writable(container.id) / "fs"
-            return changes(upper, lower_dirs(self.store.mounts(container.id)))
+            lowers = lower_dirs(self.store.mounts(container.id))
+            return changes(upper, lowers, mount_points(container))
 
         return await anyio.to_thread.run_sync(walk)

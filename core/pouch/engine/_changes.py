@@ -21,11 +21,14 @@ from typing import BinaryIO
 
 import msgspec
 
+from pouch import oci
 from pouch.drivers import Mount
+from pouch.models import Container
 
-__all__ = ["Change", "changes", "lower_dirs", "write_layer"]
+__all__ = ["Change", "changes", "lower_dirs", "mount_points", "write_layer"]
 
 _OPAQUE = "trusted.overlay.opaque"
+_ETC_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
 
 
 class Change(msgspec.Struct, rename={"path": "Path", "kind": "Kind"}):
@@ -42,6 +45,29 @@ def lower_dirs(mounts: list[Mount]) -> list[Path]:
         if mount.type == "bind" and "ro" in mount.options:
             return [Path(mount.source)]
     return []
+
+
+def mount_points(container: Container) -> frozenset[str]:
+    """Where the container's spec mounts something: /etc/hosts, /proc, volumes …
+
+    A runtime creates an empty file or directory there when the image has
+    none. dockerd makes those in an "init" layer below the container's, so
+    they are not the container's changes; here they are left out by name.
+    """
+    found = set(_ETC_FILES)  # the sandbox's, mounted at each start
+    if container.spec:
+        spec = msgspec.json.decode(container.spec, type=oci.Spec)
+        found.update(posixpath.normpath(m.destination) for m in spec.mounts)
+    return frozenset(found)
+
+
+def _mount_point(rel: str, st: os.stat_result, path: Path, skip: frozenset[str]) -> bool:
+    """An empty file or directory made only to mount something on."""
+    if rel not in skip:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        return not os.listdir(path)
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
 def _whiteout(st: os.stat_result) -> bool:
@@ -72,10 +98,13 @@ def _walk(upper: Path) -> list[tuple[str, Path, os.stat_result]]:
     return found
 
 
-def changes(upper: Path, lowers: list[Path]) -> list[Change]:
+def changes(upper: Path, lowers: list[Path], skip: frozenset[str] = frozenset()) -> list[Change]:
+    """docker diff's list; ``skip``: mount points (see ``mount_points``) left out."""
     result: list[Change] = []
     listed: set[str] = set()
-    for rel, _, st in _walk(upper):
+    for rel, path, st in _walk(upper):
+        if _mount_point(rel, st, path, skip):
+            continue
         if _whiteout(st):
             change = Change(rel, 2)
         else:
@@ -90,25 +119,37 @@ def changes(upper: Path, lowers: list[Path]) -> list[Change]:
                 change = Change(rel, 1)
             else:
                 same_dir = stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(below.st_mode)
-                if same_dir and (st.st_mode, st.st_mtime_ns) == (below.st_mode, below.st_mtime_ns):
-                    listed.add(rel)  # untouched (a copy-up of its metadata)
+                if same_dir and st.st_mode == below.st_mode:
+                    # Copied up because something below changed (listed then,
+                    # as the parent of that change), or made to hold a mount point.
                     continue
                 change = Change(rel, 0)
-        if stat.S_ISDIR(st.st_mode):
-            listed.add(rel)
-        parent = posixpath.dirname(rel)
-        if change.kind != 0 and parent != "/" and parent not in listed:
-            result.append(Change(parent, 0))
-            listed.add(parent)
+        _list_parents(rel, result, listed)
+        listed.add(rel)
         result.append(change)
     return result
 
 
-def write_layer(upper: Path, out: BinaryIO) -> None:
-    """The upper dir as an image layer tar: whiteouts become ``.wh.`` entries."""
+def _list_parents(rel: str, result: list[Change], listed: set[str]) -> None:
+    """List the directories above ``rel`` as modified, as dockerd does, once each."""
+    missing = []
+    parent = posixpath.dirname(rel)
+    while parent != "/" and parent not in listed:
+        missing.append(parent)
+        parent = posixpath.dirname(parent)
+    for directory in reversed(missing):
+        result.append(Change(directory, 0))
+        listed.add(directory)
+
+
+def write_layer(upper: Path, out: BinaryIO, skip: frozenset[str] = frozenset()) -> None:
+    """The upper dir as an image layer tar: whiteouts become ``.wh.`` entries;
+    ``skip``: mount points left out."""
     links: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for rel, path, st in _walk(upper):
+            if _mount_point(rel, st, path, skip):
+                continue
             name = rel.lstrip("/")
             if _whiteout(st):
                 head, _, base = name.rpartition("/")

@@ -18,12 +18,13 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import msgspec
 
 from pouch.engine._archive import no_such_container
-from pouch.engine._changes import write_layer
+from pouch.engine._changes import mount_points, write_layer
 from pouch.engine._containers import Containers
 from pouch.engine._records import Records
 from pouch.errors import Conflict, NoSuchContainer, NotSupported
@@ -170,7 +171,7 @@ class Commits:
         fd, name = tempfile.mkstemp(dir=self.store.root, prefix="commit-", suffix=".tar")
         try:
             with os.fdopen(fd, "wb") as out:
-                write_layer(upper, out)
+                write_layer(upper, out, mount_points(container))
             yield Path(name)
         finally:
             os.unlink(name)

@@ -149,6 +149,18 @@ def test_docker_py_archive_and_diff(pouchd: PouchDaemon, pouchd_busybox: str) ->
 
 
 def test_docker_diff_and_export(pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: Cli) -> None:
+    run(docker_cli, "create", "--name", "fresh", "busybox", "sleep", "60")
+    run(docker_cli, "start", "fresh")
+    # /etc/hosts and the other mount points a runtime makes are not changes.
+    assert run(docker_cli, "diff", "fresh") == ""
+    # A client that stops reading an export half-way leaves pouchd serving.
+    cut = subprocess.run(
+        f"{docker_cli[0]} export fresh | head -c 1000 > /dev/null",
+        shell=True, env=docker_cli[1], timeout=60, check=False,
+    )  # fmt: skip
+    assert cut.returncode == 0
+    assert run(docker_cli, "inspect", "-f", "{{.State.Status}}", "fresh").strip() == "running"
+    run(docker_cli, "rm", "-f", "fresh")
     run(
         docker_cli,
         "run",

@@ -158,20 +158,21 @@ async def _save(ctx: Daemon, refs: list[str]) -> Reply:
         await ctx.engine.images.inspect(ref)  # 404 before any output
     read_fd, write_fd = os.pipe()
 
+    async def write() -> None:
+        try:
+            with open(write_fd, "wb") as out:  # noqa: ASYNC230 - a pipe
+                await ctx.engine.images.save(refs, out)
+        except (BrokenPipeError, OSError):
+            pass  # the client went away and the reader closed
+
     async def produce() -> AsyncIterator[bytes]:
-        async with anyio.create_task_group() as tg:
-
-            async def write() -> None:
-                try:
-                    with open(write_fd, "wb") as out:  # noqa: ASYNC230 - a pipe
-                        await ctx.engine.images.save(refs, out)
-                except (BrokenPipeError, OSError):
-                    pass  # the client went away and the reader closed
-
-            tg.start_soon(write)
-            with open(read_fd, "rb", buffering=0) as source:  # noqa: ASYNC230 - a pipe
-                while chunk := await anyio.to_thread.run_sync(source.read, 65536):
-                    yield chunk
+        # The writer runs in the daemon's task group, not in one of ours held
+        # across the yield (a client hanging up would leave it to be exited
+        # from the wrong task); closing the read end ends it with EPIPE.
+        ctx.task_group.start_soon(write)
+        with open(read_fd, "rb", buffering=0) as source:  # noqa: ASYNC230 - a pipe
+            while chunk := await anyio.to_thread.run_sync(source.read, 65536):
+                yield chunk
 
     return Stream(produce(), content_type=_TAR)
 

@@ -149,6 +149,29 @@ class _Connection:
             await self.stream.send(data)
 
 
+_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
+
+
+def _connection_ended(exc: BaseException) -> bool:
+    """True when ``exc`` ends just this connection: the client went away (quietly)
+    or a bug in a handler (logged). Cancellation and interpreter exit go on, so
+    that one connection never takes the daemon down and shutdown still works."""
+    fatal = (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit)
+    if isinstance(exc, BaseExceptionGroup):
+        if exc.split(fatal)[0] is not None:
+            return False
+        rest = exc.split(_GONE)[1]
+        if rest is not None:
+            log.error("connection handler failed", exc_info=rest)
+        return True
+    if isinstance(exc, _GONE):
+        return True
+    if isinstance(exc, Exception):
+        log.exception("connection handler failed")
+        return True
+    return False
+
+
 class ConnectionHandler:
     """Serves every request of one connection with ``dispatch``."""
 
@@ -167,10 +190,9 @@ class ConnectionHandler:
         try:
             async with stream:
                 await self._serve(conn)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream):
-            pass  # the client went away
-        except Exception:
-            log.exception("connection handler failed")
+        except BaseException as exc:
+            if not _connection_ended(exc):
+                raise
 
     async def _serve(self, conn: _Connection) -> None:
         while True:

@@ -155,7 +155,8 @@ def test_docker_diff_and_export(pouchd: PouchDaemon, pouchd_busybox: str, docker
     assert run(docker_cli, "diff", "fresh") == ""
     # A client that stops reading an export half-way leaves pouchd serving.
     cut = subprocess.run(
-        f"{docker_cli[0]} export fresh | head -c 1000 > /dev/null",
+        f"{docker_cli[0]} export fresh | head -c 1000 > /dev/null;"
+        f" {docker_cli[0]} save busybox | head -c 1000 > /dev/null",
         shell=True, env=docker_cli[1], timeout=60, check=False,
     )  # fmt: skip
     assert cut.returncode == 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from pouch.daemon.api_images import familiar, parse_changes, repo_tag
 from pouch.daemon.http import Reply, Request
 from pouch.daemon.routing import Router, flag, json_reply, text_arg
@@ -29,6 +31,19 @@ async def commit(ctx: Daemon, request: Request) -> Reply:
     container = text_arg(request, "container")
     if not container:
         raise InvalidArgument("name the container to commit", field="container")
+    raw = await request.body()
+    try:
+        config = msgspec.json.decode(raw) if raw.strip() else None
+    except msgspec.DecodeError:
+        raise InvalidArgument("the body is not JSON", field="body") from None
+    if isinstance(config, dict) and any(
+        v not in (None, "", [], {}, False) for v in config.values()
+    ):
+        raise InvalidArgument(
+            "a container config in the body is not supported; pass Dockerfile"
+            " instructions in changes (docker commit --change)",
+            field="body",
+        )
     changes = request.query.get("changes", [])
     for change in changes:
         word = change.strip().partition(" ")[0].upper()

@@ -297,6 +297,8 @@ def test_docker_py_commit_and_history(pouchd: PouchDaemon, pouchd_busybox: str) 
     container.start()
     container.wait()
     image = container.commit("snap", "one", changes=["WORKDIR /srv", "USER nobody"])
+    with pytest.raises(docker_py.errors.APIError, match="changes"):
+        client.api.commit(container.id, repository="snap", conf={"Cmd": ["true"]})
     assert image.attrs["Config"]["WorkingDir"] == "/srv"
     assert image.attrs["Config"]["User"] == "nobody"
     assert client.containers.run("snap:one", ["cat", "/hi"], remove=True) == b"hi\n"

@@ -28,6 +28,29 @@ __all__ = ["Chunk", "PipeProcess", "PtyProcess", "connect_attach_socket"]
 Chunk = tuple[Literal["stdout", "stderr"], bytes]
 
 
+Stream = Literal["stdout", "stderr"]
+
+
+async def _read_round(
+    streams: dict[Stream, anyio.abc.ByteReceiveStream],
+) -> tuple[list[Chunk], list[Stream]]:
+    """Read every stream at once until one has data or ends: (chunks, ended streams)."""
+    ready: list[Chunk] = []
+    ended: list[Stream] = []
+    async with anyio.create_task_group() as tg:
+
+        async def read(name: Stream) -> None:
+            try:
+                ready.append((name, await streams[name].receive()))
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                ended.append(name)
+            tg.cancel_scope.cancel()
+
+        for name in streams:
+            tg.start_soon(read, name)
+    return ready, ended
+
+
 class PipeProcess:
     def __init__(
         self, proc: anyio.abc.Process, *, on_exit: Callable[[], None] | None = None
@@ -44,25 +67,25 @@ class PipeProcess:
             await self._proc.stdin.aclose()
 
     async def output(self) -> AsyncIterator[Chunk]:
-        send, receive = anyio.create_memory_object_stream[Chunk](16)
+        """Chunks of stdout and stderr as they come, until both have ended.
 
-        async def pump(
-            name: Literal["stdout", "stderr"], stream: anyio.abc.ByteReceiveStream | None
-        ) -> None:
-            if stream is not None:
-                async for chunk in stream:
-                    await send.send((name, chunk))
-
-        async def both() -> None:
-            async with send, anyio.create_task_group() as inner:
-                inner.start_soon(pump, "stdout", self._proc.stdout)
-                inner.start_soon(pump, "stderr", self._proc.stderr)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(both)
-            async with receive:
-                async for item in receive:
-                    yield item
+        Each round reads both pipes at once in a task group that is closed
+        before anything is yielded: a consumer that stops iterating half-way
+        (a client gone) must not leave a scope of ours open in its task. A
+        read cut short by the other pipe's data loses nothing (the bytes stay
+        in the pipe's buffer for the next round).
+        """
+        streams: dict[Stream, anyio.abc.ByteReceiveStream] = {}
+        if self._proc.stdout is not None:
+            streams["stdout"] = self._proc.stdout
+        if self._proc.stderr is not None:
+            streams["stderr"] = self._proc.stderr
+        while streams:
+            ready, ended = await _read_round(streams)
+            for name in ended:
+                del streams[name]
+            for chunk in ready:
+                yield chunk
 
     async def resize(self, height: int, width: int) -> None:
         return None  # pipes have no window size

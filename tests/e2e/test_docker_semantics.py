@@ -25,6 +25,20 @@ def test_exec_of_a_missing_or_unrunnable_command(docker: Docker) -> None:
     assert docker("exec", "box", "sh", "-c", "exit 3", check=False).returncode == 3
 
 
+def test_clients_that_stop_reading_leave_pouchd_serving(
+    docker: Docker, docker_env: dict[str, str]
+) -> None:
+    docker("run", "-d", "--name", "talker", "busybox", "sleep", "60")
+    binary = docker("version", "--format", "{{.Client.Version}}").args[0]
+    for command in ("exec talker seq 1 300000", "export talker", "save busybox"):
+        cut = subprocess.run(
+            f"{binary} {command} | head -c 100 > /dev/null",
+            shell=True, env=docker_env, timeout=60, check=False,
+        )  # fmt: skip
+        assert cut.returncode == 0
+        assert docker("inspect", "-f", "{{.State.Status}}", "talker").stdout == "running\n"
+
+
 def test_exec_inspect_through_docker_py(pouchd: PouchDaemon, docker: Docker) -> None:
     import docker as docker_py  # type: ignore[import-untyped]
 

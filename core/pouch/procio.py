@@ -23,7 +23,7 @@ import anyio.abc
 
 from pouch.errors import Conflict
 
-__all__ = ["Chunk", "PipeProcess", "PtyProcess", "connect_attach_socket"]
+__all__ = ["Chunk", "PipeProcess", "PtyProcess", "close_socket", "connect_attach_socket"]
 
 Chunk = tuple[Literal["stdout", "stderr"], bytes]
 
@@ -152,6 +152,14 @@ class PtyProcess(PipeProcess):
         with contextlib.suppress(OSError):
             os.close(self._master)
         await super().aclose()
+
+
+def close_socket(sock: socket.socket) -> None:
+    """Close ``sock``, first waking a task that waits on it (it gets ClosedResourceError)."""
+    notify = getattr(anyio, "notify_closing", None)  # anyio >= 4.4
+    if notify is not None and sock.fileno() >= 0:
+        notify(sock)
+    sock.close()
 
 
 def connect_attach_socket(directory: Path, name: str = "attach") -> socket.socket:

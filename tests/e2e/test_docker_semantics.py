@@ -30,7 +30,12 @@ def test_clients_that_stop_reading_leave_pouchd_serving(
 ) -> None:
     docker("run", "-d", "--name", "talker", "busybox", "sleep", "60")
     binary = docker("version", "--format", "{{.Client.Version}}").args[0]
-    for command in ("exec talker seq 1 300000", "export talker", "save busybox"):
+    for command in (
+        "exec talker seq 1 300000",
+        "export talker",
+        "save busybox",
+        "run -i --rm busybox seq 1 300000 < /dev/null",  # more than the socket buffers
+    ):
         cut = subprocess.run(
             f"{binary} {command} | head -c 100 > /dev/null",
             shell=True, env=docker_env, timeout=60, check=False,

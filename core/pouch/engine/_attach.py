@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import anyio
+import anyio.abc
 
 from pouch.drivers import Capability, StdioStream
 from pouch.engine._records import ACTIVE, Records
@@ -76,6 +77,11 @@ class Attached:
             if Capability.ATTACH not in runtime.describe().capabilities:
                 raise NotSupported(f"the {runtime.name} runtime cannot attach to stdin")
             self._stdio = await runtime.attach(container.id)
+            # The output comes from the log; what the connection carries too
+            # is read and dropped (until it is closed), or a monitor that
+            # copies output to every attached client (conmon) blocks once
+            # nobody reads it.
+            self._ops.task_group.start_soon(_drain, self._stdio)
         return self._stdio
 
     async def write(self, data: bytes) -> None:
@@ -99,12 +105,21 @@ class Attached:
             await stdio.aclose()
 
 
+async def _drain(stdio: StdioStream) -> None:
+    try:
+        async for _ in stdio.output():
+            pass
+    except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+        pass
+
+
 class Attachments:
     """Opens attachments to containers (``docker attach``, ``docker run`` without -d)."""
 
-    def __init__(self, kernel: Kernel, records: Records) -> None:
+    def __init__(self, kernel: Kernel, records: Records, task_group: anyio.abc.TaskGroup) -> None:
         self.kernel = kernel
         self.records = records
+        self.task_group = task_group
 
     async def wait_until_started(self, container_id: str) -> Container | None:
         """The container once it runs (or ran since); None if it is removed first."""

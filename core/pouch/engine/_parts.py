@@ -91,7 +91,7 @@ def build(
         creator=creator,
         containers=containers,
         io=io,
-        attachments=Attachments(kernel, records),
+        attachments=Attachments(kernel, records, task_group),
         images=images,
         reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
         files=ContainerFiles(config, records, store, sandboxes),

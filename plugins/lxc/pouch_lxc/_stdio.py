@@ -29,7 +29,7 @@ from typing import Literal
 import anyio
 import anyio.abc
 
-from pouch.procio import PipeProcess, PtyProcess, connect_attach_socket
+from pouch.procio import PipeProcess, PtyProcess, close_socket, connect_attach_socket
 
 __all__ = ["AttachSocket", "start_exec"]
 
@@ -72,7 +72,7 @@ class AttachSocket:
         await self._send(f"r{height} {width}".encode())
 
     async def aclose(self) -> None:
-        self._sock.close()
+        close_socket(self._sock)
 
 
 def _children(pid: int) -> list[int]:

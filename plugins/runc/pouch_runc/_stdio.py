@@ -20,7 +20,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from pouch.procio import Chunk, PipeProcess, PtyProcess, connect_attach_socket
+from pouch.procio import Chunk, PipeProcess, PtyProcess, close_socket, connect_attach_socket
 
 __all__ = ["AttachSocket", "start_exec"]
 
@@ -62,7 +62,7 @@ class AttachSocket:
         return None  # the container's terminal is resized through the ctl fifo
 
     async def aclose(self) -> None:
-        self._sock.close()
+        close_socket(self._sock)
 
 
 async def start_exec(

@@ -42,6 +42,12 @@ def test_clients_that_stop_reading_leave_pouchd_serving(
         )  # fmt: skip
         assert cut.returncode == 0
         assert docker("inspect", "-f", "{{.State.Status}}", "talker").stdout == "running\n"
+    # With stdin attached, all of a large output arrives and the container ends.
+    whole = subprocess.run(
+        f"{binary} run -i --rm busybox seq 1 300000 < /dev/null | tail -n 1",
+        shell=True, env=docker_env, timeout=60, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert whole.stdout == "300000\n", whole.stderr
 
 
 def test_exec_inspect_through_docker_py(pouchd: PouchDaemon, docker: Docker) -> None:

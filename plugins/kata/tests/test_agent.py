@@ -204,3 +204,31 @@ async def test_no_agent_to_connect_to(tmp_path: Path) -> None:
     with pytest.raises(AgentGone, match="cannot connect"):
         async with AgentClient.connect_unix(tmp_path / "none.sock"):
             pass
+
+
+async def test_shutdown_kills_the_processes_and_ends_the_agent(
+    agent: RunningAgent, rootfs: Path
+) -> None:
+    with anyio.fail_after(LIMIT):
+        async with connect(agent) as client:
+            main = await run(client, agent, rootfs, "last", "sleep", "60")
+            await client.shutdown()
+            # Its exit event may beat the end of the agent, or not.
+            try:
+                code: int | None = await main.wait()
+            except AgentGone:
+                code = None
+            assert code in (None, 128 + signal.SIGKILL)
+        while agent.process.poll() is None:
+            await anyio.sleep(0.05)
+        assert agent.process.returncode == 0
+        # SIGKILL takes a moment to finish a PID namespace's first process.
+        while Path(f"/proc/{main.pid}").exists() and not _is_zombie(main.pid):
+            await anyio.sleep(0.05)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

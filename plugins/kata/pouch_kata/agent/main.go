@@ -129,7 +129,12 @@ func cmdlineParam(key string) string {
 	if err != nil {
 		return ""
 	}
-	for _, field := range strings.Fields(string(data)) {
+	return paramOf(string(data), key)
+}
+
+// paramOf finds key=VALUE among the words of a kernel command line.
+func paramOf(cmdline, key string) string {
+	for _, field := range strings.Fields(cmdline) {
 		if strings.HasPrefix(field, key+"=") {
 			return strings.TrimPrefix(field, key+"=")
 		}

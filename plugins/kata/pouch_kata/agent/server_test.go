@@ -107,3 +107,13 @@ func TestLookPath(t *testing.T) {
 		t.Fatalf("an absolute name is kept: %q %v", p, err)
 	}
 }
+
+func TestAgentPortFromTheKernelCommandLine(t *testing.T) {
+	cmdline := "console=hvc0 quiet pouch.agent_port=agent.0 panic=-1\n"
+	if got := paramOf(cmdline, "pouch.agent_port"); got != "agent.0" {
+		t.Fatalf("got %q", got)
+	}
+	if got := paramOf("quiet pouch.agent_portx=1", "pouch.agent_port"); got != "" {
+		t.Fatalf("a longer key matched: %q", got)
+	}
+}

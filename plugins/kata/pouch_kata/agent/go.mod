@@ -1,0 +1,3 @@
+module pouch/kata/agent
+
+go 1.19

@@ -1,0 +1,122 @@
+package main
+
+// The container's first process starts as this binary re-executed with the
+// argument "init", already in new PID, mount, UTS and IPC namespaces (clone
+// flags of the agent's fork). It makes the mounts private, mounts /proc of the
+// new PID namespace, sets the hostname and chroots into the root filesystem,
+// reports "ready" on fd 4 and waits on fd 3 for "start" before it becomes the
+// container's process with execve. The agent thus has a real PID at "create"
+// and nothing of the user's runs before "start".
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+const initEnv = "_POUCH_AGENT_INIT"
+
+type initConfig struct {
+	Rootfs   string      `json:"rootfs"`
+	Hostname string      `json:"hostname"`
+	Spec     ProcessSpec `json:"spec"`
+}
+
+const (
+	initStartFd  = 3
+	initStatusFd = 4
+)
+
+func runInit() {
+	status := os.NewFile(initStatusFd, "status")
+	start := os.NewFile(initStartFd, "start")
+	syscall.CloseOnExec(initStatusFd)
+	fail := func(what string, err error) {
+		status.Write([]byte(what + ": " + err.Error()))
+		os.Exit(1)
+	}
+	var cfg initConfig
+	if err := json.Unmarshal([]byte(os.Getenv(initEnv)), &cfg); err != nil {
+		fail("config", err)
+	}
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		fail("make mounts private", err)
+	}
+	if cfg.Hostname != "" {
+		if err := syscall.Sethostname([]byte(cfg.Hostname)); err != nil {
+			fail("sethostname", err)
+		}
+	}
+	proc := filepath.Join(cfg.Rootfs, "proc")
+	if st, err := os.Stat(proc); err == nil && st.IsDir() {
+		flags := uintptr(syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC)
+		if err := syscall.Mount("proc", proc, "proc", flags, ""); err != nil {
+			fail("mount /proc", err)
+		}
+	}
+	if err := syscall.Chroot(cfg.Rootfs); err != nil {
+		fail("chroot "+cfg.Rootfs, err)
+	}
+	cwd := cfg.Spec.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := syscall.Chdir(cwd); err != nil {
+		fail("chdir "+cwd, err)
+	}
+	if len(cfg.Spec.Args) == 0 {
+		fail("process", errors.New("no args"))
+	}
+	path, err := lookPath("/", cfg.Spec.Args[0], cfg.Spec.Env)
+	if err != nil {
+		fail("exec", err)
+	}
+	status.Write([]byte{0})
+	buf := make([]byte, 1)
+	if n, _ := start.Read(buf); n == 0 {
+		os.Exit(1) // the agent let go of the container before starting it
+	}
+	start.Close()
+	if err := syscall.Setgroups(nil); err != nil {
+		fail("setgroups", err)
+	}
+	if err := syscall.Setgid(int(cfg.Spec.GID)); err != nil {
+		fail("setgid", err)
+	}
+	if err := syscall.Setuid(int(cfg.Spec.UID)); err != nil {
+		fail("setuid", err)
+	}
+	os.Unsetenv(initEnv)
+	fail("exec "+path, syscall.Exec(path, cfg.Spec.Args, cfg.Spec.Env))
+}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath finds name the way execvp would, in PATH of env, below root
+// (the container's root seen from where the caller stands). The result is
+// the path inside the container.
+func lookPath(root, name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	search := defaultPath
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			search = kv[len("PATH="):]
+		}
+	}
+	for _, dir := range filepath.SplitList(search) {
+		if dir == "" {
+			dir = "."
+		}
+		candidate := filepath.Join(dir, name)
+		st, err := os.Stat(filepath.Join(root, candidate))
+		if err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return candidate, nil
+		}
+	}
+	return "", errors.New(name + ": executable file not found in $PATH")
+}

@@ -1,0 +1,140 @@
+package main
+
+// Serving one connection: read frames, dispatch requests, answer by id. A
+// request that cannot be decoded or fails gets an error reply and the agent
+// keeps serving; only a broken stream ends the connection.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+type Server struct {
+	agent *Agent
+	mu    sync.Mutex
+	out   *FrameWriter
+	// shutdown is called after the reply to a "shutdown" request is sent.
+	shutdown func()
+}
+
+func NewServer(shutdown func()) *Server {
+	s := &Server{shutdown: shutdown}
+	s.agent = NewAgent(s.emit)
+	return s
+}
+
+// emit sends an event on the current connection; with none, it is dropped.
+func (s *Server) emit(v interface{}) {
+	s.mu.Lock()
+	out := s.out
+	s.mu.Unlock()
+	if out != nil {
+		out.Write(v)
+	}
+}
+
+func jsonString(v interface{}) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// Serve answers requests on rw until it ends; it returns nil at a clean EOF.
+func (s *Server) Serve(rw io.ReadWriter) error {
+	out := NewFrameWriter(rw)
+	s.mu.Lock()
+	s.out = out
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.out == out {
+			s.out = nil
+		}
+		s.mu.Unlock()
+	}()
+	for {
+		payload, err := ReadFrame(rw)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var req Request
+		if err := json.Unmarshal(payload, &req); err != nil {
+			out.Write(ErrorReply{ID: idOf(payload), Type: "error", Error: "bad request: " + err.Error()})
+			continue
+		}
+		s.handle(out, &req)
+	}
+}
+
+// idOf digs the id out of a request that does not decode as a whole, so
+// the error still reaches the caller that waits for it.
+func idOf(payload []byte) uint64 {
+	var probe struct {
+		ID uint64 `json:"id"`
+	}
+	json.Unmarshal(payload, &probe)
+	return probe.ID
+}
+
+func (s *Server) handle(out *FrameWriter, req *Request) {
+	reply := func(result interface{}, err error) {
+		if err != nil {
+			out.Write(ErrorReply{ID: req.ID, Type: "error", Error: err.Error()})
+			return
+		}
+		out.Write(Reply{ID: req.ID, Type: "reply", Result: result})
+	}
+	a := s.agent
+	switch req.Type {
+	case "version":
+		reply(VersionResult{Version: Version, Protocol: ProtocolVersion, PID: os.Getpid()}, nil)
+	case "create":
+		p, err := a.Create(req)
+		reply(pidOf(p), err)
+	case "start":
+		p, err := a.Start(req.Container)
+		reply(pidOf(p), err)
+	case "exec":
+		p, err := a.Exec(req)
+		reply(pidOf(p), err)
+	case "signal":
+		reply(Empty{}, a.Signal(req.Process, req.Signal))
+	case "wait":
+		p, err := a.lookup(req.Process)
+		if err != nil {
+			reply(nil, err)
+			return
+		}
+		go func() {
+			<-p.exited
+			reply(CodeResult{Code: p.code}, nil)
+		}()
+	case "stdin":
+		reply(Empty{}, a.Stdin(req.Process, req.Data, req.Close))
+	case "resize":
+		reply(Empty{}, a.Resize(req.Process, req.Rows, req.Cols))
+	case "shutdown":
+		a.KillAll()
+		reply(Empty{}, nil)
+		if s.shutdown != nil {
+			s.shutdown()
+		}
+	case "":
+		reply(nil, errors.New("request without a type"))
+	default:
+		reply(nil, fmt.Errorf("unknown request type %q", req.Type))
+	}
+}
+
+func pidOf(p *Process) interface{} {
+	if p == nil {
+		return nil
+	}
+	return PIDResult{PID: p.PID}
+}

@@ -1,0 +1,4 @@
+package main
+
+// The standard library names no setns(2) system call number.
+const sysSetns = 308

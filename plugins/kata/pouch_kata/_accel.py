@@ -46,7 +46,8 @@ _KVM_EXIT_HLT = 5
 class Accel(msgspec.Struct, kw_only=True, frozen=True):
     name: str  # "kvm" or "tcg"
     reason: str
-    boot_id: str = ""
+    # The host's boot id and the kernel probed with: the cache is good for these only.
+    stamp: str = ""
 
 
 _cache: dict[str, Accel] = {}
@@ -158,16 +159,16 @@ def choose_accel(
     if cache_file is not None:
         with contextlib.suppress(OSError, msgspec.DecodeError):
             cached = msgspec.json.decode(cache_file.read_bytes(), type=Accel)
-            if boot_id and cached.boot_id == stamp:
+            if boot_id and cached.stamp == stamp:
                 _cache[key] = cached
                 return cached
     problem = probe_kvm(device)
     if problem is None and guest is not None:
         problem = probe_kvm_boot(guest[0], guest[1], program)
     if problem is None:
-        accel = Accel(name="kvm", reason=f"{device} runs guests", boot_id=stamp)
+        accel = Accel(name="kvm", reason=f"{device} runs guests", stamp=stamp)
     else:
-        accel = Accel(name="tcg", reason=problem, boot_id=stamp)
+        accel = Accel(name="tcg", reason=problem, stamp=stamp)
     _cache[key] = accel
     if cache_file is not None:
         with contextlib.suppress(OSError):

@@ -56,7 +56,7 @@ def test_lz4_legacy_frame_from_the_real_compressor() -> None:
 
 
 @pytest.mark.skipif(shutil.which("zstd") is None, reason="the zstd program is not installed")
-def test_zstd_through_the_program() -> None:
+def test_zstd() -> None:
     payload = subprocess.run(
         ["zstd", "-c", "-q"], input=KERNEL, capture_output=True, check=True
     ).stdout
@@ -65,6 +65,11 @@ def test_zstd_through_the_program() -> None:
 
 def test_a_vmlinux_is_returned_as_it_is() -> None:
     assert extract_vmlinux(KERNEL) == KERNEL
+
+
+def test_a_decoy_zstd_magic_is_passed_over() -> None:
+    decoy = b"\x28\xb5\x2f\xfd" + b"junk" * 8
+    assert extract_vmlinux(bzimage(decoy + gzip.compress(KERNEL), header=False)) == KERNEL
 
 
 def test_a_payload_that_is_not_elf_is_refused() -> None:

@@ -222,9 +222,7 @@ class MicroVM:
                 self._agent.settimeout(0.05)
                 try:
                     chunk = self._agent.recv(4096)
-                except TimeoutError:
-                    chunk = b""
-                except OSError:
+                except OSError:  # a timeout included
                     chunk = b""
                 buffer += chunk
                 for line in buffer.decode(errors="replace").splitlines():
@@ -237,8 +235,9 @@ class MicroVM:
                 line.startswith(READY_MARKER) for line in self.console_text().splitlines()
             ):
                 console_seen = time.monotonic()
+            alive = self.alive()
             if console_seen is not None and (
-                self._agent is None or time.monotonic() - console_seen > _PORT_GRACE
+                self._agent is None or not alive or time.monotonic() - console_seen > _PORT_GRACE
             ):
                 line = next(
                     line
@@ -247,7 +246,7 @@ class MicroVM:
                 )
                 self.ready_source = "console"
                 return line.strip(), console_seen - self.started_at
-            if not self.alive():
+            if not alive:
                 break
             time.sleep(0.02)
         state = "running" if self.alive() else "exited"

@@ -1,13 +1,14 @@
-"""Registration of the kata VM runtime driver (not implemented yet).
+"""Registration of the kata VM runtime driver (the driver is not written yet).
 
-The hook checks for hardware virtualisation and QEMU and reports what is
-missing, but always ends in ``PluginSkip``: no runtime is registered until the
-driver, its guest kernel and its agent exist.
+The hook checks what a VM needs: QEMU, the guest assets built by
+``pouch-kata assets build``, and an accelerator (KVM when ``/dev/kvm`` really
+boots a guest, else TCG). It always ends in ``PluginSkip``, with the first
+thing missing or, when nothing is, with the assets and accelerator it found:
+no runtime is registered until the driver and its guest agent exist.
 """
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 from pathlib import Path
@@ -16,13 +17,14 @@ from typing import TYPE_CHECKING
 from pouch.errors import PluginSkip
 from pouch.markers import hookimpl
 
+from ._accel import choose_accel
+from ._assets import DEFAULT_ROOT, AssetError, assets_dir, load_assets
+
 if TYPE_CHECKING:
     from pouch.config import EngineConfig
     from pouch.drivers import Runtime
 
 __all__ = ["host_problem", "pouch_add_runtimes", "qemu_program"]
-
-KVM_DEVICE = Path("/dev/kvm")
 
 # QEMU's program name and Debian package per machine type.
 _QEMU = {
@@ -38,15 +40,16 @@ def qemu_program(machine: str | None = None) -> tuple[str, str]:
 
 
 def host_problem() -> str | None:
-    """Say what this host lacks for the driver, or ``None`` when nothing is missing."""
-    if not KVM_DEVICE.exists():
-        return f"{KVM_DEVICE} missing (no hardware virtualisation on this host)"
-    if not os.access(KVM_DEVICE, os.R_OK | os.W_OK):
-        return f"{KVM_DEVICE} is not readable and writable by this user"
+    """Say what this host lacks for running VMs, or ``None`` when nothing is missing."""
     program, package = qemu_program()
     if shutil.which(program) is None:
         return f"{program} not found on PATH; install the Debian package {package}"
     return None
+
+
+def _build_command(root: Path) -> str:
+    command = "pouch-kata assets build"
+    return command if root == DEFAULT_ROOT else f"{command} --root {root}"
 
 
 @hookimpl
@@ -54,4 +57,23 @@ def pouch_add_runtimes(config: EngineConfig) -> list[Runtime]:
     problem = host_problem()
     if problem is not None:
         raise PluginSkip(f"kata: {problem}")
-    raise PluginSkip("kata: not implemented yet")
+    settings = config.plugin_settings("kata")
+    directory = Path(settings.get("assets", assets_dir(config.root)))
+    try:
+        assets = load_assets(directory)
+    except AssetError as why:
+        raise PluginSkip(f"kata: {why}; run: {_build_command(config.root)}") from None
+    forced = settings.get("accel")
+    if forced in ("kvm", "tcg"):
+        accel = str(forced)
+    else:
+        accel = choose_accel(
+            config.run_root,
+            guest=(assets.vmlinux, assets.initramfs),
+            program=qemu_program()[0],
+            kernel_id=assets.manifest.vmlinux_sha256,
+        ).name
+    raise PluginSkip(
+        "kata: the runtime driver is not implemented yet (guest assets ready: "
+        f"kernel {assets.manifest.kernel_release}, accelerator {accel})"
+    )

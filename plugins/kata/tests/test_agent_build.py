@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pouch_kata import _agent_build, _cli
+from pouch_kata import _agent_build, cli
 
 PT_INTERP = 3
 
@@ -55,7 +55,7 @@ def test_the_command_reports_a_missing_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert _cli.main(["agent", "build", "-o", str(tmp_path / "agent")]) == 1
+    assert cli.main(["agent", "build", "-o", str(tmp_path / "agent")]) == 1
     assert "golang-go" in capsys.readouterr().err
 
 

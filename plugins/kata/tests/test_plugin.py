@@ -1,11 +1,14 @@
-"""pouch-kata as a user sees it: installed, discovered, and listed as skipped with a reason."""
+"""pouch-kata as a user sees it: installed, discovered, listed as skipped with a precise reason."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import msgspec
 import pytest
 from pouch_kata import plugin
+from pouch_kata._assets import FORMAT, Manifest
 
 from pouch.kernel import Kernel, PluginStatus
 from pouch.testing.plugins import fake_programs, load_plugin
@@ -13,8 +16,29 @@ from pouch.testing.plugins import fake_programs, load_plugin
 NAME = "kata"
 
 
-def load(tmp_path: Path) -> tuple[Kernel, PluginStatus]:
-    return load_plugin(NAME, tmp_path)
+def load(tmp_path: Path, **settings: object) -> tuple[Kernel, PluginStatus]:
+    return load_plugin(NAME, tmp_path, **settings)
+
+
+@pytest.fixture
+def with_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    program, _ = plugin.qemu_program()
+    monkeypatch.setenv("PATH", str(fake_programs(tmp_path / "bin", program)))
+
+
+def fake_assets(directory: Path) -> None:
+    directory.mkdir(parents=True)
+    (directory / "vmlinux").write_bytes(b"\x7fELF")
+    (directory / "initramfs.cpio.gz").write_bytes(b"")
+    manifest = Manifest(
+        format=FORMAT,
+        packages={},
+        kernel_release="6.1.0-57-cloud-amd64",
+        vmlinux_sha256=hashlib.sha256(b"\x7fELF").hexdigest(),
+        initramfs_sha256=hashlib.sha256(b"").hexdigest(),
+        modules=[],
+    )
+    (directory / "manifest.json").write_bytes(msgspec.json.encode(manifest))
 
 
 def test_listed_as_skipped_with_a_reason(tmp_path: Path) -> None:
@@ -27,18 +51,7 @@ def test_listed_as_skipped_with_a_reason(tmp_path: Path) -> None:
     assert NAME not in kernel.runtimes
 
 
-def test_names_a_missing_kvm_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plugin, "KVM_DEVICE", tmp_path / "kvm")
-    _, status = load(tmp_path)
-    assert status.state == "skipped"
-    expected = f"{plugin.KVM_DEVICE} missing (no hardware virtualisation on this host)"
-    assert status.reason == f"kata: {expected}"
-
-
 def test_names_missing_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    kvm = tmp_path / "kvm"
-    kvm.touch()
-    monkeypatch.setattr(plugin, "KVM_DEVICE", kvm)
     monkeypatch.setenv("PATH", str(fake_programs(tmp_path / "bin")))
     program, package = plugin.qemu_program()
     _, status = load(tmp_path)
@@ -47,17 +60,33 @@ def test_names_missing_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     )
 
 
-def test_skips_even_when_the_host_has_everything(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    kvm = tmp_path / "kvm"
-    kvm.touch()
-    monkeypatch.setattr(plugin, "KVM_DEVICE", kvm)
-    program, _ = plugin.qemu_program()
-    monkeypatch.setenv("PATH", str(fake_programs(tmp_path / "bin", program)))
-    kernel, status = load(tmp_path)
-    assert status.reason == "kata: not implemented yet"
+@pytest.mark.usefixtures("with_qemu")
+def test_missing_assets_name_the_command_to_run(tmp_path: Path) -> None:
+    _, status = load(tmp_path)
+    root = tmp_path / "root"
+    assert status.reason == (
+        f"kata: no guest assets in {root / 'kata' / 'assets'}; "
+        f"run: pouch-kata assets build --root {root}"
+    )
+
+
+@pytest.mark.usefixtures("with_qemu")
+def test_with_everything_it_skips_naming_kernel_and_accelerator(tmp_path: Path) -> None:
+    fake_assets(tmp_path / "root" / "kata" / "assets")
+    kernel, status = load(tmp_path, accel="tcg")
+    assert status.state == "skipped"
+    assert status.reason == (
+        "kata: the runtime driver is not implemented yet "
+        "(guest assets ready: kernel 6.1.0-57-cloud-amd64, accelerator tcg)"
+    )
     assert NAME not in kernel.runtimes
+
+
+@pytest.mark.usefixtures("with_qemu")
+def test_the_assets_directory_is_a_setting(tmp_path: Path) -> None:
+    fake_assets(tmp_path / "elsewhere")
+    _, status = load(tmp_path, assets=str(tmp_path / "elsewhere"), accel="tcg")
+    assert "guest assets ready" in status.reason
 
 
 def test_knows_qemu_for_arm_machines() -> None:

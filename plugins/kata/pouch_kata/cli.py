@@ -1,0 +1,115 @@
+"""``pouch-kata``: build and inspect the guest assets, and boot a test VM.
+
+    pouch-kata assets build [--root DIR] [--force] [--agent PATH]
+    pouch-kata assets show  [--root DIR]
+    pouch-kata boot         [--root DIR] [--run-root DIR] [--accel kvm|tcg]
+
+``--root`` is pouchd's state root (default /var/lib/pouch); the assets live
+in ``<root>/kata/assets``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from ._accel import choose_accel
+from ._assets import DEFAULT_ROOT, AssetError, assets_dir, build_assets, load_assets
+from ._qemu import BootError, MicroVM, VMSpec
+from ._tsc import host_tsc_khz
+from .plugin import qemu_program
+
+__all__ = ["main"]
+
+
+def _assets_build(args: argparse.Namespace) -> int:
+    directory = assets_dir(args.root)
+    assets, built = build_assets(
+        directory,
+        force=args.force,
+        agent=args.agent,
+        log=lambda message: print(f"pouch-kata: {message}", file=sys.stderr),
+    )
+    m = assets.manifest
+    verb = f"built in {m.build_seconds:g} s" if built else "up to date (use --force to rebuild)"
+    print(f"{directory}: {verb}")
+    print(f"  kernel {m.kernel_release}, modules: {' '.join(m.modules)}")
+    for name, version in sorted(m.packages.items()):
+        print(f"  {name} {version}")
+    return 0
+
+
+def _assets_show(args: argparse.Namespace) -> int:
+    assets = load_assets(assets_dir(args.root))
+    sys.stdout.write((assets.directory / "manifest.json").read_text())
+    return 0
+
+
+def _boot(args: argparse.Namespace) -> int:
+    assets = load_assets(assets_dir(args.root))
+    program, package = qemu_program()
+    if shutil.which(program) is None:
+        print(f"pouch-kata: {program} not found; install the Debian package {package}")
+        return 1
+    accel = (
+        args.accel
+        or choose_accel(
+            args.run_root,
+            guest=(assets.vmlinux, assets.initramfs),
+            program=program,
+            kernel_id=assets.manifest.vmlinux_sha256,
+        ).name
+    )
+    spec = VMSpec(
+        vmlinux=assets.vmlinux, initramfs=assets.initramfs, accel=accel, tsc_khz=host_tsc_khz()
+    )
+    with tempfile.TemporaryDirectory(prefix="pouch-kata-boot.") as tmp:
+        vm = MicroVM(spec, Path(tmp) / "vm", program=program)
+        try:
+            vm.start()
+            line, seconds = vm.wait_ready(timeout=30)
+        finally:
+            vm.stop()
+    print(f"{line} ({accel}, {seconds:.2f} s from start to marker)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="pouch-kata", description=__doc__.split("\n")[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    root = argparse.ArgumentParser(add_help=False)
+    root.add_argument(
+        "--root", type=Path, default=DEFAULT_ROOT, help="pouchd's state root (%(default)s)"
+    )
+    assets = sub.add_parser("assets", help="the guest kernel and initramfs")
+    verbs = assets.add_subparsers(dest="verb", required=True)
+    build = verbs.add_parser("build", parents=[root], help="build them from Debian packages")
+    build.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    build.add_argument(
+        "--agent", type=Path, help="a static guest agent to run as /init instead of the script"
+    )
+    build.set_defaults(run=_assets_build)
+    show = verbs.add_parser("show", parents=[root], help="print the manifest")
+    show.set_defaults(run=_assets_show)
+    boot = sub.add_parser("boot", parents=[root], help="boot a VM to its ready marker and time it")
+    boot.add_argument("--run-root", type=Path, default=Path("/run/pouch"))
+    boot.add_argument("--accel", choices=("kvm", "tcg"), help="skip the probe")
+    boot.set_defaults(run=_boot)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except (AssetError, BootError) as why:
+        print(f"pouch-kata: {why}", file=sys.stderr)
+        return 1
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

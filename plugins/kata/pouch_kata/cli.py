@@ -1,8 +1,9 @@
-"""``pouch-kata``: build and inspect the guest assets, and boot a test VM.
+"""``pouch-kata``: build and inspect the guest assets, boot a test VM, build the agent.
 
     pouch-kata assets build [--root DIR] [--force] [--agent PATH]
     pouch-kata assets show  [--root DIR]
     pouch-kata boot         [--root DIR] [--run-root DIR] [--accel kvm|tcg]
+    pouch-kata agent build  [-o PATH] [--cache-dir DIR]
 
 ``--root`` is pouchd's state root (default /var/lib/pouch); the assets live
 in ``<root>/kata/assets``.
@@ -15,6 +16,8 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+from pouch.errors import PouchError
 
 from ._accel import choose_accel
 from ._assets import DEFAULT_ROOT, AssetError, assets_dir, build_assets, load_assets
@@ -77,6 +80,18 @@ def _boot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agent_build_command(args: argparse.Namespace) -> int:
+    from pouch_kata import _agent_build
+
+    try:
+        path = _agent_build.build(args.output, cache_dir=args.cache_dir)
+    except PouchError as error:
+        print(f"pouch-kata: {error.message}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pouch-kata", description=__doc__.split("\n")[0])
     sub = top.add_subparsers(dest="command", required=True)
@@ -98,6 +113,12 @@ def parser() -> argparse.ArgumentParser:
     boot.add_argument("--run-root", type=Path, default=Path("/run/pouch"))
     boot.add_argument("--accel", choices=("kvm", "tcg"), help="skip the probe")
     boot.set_defaults(run=_boot)
+    agent = sub.add_parser("agent", help="the guest agent")
+    agent_verbs = agent.add_subparsers(dest="verb", required=True)
+    agent_build = agent_verbs.add_parser("build", help="build the static agent binary with go")
+    agent_build.add_argument("-o", "--output", default="pouch-agent", help="where to write it")
+    agent_build.add_argument("--cache-dir", help="keep Go's build cache here between builds")
+    agent_build.set_defaults(run=_agent_build_command)
     return top
 
 

@@ -311,6 +311,17 @@ class Healthcheck(Input):
             return ["/bin/sh", "-c", *self.test[1:]]
         return list(self.test[1:])
 
+    def docker_fields(self) -> dict[str, Any]:
+        """The fields under docker's names (a container's or an image's ``Healthcheck``)."""
+        return {
+            "Test": list(self.test),
+            "Interval": self.interval,
+            "Timeout": self.timeout,
+            "StartPeriod": self.start_period,
+            "StartInterval": self.start_interval,
+            "Retries": self.retries,
+        }
+
     def merged(self, image: Healthcheck | None) -> Healthcheck:
         """This check with what it leaves unset taken from the image's, as docker merges."""
         if image is None:

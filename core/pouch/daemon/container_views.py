@@ -94,14 +94,7 @@ def _health_view(health: Health | None) -> HealthView | None:
 def _health_config(check: Healthcheck | None) -> dt.HealthConfig | None:
     if check is None:
         return None
-    return dt.HealthConfig(
-        Test=list(check.test),
-        Interval=check.interval,
-        Timeout=check.timeout,
-        StartPeriod=check.start_period,
-        StartInterval=check.start_interval,
-        Retries=check.retries,
-    )
+    return dt.HealthConfig(**check.docker_fields())
 
 
 def _spec(container: Container) -> oci.Spec:

@@ -96,14 +96,7 @@ def merged_config(base: ImageConfig, container: Container, changes: ImageConfig)
     config.exposed_ports = {**(config.exposed_ports or {}), **exposed} or None
     check = own.healthcheck
     if check is not None and check.test:
-        config.healthcheck = ImageHealthcheck(
-            Test=list(check.test),
-            Interval=check.interval,
-            Timeout=check.timeout,
-            StartPeriod=check.start_period,
-            StartInterval=check.start_interval,
-            Retries=check.retries,
-        )
+        config.healthcheck = ImageHealthcheck(**check.docker_fields())
     if changes.cmd is not None:
         config.cmd = changes.cmd
     if changes.entrypoint is not None:

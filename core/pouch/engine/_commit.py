@@ -30,8 +30,6 @@ from pouch.engine._records import Records
 from pouch.errors import Conflict, NoSuchContainer, NotSupported
 from pouch.images import (
     DOCKER_LAYER_TAR,
-    OCI_CONFIG,
-    OCI_MANIFEST,
     Descriptor,
     History,
     Image,
@@ -44,6 +42,7 @@ from pouch.images import (
     chain_ids,
     host_platform,
     parse_reference,
+    write_image,
 )
 from pouch.models import Container, State
 from pouch.oci.image import ImageConfig, ImageHealthcheck
@@ -214,23 +213,12 @@ class Commits:
                         ),
                     ],
                 )
-                raw = msgspec.json.encode(new)
-                config_digest = content.write(raw)
-                manifest = Manifest(
-                    schemaVersion=2,
-                    mediaType=OCI_MANIFEST,
-                    config=Descriptor(mediaType=OCI_CONFIG, digest=config_digest, size=len(raw)),
-                    layers=[
-                        *parent_manifest.layers,
-                        Descriptor(
-                            mediaType=DOCKER_LAYER_TAR, digest=layer, size=content.size(layer)
-                        ),
-                    ],
-                )
-                raw_manifest = msgspec.json.encode(manifest)
-                digest = content.write(raw_manifest)
+                layers = [
+                    *parent_manifest.layers,
+                    Descriptor(mediaType=DOCKER_LAYER_TAR, digest=layer, size=content.size(layer)),
+                ]
+                top = write_image(content, new, layers)
                 names = [reference] if reference else []
-                top = Descriptor(mediaType=OCI_MANIFEST, digest=digest, size=len(raw_manifest))
                 return self.store.add_image(top, names=names, record_digest=False)
 
     # -- history ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pouch.images._archive import ArchiveFormat
 from pouch.images._content import BlobSource, ContentStore, check_digest
+from pouch.images._documents import write_image
 from pouch.images._gc import Collected
 from pouch.images._layers import LayerInfo, apply_layer
 from pouch.images._lookup import Removal
@@ -80,4 +81,5 @@ __all__ = [
     "check_digest",
     "host_platform",
     "parse_reference",
+    "write_image",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "choose_manifest",
     "decode_config",
     "decode_manifest",
+    "write_image",
     "write_single_layer",
 ]
 
@@ -139,17 +140,23 @@ def write_single_layer(
         rootfs=RootFS(type="layers", diff_ids=[diff_id]),
         history=[History(created=created, created_by="pouch import", comment="imported")],
     )
+    layers = [
+        Descriptor(mediaType=_layer_type(content, layer), digest=layer, size=content.size(layer))
+    ]
+    return write_image(content, document, layers)
+
+
+def write_image(
+    content: ContentStore, document: ImageDocument, layers: list[Descriptor]
+) -> Descriptor:
+    """Write an image's config blob and its manifest over ``layers``; the manifest's descriptor."""
     config_bytes = msgspec.json.encode(document)
     config_digest = content.write(config_bytes)
     manifest = Manifest(
         schemaVersion=2,
         mediaType=OCI_MANIFEST,
         config=Descriptor(mediaType=OCI_CONFIG, digest=config_digest, size=len(config_bytes)),
-        layers=[
-            Descriptor(
-                mediaType=_layer_type(content, layer), digest=layer, size=content.size(layer)
-            )
-        ],
+        layers=layers,
     )
     manifest_bytes = msgspec.json.encode(manifest)
     digest = content.write(manifest_bytes)

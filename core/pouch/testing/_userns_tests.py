@@ -11,10 +11,8 @@ Bound into ``RuntimeConformance`` by ``with_tests``: each function's ``self`` is
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -27,24 +25,9 @@ from pouch.errors import InvalidArgument
 from pouch.models import Mount
 from pouch.testing._suite import SuiteBase
 from pouch.testing.plugin import import_busybox
+from pouch.testing.subids import subid_files_restored
 
 __all__: list[str] = []
-
-
-@contextlib.contextmanager
-def _subid_files_restored() -> Iterator[None]:
-    saved = {
-        path: path.read_bytes() if path.exists() else None
-        for path in (userns.SUBUID, userns.SUBGID)
-    }
-    try:
-        yield
-    finally:
-        for path, data in saved.items():
-            if data is None:
-                path.unlink(missing_ok=True)
-            else:
-                path.write_bytes(data)
 
 
 async def test_remapped_root_is_unprivileged_on_the_host(
@@ -60,7 +43,7 @@ async def test_remapped_root_is_unprivileged_on_the_host(
         engine.config, root=work / "root", run_root=work / "run", userns_remap="default"
     )
     try:
-        with _subid_files_restored(), anyio.fail_after(self.timeout * 2):
+        with subid_files_restored(), anyio.fail_after(self.timeout * 2):
             async with Engine(config) as remapped:
                 await _check(self, remapped, busybox_rootfs, shared)
     finally:

@@ -9,12 +9,10 @@ both files back.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -27,6 +25,7 @@ from pouch.errors import NotSupported
 from pouch.models import ContainerConfig
 from pouch.testing.daemon import preferred_runtime
 from pouch.testing.plugin import import_busybox
+from pouch.testing.subids import subid_files_restored
 
 RUNTIME, WHY = preferred_runtime()
 pytestmark = [
@@ -40,19 +39,6 @@ def pouch_runtime() -> str:
     return RUNTIME
 
 
-@contextlib.contextmanager
-def _subid_files_restored() -> Iterator[None]:
-    saved = {p: p.read_bytes() if p.exists() else None for p in (userns.SUBUID, userns.SUBGID)}
-    try:
-        yield
-    finally:
-        for path, data in saved.items():
-            if data is None:
-                path.unlink(missing_ok=True)
-            else:
-                path.write_bytes(data)
-
-
 async def test_cp_maps_owners_through_the_namespace(engine: Engine, busybox_rootfs: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="pouch-cp-userns-", dir="/tmp"))
     work.chmod(0o711)
@@ -60,7 +46,7 @@ async def test_cp_maps_owners_through_the_namespace(engine: Engine, busybox_root
         engine.config, root=work / "root", run_root=work / "run", userns_remap="default"
     )
     try:
-        with _subid_files_restored(), anyio.fail_after(120):
+        with subid_files_restored(), anyio.fail_after(120):
             async with Engine(config) as remapped:
                 idmap = userns.resolve("default")
                 assert idmap is not None

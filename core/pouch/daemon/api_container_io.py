@@ -19,7 +19,7 @@ import anyio.abc
 from pouch.daemon.api_system import parse_timestamp
 from pouch.daemon.http import Hijack, Hijacked, Reply, Request, Response, Stream
 from pouch.daemon.routing import Router, flag, int_arg, json_reply, text_arg
-from pouch.errors import InvalidArgument, NotSupported, PouchError
+from pouch.errors import Conflict, InvalidArgument, NotSupported, PouchError
 
 if TYPE_CHECKING:
     from pouch.daemon.context import Daemon
@@ -185,7 +185,15 @@ async def pump_stdin(
                 await write(data)
             if detached:
                 return True
-        except NotSupported as exc:
+        except (
+            NotSupported,
+            Conflict,
+            OSError,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+        ) as exc:
+            # No stdin to write to (the runtime has none, or the process
+            # already ended): the input is dropped, the output goes on.
             log.info("%s: stdin is discarded: %s", label, exc)
             usable = False
 

@@ -6,7 +6,8 @@ can be longer than a socket address allows, so it is reached through
 ``/proc/self/fd/N/attach`` of the opened directory, as conmon binds it.
 
 An ``exec`` runs the runtime's ``exec`` as our child: with pipes, or on a
-terminal of ours that the runtime proxies to the container's own.
+terminal: the container's own, handed over a console socket where the runtime
+can (crun), else one of ours that the runtime proxies to it (runc).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import anyio
 import anyio.abc
 
 from pouch.procio import Chunk, PipeProcess, PtyProcess, close_socket, connect_attach_socket
+from pouch_runc._console import start_terminal_exec
 
 __all__ = ["AttachSocket", "start_exec"]
 
@@ -66,13 +68,23 @@ class AttachSocket:
 
 
 async def start_exec(
-    command: list[str], container_id: str, spec: Path, *, terminal: bool
+    command: list[str],
+    container_id: str,
+    spec: Path,
+    *,
+    terminal: bool,
+    console_socket: bool,
 ) -> PipeProcess:
+    """``command container_id`` as our child; on a terminal, either one the
+    runtime sends over a console socket or one of ours that it proxies."""
+
+    def on_exit() -> None:
+        spec.unlink(missing_ok=True)
+
+    if terminal and console_socket:
+        return await start_terminal_exec(command, container_id, on_exit)
     if not terminal:
-        proc = await anyio.open_process([*command, container_id])
-        return PipeProcess(proc, on_exit=lambda: spec.unlink(missing_ok=True))
-    # The runtime proxies between the container's terminal and its own stdio
-    # when that is a terminal too: give it one and keep the master side.
+        return PipeProcess(await anyio.open_process([*command, container_id]), on_exit=on_exit)
     master, slave = os.openpty()
     try:
         proc = await anyio.open_process(
@@ -83,4 +95,4 @@ async def start_exec(
         raise
     finally:
         os.close(slave)
-    return PtyProcess(proc, master, on_exit=lambda: spec.unlink(missing_ok=True))
+    return PtyProcess(proc, master, on_exit=on_exit)

@@ -133,6 +133,7 @@ def pouch_add_runtimes(config: EngineConfig) -> list[Runtime]:
                 conmon=str(conmon),
                 cgroup_version=cgroup_version,
                 version=_version(path),
+                console_exec=Path(path).name == "crun",
             )
         )
     return found

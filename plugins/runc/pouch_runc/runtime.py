@@ -58,8 +58,12 @@ class OCIRuntime:
         conmon: str,
         cgroup_version: int,
         version: str = "",
+        console_exec: bool = False,
     ) -> None:
+        """``console_exec``: the binary runs ``exec -t`` with a console socket
+        and still waits for the process (crun does; runc only when detached)."""
         self.name = name
+        self.console_exec = console_exec
         self.binary = binary
         self.args = list(args)
         self.root = state_root / name
@@ -278,6 +282,7 @@ class OCIRuntime:
             container_id,
             spec_path,
             terminal=process.terminal,
+            console_socket=self.console_exec,
         )
 
     async def stats(self, container_id: str) -> Stats:

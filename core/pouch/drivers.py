@@ -231,6 +231,16 @@ class ExitStatus(msgspec.Struct, kw_only=True):
     finished_at: float
     oom_killed: bool = False
 
+    def state(self, container_id: str) -> RuntimeState:
+        """The stopped state this exit leaves the container in."""
+        return RuntimeState(
+            id=container_id,
+            status="stopped",
+            exit_code=self.exit_code,
+            finished_at=self.finished_at,
+            oom_killed=self.oom_killed,
+        )
+
 
 class Stats(msgspec.Struct, omit_defaults=True, kw_only=True):
     """One sample of a container's resource usage (cgroup counters)."""

@@ -130,12 +130,7 @@ class Monitors:
             raise NoSuchContainer(container_id)
         status = self.exit_status(container_id)
         if status is not None:
-            return RuntimeState(
-                id=container_id,
-                status="stopped",
-                exit_code=status.exit_code,
-                finished_at=status.finished_at,
-            )
+            return status.state(container_id)
         pid = self.pid(container_id)
         if not pid:
             return RuntimeState(id=container_id, status="created")

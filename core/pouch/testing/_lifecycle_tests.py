@@ -83,11 +83,15 @@ async def test_signal_kills(self: SuiteBase, engine: Engine, busybox: str) -> No
     if "namespaces" in self.capabilities(engine):
         # An init in a PID namespace ignores SIGTERM without a handler (as
         # docker's `sleep` does); the handler exits the way SIGTERM would.
-        cmd = ["sh", "-c", "trap 'exit 143' TERM; while :; do sleep 0.1; done"]
+        cmd = ["sh", "-c", "trap 'exit 143' TERM; echo ready; while :; do sleep 0.1; done"]
     else:
-        cmd = ["sleep", "100"]
+        cmd = ["sh", "-c", "echo ready; exec sleep 100"]
     with anyio.fail_after(self.timeout):
         container = await self.run(engine, busybox, cmd)
+        # Signalled once it says so: a slow start (a VM) must not meet the
+        # signal before the handler is set.
+        while await self.output(engine, container.id) != ["ready"]:
+            await anyio.sleep(0.05)
         await engine.kill(container.id, "SIGTERM")
         assert await engine.wait(container.id) == 143
         state = engine.inspect(container.id).state

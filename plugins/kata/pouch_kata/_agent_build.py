@@ -12,11 +12,21 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from pouch.errors import PouchError
 
-__all__ = ["AgentBuildError", "build", "go_env", "go_program", "source_dir"]
+from ._assets import AGENT_FILE, Assets, build_assets
+
+__all__ = [
+    "AgentBuildError",
+    "build",
+    "build_assets_with_agent",
+    "go_env",
+    "go_program",
+    "source_dir",
+]
 
 #: the Debian package with the toolchain, named in errors.
 GO_PACKAGE = "golang-go"
@@ -88,3 +98,13 @@ def build(dest: Path | str, *, cache_dir: Path | str | None = None) -> Path:
             raise AgentBuildError(f"go build of the agent failed: {output}")
         partial.replace(dest)
     return dest
+
+
+def build_assets_with_agent(
+    directory: Path, *, force: bool = False, log: Callable[[str], None] | None = None
+) -> tuple[Assets, bool]:
+    """What ``pouch-kata assets build`` does: the agent from the shipped sources
+    (Go's cache kept beside the assets), then the assets with it as ``/init``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    agent = build(directory / AGENT_FILE, cache_dir=directory / ".go-cache")
+    return build_assets(directory, force=force, agent=agent, log=log)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -123,7 +123,9 @@ async def collect(process: AgentProcess) -> tuple[bytes, bytes, int]:
 class AgentClient:
     """One connection to a guest agent; use it as an async context manager."""
 
-    def __init__(self, stream: ByteStream, *, name: str = "guest agent") -> None:
+    def __init__(
+        self, stream: ByteStream, *, name: str = "guest agent", adopt: Iterable[str] = ()
+    ) -> None:
         self._stream = stream
         self._name = name
         self._ids = itertools.count(1)
@@ -134,16 +136,23 @@ class AgentClient:
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(proto.Incoming)
         self._tg: TaskGroup | None = None
+        # Processes of an earlier connection: their events (the agent sends
+        # what it kept while nobody was connected first) have somewhere to go.
+        for process_id in adopt:
+            self._processes[process_id] = AgentProcess(self, process_id)
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect_unix(cls, path: Path | str) -> AsyncIterator[AgentClient]:
-        """A client on the agent's unix socket at ``path``."""
+    async def connect_unix(
+        cls, path: Path | str, *, adopt: Iterable[str] = ()
+    ) -> AsyncIterator[AgentClient]:
+        """A client on the agent's unix socket at ``path``; ``adopt`` names processes
+        started by an earlier connection whose output and exit it should take."""
         try:
             stream = await anyio.connect_unix(str(path))
         except OSError as error:
             raise AgentGone(f"guest agent at {path}: cannot connect: {error}") from error
-        async with cls(stream, name=f"guest agent at {path}") as client:
+        async with cls(stream, name=f"guest agent at {path}", adopt=adopt) as client:
             yield client
 
     async def __aenter__(self) -> Self:
@@ -167,19 +176,33 @@ class AgentClient:
             with anyio.CancelScope(shield=True):
                 await self._stream.aclose()
 
+    def process(self, process_id: str) -> AgentProcess | None:
+        """The process of that id this client knows (started or adopted)."""
+        return self._processes.get(process_id)
+
     # -- requests ---------------------------------------------------------------
 
     async def version(self) -> proto.VersionResult:
         return await self._call(proto.Version(), proto.VersionResult)
 
     async def create(
-        self, container: str, rootfs: Path | str, spec: proto.ProcessSpec, *, hostname: str = ""
+        self,
+        container: str,
+        rootfs: Path | str,
+        spec: proto.ProcessSpec,
+        *,
+        hostname: str = "",
+        mounts: Sequence[proto.GuestMount] = (),
     ) -> AgentProcess:
         """Create a container; its first process (id ``container``) waits for ``start``."""
         process = self._register(container)
         try:
             request = proto.Create(
-                container=container, rootfs=str(rootfs), hostname=hostname, spec=spec
+                container=container,
+                rootfs=str(rootfs),
+                hostname=hostname,
+                spec=spec,
+                mounts=list(mounts),
             )
             process.pid = (await self._call(request, proto.PidResult)).pid
         except BaseException:

@@ -24,6 +24,7 @@ __all__ = [
     "ErrorReply",
     "Exec",
     "Exit",
+    "GuestMount",
     "Incoming",
     "Output",
     "PidResult",
@@ -77,6 +78,15 @@ class Version(Request, tag="version", kw_only=True):
     pass
 
 
+class GuestMount(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """One of the container's mounts; a bind's source is a path in the guest."""
+
+    destination: str
+    type: str = ""
+    source: str = ""
+    options: list[str] = []
+
+
 class Create(Request, tag="create", kw_only=True):
     """Make a container: its first process, in new PID, mount, UTS and IPC
     namespaces and chrooted into ``rootfs``, stopped before execve."""
@@ -85,6 +95,7 @@ class Create(Request, tag="create", kw_only=True):
     rootfs: str
     hostname: str = ""
     spec: ProcessSpec
+    mounts: list[GuestMount] = []
 
 
 class Start(Request, tag="start", kw_only=True):

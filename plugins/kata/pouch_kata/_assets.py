@@ -39,6 +39,7 @@ from ._kmod import (
 from ._vmlinux import extract_vmlinux
 
 __all__ = [
+    "AGENT_FILE",
     "AssetError",
     "Assets",
     "DownloadError",
@@ -55,6 +56,7 @@ BUSYBOX = "busybox-static"
 VMLINUX = "vmlinux"
 INITRAMFS = "initramfs.cpio.gz"
 MANIFEST = "manifest.json"
+AGENT_FILE = "pouch-agent"
 
 
 class AssetError(Exception):

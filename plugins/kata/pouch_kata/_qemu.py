@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ._guest_init import AGENT_PORT, READY_MARKER
 
-__all__ = ["BootError", "MicroVM", "VMSpec", "kernel_cmdline", "qemu_argv"]
+__all__ = ["SHARE_TAG", "BootError", "MicroVM", "VMSpec", "kernel_cmdline", "qemu_argv", "qmp"]
 
 # A unix socket path must fit sockaddr_un.sun_path (108 bytes with the NUL).
 _SUN_PATH_MAX = 107
@@ -44,6 +44,9 @@ class VMSpec:
     tsc_khz: int | None = None
     console: str = "ttyS0"
     extra_cmdline: tuple[str, ...] = field(default_factory=tuple)
+    # A virtiofsd socket: its directory is shared into the guest as tag ``pouch``
+    # (the guest's memory then lives in a shared memfd, as vhost-user needs).
+    share_socket: Path | None = None
 
 
 def kernel_cmdline(spec: VMSpec) -> str:
@@ -85,6 +88,25 @@ class VMFiles:
         return (self.pidfile, self.qmp, self.agent, self.console, self.stderr)
 
 
+SHARE_TAG = "pouch"
+
+
+def _share_args(spec: VMSpec, files: VMFiles) -> tuple[str, list[str]]:
+    """(the machine option, the arguments) that connect virtiofsd's socket
+    (``spec.share_socket``, relative to the VM's directory) as the share."""
+    if spec.share_socket is None:
+        return "microvm", []
+    socket_path = files.directory / spec.share_socket
+    return "microvm,memory-backend=mem", [
+        "-object",
+        f"memory-backend-memfd,id=mem,size={spec.memory_mib}M,share=on",
+        "-chardev",
+        f"socket,id=share,path={socket_path}",
+        "-device",
+        f"vhost-user-fs-device,chardev=share,tag={SHARE_TAG}",
+    ]
+
+
 def qemu_argv(program: str, spec: VMSpec, files: VMFiles) -> list[str]:
     """The full QEMU command line for ``spec`` with its files under ``files``."""
     accel = (
@@ -92,10 +114,11 @@ def qemu_argv(program: str, spec: VMSpec, files: VMFiles) -> list[str]:
         if spec.accel == "kvm"
         else ["-accel", "tcg", "-cpu", "max"]
     )
+    machine, share = _share_args(spec, files)
     return [
         program,
         "-M",
-        "microvm",
+        machine,
         *accel,
         "-m",
         f"{spec.memory_mib}M",
@@ -124,6 +147,7 @@ def qemu_argv(program: str, spec: VMSpec, files: VMFiles) -> list[str]:
         f"socket,id=agent,path={files.agent},server=on,wait=off",
         "-device",
         f"virtserialport,chardev=agent,name={AGENT_PORT}",
+        *share,
         "-qmp",
         f"unix:{files.qmp},server=on,wait=off",
         "-pidfile",
@@ -132,7 +156,7 @@ def qemu_argv(program: str, spec: VMSpec, files: VMFiles) -> list[str]:
     ]
 
 
-def _qmp(path: Path, command: str, timeout: float) -> None:
+def qmp(path: Path, command: str, timeout: float = 5.0) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(str(path))
@@ -191,6 +215,14 @@ class MicroVM:
             raise BootError(f"qemu failed to start (exit {done.returncode}): {message[-800:]}")
         return self.pid
 
+    def adopt(self) -> bool:
+        """Find the QEMU of an earlier start by its pidfile; whether it still runs."""
+        try:
+            self.pid = int(self.files.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            self.pid = None
+        return self.alive()
+
     def alive(self) -> bool:
         """Whether our QEMU still runs: the PID is there and is the one with our pidfile."""
         if self.pid is None:
@@ -211,7 +243,19 @@ class MicroVM:
             return ""
 
     def wait_ready(self, timeout: float = 30.0) -> tuple[str, float]:
-        """Wait for the guest's marker on the agent port; the line and seconds since start."""
+        """Wait for the guest's marker on the agent port; the line and seconds since start.
+
+        The port's one connection is closed again before this returns, for the
+        agent's client to make its own.
+        """
+        try:
+            return self._wait_ready(timeout)
+        finally:
+            if self._agent is not None:
+                self._agent.close()
+                self._agent = None
+
+    def _wait_ready(self, timeout: float) -> tuple[str, float]:
         deadline = time.monotonic() + timeout
         buffer = b""
         console_seen: float | None = None
@@ -272,7 +316,7 @@ class MicroVM:
             self._agent = None
         if self.alive():
             with contextlib.suppress(OSError):
-                _qmp(self.files.qmp, "quit", timeout=min(timeout, 2.0))
+                qmp(self.files.qmp, "quit", timeout=min(timeout, 2.0))
             for sig in (None, signal.SIGTERM, signal.SIGKILL):
                 if sig is not None and self.alive() and self.pid is not None:
                     with contextlib.suppress(ProcessLookupError):

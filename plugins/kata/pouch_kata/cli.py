@@ -30,12 +30,16 @@ __all__ = ["main"]
 
 def _assets_build(args: argparse.Namespace) -> int:
     directory = assets_dir(args.root)
-    assets, built = build_assets(
-        directory,
-        force=args.force,
-        agent=args.agent,
-        log=lambda message: print(f"pouch-kata: {message}", file=sys.stderr),
-    )
+
+    def say(message: str) -> None:
+        print(f"pouch-kata: {message}", file=sys.stderr)
+
+    if args.agent is None and not args.script_init:
+        from pouch_kata._agent_build import build_assets_with_agent
+
+        assets, built = build_assets_with_agent(directory, force=args.force, log=say)
+    else:
+        assets, built = build_assets(directory, force=args.force, agent=args.agent, log=say)
     m = assets.manifest
     verb = f"built in {m.build_seconds:g} s" if built else "up to date (use --force to rebuild)"
     print(f"{directory}: {verb}")
@@ -104,7 +108,15 @@ def parser() -> argparse.ArgumentParser:
     build = verbs.add_parser("build", parents=[root], help="build them from Debian packages")
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")
     build.add_argument(
-        "--agent", type=Path, help="a static guest agent to run as /init instead of the script"
+        "--agent",
+        type=Path,
+        help="the static guest agent to run as /init (default: build it from the shipped "
+        "sources with go)",
+    )
+    build.add_argument(
+        "--script-init",
+        action="store_true",
+        help="no agent: /init only announces the guest and powers off (for boot timing)",
     )
     build.set_defaults(run=_assets_build)
     show = verbs.add_parser("show", parents=[root], help="print the manifest")

@@ -1,10 +1,9 @@
-"""Registration of the kata VM runtime driver (the driver is not written yet).
+"""Registration of the kata VM runtime driver and of the service holding its agents.
 
-The hook checks what a VM needs: QEMU, the guest assets built by
-``pouch-kata assets build``, and an accelerator (KVM when ``/dev/kvm`` really
-boots a guest, else TCG). It always ends in ``PluginSkip``, with the first
-thing missing or, when nothing is, with the assets and accelerator it found:
-no runtime is registered until the driver and its guest agent exist.
+The hook checks what a VM needs: QEMU, virtiofsd, the guest assets built by
+``pouch-kata assets build`` (with the agent in them), and an accelerator (KVM
+when ``/dev/kvm`` really boots a guest, else TCG). What is missing ends in
+``PluginSkip`` saying what to install or run.
 """
 
 from __future__ import annotations
@@ -19,12 +18,19 @@ from pouch.markers import hookimpl
 
 from ._accel import choose_accel
 from ._assets import DEFAULT_ROOT, AssetError, assets_dir, load_assets
+from ._guest import state_root
+from ._guest_init import AGENT_PORT
+from ._hub import Hub
+from ._qemu import SHARE_TAG, VMSpec
+from ._tsc import host_tsc_khz
+from ._virtiofsd import VIRTIOFSD
+from .runtime import KataRuntime
 
 if TYPE_CHECKING:
     from pouch.config import EngineConfig
-    from pouch.drivers import Runtime
+    from pouch.drivers import Runtime, Service
 
-__all__ = ["host_problem", "pouch_add_runtimes", "qemu_program"]
+__all__ = ["host_problem", "pouch_add_runtimes", "pouch_add_services", "qemu_program"]
 
 # QEMU's program name and Debian package per machine type.
 _QEMU = {
@@ -73,7 +79,45 @@ def pouch_add_runtimes(config: EngineConfig) -> list[Runtime]:
             program=qemu_program()[0],
             kernel_id=assets.manifest.vmlinux_sha256,
         ).name
-    raise PluginSkip(
-        "kata: the runtime driver is not implemented yet (guest assets ready: "
-        f"kernel {assets.manifest.kernel_release}, accelerator {accel})"
+    if not assets.manifest.agent_sha256:
+        raise PluginSkip(
+            f"kata: the guest assets in {directory} have no agent; "
+            f"run: {_build_command(config.root)} --force"
+        )
+    if not VIRTIOFSD.exists():
+        raise PluginSkip(
+            f"kata: {VIRTIOFSD} not found; install the Debian package qemu-system-common"
+        )
+    spec = VMSpec(
+        vmlinux=assets.vmlinux,
+        initramfs=assets.initramfs,
+        accel=accel,
+        tsc_khz=host_tsc_khz(),
+        extra_cmdline=(f"pouch.agent_port={AGENT_PORT}", f"pouch.share={SHARE_TAG}"),
+        share_socket=Path("fs.sock"),
     )
+    details = {
+        "accelerator": accel,
+        "kernel": assets.manifest.kernel_release,
+        "assets": str(directory),
+        "agent": assets.manifest.agent_sha256[:12],
+    }
+    hub = _hubs[id(config)] = Hub()
+    runtime = KataRuntime(
+        hub=hub,
+        root=state_root(config.run_root),
+        spec=spec,
+        program=qemu_program()[0],
+        details=details,
+    )
+    return [runtime]
+
+
+# The hub made with an engine's runtime, until that engine asks for its services.
+_hubs: dict[int, Hub] = {}
+
+
+@hookimpl
+def pouch_add_services(config: EngineConfig) -> list[Service]:
+    hub = _hubs.pop(id(config), None)
+    return [hub] if hub is not None else []

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 from pouch_kata import _agent_build
-from pouch_kata._assets import Assets, DownloadError, assets_dir, build_assets
+from pouch_kata._agent_build import build_assets_with_agent
+from pouch_kata._assets import Assets, DownloadError, assets_dir
 from pouch_kata._qemu import MicroVM, VMSpec
 from pouch_kata.plugin import qemu_program
 
@@ -51,8 +52,10 @@ def qemu() -> str:
 
 @pytest.fixture(scope="session")
 def guest_assets() -> Assets:
+    """The assets as ``pouch-kata assets build`` makes them: the agent is ``/init``."""
+    _need_go()
     try:
-        assets, _ = build_assets(assets_location())
+        assets, _ = build_assets_with_agent(assets_location())
     except DownloadError as why:
         pytest.skip(f"the Debian archive is not reachable: {why}")
     return assets

@@ -6,9 +6,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 from pouch_kata._accel import choose_accel
+from pouch_kata._agent_client import AgentClient
 from pouch_kata._assets import Assets
+from pouch_kata._guest_init import AGENT_PORT
 from pouch_kata._kmod import GUEST_MODULES
 from pouch_kata._qemu import BootError, MicroVM, VMSpec
 from pouch_kata._tsc import host_tsc_khz
@@ -35,17 +38,25 @@ def test_the_assets_describe_themselves(guest_assets: Assets) -> None:
     assert set(GUEST_MODULES) <= set(m.modules)
 
 
-def test_boots_to_the_marker_under_tcg(guest_assets: Assets, make_vm: MakeVM) -> None:
-    vm = make_vm(tcg(guest_assets))
+def test_boots_to_the_agent_under_tcg(guest_assets: Assets, make_vm: MakeVM) -> None:
+    vm = make_vm(tcg(guest_assets, extra_cmdline=(f"pouch.agent_port={AGENT_PORT}",)))
     pid = vm.start()
     assert vm.alive()
     line, seconds = vm.wait_ready(timeout=60)
     print(f"\nmicrovm (tcg): {line!r} after {seconds:.2f} s")
     assert line.split()[1] == guest_assets.manifest.kernel_release
-    # Over the virtio-serial port, not only the console: the agent's channel works.
-    assert vm.ready_source == "agent"
     assert "insmod" not in vm.console_text(), vm.console_text()
-    # The guest powers itself off; QEMU then exits (it is -no-reboot).
+
+    async def ask() -> int:
+        async with AgentClient.connect_unix(vm.files.agent) as client:
+            with anyio.fail_after(30):
+                version = await client.version()
+                await client.shutdown()
+        return version.pid
+
+    # The agent is PID 1 and answers on the virtio-serial port.
+    assert anyio.run(ask) == 1
+    # It powers the guest off; QEMU then exits (it is -no-reboot).
     deadline = time.monotonic() + 10
     while vm.alive() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -26,7 +26,7 @@ def with_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(fake_programs(tmp_path / "bin", program)))
 
 
-def fake_assets(directory: Path) -> None:
+def fake_assets(directory: Path, agent: str = "0" * 64) -> None:
     directory.mkdir(parents=True)
     (directory / "vmlinux").write_bytes(b"\x7fELF")
     (directory / "initramfs.cpio.gz").write_bytes(b"")
@@ -37,6 +37,7 @@ def fake_assets(directory: Path) -> None:
         vmlinux_sha256=hashlib.sha256(b"\x7fELF").hexdigest(),
         initramfs_sha256=hashlib.sha256(b"").hexdigest(),
         modules=[],
+        agent_sha256=agent,
     )
     (directory / "manifest.json").write_bytes(msgspec.json.encode(manifest))
 
@@ -71,22 +72,31 @@ def test_missing_assets_name_the_command_to_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("with_qemu")
-def test_with_everything_it_skips_naming_kernel_and_accelerator(tmp_path: Path) -> None:
-    fake_assets(tmp_path / "root" / "kata" / "assets")
+def test_assets_without_an_agent_name_the_command_to_run(tmp_path: Path) -> None:
+    fake_assets(tmp_path / "root" / "kata" / "assets", agent="")
     kernel, status = load(tmp_path, accel="tcg")
     assert status.state == "skipped"
-    assert status.reason == (
-        "kata: the runtime driver is not implemented yet "
-        "(guest assets ready: kernel 6.1.0-57-cloud-amd64, accelerator tcg)"
-    )
+    assert status.reason.endswith("have no agent; run: pouch-kata assets build "
+                                  f"--root {tmp_path / 'root'} --force")  # fmt: skip
     assert NAME not in kernel.runtimes
+
+
+@pytest.mark.usefixtures("with_qemu")
+def test_with_everything_it_registers_kata_naming_kernel_and_accelerator(tmp_path: Path) -> None:
+    fake_assets(tmp_path / "root" / "kata" / "assets")
+    kernel, status = load(tmp_path, accel="tcg")
+    assert status.state == "loaded", status
+    info = kernel.runtimes.get(NAME).describe()
+    assert info.details["accelerator"] == "tcg"
+    assert info.details["kernel"] == "6.1.0-57-cloud-amd64"
 
 
 @pytest.mark.usefixtures("with_qemu")
 def test_the_assets_directory_is_a_setting(tmp_path: Path) -> None:
     fake_assets(tmp_path / "elsewhere")
-    _, status = load(tmp_path, assets=str(tmp_path / "elsewhere"), accel="tcg")
-    assert "guest assets ready" in status.reason
+    kernel, status = load(tmp_path, assets=str(tmp_path / "elsewhere"), accel="tcg")
+    assert status.state == "loaded", status
+    assert kernel.runtimes.get(NAME).describe().details["assets"] == str(tmp_path / "elsewhere")
 
 
 def test_knows_qemu_for_arm_machines() -> None:

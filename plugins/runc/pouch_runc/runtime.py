@@ -223,13 +223,7 @@ class OCIRuntime:
             raise NoSuchContainer(container_id)
         status = self._exit(container_id)
         if status is not None:
-            return RuntimeState(
-                id=container_id,
-                status="stopped",
-                exit_code=status.exit_code,
-                finished_at=status.finished_at,
-                oom_killed=status.oom_killed,
-            )
+            return status.state(container_id)
         try:
             data = json.loads(await self._run("state", container_id))
         except PouchError:

@@ -23,6 +23,7 @@ type initConfig struct {
 	Rootfs   string      `json:"rootfs"`
 	Hostname string      `json:"hostname"`
 	Spec     ProcessSpec `json:"spec"`
+	Mounts   []Mount     `json:"mounts,omitempty"`
 }
 
 const (
@@ -50,12 +51,8 @@ func runInit() {
 			fail("sethostname", err)
 		}
 	}
-	proc := filepath.Join(cfg.Rootfs, "proc")
-	if st, err := os.Stat(proc); err == nil && st.IsDir() {
-		flags := uintptr(syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC)
-		if err := syscall.Mount("proc", proc, "proc", flags, ""); err != nil {
-			fail("mount /proc", err)
-		}
+	if err := setupRootfs(cfg.Rootfs, cfg.Mounts); err != nil {
+		fail("mounts", err)
 	}
 	if err := syscall.Chroot(cfg.Rootfs); err != nil {
 		fail("chroot "+cfg.Rootfs, err)

@@ -33,9 +33,7 @@ func main() {
 	log.SetPrefix("pouch-agent: ")
 	pid1 := os.Getpid() == 1
 	if pid1 {
-		if err := mountSystem(); err != nil {
-			log.Printf("mounting the system directories: %v", err)
-		}
+		setupGuest()
 		if *listen == "" {
 			if name := cmdlineParam("pouch.agent_port"); name != "" {
 				*listen = "port:" + name
@@ -71,7 +69,7 @@ func run(server *Server, listen string) error {
 			return err
 		}
 		// One host connection at a time; the processes outlive a connection
-		// (the next one re-attaches), their events meanwhile are dropped.
+		// (the next one re-attaches and gets the events kept meanwhile).
 		for {
 			conn, err := l.Accept()
 			if err != nil {
@@ -83,7 +81,11 @@ func run(server *Server, listen string) error {
 			conn.Close()
 		}
 	case strings.HasPrefix(listen, "port:"):
-		path := "/dev/virtio-ports/" + strings.TrimPrefix(listen, "port:")
+		path, err := portDevice(strings.TrimPrefix(listen, "port:"))
+		if err != nil {
+			return err
+		}
+		log.Printf("serving on %s", path)
 		for {
 			port, err := os.OpenFile(path, os.O_RDWR, 0)
 			if err != nil {

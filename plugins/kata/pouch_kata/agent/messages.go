@@ -18,6 +18,7 @@ type Request struct {
 	Process   string       `json:"process,omitempty"`
 	Rootfs    string       `json:"rootfs,omitempty"`
 	Hostname  string       `json:"hostname,omitempty"`
+	Mounts    []Mount      `json:"mounts,omitempty"`
 	Spec      *ProcessSpec `json:"spec,omitempty"`
 	Signal    int          `json:"signal,omitempty"`
 	Data      []byte       `json:"data,omitempty"`
@@ -34,6 +35,15 @@ type ProcessSpec struct {
 	Terminal bool     `json:"terminal,omitempty"`
 	UID      uint32   `json:"uid,omitempty"`
 	GID      uint32   `json:"gid,omitempty"`
+}
+
+// Mount is one mount of the container's (an OCI mount whose bind source the
+// host has already shared into the guest).
+type Mount struct {
+	Destination string   `json:"destination"`
+	Type        string   `json:"type,omitempty"`
+	Source      string   `json:"source,omitempty"`
+	Options     []string `json:"options,omitempty"`
 }
 
 type Reply struct {

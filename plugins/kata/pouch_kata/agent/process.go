@@ -222,13 +222,16 @@ func (a *Agent) Create(req *Request) (*Process, error) {
 	if err := checkSpec(req.Spec); err != nil {
 		return nil, err
 	}
+	if err := awaitRootfs(req.Rootfs); err != nil {
+		return nil, err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.containers[req.Container] != nil || a.procs[req.Container] != nil {
 		return nil, fmt.Errorf("container %q exists", req.Container)
 	}
 	p := &Process{ID: req.Container, Terminal: req.Spec.Terminal, exited: make(chan struct{})}
-	cfg, _ := jsonString(initConfig{Rootfs: req.Rootfs, Hostname: req.Hostname, Spec: *req.Spec})
+	cfg, _ := jsonString(initConfig{Rootfs: req.Rootfs, Hostname: req.Hostname, Spec: *req.Spec, Mounts: req.Mounts})
 	startR, startW, err := os.Pipe()
 	if err != nil {
 		return nil, err

@@ -13,10 +13,17 @@ import (
 	"sync"
 )
 
+// backlogLimit bounds the output kept while no host is connected (bytes of
+// data); past it the oldest output events are dropped, exits never.
+const backlogLimit = 4 << 20
+
 type Server struct {
 	agent *Agent
 	mu    sync.Mutex
 	out   *FrameWriter
+	// Events while no host is connected, sent to the next connection first.
+	backlog      []interface{}
+	backlogBytes int
 	// shutdown is called after the reply to a "shutdown" request is sent.
 	shutdown func()
 }
@@ -27,13 +34,32 @@ func NewServer(shutdown func()) *Server {
 	return s
 }
 
-// emit sends an event on the current connection; with none, it is dropped.
+// emit sends an event on the current connection; with none, it is kept for
+// the next one (within backlogLimit).
 func (s *Server) emit(v interface{}) {
 	s.mu.Lock()
-	out := s.out
-	s.mu.Unlock()
-	if out != nil {
-		out.Write(v)
+	defer s.mu.Unlock()
+	if s.out != nil {
+		s.out.Write(v)
+		return
+	}
+	s.backlog = append(s.backlog, v)
+	if o, ok := v.(OutputEvent); ok {
+		s.backlogBytes += len(o.Data)
+	}
+	for s.backlogBytes > backlogLimit {
+		dropped := false
+		for i, e := range s.backlog {
+			if o, ok := e.(OutputEvent); ok {
+				s.backlogBytes -= len(o.Data)
+				s.backlog = append(s.backlog[:i], s.backlog[i+1:]...)
+				dropped = true
+				break
+			}
+		}
+		if !dropped {
+			break
+		}
 	}
 }
 
@@ -46,6 +72,10 @@ func jsonString(v interface{}) (string, error) {
 func (s *Server) Serve(rw io.ReadWriter) error {
 	out := NewFrameWriter(rw)
 	s.mu.Lock()
+	for _, event := range s.backlog {
+		out.Write(event)
+	}
+	s.backlog, s.backlogBytes = nil, 0
 	s.out = out
 	s.mu.Unlock()
 	defer func() {

@@ -2,3 +2,4 @@ package main
 
 // The standard library names no setns(2) system call number.
 const sysSetns = 308
+const sysFinitModule = 313

@@ -1,0 +1,167 @@
+"""The engine's connections to its VMs' agents, held in a service's task group.
+
+A ``Link`` is one VM's agent connection for as long as the engine runs: it
+writes the container's output to its log (the engine's log format, rotation
+included), records the exit code in the VM's directory when the process ends,
+then powers the VM off and tears it down (an exited container holds no
+memory). Execs and attaches use the same connection. After the engine
+restarts, the next ``link`` adopts the running container: the agent first
+sends what it kept while nobody was connected. The ``Hub`` is the plugin's
+``Service``: its ``serve`` holds the task group the links live in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import anyio.abc
+
+from pouch.errors import PouchError
+from pouch.logs import LogWriter
+
+from ._agent_client import AgentClient, AgentGone, AgentProcess
+from ._guest import GuestDir
+
+__all__ = ["BOOT_TIMEOUT", "Hub", "Link"]
+
+log = logging.getLogger("pouch.kata")
+
+#: how long a VM may take from QEMU's start to its agent's first answer.
+BOOT_TIMEOUT = 60.0
+#: exit code recorded when the VM or its agent vanished under a running process.
+LOST = 255
+
+
+class Link:
+    def __init__(self, guest: GuestDir, teardown: Callable[[GuestDir], None]) -> None:
+        self.guest = guest
+        self._teardown = teardown
+        self.client: AgentClient | None = None
+        self.started = anyio.Event()  # the container's process runs: pump its output
+        self.exited = anyio.Event()
+        self.scope = anyio.CancelScope()
+
+    def agent(self) -> AgentClient:
+        if self.client is None:
+            raise PouchError(f"container {self.guest.container_id[:12]}: its VM is not connected")
+        return self.client
+
+    async def run(
+        self, *, adopt: bool, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        cid = self.guest.container_id
+        with self.scope:
+            async with AgentClient.connect_unix(
+                self.guest.path / "agent.sock", adopt=[cid] if adopt else []
+            ) as client:
+                with anyio.fail_after(BOOT_TIMEOUT):
+                    await client.version()
+                self.client = client
+                if adopt:
+                    self.started.set()
+                task_status.started()
+                await self._follow(client)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._teardown, self.guest)
+
+    async def _follow(self, client: AgentClient) -> None:
+        await self.started.wait()
+        process = client.process(self.guest.container_id)
+        code = LOST
+        if process is not None:
+            code = await self._pump(process)
+        else:  # adopted, but this connection does not know it: ask the agent
+            try:
+                code = await client.wait(self.guest.container_id)
+            except PouchError as error:
+                log.warning("container %s: %s", self.guest.container_id[:12], error)
+        self.guest.write_exit(code)
+        self.exited.set()
+        with anyio.move_on_after(5):
+            with contextlib.suppress(PouchError):
+                await client.shutdown()
+
+    async def _pump(self, process: AgentProcess) -> int:
+        meta = self.guest.meta()
+        writer = LogWriter(Path(meta.log_path), max_size=meta.log_max_size) if meta else None
+        try:
+            async for chunk in process.output:
+                if writer is not None:
+                    writer.write(chunk.stream, chunk.data)
+        finally:
+            if writer is not None:
+                writer.close()
+        try:
+            return await process.wait()
+        except AgentGone as gone:
+            log.warning("container %s: %s", self.guest.container_id[:12], gone)
+            return LOST
+
+
+class Hub:
+    """The plugin's service; ``link`` connects (or finds) one VM's agent."""
+
+    name = "kata-agents"
+
+    def __init__(self) -> None:
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._ready = anyio.Event()
+        self._links: dict[str, Link] = {}
+        self._lock = anyio.Lock()
+
+    async def serve(self) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            self._ready.set()
+            await anyio.sleep_forever()
+
+    def find(self, container_id: str) -> Link | None:
+        return self._links.get(container_id)
+
+    async def link(
+        self, guest: GuestDir, teardown: Callable[[GuestDir], None], *, adopt: bool
+    ) -> Link:
+        """The container's link, connecting first (within ``BOOT_TIMEOUT``) if needed."""
+        async with self._lock:
+            existing = self._links.get(guest.container_id)
+            if existing is not None and not existing.exited.is_set():
+                return existing
+            with anyio.fail_after(BOOT_TIMEOUT):
+                await self._ready.wait()
+            assert self._tg is not None
+            link = Link(guest, teardown)
+            await self._tg.start(self._run, link, adopt)
+            self._links[guest.container_id] = link
+            return link
+
+    async def _run(
+        self, link: Link, adopt: bool, *, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        try:
+            await link.run(adopt=adopt, task_status=task_status)
+        except PouchError as error:
+            if not link.client:
+                raise  # before it connected: the caller of link() hears it
+            log.warning("container %s: %s", link.guest.container_id[:12], error)
+        except TimeoutError:
+            if not link.client:
+                raise PouchError(
+                    f"the VM's agent did not answer within {BOOT_TIMEOUT:g} s"
+                ) from None
+            raise
+        finally:
+            link.exited.set()
+            if self._links.get(link.guest.container_id) is link:
+                del self._links[link.guest.container_id]
+
+    async def drop(self, container_id: str) -> None:
+        """Close the container's link (its VM is being removed)."""
+        link = self._links.pop(container_id, None)
+        if link is not None:
+            link.scope.cancel()
+            with anyio.move_on_after(10):
+                await link.exited.wait()

@@ -1,0 +1,162 @@
+package main
+
+// What PID 1 of a fresh guest does before it serves: the system mounts, the
+// kernel modules listed in the initramfs, the virtiofs share the host names
+// on the kernel command line, and the virtio-serial port to serve on (no udev
+// in the guest makes /dev/virtio-ports/NAME, so the port is found by name in
+// sysfs).
+
+import (
+	"bufio"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// modulesList names the modules to load, one path a line, dependencies first.
+const modulesList = "/etc/pouch-kata/modules"
+
+// SharedDir is where the host's virtiofs share is mounted in the guest.
+const SharedDir = "/run/pouch/shared"
+
+func setupGuest() {
+	if err := mountSystem(); err != nil {
+		log.Printf("mounting the system directories: %v", err)
+	}
+	if err := loadModules(modulesList); err != nil {
+		log.Printf("loading modules: %v", err)
+	}
+	if tag := cmdlineParam("pouch.share"); tag != "" {
+		shareTag = tag
+		if err := mountShare(tag, SharedDir, time.Second); err != nil {
+			log.Printf("virtiofs %s: %v (tried again at create)", tag, err)
+		}
+	}
+	for _, dir := range []string{"/sys/fs/cgroup"} {
+		os.MkdirAll(dir, 0o755)
+	}
+	syscall.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, "")
+	// The line the host's boot probe waits for on the console.
+	var uts syscall.Utsname
+	syscall.Uname(&uts)
+	release := make([]byte, 0, len(uts.Release))
+	for _, c := range uts.Release {
+		if c == 0 {
+			break
+		}
+		release = append(release, byte(c))
+	}
+	fmt.Printf("%s %s\n", readyMarker, release)
+}
+
+// readyMarker starts the console line that says the guest is up.
+const readyMarker = "pouch-kata-guest-ready"
+
+func loadModules(list string) error {
+	f, err := os.Open(list)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		path := strings.TrimSpace(scanner.Text())
+		if path == "" {
+			continue
+		}
+		if err := loadModule(path); err != nil {
+			log.Printf("insmod %s: %v", path, err)
+		}
+	}
+	return scanner.Err()
+}
+
+func loadModule(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	empty := []byte{0}
+	_, _, errno := syscall.Syscall(sysFinitModule, f.Fd(), uintptr(unsafe.Pointer(&empty[0])), 0)
+	if errno != 0 && errno != syscall.EEXIST {
+		return errno
+	}
+	return nil
+}
+
+// shareTag is the virtiofs tag the host named, once PID 1 has read it.
+var shareTag string
+
+// mountShare mounts the virtiofs share tag at target; the device may appear a
+// while after its module loads on a busy host.
+func mountShare(tag, target string, patience time.Duration) error {
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(patience)
+	for {
+		err := syscall.Mount(tag, target, "virtiofs", 0, "")
+		if err == nil || err == syscall.EBUSY {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func mounted(target string) bool {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 4 && fields[4] == target {
+			return true
+		}
+	}
+	return false
+}
+
+// awaitRootfs makes sure a root filesystem on the share is there: the share
+// mounted (it may have come up after boot) and the directory in it.
+func awaitRootfs(rootfs string) error {
+	if shareTag != "" && strings.HasPrefix(rootfs, SharedDir+"/") && !mounted(SharedDir) {
+		if err := mountShare(shareTag, SharedDir, 10*time.Second); err != nil {
+			return fmt.Errorf("the host's share %q did not mount: %v", shareTag, err)
+		}
+	}
+	if st, err := os.Stat(rootfs); err != nil || !st.IsDir() {
+		return fmt.Errorf("root filesystem %s: not a directory", rootfs)
+	}
+	return nil
+}
+
+// portDevice finds /dev/vportNpM of the virtio-serial port called name.
+func portDevice(name string) (string, error) {
+	for try := 0; try < 100; try++ {
+		ports, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
+		for _, file := range ports {
+			data, err := os.ReadFile(file)
+			if err == nil && strings.TrimSpace(string(data)) == name {
+				return "/dev/" + filepath.Base(filepath.Dir(file)), nil
+			}
+		}
+		if _, err := os.Stat("/dev/virtio-ports/" + name); err == nil {
+			return "/dev/virtio-ports/" + name, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "", fmt.Errorf("no virtio-serial port named %q", name)
+}

@@ -1,0 +1,337 @@
+"""``KataRuntime``: each container in a QEMU micro-VM of its own, run by the guest agent.
+
+``create`` mounts the root filesystem into the VM's shared directory, starts
+virtiofsd and QEMU (daemonized: both outlive the engine), connects to the
+agent and has it create the container, whose first process waits for
+``start``. The agent's connection is held by the plugin's ``Hub``; the
+container's output goes to its log from there, and its exit code to the VM's
+directory before the VM is powered off. ``pause`` and ``resume`` stop and
+continue the whole VM (QMP). The host sees one process per container: QEMU,
+whose PID is the container's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Literal
+
+import anyio
+
+from pouch.drivers import (
+    Capability,
+    DriverInfo,
+    ExecProcess,
+    ExitStatus,
+    RuntimeContainer,
+    RuntimeState,
+    Stats,
+    StdioStream,
+)
+from pouch.errors import Conflict, NoSuchContainer, NotSupported, PouchError
+from pouch.executables import check_command
+from pouch.oci import LinuxResources, Process
+from pouch.users import resolve_user
+
+from . import _agent_protocol as proto
+from ._agent_client import AgentProcess
+from ._guest import GUEST_ROOTFS, GuestDir, Meta
+from ._hub import Hub, Link
+from ._qemu import BootError, VMSpec, qmp
+
+__all__ = ["KataRuntime"]
+
+_MIB = 1 << 20
+#: guest memory on top of a container's --memory (the guest kernel and agent).
+_MARGIN_MIB = 64
+_DEFAULT_MIB = 128
+
+
+def _process_spec(process: Process, rootfs: Path) -> proto.ProcessSpec:
+    user = resolve_user(process.user, rootfs)
+    return proto.ProcessSpec(
+        args=list(process.args),
+        env=list(process.env),
+        cwd=process.cwd or "/",
+        terminal=process.terminal,
+        uid=user.uid,
+        gid=user.gid,
+    )
+
+
+def _console_tail(guest: GuestDir, lines: int = 12) -> str:
+    """The end of the guest's console, to go with an error ("" when it said nothing)."""
+    try:
+        text = (guest.path / "console.log").read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return "\nguest console:\n" + "\n".join(tail) if tail else ""
+
+
+class _Stdio:
+    """A process's stdio over the agent: ``attach`` and each exec."""
+
+    def __init__(self, link: Link, process_id: str, process: AgentProcess | None) -> None:
+        self._link = link
+        self._id = process_id
+        self._process = process
+
+    async def write(self, data: bytes) -> None:
+        await self._link.agent().stdin(self._id, data)
+
+    async def close_stdin(self) -> None:
+        await self._link.agent().stdin(self._id, close=True)
+
+    async def output(self) -> AsyncIterator[tuple[Literal["stdout", "stderr"], bytes]]:
+        if self._process is None:
+            return  # attach: the main process's output goes to the log
+        async for chunk in self._process.output:
+            yield ("stderr" if chunk.stream == "stderr" else "stdout"), chunk.data
+
+    async def resize(self, height: int, width: int) -> None:
+        await self._link.agent().resize(self._id, height, width)
+
+    async def wait(self) -> int:
+        assert self._process is not None
+        return await self._process.wait()
+
+    async def kill(self, signal: int) -> None:
+        with contextlib.suppress(PouchError):
+            await self._link.agent().signal(self._id, signal)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class KataRuntime:
+    def __init__(
+        self,
+        *,
+        hub: Hub,
+        root: Path,
+        spec: VMSpec,
+        program: str,
+        details: dict[str, str],
+    ) -> None:
+        self.name = "kata"
+        self.hub = hub
+        self.root = root
+        self.spec = spec
+        self.program = program
+        self._details = details
+
+    def describe(self) -> DriverInfo:
+        return DriverInfo(
+            name=self.name,
+            version=self._details.get("agent", ""),
+            capabilities=[
+                Capability.ATTACH,
+                Capability.EXEC,
+                Capability.NAMESPACES,
+                Capability.PAUSE,
+                Capability.RESTORE,
+                Capability.TTY,
+            ],
+            details=dict(self._details),
+        )
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _guest(self, container_id: str) -> GuestDir:
+        try:
+            return GuestDir.of(self.root, container_id)
+        except ValueError:
+            raise NoSuchContainer(container_id) from None
+
+    def _vm_spec(self, container: RuntimeContainer) -> VMSpec:
+        memory = _DEFAULT_MIB
+        linux = container.spec.linux
+        resources = linux.resources if linux else None
+        limit = resources.memory.limit if resources and resources.memory else None
+        if limit and limit > 0:
+            memory = max(_DEFAULT_MIB, -(-limit // _MIB) + _MARGIN_MIB)
+        return dataclasses.replace(self.spec, memory_mib=memory)
+
+    def _teardown(self, guest: GuestDir) -> None:
+        guest.teardown(self.spec, self.program)
+
+    async def _link(self, container_id: str) -> Link:
+        link = self.hub.find(container_id)
+        if link is not None:
+            return link
+        guest = self._guest(container_id)
+        if guest.exit() is not None or not guest.path.exists():
+            raise Conflict(f"container {container_id[:12]} is not running")
+        if not guest.vm(self.spec, self.program).adopt():
+            raise Conflict(f"container {container_id[:12]}: its VM is not running")
+        meta = guest.meta()
+        return await self.hub.link(guest, self._teardown, adopt=bool(meta and meta.started))
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def create(self, container: RuntimeContainer) -> RuntimeState:
+        process = container.spec.process
+        if process is None:
+            raise PouchError("the container's spec has no process")
+        guest = self._guest(container.id)
+        meta = Meta(
+            container_id=container.id,
+            log_path=str(container.log_path),
+            log_max_size=container.log_max_size,
+        )
+        spec = self._vm_spec(container)
+        try:
+            await anyio.to_thread.run_sync(guest.prepare, container.rootfs, meta)
+            request = _process_spec(process, guest.rootfs)
+            mounts = await anyio.to_thread.run_sync(guest.share_mounts, container.spec.mounts)
+            await anyio.to_thread.run_sync(guest.virtiofsd.start)
+            vm = guest.vm(spec, self.program)
+            pid = await anyio.to_thread.run_sync(vm.start)
+            link = await self.hub.link(guest, self._teardown, adopt=False)
+            await link.agent().create(
+                container.id,
+                GUEST_ROOTFS,
+                request,
+                hostname=container.spec.hostname,
+                mounts=mounts,
+            )
+        except BaseException as error:
+            console = _console_tail(guest)
+            with anyio.CancelScope(shield=True):
+                await self.delete(container.id)
+            if isinstance(error, (OSError, BootError, RuntimeError)):
+                raise PouchError(f"kata: the VM did not start: {error}{console}") from error
+            if isinstance(error, PouchError):
+                raise PouchError(f"kata: {error}{console}") from error
+            raise
+        return RuntimeState(id=container.id, status="created", pid=pid)
+
+    async def start(self, container_id: str) -> RuntimeState:
+        link = await self._link(container_id)
+        guest = link.guest
+        await link.agent().start(container_id)
+        meta = guest.meta()
+        if meta is not None:
+            meta.started = True
+            guest.write_meta(meta)
+        link.started.set()
+        return await self.state(container_id)
+
+    async def kill(self, container_id: str, signal: int) -> None:
+        guest = self._guest(container_id)
+        if guest.exit() is not None:
+            return
+        try:
+            link = await self._link(container_id)
+            await link.agent().signal(container_id, signal)
+        except PouchError:
+            if signal == 9:  # no agent to ask: the VM goes, and the process with it
+                await anyio.to_thread.run_sync(self._teardown, guest)
+                if guest.exit() is None and guest.path.exists():
+                    guest.write_exit(137)
+            else:
+                raise
+
+    async def wait(self, container_id: str) -> ExitStatus:
+        guest = self._guest(container_id)
+        while True:
+            status = guest.exit()
+            if status is not None:
+                return status
+            if not guest.path.exists():
+                raise NoSuchContainer(container_id)
+            try:
+                link = await self._link(container_id)
+            except Conflict:
+                # The VM is gone and said nothing (killed while the engine was down).
+                if guest.exit() is None:
+                    await anyio.to_thread.run_sync(self._teardown, guest)
+                    guest.write_exit(137)
+                continue
+            await link.exited.wait()
+            if guest.exit() is None:
+                await anyio.sleep(0.05)
+
+    async def state(self, container_id: str) -> RuntimeState:
+        guest = self._guest(container_id)
+        if not guest.path.exists():
+            raise NoSuchContainer(container_id)
+        status = guest.exit()
+        if status is not None:
+            return status.state(container_id)
+        vm = guest.vm(self.spec, self.program)
+        alive = await anyio.to_thread.run_sync(vm.adopt)
+        meta = guest.meta()
+        if not alive:
+            return RuntimeState(id=container_id, status="stopped", exit_code=137)
+        if meta is not None and not meta.started:
+            return RuntimeState(id=container_id, status="created", pid=vm.pid or 0)
+        paused = guest.paused_flag.exists()
+        return RuntimeState(
+            id=container_id, status="paused" if paused else "running", pid=vm.pid or 0
+        )
+
+    async def delete(self, container_id: str) -> None:
+        guest = self._guest(container_id)
+        await self.hub.drop(container_id)
+        await anyio.to_thread.run_sync(guest.remove, self.spec, self.program)
+
+    async def list(self) -> list[RuntimeState]:
+        found: list[RuntimeState] = []
+        if not self.root.is_dir():
+            return found
+        for entry in sorted(self.root.iterdir()):
+            meta = GuestDir(entry, "").meta()
+            if meta is None:
+                continue
+            with contextlib.suppress(PouchError):
+                found.append(await self.state(meta.container_id))
+        return found
+
+    # -- optional -------------------------------------------------------------------
+
+    async def pause(self, container_id: str) -> None:
+        await self._qmp(container_id, "stop")
+        self._guest(container_id).paused_flag.touch()
+
+    async def resume(self, container_id: str) -> None:
+        await self._qmp(container_id, "cont")
+        self._guest(container_id).paused_flag.unlink(missing_ok=True)
+
+    async def _qmp(self, container_id: str, command: str) -> None:
+        guest = self._guest(container_id)
+        if guest.exit() is not None:
+            raise Conflict(f"container {container_id[:12]} is not running")
+        try:
+            await anyio.to_thread.run_sync(qmp, guest.path / "qmp.sock", command)
+        except OSError as error:
+            raise Conflict(
+                f"container {container_id[:12]}: its VM did not answer: {error}"
+            ) from None
+
+    async def update(self, container_id: str, resources: LinuxResources) -> None:
+        raise NotSupported("the kata runtime cannot change a running VM's limits yet")
+
+    async def exec(self, container_id: str, exec_id: str, process: Process) -> ExecProcess:
+        link = await self._link(container_id)
+        rootfs = link.guest.rootfs
+        request = _process_spec(process, rootfs)
+        await anyio.to_thread.run_sync(
+            check_command, rootfs, list(process.args), list(process.env), process.cwd
+        )
+        started = await link.agent().exec(container_id, exec_id, request)
+        return _Stdio(link, exec_id, started)
+
+    async def stats(self, container_id: str) -> Stats:
+        raise NotSupported("the kata runtime reports no statistics yet")
+
+    async def attach(self, container_id: str) -> StdioStream:
+        return _Stdio(await self._link(container_id), container_id, None)
+
+    async def resize(self, container_id: str, height: int, width: int) -> None:
+        link = await self._link(container_id)
+        with contextlib.suppress(PouchError):
+            await link.agent().resize(container_id, height, width)

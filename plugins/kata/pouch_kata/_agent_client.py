@@ -237,6 +237,10 @@ class AgentClient:
     async def resize(self, process_id: str, rows: int, cols: int) -> None:
         await self._call(proto.Resize(process=process_id, rows=rows, cols=cols), proto.Empty)
 
+    async def network(self, settings: proto.NetworkSettings) -> None:
+        """Set up the guest's lo and the card ``settings`` names."""
+        await self._call(proto.Network(network=settings), proto.Empty)
+
     async def shutdown(self) -> None:
         """Ask the agent to kill its processes and end (power the VM off)."""
         await self._call(proto.Shutdown(), proto.Empty)

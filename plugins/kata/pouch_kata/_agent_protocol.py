@@ -26,6 +26,8 @@ __all__ = [
     "Exit",
     "GuestMount",
     "Incoming",
+    "Network",
+    "NetworkSettings",
     "Output",
     "PidResult",
     "ProcessSpec",
@@ -133,6 +135,19 @@ class Resize(Request, tag="resize", kw_only=True):
 
 class Shutdown(Request, tag="shutdown", kw_only=True):
     pass
+
+
+class NetworkSettings(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The guest's card (found by ``mac``): MTU, addresses (CIDR), default gateways."""
+
+    mac: str
+    mtu: int = 0
+    addresses: list[str] = []
+    gateways: list[str] = []
+
+
+class Network(Request, tag="network", kw_only=True):
+    network: NetworkSettings
 
 
 # -- what the agent sends ----------------------------------------------------

@@ -26,6 +26,7 @@ from pouch.drivers import ExitStatus, Mount
 from pouch.mounts import is_mountpoint, mount_all, unmount
 
 from ._agent_protocol import GuestMount
+from ._network import unplumb
 from ._qemu import MicroVM, VMSpec
 from ._virtiofsd import Virtiofsd
 
@@ -56,6 +57,7 @@ class Meta(msgspec.Struct, kw_only=True):
     log_path: str
     log_max_size: int = 0
     started: bool = False
+    netns: str = ""  # where the tap was made, to be removed
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,9 @@ class GuestDir:
         vm.adopt()
         vm.stop(timeout=2.0)
         self.virtiofsd.stop()
+        meta = self.meta()
+        if meta is not None and meta.netns:
+            unplumb(meta.netns)
         if self._binds.is_dir():
             for spot in self._binds.iterdir():
                 unmount(spot)

@@ -22,6 +22,9 @@ from pathlib import Path
 
 from ._guest_init import AGENT_PORT, READY_MARKER
 
+# The tap device QEMU opens in the sandbox's network namespace (see _network).
+TAP = "pouch-tap0"
+
 __all__ = ["SHARE_TAG", "BootError", "MicroVM", "VMSpec", "kernel_cmdline", "qemu_argv", "qmp"]
 
 # A unix socket path must fit sockaddr_un.sun_path (108 bytes with the NUL).
@@ -47,6 +50,10 @@ class VMSpec:
     # A virtiofsd socket: its directory is shared into the guest as tag ``pouch``
     # (the guest's memory then lives in a shared memfd, as vhost-user needs).
     share_socket: Path | None = None
+    # A network namespace to start QEMU in, and the MAC of the guest's card
+    # behind the tap made there (``_network``); none without a MAC.
+    netns: str = ""
+    mac: str = ""
 
 
 def kernel_cmdline(spec: VMSpec) -> str:
@@ -115,7 +122,17 @@ def qemu_argv(program: str, spec: VMSpec, files: VMFiles) -> list[str]:
         else ["-accel", "tcg", "-cpu", "max"]
     )
     machine, share = _share_args(spec, files)
+    network: list[str] = []
+    if spec.mac:
+        network = [
+            "-netdev",
+            f"tap,id=net0,ifname={TAP},script=no,downscript=no",
+            "-device",
+            f"virtio-net-device,netdev=net0,mac={spec.mac}",
+        ]
+    enter = ["nsenter", f"--net={spec.netns}"] if spec.netns else []
     return [
+        *enter,
         program,
         "-M",
         machine,
@@ -148,6 +165,7 @@ def qemu_argv(program: str, spec: VMSpec, files: VMFiles) -> list[str]:
         "-device",
         f"virtserialport,chardev=agent,name={AGENT_PORT}",
         *share,
+        *network,
         "-qmp",
         f"unix:{files.qmp},server=on,wait=off",
         "-pidfile",

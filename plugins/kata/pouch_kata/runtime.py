@@ -30,7 +30,7 @@ from pouch.drivers import (
     Stats,
     StdioStream,
 )
-from pouch.errors import Conflict, NoSuchContainer, NotSupported, PouchError
+from pouch.errors import Conflict, InvalidArgument, NoSuchContainer, NotSupported, PouchError
 from pouch.executables import check_command
 from pouch.oci import LinuxResources, Process
 from pouch.users import resolve_user
@@ -39,6 +39,7 @@ from . import _agent_protocol as proto
 from ._agent_client import AgentProcess
 from ._guest import GUEST_ROOTFS, GuestDir, Meta
 from ._hub import Hub, Link
+from ._network import plumb
 from ._qemu import BootError, VMSpec, qmp
 
 __all__ = ["KataRuntime"]
@@ -183,14 +184,29 @@ class KataRuntime:
             log_max_size=container.log_max_size,
         )
         spec = self._vm_spec(container)
+        sandbox = container.sandbox
+        if sandbox.host_network:
+            raise InvalidArgument(
+                "a VM cannot share the host's network; use a bridge network or none",
+                field="HostConfig.NetworkMode",
+            )
+        network = proto.NetworkSettings(mac="")
         try:
             await anyio.to_thread.run_sync(guest.prepare, container.rootfs, meta)
             request = _process_spec(process, guest.rootfs)
             mounts = await anyio.to_thread.run_sync(guest.share_mounts, container.spec.mounts)
+            if sandbox.netns_path:
+                meta.netns = sandbox.netns_path
+                guest.write_meta(meta)
+                plumbed = await anyio.to_thread.run_sync(plumb, sandbox.netns_path)
+                if plumbed is not None:
+                    network = plumbed
+                    spec = dataclasses.replace(spec, netns=sandbox.netns_path, mac=plumbed.mac)
             await anyio.to_thread.run_sync(guest.virtiofsd.start)
             vm = guest.vm(spec, self.program)
             pid = await anyio.to_thread.run_sync(vm.start)
             link = await self.hub.link(guest, self._teardown, adopt=False)
+            await link.agent().network(network)
             await link.agent().create(
                 container.id,
                 GUEST_ROOTFS,

@@ -160,3 +160,68 @@ func portDevice(name string) (string, error) {
 	}
 	return "", fmt.Errorf("no virtio-serial port named %q", name)
 }
+
+// NetworkRequest is what the host tells the guest about its card.
+type NetworkRequest struct {
+	MAC       string   `json:"mac"`
+	MTU       int      `json:"mtu,omitempty"`
+	Addresses []string `json:"addresses,omitempty"`
+	Gateways  []string `json:"gateways,omitempty"`
+}
+
+// configureNetwork sets up lo and the card with mac (busybox's ip does the
+// netlink work): MTU, addresses, up, default routes.
+func configureNetwork(n NetworkRequest, run func(argv ...string) (string, error)) error {
+	ip := func(args ...string) error {
+		out, err := run(append([]string{"/bin/busybox", "ip"}, args...)...)
+		if err != nil {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	if err := ip("link", "set", "lo", "up"); err != nil {
+		return err
+	}
+	if n.MAC == "" {
+		return nil
+	}
+	card := ""
+	for try := 0; try < 100 && card == ""; try++ {
+		files, _ := filepath.Glob("/sys/class/net/*/address")
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err == nil && strings.EqualFold(strings.TrimSpace(string(data)), n.MAC) {
+				card = filepath.Base(filepath.Dir(file))
+			}
+		}
+		if card == "" {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if card == "" {
+		return fmt.Errorf("no network card with MAC %s", n.MAC)
+	}
+	if n.MTU > 0 {
+		if err := ip("link", "set", card, "mtu", fmt.Sprint(n.MTU)); err != nil {
+			return err
+		}
+	}
+	for _, a := range n.Addresses {
+		if err := ip("addr", "add", a, "dev", card); err != nil {
+			return err
+		}
+	}
+	if err := ip("link", "set", card, "up"); err != nil {
+		return err
+	}
+	for _, g := range n.Gateways {
+		family := "-4"
+		if strings.Contains(g, ":") {
+			family = "-6"
+		}
+		if err := ip(family, "route", "add", "default", "via", g, "dev", card); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -12,19 +12,20 @@ const Version = "0.1.0"
 
 // Request is every request's envelope; which fields count depends on Type.
 type Request struct {
-	ID        uint64       `json:"id"`
-	Type      string       `json:"type"`
-	Container string       `json:"container,omitempty"`
-	Process   string       `json:"process,omitempty"`
-	Rootfs    string       `json:"rootfs,omitempty"`
-	Hostname  string       `json:"hostname,omitempty"`
-	Mounts    []Mount      `json:"mounts,omitempty"`
-	Spec      *ProcessSpec `json:"spec,omitempty"`
-	Signal    int          `json:"signal,omitempty"`
-	Data      []byte       `json:"data,omitempty"`
-	Close     bool         `json:"close,omitempty"`
-	Rows      uint16       `json:"rows,omitempty"`
-	Cols      uint16       `json:"cols,omitempty"`
+	ID        uint64          `json:"id"`
+	Type      string          `json:"type"`
+	Container string          `json:"container,omitempty"`
+	Process   string          `json:"process,omitempty"`
+	Rootfs    string          `json:"rootfs,omitempty"`
+	Hostname  string          `json:"hostname,omitempty"`
+	Mounts    []Mount         `json:"mounts,omitempty"`
+	Network   *NetworkRequest `json:"network,omitempty"`
+	Spec      *ProcessSpec    `json:"spec,omitempty"`
+	Signal    int             `json:"signal,omitempty"`
+	Data      []byte          `json:"data,omitempty"`
+	Close     bool            `json:"close,omitempty"`
+	Rows      uint16          `json:"rows,omitempty"`
+	Cols      uint16          `json:"cols,omitempty"`
 }
 
 // ProcessSpec is what to run: the part of an OCI process this increment knows.

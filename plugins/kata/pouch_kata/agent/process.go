@@ -50,6 +50,7 @@ type Agent struct {
 	procs      map[string]*Process
 	pidMu      sync.Mutex
 	byPID      map[int]*Process
+	helpers    map[int]chan int // the agent's own commands (runHelper)
 	emit       func(v interface{})
 	self       string
 }
@@ -63,6 +64,7 @@ func NewAgent(emit func(v interface{})) *Agent {
 		containers: map[string]*Container{},
 		procs:      map[string]*Process{},
 		byPID:      map[int]*Process{},
+		helpers:    map[int]chan int{},
 		emit:       emit,
 		self:       self,
 	}
@@ -83,7 +85,12 @@ func (a *Agent) Reap() {
 				a.pidMu.Lock()
 				p := a.byPID[pid]
 				delete(a.byPID, pid)
+				helper := a.helpers[pid]
+				delete(a.helpers, pid)
 				a.pidMu.Unlock()
+				if helper != nil {
+					helper <- exitCode(ws)
+				}
 				if p != nil {
 					go a.finish(p, exitCode(ws))
 				}
@@ -465,4 +472,38 @@ func (a *Agent) KillAll() {
 	for pid := range a.byPID {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
+}
+
+// runHelper runs a command of the agent's own (busybox ip …) to its end: its
+// combined output, and an error unless it exits 0. The reaper, which takes
+// every child, hands the exit code back.
+func (a *Agent) runHelper(argv ...string) (string, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		w.Close()
+		return "", err
+	}
+	defer null.Close()
+	code := make(chan int, 1)
+	attr := &syscall.ProcAttr{Env: []string{"PATH=/bin:/sbin"}, Files: []uintptr{null.Fd(), w.Fd(), w.Fd()}}
+	a.pidMu.Lock()
+	pid, err := syscall.ForkExec(argv[0], argv, attr)
+	if err == nil {
+		a.helpers[pid] = code
+	}
+	a.pidMu.Unlock()
+	w.Close()
+	if err != nil {
+		return "", err
+	}
+	out, _ := io.ReadAll(r)
+	if c := <-code; c != 0 {
+		return string(out), fmt.Errorf("exit %d", c)
+	}
+	return string(out), nil
 }

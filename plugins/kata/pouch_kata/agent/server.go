@@ -145,6 +145,12 @@ func (s *Server) handle(out *FrameWriter, req *Request) {
 			<-p.exited
 			reply(CodeResult{Code: p.code}, nil)
 		}()
+	case "network":
+		if req.Network == nil {
+			reply(nil, errors.New("network needs its settings"))
+			return
+		}
+		reply(Empty{}, configureNetwork(*req.Network, a.runHelper))
 	case "stdin":
 		reply(Empty{}, a.Stdin(req.Process, req.Data, req.Close))
 	case "resize":

@@ -193,6 +193,8 @@ class AgentClient:
         *,
         hostname: str = "",
         mounts: Sequence[proto.GuestMount] = (),
+        readonly: bool = False,
+        sysctls: dict[str, str] | None = None,
     ) -> AgentProcess:
         """Create a container; its first process (id ``container``) waits for ``start``."""
         process = self._register(container)
@@ -203,6 +205,8 @@ class AgentClient:
                 hostname=hostname,
                 spec=spec,
                 mounts=list(mounts),
+                readonly=readonly,
+                sysctls=dict(sysctls or {}),
             )
             process.pid = (await self._call(request, proto.PidResult)).pid
         except BaseException:

@@ -18,6 +18,7 @@ import msgspec
 __all__ = [
     "HEADER",
     "MAX_FRAME",
+    "Capabilities",
     "CodeResult",
     "Create",
     "Empty",
@@ -57,6 +58,16 @@ def frame(payload: bytes) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
+class Capabilities(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The OCI process's capability sets, each a list of ``CAP_*`` names."""
+
+    bounding: list[str] = []
+    effective: list[str] = []
+    permitted: list[str] = []
+    inheritable: list[str] = []
+    ambient: list[str] = []
+
+
 class ProcessSpec(msgspec.Struct, omit_defaults=True, kw_only=True):
     """What to run: the part of an OCI process the agent knows so far."""
 
@@ -66,6 +77,9 @@ class ProcessSpec(msgspec.Struct, omit_defaults=True, kw_only=True):
     terminal: bool = False
     uid: int = 0
     gid: int = 0
+    # A container's first process only (the agent applies them in its init):
+    capabilities: Capabilities | None = None
+    no_new_privileges: bool = False
 
 
 # -- requests ----------------------------------------------------------------
@@ -98,6 +112,8 @@ class Create(Request, tag="create", kw_only=True):
     hostname: str = ""
     spec: ProcessSpec
     mounts: list[GuestMount] = []
+    readonly: bool = False
+    sysctls: dict[str, str] = {}
 
 
 class Start(Request, tag="start", kw_only=True):

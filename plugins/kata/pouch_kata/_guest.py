@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +34,13 @@ from ._network import unplumb
 from ._qemu import MicroVM, VMSpec
 from ._virtiofsd import Virtiofsd
 
-__all__ = ["GUEST_ROOTFS", "GuestDir", "Meta", "state_root"]
+__all__ = ["GUEST_ROOTFS", "SHIM_SOCKET", "GuestDir", "Meta", "state_root"]
 
 #: where the agent mounts the share, and so sees the container's root filesystem.
 GUEST_SHARE = "/run/pouch/shared"
 GUEST_ROOTFS = f"{GUEST_SHARE}/rootfs"
+#: the shim's socket in the VM's directory (``pouch_kata.shim``).
+SHIM_SOCKET = "shim.sock"
 
 _T = TypeVar("_T")
 
@@ -152,8 +158,37 @@ class GuestDir:
                                      source=guest_source, options=options))  # fmt: skip
         return shared
 
+    def start_shim(self, timeout: float = 10.0) -> int:
+        """Start the VM's monitor (``pouch_kata.shim``); its PID once it listens."""
+        with (self.path / "shim.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pouch_kata.shim", str(self.path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while not (self.path / SHIM_SOCKET).exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                message = (self.path / "shim.log").read_text(errors="replace").strip()
+                raise RuntimeError(f"the VM's shim did not start: {message[-400:] or 'no output'}")
+            time.sleep(0.01)
+        return proc.pid
+
+    def _stop_shim(self) -> None:
+        try:
+            pid = int((self.path / "shim.pid").read_text())
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if str(self.path).encode() in argv:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
     def teardown(self, spec: VMSpec, program: str) -> None:
-        """End QEMU and virtiofsd, unmount the root filesystem; keep the records."""
+        """End QEMU, virtiofsd and the shim, unmount; keep the records."""
+        self._stop_shim()
         vm = self.vm(spec, program)
         vm.adopt()
         vm.stop(timeout=2.0)

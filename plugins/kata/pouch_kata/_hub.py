@@ -1,30 +1,24 @@
 """The engine's connections to its VMs' agents, held in a service's task group.
 
-A ``Link`` is one VM's agent connection for as long as the engine runs: it
-writes the container's output to its log (the engine's log format, rotation
-included), records the exit code in the VM's directory when the process ends,
-then powers the VM off and tears it down (an exited container holds no
-memory). Execs and attaches use the same connection. After the engine
-restarts, the next ``link`` adopts the running container: the agent first
-sends what it kept while nobody was connected. The ``Hub`` is the plugin's
-``Service``: its ``serve`` holds the task group the links live in.
+A ``Link`` is one VM's connection to its agent, through the VM's shim (which
+logs the container's output and records its exit whether the engine runs or
+not), for as long as the engine runs: execs and attaches use it, and it
+learns of the exit. After the engine restarts, the next ``link`` adopts the
+running container. The ``Hub`` is the plugin's ``Service``: its ``serve``
+holds the task group the links live in.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable
-from pathlib import Path
 
 import anyio
 import anyio.abc
 
 from pouch.errors import PouchError
-from pouch.logs import LogWriter
 
-from ._agent_client import AgentClient, AgentGone, AgentProcess
-from ._guest import GuestDir
+from ._agent_client import AgentClient
+from ._guest import SHIM_SOCKET, GuestDir
 
 __all__ = ["BOOT_TIMEOUT", "Hub", "Link"]
 
@@ -32,17 +26,18 @@ log = logging.getLogger("pouch.kata")
 
 #: how long a VM may take from QEMU's start to its agent's first answer.
 BOOT_TIMEOUT = 60.0
-#: exit code recorded when the VM or its agent vanished under a running process.
-LOST = 255
+#: exit code recorded when the VM or its shim vanished under a running process
+#: (its processes died with it, as by SIGKILL).
+LOST = 137
 
 
 class Link:
-    def __init__(self, guest: GuestDir, teardown: Callable[[GuestDir], None]) -> None:
+    def __init__(self, guest: GuestDir) -> None:
         self.guest = guest
-        self._teardown = teardown
         self.client: AgentClient | None = None
         self.started = anyio.Event()  # the container's process runs: pump its output
         self.exited = anyio.Event()
+        self.finished = anyio.Event()  # the VM torn down after the exit, or never linked
         self.scope = anyio.CancelScope()
 
     def agent(self) -> AgentClient:
@@ -56,7 +51,7 @@ class Link:
         cid = self.guest.container_id
         with self.scope:
             async with AgentClient.connect_unix(
-                self.guest.path / "agent.sock", adopt=[cid] if adopt else []
+                self.guest.path / SHIM_SOCKET, adopt=[cid] if adopt else []
             ) as client:
                 with anyio.fail_after(BOOT_TIMEOUT):
                     await client.version()
@@ -65,41 +60,23 @@ class Link:
                     self.started.set()
                 task_status.started()
                 await self._follow(client)
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._teardown, self.guest)
 
     async def _follow(self, client: AgentClient) -> None:
+        """Until the container's process exits (the shim records the code)."""
         await self.started.wait()
         process = client.process(self.guest.container_id)
-        code = LOST
-        if process is not None:
-            code = await self._pump(process)
-        else:  # adopted, but this connection does not know it: ask the agent
-            try:
-                code = await client.wait(self.guest.container_id)
-            except PouchError as error:
-                log.warning("container %s: %s", self.guest.container_id[:12], error)
-        self.guest.write_exit(code)
+        try:
+            if process is not None:
+                await process.wait()
+            else:
+                await client.wait(self.guest.container_id)
+        except PouchError as error:
+            log.info("container %s: %s", self.guest.container_id[:12], error)
+        if self.guest.exit() is None:
+            await anyio.sleep(0.2)  # the shim writes it before it passes the exit on
+        if self.guest.exit() is None:
+            self.guest.write_exit(LOST)
         self.exited.set()
-        with anyio.move_on_after(5):
-            with contextlib.suppress(PouchError):
-                await client.shutdown()
-
-    async def _pump(self, process: AgentProcess) -> int:
-        meta = self.guest.meta()
-        writer = LogWriter(Path(meta.log_path), max_size=meta.log_max_size) if meta else None
-        try:
-            async for chunk in process.output:
-                if writer is not None:
-                    writer.write(chunk.stream, chunk.data)
-        finally:
-            if writer is not None:
-                writer.close()
-        try:
-            return await process.wait()
-        except AgentGone as gone:
-            log.warning("container %s: %s", self.guest.container_id[:12], gone)
-            return LOST
 
 
 class Hub:
@@ -122,9 +99,7 @@ class Hub:
     def find(self, container_id: str) -> Link | None:
         return self._links.get(container_id)
 
-    async def link(
-        self, guest: GuestDir, teardown: Callable[[GuestDir], None], *, adopt: bool
-    ) -> Link:
+    async def link(self, guest: GuestDir, *, adopt: bool) -> Link:
         """The container's link, connecting first (within ``BOOT_TIMEOUT``) if needed."""
         async with self._lock:
             existing = self._links.get(guest.container_id)
@@ -133,7 +108,7 @@ class Hub:
             with anyio.fail_after(BOOT_TIMEOUT):
                 await self._ready.wait()
             assert self._tg is not None
-            link = Link(guest, teardown)
+            link = Link(guest)
             await self._tg.start(self._run, link, adopt)
             self._links[guest.container_id] = link
             return link
@@ -155,6 +130,7 @@ class Hub:
             raise
         finally:
             link.exited.set()
+            link.finished.set()
             if self._links.get(link.guest.container_id) is link:
                 del self._links[link.guest.container_id]
 
@@ -163,5 +139,5 @@ class Hub:
         link = self._links.pop(container_id, None)
         if link is not None:
             link.scope.cancel()
-            with anyio.move_on_after(10):
-                await link.exited.wait()
+            with anyio.move_on_after(15):
+                await link.finished.wait()

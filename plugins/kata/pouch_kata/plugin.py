@@ -58,13 +58,25 @@ def _build_command(root: Path) -> str:
     return command if root == DEFAULT_ROOT else f"{command} --root {root}"
 
 
+def _assets_directory(config: EngineConfig, settings: dict[str, object]) -> Path:
+    """The setting; else the state root's; else, when that has none, the machine's
+    (a pouchd on a root of its own uses what ``pouch-kata assets build`` made)."""
+    if "assets" in settings:
+        return Path(str(settings["assets"]))
+    own = assets_dir(config.root)
+    machine = assets_dir(DEFAULT_ROOT)
+    if not own.exists() and (machine / "manifest.json").exists():
+        return machine
+    return own
+
+
 @hookimpl
 def pouch_add_runtimes(config: EngineConfig) -> list[Runtime]:
     problem = host_problem()
     if problem is not None:
         raise PluginSkip(f"kata: {problem}")
     settings = config.plugin_settings("kata")
-    directory = Path(settings.get("assets", assets_dir(config.root)))
+    directory = _assets_directory(config, settings)
     try:
         assets = load_assets(directory)
     except AssetError as why:

@@ -52,6 +52,7 @@ _DEFAULT_MIB = 128
 
 def _process_spec(process: Process, rootfs: Path) -> proto.ProcessSpec:
     user = resolve_user(process.user, rootfs)
+    caps = process.capabilities
     return proto.ProcessSpec(
         args=list(process.args),
         env=list(process.env),
@@ -59,6 +60,16 @@ def _process_spec(process: Process, rootfs: Path) -> proto.ProcessSpec:
         terminal=process.terminal,
         uid=user.uid,
         gid=user.gid,
+        capabilities=proto.Capabilities(
+            bounding=list(caps.bounding),
+            effective=list(caps.effective),
+            permitted=list(caps.permitted),
+            inheritable=list(caps.inheritable),
+            ambient=list(caps.ambient),
+        )
+        if caps is not None
+        else None,
+        no_new_privileges=process.no_new_privileges,
     )
 
 
@@ -169,7 +180,7 @@ class KataRuntime:
         if not guest.vm(self.spec, self.program).adopt():
             raise Conflict(f"container {container_id[:12]}: its VM is not running")
         meta = guest.meta()
-        return await self.hub.link(guest, self._teardown, adopt=bool(meta and meta.started))
+        return await self.hub.link(guest, adopt=bool(meta and meta.started))
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -205,7 +216,8 @@ class KataRuntime:
             await anyio.to_thread.run_sync(guest.virtiofsd.start)
             vm = guest.vm(spec, self.program)
             pid = await anyio.to_thread.run_sync(vm.start)
-            link = await self.hub.link(guest, self._teardown, adopt=False)
+            await anyio.to_thread.run_sync(guest.start_shim)
+            link = await self.hub.link(guest, adopt=False)
             await link.agent().network(network)
             await link.agent().create(
                 container.id,
@@ -213,6 +225,8 @@ class KataRuntime:
                 request,
                 hostname=container.spec.hostname,
                 mounts=mounts,
+                readonly=bool(container.spec.root and container.spec.root.readonly),
+                sysctls=container.spec.linux.sysctl if container.spec.linux else {},
             )
         except BaseException as error:
             console = _console_tail(guest)

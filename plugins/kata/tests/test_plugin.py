@@ -24,6 +24,8 @@ def load(tmp_path: Path, **settings: object) -> tuple[Kernel, PluginStatus]:
 def with_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     program, _ = plugin.qemu_program()
     monkeypatch.setenv("PATH", str(fake_programs(tmp_path / "bin", program)))
+    # The machine's assets (/var/lib/pouch) are not these tests' business.
+    monkeypatch.setattr(plugin, "DEFAULT_ROOT", tmp_path / "machine")
 
 
 def fake_assets(directory: Path, agent: str = "0" * 64) -> None:
@@ -42,7 +44,8 @@ def fake_assets(directory: Path, agent: str = "0" * 64) -> None:
     (directory / "manifest.json").write_bytes(msgspec.json.encode(manifest))
 
 
-def test_listed_as_skipped_with_a_reason(tmp_path: Path) -> None:
+def test_listed_as_skipped_with_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plugin, "DEFAULT_ROOT", tmp_path / "machine")  # no assets anywhere
     kernel, status = load(tmp_path)
     assert status.state == "skipped", status
     assert status.reason.startswith(f"{NAME}: ")
@@ -97,6 +100,15 @@ def test_the_assets_directory_is_a_setting(tmp_path: Path) -> None:
     kernel, status = load(tmp_path, assets=str(tmp_path / "elsewhere"), accel="tcg")
     assert status.state == "loaded", status
     assert kernel.runtimes.get(NAME).describe().details["assets"] == str(tmp_path / "elsewhere")
+
+
+@pytest.mark.usefixtures("with_qemu")
+def test_a_root_without_assets_uses_the_machines(tmp_path: Path) -> None:
+    fake_assets(tmp_path / "machine" / "kata" / "assets")
+    kernel, status = load(tmp_path, accel="tcg")
+    assert status.state == "loaded", status
+    details = kernel.runtimes.get(NAME).describe().details
+    assert details["assets"] == str(tmp_path / "machine" / "kata" / "assets")
 
 
 def test_knows_qemu_for_arm_machines() -> None:

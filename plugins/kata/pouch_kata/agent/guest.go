@@ -25,12 +25,15 @@ const modulesList = "/etc/pouch-kata/modules"
 const SharedDir = "/run/pouch/shared"
 
 func setupGuest() {
+	// Each step on the console: a guest that stops on the way says where.
+	fmt.Println("pouch-agent: started")
 	if err := mountSystem(); err != nil {
 		log.Printf("mounting the system directories: %v", err)
 	}
 	if err := loadModules(modulesList); err != nil {
 		log.Printf("loading modules: %v", err)
 	}
+	fmt.Println("pouch-agent: modules loaded")
 	if tag := cmdlineParam("pouch.share"); tag != "" {
 		shareTag = tag
 		if err := mountShare(tag, SharedDir, time.Second); err != nil {

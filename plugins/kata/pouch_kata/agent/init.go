@@ -20,10 +20,12 @@ import (
 const initEnv = "_POUCH_AGENT_INIT"
 
 type initConfig struct {
-	Rootfs   string      `json:"rootfs"`
-	Hostname string      `json:"hostname"`
-	Spec     ProcessSpec `json:"spec"`
-	Mounts   []Mount     `json:"mounts,omitempty"`
+	Rootfs   string            `json:"rootfs"`
+	Hostname string            `json:"hostname"`
+	Spec     ProcessSpec       `json:"spec"`
+	Mounts   []Mount           `json:"mounts,omitempty"`
+	Readonly bool              `json:"readonly,omitempty"`
+	Sysctls  map[string]string `json:"sysctls,omitempty"`
 }
 
 const (
@@ -51,8 +53,11 @@ func runInit() {
 			fail("sethostname", err)
 		}
 	}
-	if err := setupRootfs(cfg.Rootfs, cfg.Mounts); err != nil {
+	if err := setupRootfs(cfg.Rootfs, cfg.Mounts, cfg.Readonly); err != nil {
 		fail("mounts", err)
+	}
+	if err := applySysctls(cfg.Sysctls); err != nil {
+		fail("sysctls", err)
 	}
 	if err := syscall.Chroot(cfg.Rootfs); err != nil {
 		fail("chroot "+cfg.Rootfs, err)
@@ -77,6 +82,13 @@ func runInit() {
 		os.Exit(1) // the agent let go of the container before starting it
 	}
 	start.Close()
+	if err := dropBounding(cfg.Spec.Capabilities); err != nil {
+		fail("capabilities", err)
+	}
+	if cfg.Spec.Capabilities != nil {
+		// Keep the permitted set across setuid; setCaps then sets it exactly.
+		syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_KEEPCAPS, 1, 0)
+	}
 	if err := syscall.Setgroups(nil); err != nil {
 		fail("setgroups", err)
 	}
@@ -85,6 +97,14 @@ func runInit() {
 	}
 	if err := syscall.Setuid(int(cfg.Spec.UID)); err != nil {
 		fail("setuid", err)
+	}
+	if err := setCaps(cfg.Spec.Capabilities); err != nil {
+		fail("capabilities", err)
+	}
+	if cfg.Spec.NoNewPrivileges {
+		if err := setNoNewPrivs(); err != nil {
+			fail("no_new_privs", err)
+		}
 	}
 	os.Unsetenv(initEnv)
 	fail("exec "+path, syscall.Exec(path, cfg.Spec.Args, cfg.Spec.Env))

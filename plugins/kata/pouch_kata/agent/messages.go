@@ -12,20 +12,22 @@ const Version = "0.1.0"
 
 // Request is every request's envelope; which fields count depends on Type.
 type Request struct {
-	ID        uint64          `json:"id"`
-	Type      string          `json:"type"`
-	Container string          `json:"container,omitempty"`
-	Process   string          `json:"process,omitempty"`
-	Rootfs    string          `json:"rootfs,omitempty"`
-	Hostname  string          `json:"hostname,omitempty"`
-	Mounts    []Mount         `json:"mounts,omitempty"`
-	Network   *NetworkRequest `json:"network,omitempty"`
-	Spec      *ProcessSpec    `json:"spec,omitempty"`
-	Signal    int             `json:"signal,omitempty"`
-	Data      []byte          `json:"data,omitempty"`
-	Close     bool            `json:"close,omitempty"`
-	Rows      uint16          `json:"rows,omitempty"`
-	Cols      uint16          `json:"cols,omitempty"`
+	ID        uint64            `json:"id"`
+	Type      string            `json:"type"`
+	Container string            `json:"container,omitempty"`
+	Process   string            `json:"process,omitempty"`
+	Rootfs    string            `json:"rootfs,omitempty"`
+	Hostname  string            `json:"hostname,omitempty"`
+	Mounts    []Mount           `json:"mounts,omitempty"`
+	Network   *NetworkRequest   `json:"network,omitempty"`
+	Readonly  bool              `json:"readonly,omitempty"`
+	Sysctls   map[string]string `json:"sysctls,omitempty"`
+	Spec      *ProcessSpec      `json:"spec,omitempty"`
+	Signal    int               `json:"signal,omitempty"`
+	Data      []byte            `json:"data,omitempty"`
+	Close     bool              `json:"close,omitempty"`
+	Rows      uint16            `json:"rows,omitempty"`
+	Cols      uint16            `json:"cols,omitempty"`
 }
 
 // ProcessSpec is what to run: the part of an OCI process this increment knows.
@@ -36,6 +38,9 @@ type ProcessSpec struct {
 	Terminal bool     `json:"terminal,omitempty"`
 	UID      uint32   `json:"uid,omitempty"`
 	GID      uint32   `json:"gid,omitempty"`
+	// The rest apply to a container's first process.
+	Capabilities    *Capabilities `json:"capabilities,omitempty"`
+	NoNewPrivileges bool          `json:"no_new_privileges,omitempty"`
 }
 
 // Mount is one mount of the container's (an OCI mount whose bind source the

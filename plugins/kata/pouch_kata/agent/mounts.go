@@ -15,8 +15,12 @@ import (
 
 var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
-func setupRootfs(rootfs string, mounts []Mount) error {
+func setupRootfs(rootfs string, mounts []Mount, readonly bool) error {
 	at := func(dest string) string { return filepath.Join(rootfs, filepath.Clean("/"+dest)) }
+	// A mount point of its own, to be made read-only at the end without its submounts.
+	if err := syscall.Mount(rootfs, rootfs, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind the root filesystem: %w", err)
+	}
 	nodev := uintptr(syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC)
 	if err := mountAt("proc", at("/proc"), "proc", nodev, ""); err != nil {
 		return err
@@ -48,6 +52,12 @@ func setupRootfs(rootfs string, mounts []Mount) error {
 	for _, m := range mounts {
 		if err := specMount(at(m.Destination), m); err != nil {
 			return fmt.Errorf("mount %s: %w", m.Destination, err)
+		}
+	}
+	if readonly {
+		flags := uintptr(syscall.MS_BIND | syscall.MS_REMOUNT | syscall.MS_RDONLY)
+		if err := syscall.Mount("", rootfs, "", flags, ""); err != nil {
+			return fmt.Errorf("make the root filesystem read-only: %w", err)
 		}
 	}
 	return nil

@@ -238,7 +238,7 @@ func (a *Agent) Create(req *Request) (*Process, error) {
 		return nil, fmt.Errorf("container %q exists", req.Container)
 	}
 	p := &Process{ID: req.Container, Terminal: req.Spec.Terminal, exited: make(chan struct{})}
-	cfg, _ := jsonString(initConfig{Rootfs: req.Rootfs, Hostname: req.Hostname, Spec: *req.Spec, Mounts: req.Mounts})
+	cfg, _ := jsonString(initConfig{Rootfs: req.Rootfs, Hostname: req.Hostname, Spec: *req.Spec, Mounts: req.Mounts, Readonly: req.Readonly, Sysctls: req.Sysctls})
 	startR, startW, err := os.Pipe()
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from _images import BIG_LAYERS
+from _kata import KATA_FIGURES, kata_available, kata_variants
 from _measure import Figure, Variant, interleave
 from _procs import BenchError, timed, timed_batch
 
@@ -91,7 +92,7 @@ class Settings:
 
 def new_figures(batch: int, idle: int) -> dict[str, Figure]:
     figures = {}
-    for key, title, unit, compare in FIGURES:
+    for key, title, unit, compare in FIGURES + KATA_FIGURES:
         title = title.replace("20 containers", f"{batch} containers")
         title = title.replace("10 running", f"{idle} running")
         figures[key] = Figure(key, title, unit, compare=list(compare))
@@ -219,3 +220,7 @@ def measure_all(
     ]
     # RSS needs no warm-up: every round starts and stops the containers anew.
     phase(f"memory with {settings.idle} containers", memory, settings.rounds, 0)
+    if "pouch" in engines and kata_available(engines["pouch"]):
+        phase("kata beside runc", kata_variants(engines["pouch"]), settings.rounds, settings.warmup)
+    elif "pouch" in engines:
+        print("kata: not loaded in this pouchd (pouch-kata assets build?): no kata rows")

@@ -143,7 +143,7 @@ def _define_system(sub: Sub) -> None:
         aliases=["list"],
     )
     ls.add_argument("-q", "--quiet", action="store_true", help="print plugin names only")
-    format_flag(ls, "{{.Name}}\\t{{.State}} (fields: Name, State, Reason, Provides)")
+    format_flag(ls, "{{.Name}}\\t{{.State}} (fields: Name, State, Reason, Provides, Details)")
 
 
 def define(sub: Sub) -> None:

@@ -19,9 +19,11 @@ __all__ = ["info_lines", "plugins_of"]
 def plugins_of(info: dict[str, Any]) -> list[dict[str, str]]:
     """The engine's plugins as rows for ``plugin ls`` (Name, State, Reason, ...)."""
     rows = []
+    runtimes = info.get("Runtimes") or {}
     for plugin in info.get("PouchPlugins") or []:
         if not isinstance(plugin, dict):
             continue
+        provides = [str(p) for p in plugin.get("provides") or []]
         rows.append(
             {
                 "Name": str(plugin.get("name", "")),
@@ -30,10 +32,24 @@ def plugins_of(info: dict[str, Any]) -> list[dict[str, str]]:
                 "Version": str(plugin.get("version", "")),
                 "Module": str(plugin.get("module", "")),
                 "Builtin": "true" if plugin.get("builtin") else "false",
-                "Provides": ", ".join(str(p) for p in plugin.get("provides") or []),
+                "Provides": ", ".join(provides),
+                "Details": str(plugin.get("reason") or "") or _provided(provides, runtimes),
             }
         )
     return rows
+
+
+def _provided(provides: list[str], runtimes: dict[str, Any]) -> str:
+    """What a loaded plugin provides; a runtime with its details ("runtime:kata (accel…)")."""
+    shown = []
+    for item in provides:
+        kind, _, name = item.partition(":")
+        entry = runtimes.get(name) if kind == "runtime" else None
+        details = entry.get("pouchDetails") if isinstance(entry, dict) else None
+        if details:
+            item += " (" + ", ".join(f"{k}={v}" for k, v in sorted(details.items())) + ")"
+        shown.append(item)
+    return ", ".join(shown)
 
 
 def _names(value: Any) -> str:

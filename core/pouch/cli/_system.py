@@ -96,8 +96,8 @@ def plugin_ls(args: argparse.Namespace, client: Client) -> int:
         for plugin in plugins:
             sys.stdout.write(f"{plugin['Name']}\n")
         return 0
-    template = make_template(args.format, "table {{.Name}}\t{{.State}}\t{{.Reason}}")
-    emit(template, plugins, {"Name": "NAME", "State": "STATE", "Reason": "REASON"})
+    template = make_template(args.format, "table {{.Name}}\t{{.State}}\t{{.Details}}")
+    emit(template, plugins, {"Name": "NAME", "State": "STATE", "Details": "DETAILS"})
     return 0
 
 

@@ -138,6 +138,7 @@ async def info(ctx: Daemon, request: Request) -> Reply:
         r.name: {
             "path": r.describe().details.get("path", r.name),
             "pouchPlugin": kernel.runtimes.plugin_of(r.name),
+            "pouchDetails": {k: str(v) for k, v in r.describe().details.items()},
         }
         for r in kernel.runtimes
     }

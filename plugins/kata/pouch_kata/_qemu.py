@@ -119,7 +119,8 @@ def qemu_argv(program: str, spec: VMSpec, files: VMFiles) -> list[str]:
     accel = (
         ["-accel", "kvm", "-cpu", "host"]
         if spec.accel == "kvm"
-        else ["-accel", "tcg", "-cpu", "max"]
+        # TCG's translation cache in MiB: QEMU's default (1 GiB) grows each VM's RSS.
+        else ["-accel", "tcg,tb-size=32", "-cpu", "max"]
     )
     machine, share = _share_args(spec, files)
     network: list[str] = []

@@ -37,7 +37,7 @@ def test_the_microvm_command_line(tmp_path: Path) -> None:
     args = pairs(argv)
     assert argv[0] == "qemu-system-x86_64"
     assert args["-M"] == ["microvm"]
-    assert args["-accel"] == ["tcg"] and args["-cpu"] == ["max"]
+    assert args["-accel"] == ["tcg,tb-size=32"] and args["-cpu"] == ["max"]
     assert args["-m"] == ["128M"] and args["-smp"] == ["1"]
     for flag in ("-nodefaults", "-no-reboot", "-daemonize"):
         assert flag in argv

@@ -150,7 +150,7 @@ def test_system_commands(cli: Pouch) -> None:
     info = cli.ok("info")
     assert "Pouch Plugins:" in info and "Server Version:" in info
     plugins = cli.ok("plugin", "ls").splitlines()
-    assert plugins[0].split() == ["NAME", "STATE", "REASON"]
+    assert plugins[0].split() == ["NAME", "STATE", "DETAILS"]
     runtime_plugin = {"process": "process", "runc": "runc"}[preferred_runtime()[0]]
     assert any(line.split()[:2] == [runtime_plugin, "loaded"] for line in plugins[1:])
 

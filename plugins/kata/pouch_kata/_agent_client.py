@@ -172,6 +172,11 @@ class AgentClient:
         self._fail_all(AgentGone(f"{self._name}: the connection was closed"))
         try:
             return await self._tg.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # The body's own error (AgentGone …), not a group of one around it.
+            if exc is not None and list(group.exceptions) == [exc]:
+                raise exc from None
+            raise
         finally:
             with anyio.CancelScope(shield=True):
                 await self._stream.aclose()

@@ -36,7 +36,7 @@ from pouch.oci import LinuxResources, Process
 from pouch.users import resolve_user
 
 from . import _agent_protocol as proto
-from ._agent_client import AgentProcess
+from ._agent_client import AgentGone, AgentProcess
 from ._guest import GUEST_ROOTFS, GuestDir, Meta
 from ._hub import Hub, Link
 from ._network import plumb
@@ -79,8 +79,10 @@ def _console_tail(guest: GuestDir, lines: int = 12) -> str:
         text = (guest.path / "console.log").read_text(errors="replace")
     except OSError:
         return ""
-    tail = [line for line in text.splitlines() if line.strip()][-lines:]
-    return "\nguest console:\n" + "\n".join(tail) if tail else ""
+    said = [line for line in text.splitlines() if line.strip()]
+    tail = said[-lines:]
+    panic = [line for line in said if "Kernel panic" in line and line not in tail]
+    return "\nguest console:\n" + "\n".join(panic[:1] + tail) if tail else ""
 
 
 class _Stdio:
@@ -202,6 +204,7 @@ class KataRuntime:
                 field="HostConfig.NetworkMode",
             )
         network = proto.NetworkSettings(mac="")
+        booted = False
         try:
             await anyio.to_thread.run_sync(guest.prepare, container.rootfs, meta)
             request = _process_spec(process, guest.rootfs)
@@ -218,6 +221,7 @@ class KataRuntime:
             pid = await anyio.to_thread.run_sync(vm.start)
             await anyio.to_thread.run_sync(guest.start_shim)
             link = await self.hub.link(guest, adopt=False)
+            booted = True
             await link.agent().network(network)
             await link.agent().create(
                 container.id,
@@ -234,6 +238,10 @@ class KataRuntime:
                 await self.delete(container.id)
             if isinstance(error, (OSError, BootError, RuntimeError)):
                 raise PouchError(f"kata: the VM did not start: {error}{console}") from error
+            if isinstance(error, AgentGone) and not booted:
+                raise PouchError(
+                    f"kata: the VM stopped before its agent answered ({error}){console}"
+                ) from error
             if isinstance(error, PouchError):
                 raise PouchError(f"kata: {error}{console}") from error
             raise

@@ -200,6 +200,7 @@ class AgentClient:
         mounts: Sequence[proto.GuestMount] = (),
         readonly: bool = False,
         sysctls: dict[str, str] | None = None,
+        resources: proto.Resources | None = None,
     ) -> AgentProcess:
         """Create a container; its first process (id ``container``) waits for ``start``."""
         process = self._register(container)
@@ -212,6 +213,7 @@ class AgentClient:
                 mounts=list(mounts),
                 readonly=readonly,
                 sysctls=dict(sysctls or {}),
+                resources=resources,
             )
             process.pid = (await self._call(request, proto.PidResult)).pid
         except BaseException:
@@ -245,6 +247,12 @@ class AgentClient:
 
     async def resize(self, process_id: str, rows: int, cols: int) -> None:
         await self._call(proto.Resize(process=process_id, rows=rows, cols=cols), proto.Empty)
+
+    async def update(self, container: str, resources: proto.Resources) -> None:
+        await self._call(proto.Update(container=container, resources=resources), proto.Empty)
+
+    async def stats(self, container: str) -> proto.StatsResult:
+        return await self._call(proto.StatsRequest(container=container), proto.StatsResult)
 
     async def network(self, settings: proto.NetworkSettings) -> None:
         """Set up the guest's lo and the card ``settings`` names."""

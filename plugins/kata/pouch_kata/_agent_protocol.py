@@ -35,10 +35,14 @@ __all__ = [
     "Reply",
     "Request",
     "Resize",
+    "Resources",
     "Shutdown",
     "Signal",
     "Start",
+    "StatsRequest",
+    "StatsResult",
     "Stdin",
+    "Update",
     "Version",
     "VersionResult",
     "Wait",
@@ -94,6 +98,31 @@ class Version(Request, tag="version", kw_only=True):
     pass
 
 
+class Resources(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """A container's cgroup limits in the guest; 0 is none."""
+
+    memory: int = 0
+    cpu_quota: int = 0
+    cpu_period: int = 0
+    pids: int = 0
+
+
+class StatsResult(msgspec.Struct, kw_only=True):
+    cpu_usage_ns: int = 0
+    memory: int = 0
+    memory_limit: int = 0
+    pids: int = 0
+
+
+class Update(Request, tag="update", kw_only=True):
+    container: str
+    resources: Resources
+
+
+class StatsRequest(Request, tag="stats", kw_only=True):
+    container: str
+
+
 class GuestMount(msgspec.Struct, omit_defaults=True, kw_only=True):
     """One of the container's mounts; a bind's source is a path in the guest."""
 
@@ -114,6 +143,7 @@ class Create(Request, tag="create", kw_only=True):
     mounts: list[GuestMount] = []
     readonly: bool = False
     sysctls: dict[str, str] = {}
+    resources: Resources | None = None
 
 
 class Start(Request, tag="start", kw_only=True):
@@ -192,6 +222,7 @@ class Output(_Incoming, tag="output", kw_only=True):
 class Exit(_Incoming, tag="exit", kw_only=True):
     process: str
     code: int
+    oom: bool = False  # a container's first process, killed for its cgroup's memory
 
 
 Incoming = Reply | ErrorReply | Output | Exit

@@ -110,8 +110,9 @@ class GuestDir:
     def meta(self) -> Meta | None:
         return self._read("meta.json", Meta)
 
-    def write_exit(self, code: int) -> None:
-        self._write("exit.json", ExitStatus(exit_code=code, finished_at=time.time()))
+    def write_exit(self, code: int, *, oom: bool = False) -> None:
+        status = ExitStatus(exit_code=code, finished_at=time.time(), oom_killed=oom)
+        self._write("exit.json", status)
 
     def exit(self) -> ExitStatus | None:
         return self._read("exit.json", ExitStatus)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
@@ -30,7 +31,7 @@ from pouch.drivers import (
     Stats,
     StdioStream,
 )
-from pouch.errors import Conflict, InvalidArgument, NoSuchContainer, NotSupported, PouchError
+from pouch.errors import Conflict, InvalidArgument, NoSuchContainer, PouchError
 from pouch.executables import check_command
 from pouch.oci import LinuxResources, Process
 from pouch.users import resolve_user
@@ -70,6 +71,19 @@ def _process_spec(process: Process, rootfs: Path) -> proto.ProcessSpec:
         if caps is not None
         else None,
         no_new_privileges=process.no_new_privileges,
+    )
+
+
+def _resources(resources: LinuxResources | None) -> proto.Resources:
+    """The limits the agent sets on the container's cgroup in the guest."""
+    if resources is None:
+        return proto.Resources()
+    memory, cpu, pids = resources.memory, resources.cpu, resources.pids
+    return proto.Resources(
+        memory=max(0, memory.limit or 0) if memory else 0,
+        cpu_quota=max(0, cpu.quota or 0) if cpu else 0,
+        cpu_period=max(0, cpu.period or 0) if cpu else 0,
+        pids=max(0, pids.limit) if pids else 0,
     )
 
 
@@ -146,8 +160,11 @@ class KataRuntime:
                 Capability.EXEC,
                 Capability.NAMESPACES,
                 Capability.PAUSE,
+                Capability.RESOURCES,
                 Capability.RESTORE,
+                Capability.STATS,
                 Capability.TTY,
+                Capability.UPDATE,
             ],
             details=dict(self._details),
         )
@@ -204,6 +221,7 @@ class KataRuntime:
                 field="HostConfig.NetworkMode",
             )
         network = proto.NetworkSettings(mac="")
+        linux = container.spec.linux
         booted = False
         try:
             await anyio.to_thread.run_sync(guest.prepare, container.rootfs, meta)
@@ -230,7 +248,8 @@ class KataRuntime:
                 hostname=container.spec.hostname,
                 mounts=mounts,
                 readonly=bool(container.spec.root and container.spec.root.readonly),
-                sysctls=container.spec.linux.sysctl if container.spec.linux else {},
+                sysctls=linux.sysctl if linux else {},
+                resources=_resources(linux.resources if linux else None),
             )
         except BaseException as error:
             console = _console_tail(guest)
@@ -351,7 +370,9 @@ class KataRuntime:
             ) from None
 
     async def update(self, container_id: str, resources: LinuxResources) -> None:
-        raise NotSupported("the kata runtime cannot change a running VM's limits yet")
+        """New limits for the container's cgroup in the guest (the VM keeps its size)."""
+        link = await self._link(container_id)
+        await link.agent().update(container_id, _resources(resources))
 
     async def exec(self, container_id: str, exec_id: str, process: Process) -> ExecProcess:
         link = await self._link(container_id)
@@ -364,7 +385,15 @@ class KataRuntime:
         return _Stdio(link, exec_id, started)
 
     async def stats(self, container_id: str) -> Stats:
-        raise NotSupported("the kata runtime reports no statistics yet")
+        link = await self._link(container_id)
+        sample = await link.agent().stats(container_id)
+        return Stats(
+            read_at=time.time(),
+            cpu_usage_ns=sample.cpu_usage_ns,
+            memory_usage=sample.memory,
+            memory_limit=sample.memory_limit,
+            pids=sample.pids,
+        )
 
     async def attach(self, container_id: str) -> StdioStream:
         return _Stdio(await self._link(container_id), container_id, None)

@@ -38,6 +38,7 @@ class _Peek(msgspec.Struct):
     stream: str = "stdout"
     data: bytes = b""
     code: int = 0
+    oom: bool = False
 
 
 async def _frame(reader: BufferedByteReceiveStream) -> bytes:
@@ -110,7 +111,7 @@ class Shim:
                 self.log.write("stderr" if peek.stream == "stderr" else "stdout", peek.data)
                 continue
             if peek.type == "exit" and mine:
-                self.guest.write_exit(peek.code)
+                self.guest.write_exit(peek.code, oom=peek.oom)
             await self._to_engine(frame)
             if peek.type == "exit" and mine:
                 return peek.code

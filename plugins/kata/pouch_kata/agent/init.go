@@ -26,6 +26,7 @@ type initConfig struct {
 	Mounts   []Mount           `json:"mounts,omitempty"`
 	Readonly bool              `json:"readonly,omitempty"`
 	Sysctls  map[string]string `json:"sysctls,omitempty"`
+	Cgroup   string            `json:"cgroup,omitempty"`
 }
 
 const (
@@ -53,7 +54,7 @@ func runInit() {
 			fail("sethostname", err)
 		}
 	}
-	if err := setupRootfs(cfg.Rootfs, cfg.Mounts, cfg.Readonly); err != nil {
+	if err := setupRootfs(cfg.Rootfs, cfg.Mounts, cfg.Readonly, cfg.Cgroup); err != nil {
 		fail("mounts", err)
 	}
 	if err := applySysctls(cfg.Sysctls); err != nil {

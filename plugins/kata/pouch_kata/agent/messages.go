@@ -22,6 +22,7 @@ type Request struct {
 	Network   *NetworkRequest   `json:"network,omitempty"`
 	Readonly  bool              `json:"readonly,omitempty"`
 	Sysctls   map[string]string `json:"sysctls,omitempty"`
+	Resources *Resources        `json:"resources,omitempty"`
 	Spec      *ProcessSpec      `json:"spec,omitempty"`
 	Signal    int               `json:"signal,omitempty"`
 	Data      []byte            `json:"data,omitempty"`
@@ -75,6 +76,7 @@ type ExitEvent struct {
 	Type    string `json:"type"`
 	Process string `json:"process"`
 	Code    int    `json:"code"`
+	OOM     bool   `json:"oom,omitempty"`
 }
 
 type VersionResult struct {

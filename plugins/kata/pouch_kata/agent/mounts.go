@@ -15,7 +15,7 @@ import (
 
 var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
-func setupRootfs(rootfs string, mounts []Mount, readonly bool) error {
+func setupRootfs(rootfs string, mounts []Mount, readonly bool, cgroup string) error {
 	at := func(dest string) string { return filepath.Join(rootfs, filepath.Clean("/"+dest)) }
 	// A mount point of its own, to be made read-only at the end without its submounts.
 	if err := syscall.Mount(rootfs, rootfs, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
@@ -27,6 +27,14 @@ func setupRootfs(rootfs string, mounts []Mount, readonly bool) error {
 	}
 	if err := mountAt("sysfs", at("/sys"), "sysfs", nodev|syscall.MS_RDONLY, ""); err != nil {
 		return err
+	}
+	if cgroup != "" { // its own cgroup as its /sys/fs/cgroup, read-only
+		target := at("/sys/fs/cgroup")
+		if err := syscall.Mount(cgroup, target, "", syscall.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind the cgroup: %w", err)
+		}
+		flags := uintptr(syscall.MS_BIND | syscall.MS_REMOUNT | syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC)
+		syscall.Mount("", target, "", flags, "")
 	}
 	if err := mountAt("tmpfs", at("/dev"), "tmpfs", syscall.MS_NOSUID, "mode=755,size=65536k"); err != nil {
 		return err

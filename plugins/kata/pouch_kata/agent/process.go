@@ -27,6 +27,7 @@ type Container struct {
 	Rootfs   string
 	Hostname string
 	Init     *Process
+	Cgroup   string // its cgroup in the guest, "" without cgroup v2
 }
 
 type Process struct {
@@ -117,8 +118,14 @@ func (a *Agent) finish(p *Process, code int) {
 		p.stdin.Close()
 	}
 	p.code = code
+	oom := false
+	a.mu.Lock()
+	if c := a.containers[p.ID]; c != nil && c.Init == p {
+		oom = oomKilled(c.Cgroup)
+	}
+	a.mu.Unlock()
 	close(p.exited)
-	a.emit(ExitEvent{Type: "exit", Process: p.ID, Code: code})
+	a.emit(ExitEvent{Type: "exit", Process: p.ID, Code: code, OOM: oom})
 }
 
 // stdio makes the three descriptors of a new process and the agent's ends.
@@ -238,7 +245,12 @@ func (a *Agent) Create(req *Request) (*Process, error) {
 		return nil, fmt.Errorf("container %q exists", req.Container)
 	}
 	p := &Process{ID: req.Container, Terminal: req.Spec.Terminal, exited: make(chan struct{})}
-	cfg, _ := jsonString(initConfig{Rootfs: req.Rootfs, Hostname: req.Hostname, Spec: *req.Spec, Mounts: req.Mounts, Readonly: req.Readonly, Sysctls: req.Sysctls})
+	cgroup, err := makeCgroup(req.Container, req.Resources)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	cfg, _ := jsonString(initConfig{Rootfs: req.Rootfs, Hostname: req.Hostname, Spec: *req.Spec,
+		Mounts: req.Mounts, Readonly: req.Readonly, Sysctls: req.Sysctls, Cgroup: cgroup})
 	startR, startW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -272,6 +284,12 @@ func (a *Agent) Create(req *Request) (*Process, error) {
 		return nil, fmt.Errorf("fork: %w", err)
 	}
 	p.startW, p.statusR = startW, statusR
+	if err := joinCgroup(cgroup, p.PID); err != nil {
+		startW.Close()
+		statusR.Close()
+		syscall.Kill(p.PID, syscall.SIGKILL)
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
 	buf := make([]byte, 4096)
 	n, _ := statusR.Read(buf)
 	if n != 1 || buf[0] != 0 {
@@ -281,7 +299,7 @@ func (a *Agent) Create(req *Request) (*Process, error) {
 		syscall.Kill(p.PID, syscall.SIGKILL)
 		return nil, fmt.Errorf("container setup failed: %s", string(append(buf[:n], msg...)))
 	}
-	a.containers[req.Container] = &Container{ID: req.Container, Rootfs: req.Rootfs, Hostname: req.Hostname, Init: p}
+	a.containers[req.Container] = &Container{ID: req.Container, Rootfs: req.Rootfs, Hostname: req.Hostname, Init: p, Cgroup: cgroup}
 	a.procs[p.ID] = p
 	return p, nil
 }
@@ -377,6 +395,7 @@ func (a *Agent) Exec(req *Request) (*Process, error) {
 		p.stdin.Close()
 		return nil, err
 	}
+	joinCgroup(c.Cgroup, p.PID) // best effort: it may have exited already
 	a.procs[p.ID] = p
 	return p, nil
 }
@@ -506,4 +525,35 @@ func (a *Agent) runHelper(argv ...string) (string, error) {
 		return string(out), fmt.Errorf("exit %d", c)
 	}
 	return string(out), nil
+}
+
+// Update changes a running container's limits.
+func (a *Agent) Update(id string, r *Resources) error {
+	c, err := a.container(id)
+	if err != nil {
+		return err
+	}
+	if c.Cgroup == "" {
+		return errors.New("the guest has no cgroup v2")
+	}
+	return applyResources(c.Cgroup, r)
+}
+
+// Stats samples a container's cgroup.
+func (a *Agent) Stats(id string) (StatsResult, error) {
+	c, err := a.container(id)
+	if err != nil {
+		return StatsResult{}, err
+	}
+	return cgroupStats(c.Cgroup), nil
+}
+
+func (a *Agent) container(id string) (*Container, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.containers[id]
+	if c == nil {
+		return nil, fmt.Errorf("no container %q", id)
+	}
+	return c, nil
 }

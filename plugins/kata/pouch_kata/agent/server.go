@@ -151,6 +151,11 @@ func (s *Server) handle(out *FrameWriter, req *Request) {
 			return
 		}
 		reply(Empty{}, configureNetwork(*req.Network, a.runHelper))
+	case "update":
+		reply(Empty{}, a.Update(req.Container, req.Resources))
+	case "stats":
+		stats, err := a.Stats(req.Container)
+		reply(stats, err)
 	case "stdin":
 		reply(Empty{}, a.Stdin(req.Process, req.Data, req.Close))
 	case "resize":

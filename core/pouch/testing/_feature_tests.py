@@ -139,8 +139,8 @@ async def test_logs_rotate_at_max_size_keeping_max_file(
     self: SuiteBase, engine: Engine, busybox: str
 ) -> None:
     script = (
-        "i=0; while [ $i -lt 400 ]; do"
-        " echo line-$i-$(printf '%080d' 0); i=$((i+1)); sleep 0.01; done"
+        "pad=$(printf '%080d' 0); i=0; while [ $i -lt 400 ]; do"
+        " echo line-$i-$pad; i=$((i+1)); sleep 0.01; done"
     )
     with anyio.fail_after(self.timeout):
         container = await self.run(

@@ -98,7 +98,7 @@ def test_the_accelerator_probe_is_bounded_and_its_answer_boots(
         guest=(guest_assets.vmlinux, guest_assets.initramfs),
         kernel_id=guest_assets.manifest.vmlinux_sha256,
     )
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 60  # bounded (it never hangs), not a speed target
     assert accel.name in ("kvm", "tcg"), accel
     assert (tmp_path / "run" / "kata" / "accel.json").is_file()
     vm = make_vm(tcg(guest_assets, accel=accel.name))

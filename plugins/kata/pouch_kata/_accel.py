@@ -14,6 +14,7 @@ the kernel, so a host is probed once per boot.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -155,12 +156,19 @@ def choose_accel(
         return _cache[key]
     boot_id = _boot_id()
     stamp = f"{boot_id}|{kernel_id}"
-    cache_file = run_root / "kata" / "accel.json" if run_root is not None and guest else None
-    if cache_file is not None:
+    # The run root's answer, else the one beside the guest assets (shared by
+    # every pouchd of this boot, whatever its run root).
+    cache_files = (
+        [run_root / "kata" / "accel.json", guest[0].parent / "accel.json"]
+        if run_root is not None and guest
+        else []
+    )
+    for cache_file in cache_files:
         with contextlib.suppress(OSError, msgspec.DecodeError):
             cached = msgspec.json.decode(cache_file.read_bytes(), type=Accel)
             if boot_id and cached.stamp == stamp:
                 _cache[key] = cached
+                _remember(cached, cache_files)
                 return cached
     problem = probe_kvm(device)
     if problem is None and guest is not None:
@@ -170,10 +178,14 @@ def choose_accel(
     else:
         accel = Accel(name="tcg", reason=problem, stamp=stamp)
     _cache[key] = accel
-    if cache_file is not None:
+    _remember(accel, cache_files)
+    return accel
+
+
+def _remember(accel: Accel, cache_files: list[Path]) -> None:
+    for cache_file in cache_files:
         with contextlib.suppress(OSError):
             cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp")
+            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(msgspec.json.encode(accel))
             tmp.replace(cache_file)
-    return accel

@@ -32,7 +32,7 @@ from pouch.mounts import is_mountpoint, mount_all, unmount
 from ._agent_protocol import GuestMount
 from ._network import unplumb
 from ._qemu import MicroVM, VMSpec
-from ._virtiofsd import Virtiofsd
+from ._virtiofsd import Virtiofsd, live_pid
 
 __all__ = ["GUEST_ROOTFS", "SHIM_SOCKET", "GuestDir", "Meta", "state_root"]
 
@@ -178,12 +178,8 @@ class GuestDir:
         return proc.pid
 
     def _stop_shim(self) -> None:
-        try:
-            pid = int((self.path / "shim.pid").read_text())
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return
-        if str(self.path).encode() in argv:
+        pid = live_pid(self.path / "shim.pid", str(self.path))
+        if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 

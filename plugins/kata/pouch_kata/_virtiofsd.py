@@ -15,10 +15,22 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["VIRTIOFSD", "Virtiofsd"]
+__all__ = ["VIRTIOFSD", "Virtiofsd", "live_pid"]
 
 # Debian 12 ships the C virtiofsd with QEMU, outside PATH.
 VIRTIOFSD = Path("/usr/lib/qemu/virtiofsd")
+
+
+def live_pid(pidfile: Path, argument: str) -> int | None:
+    """The PID in ``pidfile`` while that process lives and has ``argument`` in its
+    command line (so a reused PID is never taken for it)."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if argument.encode() in argv and state != "Z" else None
 
 
 class Virtiofsd:
@@ -70,14 +82,7 @@ class Virtiofsd:
 
     def pid(self) -> int | None:
         """Its PID while it runs (and is still ours)."""
-        try:
-            pid = int(self.pidfile.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except (OSError, ValueError):
-            return None
-        ours = f"--socket-path={self.socket}".encode() in cmdline.split(b"\0")
-        return pid if ours and state != "Z" else None
+        return live_pid(self.pidfile, f"--socket-path={self.socket}")
 
     def stop(self, timeout: float = 3.0) -> None:
         """End it (SIGTERM, then SIGKILL) and remove its files."""

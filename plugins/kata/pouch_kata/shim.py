@@ -98,10 +98,15 @@ class Shim:
         while True:
             try:
                 frame = await _frame(reader)
-            except (anyio.EndOfStream, anyio.IncompleteRead, OSError, ValueError):
-                return _VANISHED
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                return _VANISHED
+            except (
+                anyio.EndOfStream,
+                anyio.IncompleteRead,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                OSError,
+                ValueError,
+            ):
+                return _VANISHED  # the agent's stream ended: the VM went away
             try:
                 peek = self.decoder.decode(frame[proto.HEADER.size :])
             except msgspec.DecodeError:
@@ -134,10 +139,15 @@ class Shim:
         try:
             while True:
                 await self._to_agent(await _frame(reader))
-        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
-            pass
-        except (anyio.ClosedResourceError, OSError, ValueError):
-            pass
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            OSError,
+            ValueError,
+        ):
+            pass  # the engine went away: the next connection takes over
         finally:
             if self.engine is stream:
                 self.engine = None

@@ -5,6 +5,7 @@ Slow: each case starts QEMU (under TCG).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import shutil
 from collections.abc import Iterator
@@ -57,11 +58,9 @@ def _left(run_root: Path) -> list[str]:
     where = str(state_root(run_root))
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
+        with contextlib.suppress(OSError):
             if where.encode() in cmdline.read_bytes():
                 found.append(cmdline.parent.name)
-        except OSError:
-            pass
     if where in Path("/proc/self/mountinfo").read_text():
         found.append("a mount")
     root = state_root(run_root)

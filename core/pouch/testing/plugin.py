@@ -176,6 +176,9 @@ class EngineFactory:
         """Start an engine once more and remove every container any engine left."""
         async with self() as engine:
             problems = await remove_all_containers(engine)
+            # Networks a test made and left: their bridges would outlive the state.
+            with anyio.CancelScope(shield=True):
+                await engine.networks.prune()
         self.dirty = False
         return problems
 

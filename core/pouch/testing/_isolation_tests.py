@@ -32,6 +32,12 @@ async def test_exec_runs_in_the_containers_namespaces(
         assert cmdline.split("\0")[0] == "sleep"
         code, out, _ = await engine.exec_run(container.id, ["id", "-u"], user="nobody")
         assert (code, out.strip()) == (0, b"65534")
+        # An exec is held as the container's first process is: same
+        # capabilities, same seccomp filter.
+        probe = "grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' /proc/{}/status"
+        _, first, _ = await engine.exec_run(container.id, ["sh", "-c", probe.format(1)])
+        _, own, _ = await engine.exec_run(container.id, ["sh", "-c", probe.format("self")])
+        assert b"CapBnd" in first and own == first
         await engine.remove(container.id, force=True)
 
 

@@ -81,9 +81,10 @@ class ProcessSpec(msgspec.Struct, omit_defaults=True, kw_only=True):
     terminal: bool = False
     uid: int = 0
     gid: int = 0
-    # A container's first process only (the agent applies them in its init):
     capabilities: Capabilities | None = None
     no_new_privileges: bool = False
+    #: a classic BPF program (``struct sock_filter`` array) the agent installs.
+    seccomp: bytes = b""
 
 
 # -- requests ----------------------------------------------------------------

@@ -121,6 +121,11 @@ class GuestDir:
     def paused_flag(self) -> Path:
         return self.path / "paused"
 
+    @property
+    def seccomp(self) -> Path:
+        """The container's seccomp filter as BPF (empty: none), for its execs."""
+        return self.path / "seccomp.bpf"
+
     # -- making and unmaking ---------------------------------------------------------
 
     def prepare(self, rootfs: list[Mount], meta: Meta) -> None:

@@ -42,6 +42,7 @@ from ._guest import GUEST_ROOTFS, GuestDir, Meta
 from ._hub import Hub, Link
 from ._network import plumb
 from ._qemu import BootError, VMSpec, qmp
+from ._seccomp import compile_bpf
 
 __all__ = ["KataRuntime"]
 
@@ -51,7 +52,7 @@ _MARGIN_MIB = 64
 _DEFAULT_MIB = 128
 
 
-def _process_spec(process: Process, rootfs: Path) -> proto.ProcessSpec:
+def _process_spec(process: Process, rootfs: Path, seccomp: bytes) -> proto.ProcessSpec:
     user = resolve_user(process.user, rootfs)
     caps = process.capabilities
     return proto.ProcessSpec(
@@ -71,6 +72,7 @@ def _process_spec(process: Process, rootfs: Path) -> proto.ProcessSpec:
         if caps is not None
         else None,
         no_new_privileges=process.no_new_privileges,
+        seccomp=seccomp,
     )
 
 
@@ -162,6 +164,7 @@ class KataRuntime:
                 Capability.PAUSE,
                 Capability.RESOURCES,
                 Capability.RESTORE,
+                Capability.SECCOMP,
                 Capability.STATS,
                 Capability.TTY,
                 Capability.UPDATE,
@@ -222,10 +225,12 @@ class KataRuntime:
             )
         network = proto.NetworkSettings(mac="")
         linux = container.spec.linux
+        seccomp = compile_bpf(linux.seccomp) if linux and linux.seccomp else b""
         booted = False
         try:
             await anyio.to_thread.run_sync(guest.prepare, container.rootfs, meta)
-            request = _process_spec(process, guest.rootfs)
+            guest.seccomp.write_bytes(seccomp)
+            request = _process_spec(process, guest.rootfs, seccomp)
             mounts = await anyio.to_thread.run_sync(guest.share_mounts, container.spec.mounts)
             if sandbox.netns_path:
                 meta.netns = sandbox.netns_path
@@ -377,7 +382,11 @@ class KataRuntime:
     async def exec(self, container_id: str, exec_id: str, process: Process) -> ExecProcess:
         link = await self._link(container_id)
         rootfs = link.guest.rootfs
-        request = _process_spec(process, rootfs)
+        try:  # the container's filter, compiled at create
+            seccomp = link.guest.seccomp.read_bytes()
+        except FileNotFoundError:
+            seccomp = b""
+        request = _process_spec(process, rootfs, seccomp)
         await anyio.to_thread.run_sync(
             check_command, rootfs, list(process.args), list(process.env), process.cwd
         )

@@ -232,3 +232,53 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+async def test_an_exec_gets_the_container_capabilities_and_filter(
+    agent: RunningAgent, rootfs: Path
+) -> None:
+    from pouch_kata._agent_protocol import Capabilities
+    from pouch_kata._seccomp import compile_bpf
+
+    from pouch.oci import LinuxSeccomp, LinuxSyscall
+
+    deny_mkdir = compile_bpf(
+        LinuxSeccomp(
+            default_action="SCMP_ACT_ALLOW",
+            syscalls=[LinuxSyscall(names=["mkdir", "mkdirat"], action="SCMP_ACT_ERRNO")],
+        )
+    )
+    kept = ["CAP_CHOWN", "CAP_KILL"]
+    caps = Capabilities(bounding=kept, effective=kept, permitted=kept)
+    probe = "grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' /proc/self/status; mkdir /made"
+    limited = ProcessSpec(
+        args=["sh", "-c", probe],
+        env=ENV,
+        capabilities=caps,
+        no_new_privileges=True,
+        seccomp=deny_mkdir,
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect(agent) as client:
+            main = await run(client, agent, rootfs, "lim", "sleep", "60")
+            for name in ("main", "exec"):
+                if name == "main":
+                    proc = await client.create("lim2", rootfs, limited)
+                    agent.started.append(proc.pid)
+                    await client.start("lim2")
+                else:
+                    proc = await client.exec("lim", "probe", limited)
+                    agent.started.append(proc.pid)
+                stdout, stderr, code = await collect(proc)
+                fields = dict(line.split(":\t") for line in stdout.decode().splitlines())
+                # CAP_CHOWN is bit 0, CAP_KILL bit 5.
+                assert fields == {
+                    "CapBnd": "0000000000000021",
+                    "CapEff": "0000000000000021",
+                    "NoNewPrivs": "1",
+                    "Seccomp": "2",
+                }, name
+                assert code == 1 and b"Operation not permitted" in stderr, (name, stderr)
+            assert not (rootfs / "made").exists()
+            await main.signal(signal.SIGKILL)
+            await main.wait()

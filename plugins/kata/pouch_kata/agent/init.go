@@ -83,32 +83,8 @@ func runInit() {
 		os.Exit(1) // the agent let go of the container before starting it
 	}
 	start.Close()
-	if err := dropBounding(cfg.Spec.Capabilities); err != nil {
-		fail("capabilities", err)
-	}
-	if cfg.Spec.Capabilities != nil {
-		// Keep the permitted set across setuid; setCaps then sets it exactly.
-		syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_KEEPCAPS, 1, 0)
-	}
-	if err := syscall.Setgroups(nil); err != nil {
-		fail("setgroups", err)
-	}
-	if err := syscall.Setgid(int(cfg.Spec.GID)); err != nil {
-		fail("setgid", err)
-	}
-	if err := syscall.Setuid(int(cfg.Spec.UID)); err != nil {
-		fail("setuid", err)
-	}
-	if err := setCaps(cfg.Spec.Capabilities); err != nil {
-		fail("capabilities", err)
-	}
-	if cfg.Spec.NoNewPrivileges {
-		if err := setNoNewPrivs(); err != nil {
-			fail("no_new_privs", err)
-		}
-	}
-	os.Unsetenv(initEnv)
-	fail("exec "+path, syscall.Exec(path, cfg.Spec.Args, cfg.Spec.Env))
+	status.Write([]byte(become(&cfg.Spec, path).Error()))
+	os.Exit(1)
 }
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -33,15 +33,16 @@ type Request struct {
 
 // ProcessSpec is what to run: the part of an OCI process this increment knows.
 type ProcessSpec struct {
-	Args     []string `json:"args"`
-	Env      []string `json:"env,omitempty"`
-	Cwd      string   `json:"cwd,omitempty"`
-	Terminal bool     `json:"terminal,omitempty"`
-	UID      uint32   `json:"uid,omitempty"`
-	GID      uint32   `json:"gid,omitempty"`
-	// The rest apply to a container's first process.
+	Args            []string      `json:"args"`
+	Env             []string      `json:"env,omitempty"`
+	Cwd             string        `json:"cwd,omitempty"`
+	Terminal        bool          `json:"terminal,omitempty"`
+	UID             uint32        `json:"uid,omitempty"`
+	GID             uint32        `json:"gid,omitempty"`
 	Capabilities    *Capabilities `json:"capabilities,omitempty"`
 	NoNewPrivileges bool          `json:"no_new_privileges,omitempty"`
+	// A classic BPF program (struct sock_filter[]) the host compiled.
+	Seccomp []byte `json:"seccomp,omitempty"`
 }
 
 // Mount is one mount of the container's (an OCI mount whose bind source the

@@ -364,30 +364,30 @@ func (a *Agent) Exec(req *Request) (*Process, error) {
 		return nil, err
 	}
 	p := &Process{ID: req.Process, Terminal: spec.Terminal, exited: make(chan struct{})}
+	cfg, err := jsonString(execConfig{Rootfs: c.Rootfs, Path: path, Spec: *spec})
+	if err != nil {
+		return nil, err
+	}
 	s, err := a.newStdio(p)
 	if err != nil {
 		return nil, err
 	}
-	cwd := spec.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
+	// The agent's own binary (the same file in the container's mount
+	// namespace: only the container's root is below) enters the root
+	// filesystem and takes on the user, capabilities and filter: see become.go.
 	attr := &syscall.ProcAttr{
-		Dir:   cwd,
-		Env:   spec.Env,
+		Env:   []string{execEnv + "=" + cfg},
 		Files: s.fds(),
 		Sys: &syscall.SysProcAttr{
-			Chroot:     c.Rootfs,
-			Setsid:     true,
-			Setctty:    p.Terminal,
-			Ctty:       0,
-			Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, Groups: []uint32{}},
+			Setsid:  true,
+			Setctty: p.Terminal,
+			Ctty:    0,
 		},
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		errc <- a.forkIn(c.Init.PID, p, path, spec.Args, attr)
+		errc <- a.forkIn(c.Init.PID, p, a.self, []string{"pouch-agent", "exec"}, attr)
 	}()
 	err = <-errc
 	s.closeChildEnds()
@@ -425,7 +425,7 @@ func (a *Agent) forkIn(pid int, p *Process, path string, argv []string, attr *sy
 		}
 	}
 	if err := a.fork(p, path, argv, attr); err != nil {
-		return fmt.Errorf("exec %s: %w", path, err)
+		return fmt.Errorf("start the process (%s): %w", argv[0], err)
 	}
 	return nil
 }

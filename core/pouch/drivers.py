@@ -224,12 +224,17 @@ class RuntimeState(msgspec.Struct, omit_defaults=True, kw_only=True):
     exit_code: int | None = None
     finished_at: float = 0.0
     oom_killed: bool = False
+    #: why the process ended when it was not its own doing ("" otherwise).
+    error: str = ""
 
 
 class ExitStatus(msgspec.Struct, kw_only=True):
     exit_code: int
     finished_at: float
     oom_killed: bool = False
+    #: why the process ended when it was not its own doing, e.g. its VM
+    #: stopped (shown as the container's ``State.Error``).
+    error: str = ""
 
     def state(self, container_id: str) -> RuntimeState:
         """The stopped state this exit leaves the container in."""
@@ -239,6 +244,7 @@ class ExitStatus(msgspec.Struct, kw_only=True):
             exit_code=self.exit_code,
             finished_at=self.finished_at,
             oom_killed=self.oom_killed,
+            error=self.error,
         )
 
 

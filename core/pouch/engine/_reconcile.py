@@ -106,11 +106,14 @@ class Reconciler:
                     exit_code=state.exit_code,
                     finished_at=state.finished_at or time.time(),
                     oom_killed=state.oom_killed,
+                    error=state.error,
                 )
             else:
-                container.state.error = "the container's process was lost while pouch was down"
-                self.records.put(container)
-                run.status = ExitStatus(exit_code=255, finished_at=time.time())
+                run.status = ExitStatus(
+                    exit_code=255,
+                    finished_at=time.time(),
+                    error="the container's process was lost while pouch was down",
+                )
             await self.runs.record_exit(container.id, run)
         else:
             if state is not None or container.attachments or container.netns_path:

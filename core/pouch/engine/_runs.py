@@ -214,6 +214,7 @@ class Runs:
             exit_code=status.exit_code,
             finished_at=status.finished_at or time.time(),
             oom_killed=status.oom_killed,
+            error=status.error,
         )
         with anyio.CancelScope(shield=True):
             await self.cleanup(container, self.runtime(container))

@@ -201,6 +201,8 @@ class AgentClient:
         readonly: bool = False,
         sysctls: dict[str, str] | None = None,
         resources: proto.Resources | None = None,
+        masked_paths: Sequence[str] = (),
+        readonly_paths: Sequence[str] = (),
     ) -> AgentProcess:
         """Create a container; its first process (id ``container``) waits for ``start``."""
         process = self._register(container)
@@ -214,6 +216,8 @@ class AgentClient:
                 readonly=readonly,
                 sysctls=dict(sysctls or {}),
                 resources=resources,
+                masked_paths=list(masked_paths),
+                readonly_paths=list(readonly_paths),
             )
             process.pid = (await self._call(request, proto.PidResult)).pid
         except BaseException:

@@ -145,6 +145,9 @@ class Create(Request, tag="create", kw_only=True):
     readonly: bool = False
     sysctls: dict[str, str] = {}
     resources: Resources | None = None
+    #: hidden (``/dev/null`` or an empty tmpfs over them) and read-only paths.
+    masked_paths: list[str] = []
+    readonly_paths: list[str] = []
 
 
 class Start(Request, tag="start", kw_only=True):

@@ -110,9 +110,32 @@ class GuestDir:
     def meta(self) -> Meta | None:
         return self._read("meta.json", Meta)
 
-    def write_exit(self, code: int, *, oom: bool = False) -> None:
-        status = ExitStatus(exit_code=code, finished_at=time.time(), oom_killed=oom)
+    def write_exit(self, code: int, *, oom: bool = False, error: str = "") -> None:
+        status = ExitStatus(exit_code=code, finished_at=time.time(), oom_killed=oom, error=error)
         self._write("exit.json", status)
+
+    def write_lost(self, code: int) -> None:
+        """The VM went before its container's process said it exited."""
+        said = self.console_lines()
+        panic = [line for line in said if "Kernel panic" in line]
+        last = (panic or said or [""])[-1 if not panic else 0].strip()
+        why = f" (guest console: {last})" if last else ""
+        self.write_exit(code, error=f"the VM stopped before the container's process exited{why}")
+
+    def console_lines(self) -> list[str]:
+        """What the guest's console said, blank lines left out."""
+        try:
+            text = (self.path / "console.log").read_text(errors="replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if line.strip()]
+
+    def console_tail(self, lines: int = 12) -> str:
+        """The end of the guest's console, to go with an error ("" when it said nothing)."""
+        said = self.console_lines()
+        tail = said[-lines:]
+        panic = [line for line in said if "Kernel panic" in line and line not in tail]
+        return "\nguest console:\n" + "\n".join(panic[:1] + tail) if tail else ""
 
     def exit(self) -> ExitStatus | None:
         return self._read("exit.json", ExitStatus)

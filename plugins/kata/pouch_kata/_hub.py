@@ -75,7 +75,7 @@ class Link:
         if self.guest.exit() is None:
             await anyio.sleep(0.2)  # the shim writes it before it passes the exit on
         if self.guest.exit() is None:
-            self.guest.write_exit(LOST)
+            self.guest.write_lost(LOST)
         self.exited.set()
 
 

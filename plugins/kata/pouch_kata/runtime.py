@@ -89,18 +89,6 @@ def _resources(resources: LinuxResources | None) -> proto.Resources:
     )
 
 
-def _console_tail(guest: GuestDir, lines: int = 12) -> str:
-    """The end of the guest's console, to go with an error ("" when it said nothing)."""
-    try:
-        text = (guest.path / "console.log").read_text(errors="replace")
-    except OSError:
-        return ""
-    said = [line for line in text.splitlines() if line.strip()]
-    tail = said[-lines:]
-    panic = [line for line in said if "Kernel panic" in line and line not in tail]
-    return "\nguest console:\n" + "\n".join(panic[:1] + tail) if tail else ""
-
-
 class _Stdio:
     """A process's stdio over the agent: ``attach`` and each exec."""
 
@@ -255,9 +243,11 @@ class KataRuntime:
                 readonly=bool(container.spec.root and container.spec.root.readonly),
                 sysctls=linux.sysctl if linux else {},
                 resources=_resources(linux.resources if linux else None),
+                masked_paths=linux.masked_paths if linux else [],
+                readonly_paths=linux.readonly_paths if linux else [],
             )
         except BaseException as error:
-            console = _console_tail(guest)
+            console = guest.console_tail()
             with anyio.CancelScope(shield=True):
                 await self.delete(container.id)
             if isinstance(error, (OSError, BootError, RuntimeError)):
@@ -311,7 +301,7 @@ class KataRuntime:
                 # The VM is gone and said nothing (killed while the engine was down).
                 if guest.exit() is None:
                     await anyio.to_thread.run_sync(self._teardown, guest)
-                    guest.write_exit(137)
+                    guest.write_lost(137)
                 continue
             await link.exited.wait()
             if guest.exit() is None:

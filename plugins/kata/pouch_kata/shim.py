@@ -79,7 +79,10 @@ class Shim:
             finally:
                 tg.cancel_scope.cancel()
         if self.guest.exit() is None:
-            self.guest.write_exit(code)
+            if code == _VANISHED:
+                self.guest.write_lost(code)
+            else:
+                self.guest.write_exit(code)
         self.log.close()
         with anyio.move_on_after(5), contextlib.suppress(Exception):
             request = proto.Shutdown()

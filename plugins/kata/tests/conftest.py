@@ -42,6 +42,17 @@ def assets_location() -> Path:
     return Path.home() / ".cache" / "pouch-kata" / "assets"
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def pouch_runtime() -> str:
+    """Engines of these tests run kata (the conformance class says so itself)."""
+    return "kata"
+
+
 @pytest.fixture(scope="session")
 def qemu() -> str:
     program, package = qemu_program()

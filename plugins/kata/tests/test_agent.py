@@ -282,3 +282,25 @@ async def test_an_exec_gets_the_container_capabilities_and_filter(
             assert not (rootfs / "made").exists()
             await main.signal(signal.SIGKILL)
             await main.wait()
+
+
+async def test_masked_and_read_only_paths(agent: RunningAgent, rootfs: Path) -> None:
+    probe = (
+        "wc -c < /proc/timer_list; ls /proc/irq | wc -l; "
+        "echo 1 > /proc/sys/kernel/ns_last_pid && echo sys-writable; "
+        "echo h > /proc/sysrq-trigger && echo sysrq-writable; echo done"
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect(agent) as client:
+            process = await client.create(
+                "masked",
+                rootfs,
+                spec("sh", "-c", probe),
+                masked_paths=["/proc/timer_list", "/proc/irq", "/proc/nothing-here"],
+                readonly_paths=["/proc/sys", "/proc/sysrq-trigger"],
+            )
+            agent.started.append(process.pid)
+            await client.start("masked")
+            stdout, stderr, _ = await collect(process)
+    assert stdout.split() == [b"0", b"0", b"done"], (stdout, stderr)
+    assert b"ns_last_pid: Read-only file system" in stderr, stderr

@@ -25,16 +25,6 @@ pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.anyio]
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def pouch_runtime() -> str:
-    return "kata"
-
-
-@pytest.fixture
 def broken_assets(guest_assets: Assets, tmp_path: Path) -> Path:
     """The real kernel with an initramfs whose /init is not there: the guest panics."""
     directory = tmp_path / "assets"

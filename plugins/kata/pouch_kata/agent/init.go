@@ -27,6 +27,8 @@ type initConfig struct {
 	Readonly bool              `json:"readonly,omitempty"`
 	Sysctls  map[string]string `json:"sysctls,omitempty"`
 	Cgroup   string            `json:"cgroup,omitempty"`
+	Masked   []string          `json:"masked_paths,omitempty"`
+	ReadOnly []string          `json:"readonly_paths,omitempty"`
 }
 
 const (
@@ -59,6 +61,13 @@ func runInit() {
 	}
 	if err := applySysctls(cfg.Sysctls); err != nil {
 		fail("sysctls", err)
+	}
+	// After the sysctls, which write below /proc/sys.
+	if err := maskPaths(cfg.Rootfs, cfg.Masked); err != nil {
+		fail("masked paths", err)
+	}
+	if err := readonlyPaths(cfg.Rootfs, cfg.ReadOnly); err != nil {
+		fail("read-only paths", err)
 	}
 	if err := syscall.Chroot(cfg.Rootfs); err != nil {
 		fail("chroot "+cfg.Rootfs, err)

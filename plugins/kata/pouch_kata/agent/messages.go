@@ -23,6 +23,8 @@ type Request struct {
 	Readonly  bool              `json:"readonly,omitempty"`
 	Sysctls   map[string]string `json:"sysctls,omitempty"`
 	Resources *Resources        `json:"resources,omitempty"`
+	Masked    []string          `json:"masked_paths,omitempty"`
+	ReadOnly  []string          `json:"readonly_paths,omitempty"`
 	Spec      *ProcessSpec      `json:"spec,omitempty"`
 	Signal    int               `json:"signal,omitempty"`
 	Data      []byte            `json:"data,omitempty"`

@@ -151,3 +151,44 @@ func specMount(target string, m Mount) error {
 	}
 	return mountAt("tmpfs", target, "tmpfs", flags, strings.Join(data, ","))
 }
+
+// maskPaths hides each path of the container (as runc does): /dev/null
+// bound over a file, an empty read-only tmpfs over a directory. Paths that
+// do not exist, or are symbolic links, are left alone.
+func maskPaths(rootfs string, paths []string) error {
+	for _, p := range paths {
+		target := filepath.Join(rootfs, p)
+		st, err := os.Lstat(target)
+		if err != nil || st.Mode()&os.ModeSymlink != 0 {
+			continue
+		}
+		if st.IsDir() {
+			err = syscall.Mount("tmpfs", target, "tmpfs", syscall.MS_RDONLY, "")
+		} else {
+			err = syscall.Mount("/dev/null", target, "", syscall.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// readonlyPaths binds each path of the container over itself read-only.
+func readonlyPaths(rootfs string, paths []string) error {
+	for _, p := range paths {
+		target := filepath.Join(rootfs, p)
+		st, err := os.Lstat(target)
+		if err != nil || st.Mode()&os.ModeSymlink != 0 {
+			continue
+		}
+		if err := syscall.Mount(target, target, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+			return fmt.Errorf("read-only %s: %w", p, err)
+		}
+		flags := uintptr(syscall.MS_BIND | syscall.MS_REMOUNT | syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC)
+		if err := syscall.Mount("", target, "", flags, ""); err != nil {
+			return fmt.Errorf("read-only %s: %w", p, err)
+		}
+	}
+	return nil
+}

@@ -250,7 +250,8 @@ func (a *Agent) Create(req *Request) (*Process, error) {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
 	cfg, _ := jsonString(initConfig{Rootfs: req.Rootfs, Hostname: req.Hostname, Spec: *req.Spec,
-		Mounts: req.Mounts, Readonly: req.Readonly, Sysctls: req.Sysctls, Cgroup: cgroup})
+		Mounts: req.Mounts, Readonly: req.Readonly, Sysctls: req.Sysctls, Cgroup: cgroup,
+		Masked: req.Masked, ReadOnly: req.ReadOnly})
 	startR, startW, err := os.Pipe()
 	if err != nil {
 		return nil, err

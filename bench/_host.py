@@ -102,17 +102,29 @@ def describe() -> dict[str, Any]:
     }
 
 
+#: kept visible (read-only) through the tmpfs: the kata guest assets are built
+#: once per machine, and the bench's pouchd finds them where pouchd looks.
+KEPT = Path("/var/lib/pouch/kata/assets")
+
+
 def private_mounts() -> None:
     """tmpfs over /run and /var/lib, in this process's private mount namespace only."""
     host = os.environ.get("POUCH_BENCH_HOST_NS", "")
     if not host or os.readlink("/proc/self/ns/mnt") == host:
         raise BenchError("not in the benchmark's private mount namespace; run bench/run")
+    kept = os.open(KEPT, os.O_PATH | os.O_DIRECTORY) if KEPT.is_dir() else None
     for point in ("/run", "/var/lib"):
         subprocess.run(
             ["mount", "-t", "tmpfs", "-o", "mode=0755", "pouch-bench", point],
             check=True,
             timeout=30,
         )
+    if kept is not None:
+        KEPT.mkdir(parents=True)
+        source = f"/proc/{os.getpid()}/fd/{kept}"
+        for command in (["--bind", source, str(KEPT)], ["-o", "remount,bind,ro", str(KEPT)]):
+            subprocess.run(["mount", *command], check=True, timeout=30, pass_fds=[kept])
+        os.close(kept)
 
 
 def _bridges() -> set[str]:

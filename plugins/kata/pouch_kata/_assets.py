@@ -35,6 +35,7 @@ from ._kmod import (
     parse_builtin,
     parse_modules_dep,
     read_module,
+    strip_signature,
 )
 from ._vmlinux import extract_vmlinux
 
@@ -49,7 +50,7 @@ __all__ = [
     "load_assets",
 ]
 
-FORMAT = 1
+FORMAT = 2
 DEFAULT_ROOT = Path("/var/lib/pouch")
 KERNEL_META = {"x86_64": "linux-image-cloud-amd64"}
 BUSYBOX = "busybox-static"
@@ -220,7 +221,7 @@ def write_initramfs(
         # Stored uncompressed (busybox insmod loads plain ELF) under the usual path.
         target = f"lib/modules/{release}/{module}".split(".ko", 1)[0] + ".ko"
         _mkdirs(out, dirs, os.path.dirname(target))
-        out.file(target, read_module(moddir / module))
+        out.file(target, strip_signature(read_module(moddir / module)))
         listed.append("/" + target)
     _mkdirs(out, dirs, os.path.dirname(MODULES_LIST))
     out.file(MODULES_LIST, "".join(f"{m}\n" for m in listed).encode())

@@ -23,6 +23,7 @@ __all__ = [
     "modules_dep_from_tree",
     "parse_modules_dep",
     "read_module",
+    "strip_signature",
 ]
 
 # Module names as the kernel spells them (dashes become underscores).
@@ -65,6 +66,30 @@ def read_module(path: Path) -> bytes:
 
         return gzip.decompress(data)
     return data
+
+
+_SIGNATURE_MAGIC = b"~Module signature appended~\n"
+# struct module_signature: algo, hash, id_type, signer_len, key_id_len (u8
+# each), 3 bytes of padding, then the signature's length (big-endian u32).
+_SIGNATURE_INFO = struct.Struct(">BBBBB3xI")
+
+
+def strip_signature(elf: bytes) -> bytes:
+    """The module without its appended signature (unchanged when it has none).
+
+    The guest kernel then loads it without checking (and tainting itself,
+    quietly): under TCG, hashing and checking an RSA signature per module is
+    a noticeable part of the boot, and the initramfs is the project's own.
+    """
+    if not elf.endswith(_SIGNATURE_MAGIC):
+        return elf
+    end = len(elf) - len(_SIGNATURE_MAGIC)
+    info = elf[end - _SIGNATURE_INFO.size : end]
+    *_, sig_len = _SIGNATURE_INFO.unpack(info)
+    start = end - _SIGNATURE_INFO.size - sig_len
+    if start <= 0:
+        raise ModuleError("a module signature longer than the module")
+    return elf[:start]
 
 
 def modinfo_depends(elf: bytes) -> list[str]:

@@ -12,6 +12,7 @@ from pouch_kata._kmod import (
     module_name,
     parse_builtin,
     parse_modules_dep,
+    strip_signature,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -69,3 +70,17 @@ def test_a_cycle_is_an_error() -> None:
     deps = {"a.ko": ["b.ko"], "b.ko": ["a.ko"]}
     with pytest.raises(ModuleError, match="cycle"):
         load_order(("a",), deps, set())
+
+
+def test_an_appended_signature_is_stripped() -> None:
+    import struct
+
+    module = b"\x7fELF" + bytes(200)
+    signature = bytes(range(256)) * 2
+    info = struct.pack(">BBBBB3xI", 0, 0, 2, 0, 0, len(signature))
+    signed = module + signature + info + b"~Module signature appended~\n"
+    assert strip_signature(signed) == module
+    assert strip_signature(module) == module
+    broken = b"\x7fELF" + struct.pack(">BBBBB3xI", 0, 0, 2, 0, 0, 10**6)
+    with pytest.raises(ModuleError):
+        strip_signature(broken + b"~Module signature appended~\n")

@@ -52,7 +52,7 @@ def test_the_microvm_command_line(tmp_path: Path) -> None:
     cmdline = args["-append"][0].split()
     for word in ("tsc_early_khz=2793438", "tsc=reliable", "no_timer_check", "panic=-1"):
         assert word in cmdline
-    assert {"reboot=t", "quiet", "console=ttyS0"} <= set(cmdline)
+    assert {"reboot=t", "quiet", "console=ttyS0", "cryptomgr.notests"} <= set(cmdline)
 
 
 def test_kvm_uses_the_host_cpu_and_sizes_follow_the_spec(tmp_path: Path) -> None:

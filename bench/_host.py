@@ -122,7 +122,9 @@ def private_mounts() -> None:
     if kept is not None:
         KEPT.mkdir(parents=True)
         source = f"/proc/{os.getpid()}/fd/{kept}"
-        for command in (["--bind", source, str(KEPT)], ["-o", "remount,bind,ro", str(KEPT)]):
+        # --no-canonicalize: mount would resolve the fd's link to its path, now the tmpfs's.
+        bind = ["--no-canonicalize", "--bind", source, str(KEPT)]
+        for command in (bind, ["-o", "remount,bind,ro", str(KEPT)]):
             subprocess.run(["mount", *command], check=True, timeout=30, pass_fds=[kept])
         os.close(kept)
 

@@ -1,23 +1,46 @@
-"""Registration of the CRI server (not implemented yet).
+"""Registration of the CRI server: a service of pouchd on the engine it runs.
 
-The hook skips at once: no service is registered until the server exists, so
-no socket is opened that would answer kubelet with nothing behind it.
+``pouch_add_services`` makes the server (its socket from ``[plugin.cri]``);
+``pouch_engine_started`` hands it the engine, before the engine starts its
+services; one engine per process runs the plugin at a time.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pouch.errors import PluginSkip
 from pouch.markers import hookimpl
+
+from .server import CriServer, socket_path
 
 if TYPE_CHECKING:
     from pouch.config import EngineConfig
     from pouch.drivers import Service
+    from pouch.engine import Engine
 
-__all__ = ["pouch_add_services"]
+__all__ = ["pouch_add_services", "pouch_engine_started", "pouch_engine_stopping"]
+
+
+class _Plugin:
+    server: CriServer | None = None
+
+
+_plugin = _Plugin()
 
 
 @hookimpl
 def pouch_add_services(config: EngineConfig) -> list[Service]:
-    raise PluginSkip("cri: not implemented yet")
+    _plugin.server = CriServer(socket_path(config))
+    return [_plugin.server]
+
+
+@hookimpl
+def pouch_engine_started(engine: Engine) -> None:
+    if _plugin.server is not None:
+        _plugin.server.engine = engine
+
+
+@hookimpl
+def pouch_engine_stopping(engine: Engine) -> None:
+    if _plugin.server is not None and _plugin.server.engine is engine:
+        _plugin.server.engine = None

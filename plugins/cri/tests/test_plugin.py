@@ -1,29 +1,31 @@
-"""pouch-cri as a user sees it: installed, discovered, and listed as skipped with a reason."""
+"""pouch-cri as a user sees it: installed, discovered, and serving a service."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pouch.kernel import Kernel, PluginStatus
+import pytest
+
+from pouch.errors import InvalidArgument
 from pouch.testing.plugins import load_plugin
 
 NAME = "cri"
 
 
-def load(tmp_path: Path) -> tuple[Kernel, PluginStatus]:
-    return load_plugin(NAME, tmp_path)
-
-
-def test_listed_as_skipped_with_a_reason(tmp_path: Path) -> None:
-    kernel, status = load(tmp_path)
-    assert status.state == "skipped", status
-    assert status.reason.startswith(f"{NAME}: ")
+def test_loaded_with_its_service(tmp_path: Path) -> None:
+    kernel, status = load_plugin(NAME, tmp_path)
+    assert status.state == "loaded", status
     assert status.module == "pouch_cri.plugin"
-    assert not status.provides
-    assert not kernel.pm.has_plugin(NAME)
-    assert not [plugin for _, plugin in kernel.services if plugin == NAME]
+    assert [plugin for _, plugin in kernel.services if plugin == NAME] == [NAME]
 
 
-def test_says_it_is_not_implemented(tmp_path: Path) -> None:
-    _, status = load(tmp_path)
-    assert status.reason == "cri: not implemented yet"
+def test_the_socket_is_in_the_run_root_unless_set(tmp_path: Path) -> None:
+    from pouch_cri.server import socket_path
+
+    kernel, _ = load_plugin(NAME, tmp_path)
+    assert socket_path(kernel.config) == tmp_path / "run" / "cri.sock"
+    kernel, _ = load_plugin(NAME, tmp_path, socket="unix:///tmp/x/cri.sock")
+    assert socket_path(kernel.config) == Path("/tmp/x/cri.sock")
+    kernel, _ = load_plugin(NAME, tmp_path, socket="cri.sock")
+    with pytest.raises(InvalidArgument, match="socket"):
+        socket_path(kernel.config)

@@ -1,0 +1,73 @@
+"""``CriServer``: the CRI's two services on a unix socket, as a pouchd service.
+
+The socket is ``[plugin.cri] socket`` (a path or ``unix://`` URL), by default
+``cri.sock`` in pouchd's run root (``/run/pouch/cri.sock``). A socket left by
+a pouchd that was killed is replaced; the file is removed when the server
+stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import anyio
+import grpc
+
+from pouch.config import EngineConfig
+from pouch.engine import Engine
+from pouch.errors import InvalidArgument
+
+from ._grpc import handler
+from ._images import ImageService
+from ._pb import api_pb2 as pb
+from ._runtime import RuntimeService
+
+__all__ = ["CriServer", "socket_path"]
+
+_GRACE = 2.0
+
+
+def socket_path(config: EngineConfig) -> Path:
+    setting = str(config.plugin_settings("cri").get("socket", ""))
+    if not setting:
+        return config.run_root / "cri.sock"
+    path = setting.removeprefix("unix://")
+    if not path.startswith("/"):
+        raise InvalidArgument(f"{setting!r} is not an absolute unix socket path", field="socket")
+    return Path(path)
+
+
+class CriServer:
+    """The gRPC server; ``engine`` is set once the engine has started."""
+
+    name = "cri"
+
+    def __init__(self, socket: Path) -> None:
+        self.socket = socket
+        self.engine: Engine | None = None
+        self.ready = anyio.Event()
+
+    async def serve(self) -> None:
+        engine = self.engine
+        if engine is None:
+            raise RuntimeError("the CRI server started before the engine")
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(
+            (
+                handler("runtime.v1.RuntimeService", RuntimeService(engine), pb),
+                handler("runtime.v1.ImageService", ImageService(engine), pb),
+            )
+        )
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        server.add_insecure_port(f"unix://{self.socket}")
+        await server.start()
+        self.ready.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await server.stop(_GRACE)
+                with contextlib.suppress(OSError):
+                    self.socket.unlink()

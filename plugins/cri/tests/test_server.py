@@ -1,0 +1,109 @@
+"""The CRI server in a real pouchd, driven by a gRPC client made from the
+same .proto: version and status, and the image service on the store the
+Docker API uses (busybox imported through it, another image pulled from a
+local registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from pouch_cri._pb import api_pb2 as pb
+from pouch_cri._pb import api_pb2_grpc as rpc
+
+from pouch.testing.daemon import PouchDaemon
+
+
+@pytest.fixture
+def pouchd_settings() -> dict[str, object]:
+    """The test runtime and network, and of the installed plugins only this one."""
+    return {"discover_plugins": True, "plugins": {"enable": ["cri"]}}
+
+
+@pytest.fixture
+def channel(pouchd: PouchDaemon) -> Iterator[grpc.Channel]:
+    socket = pouchd.run_root / "cri.sock"
+    with grpc.insecure_channel(f"unix://{socket}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=30)
+        yield channel
+
+
+@pytest.fixture
+def runtime(channel: grpc.Channel) -> Any:
+    return rpc.RuntimeServiceStub(channel)  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def images(channel: grpc.Channel) -> Any:
+    return rpc.ImageServiceStub(channel)  # type: ignore[no-untyped-call]
+
+
+def test_version_status_and_config(runtime: Any) -> None:
+    version = runtime.Version(pb.VersionRequest(), timeout=10)
+    assert (version.runtime_name, version.runtime_api_version) == ("pouch", "v1")
+    status = runtime.Status(pb.StatusRequest(verbose=True), timeout=10)
+    conditions = {c.type: c for c in status.status.conditions}
+    assert conditions["RuntimeReady"].status
+    assert "process" in status.info["runtimes"]
+    config = runtime.RuntimeConfig(pb.RuntimeConfigRequest(), timeout=10)
+    assert config.linux.cgroup_driver == pb.CGROUPFS
+
+
+def test_what_is_not_there_yet_is_unimplemented(runtime: Any) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        runtime.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_images_by_id_name_and_digest(images: Any, pouchd_busybox: str) -> None:
+    listed = images.ListImages(pb.ListImagesRequest(), timeout=10).images
+    (busybox,) = [i for i in listed if "docker.io/library/busybox:latest" in i.repo_tags]
+    assert busybox.id.startswith("sha256:") and busybox.size > 0
+    for ref in ("busybox", "busybox:latest", busybox.id, busybox.id[7:19]):
+        found = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=ref)))
+        assert found.image.id == busybox.id, ref
+    missing = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image="nothing:1")))
+    assert not missing.HasField("image")
+    only = images.ListImages(
+        pb.ListImagesRequest(filter=pb.ImageFilter(image=pb.ImageSpec(image="busybox")))
+    )
+    assert [i.id for i in only.images] == [busybox.id]
+    fs = images.ImageFsInfo(pb.ImageFsInfoRequest(), timeout=30).image_filesystems
+    assert fs[0].used_bytes.value > 0 and fs[0].inodes_used.value > 0
+    # Removing what is not there succeeds; removing busybox removes it.
+    images.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image="nothing:1")))
+    images.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=busybox.id)))
+    after = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image="busybox")))
+    assert not after.HasField("image")
+
+
+def test_a_bad_request_names_its_field(images: Any) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=" ")), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "image.image" in (caught.value.details() or "")
+
+
+def test_pull_from_a_registry(images: Any, registry: Any) -> None:
+    from pouch.testing.images import BUSYBOX_CONFIG
+    from pouch.testing.registry_images import busybox_layer_bytes, push_image_to_registry
+
+    ref = f"{registry.address}/cri/busybox:1"
+    push_image_to_registry(
+        registry.address, "cri/busybox", [busybox_layer_bytes()], BUSYBOX_CONFIG, tag="1"
+    )
+    pulled = images.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=ref)), timeout=60)
+    status = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=ref)))
+    assert status.image.id == pulled.image_ref and ref in status.image.repo_tags
+    (digest,) = status.image.repo_digests
+    by_digest = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=digest)))
+    assert by_digest.image.id == pulled.image_ref
+    with pytest.raises(grpc.RpcError) as caught:
+        images.PullImage(
+            pb.PullImageRequest(image=pb.ImageSpec(image=f"{registry.address}/cri/none:1")),
+            timeout=60,
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND

@@ -67,8 +67,8 @@ def kata_variants(pouch: Any) -> list[Variant]:
         base = [*pouch.cli, "run", "--runtime", runtime]
 
         def start(base: list[str] = base) -> Mapping[str, float]:
-            return {"kata_start": timed([*base[:2], "run", "--rm", *base[3:], "--network", "none",
-                                         pouch.image, "true"])}  # fmt: skip
+            argv = [*base, "--rm", "--network", "none", pouch.image, "true"]
+            return {"kata_start": timed(argv)}
 
         def exec_and_memory(base: list[str] = base, runtime: str = runtime) -> Mapping[str, float]:
             done = run([*base, "-d", "--network", "none", pouch.image, "sleep", "600"])

@@ -110,7 +110,7 @@ class Pouch:
     async def setup(self, rootfs: Path) -> None:
         await import_busybox(self.engine, rootfs)
         options = {"subnet": POUCH_SUBNET, "bridge": "pbpouch0"}
-        await self.engine.network_create(POUCH_NET, driver="bridge", options=options)
+        await self.engine.networks.create(POUCH_NET, driver="bridge", options=options)
 
     async def run(self, network: str) -> float:
         start = time.perf_counter()
@@ -143,7 +143,7 @@ class Pouch:
 
     async def teardown(self) -> None:
         await remove_all_containers(self.engine)
-        await self.engine.network_remove(POUCH_NET)
+        await self.engine.networks.remove(POUCH_NET)
 
 
 def summary(values: list[float]) -> str:

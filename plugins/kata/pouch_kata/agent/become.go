@@ -11,8 +11,6 @@ package main
 // has locked its goroutine to the thread that calls execve (see main).
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -22,7 +20,6 @@ import (
 const (
 	prSetSeccomp      = 22
 	seccompModeFilter = 2
-	execEnv           = "_POUCH_AGENT_EXEC"
 )
 
 // become turns the calling process into spec's process running path; it
@@ -61,7 +58,6 @@ func become(spec *ProcessSpec, path string) error {
 		}
 	}
 	os.Unsetenv(initEnv)
-	os.Unsetenv(execEnv)
 	return fmt.Errorf("exec %s: %w", path, syscall.Exec(path, spec.Args, spec.Env))
 }
 
@@ -88,37 +84,20 @@ func loadSeccomp(program []byte) error {
 	return nil
 }
 
-// execConfig is what the agent hands an exec'd process's helper.
-type execConfig struct {
-	Rootfs string      `json:"rootfs"`
-	Path   string      `json:"path"`
-	Spec   ProcessSpec `json:"spec"`
-}
-
-// runExec is the agent re-executed with the argument "exec", already in the
-// container's namespaces: it enters the root filesystem and becomes the
-// exec'd process. Its failures go to the process's stderr, exit code 126.
-func runExec() {
-	fail := func(err error) {
-		fmt.Fprintf(os.Stderr, "pouch-agent: exec: %v\n", err)
-		os.Exit(126)
+// confine gives the calling thread what an exec'd process must have from
+// the start: the container's bounding set, no_new_privs when asked and its
+// seccomp filter. The thread is about to fork the process (after joining the
+// container's namespaces: the filter may deny setns) and then ends; for root
+// the bounding set is what execve leaves of the capabilities, for another
+// user setuid clears them, as with runc's defaults.
+func confine(spec *ProcessSpec) error {
+	if err := dropBounding(spec.Capabilities); err != nil {
+		return fmt.Errorf("capabilities: %w", err)
 	}
-	var cfg execConfig
-	if err := json.Unmarshal([]byte(os.Getenv(execEnv)), &cfg); err != nil {
-		fail(fmt.Errorf("config: %w", err))
+	if spec.NoNewPrivileges {
+		if err := setNoNewPrivs(); err != nil {
+			return err
+		}
 	}
-	if len(cfg.Spec.Args) == 0 {
-		fail(errors.New("no args"))
-	}
-	if err := syscall.Chroot(cfg.Rootfs); err != nil {
-		fail(fmt.Errorf("chroot %s: %w", cfg.Rootfs, err))
-	}
-	cwd := cfg.Spec.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
-	if err := syscall.Chdir(cwd); err != nil {
-		fail(fmt.Errorf("chdir %s: %w", cwd, err))
-	}
-	fail(become(&cfg.Spec, cfg.Path))
+	return loadSeccomp(spec.Seccomp)
 }

@@ -20,15 +20,11 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && (os.Args[1] == "init" || os.Args[1] == "exec") {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
 		// Capabilities and the seccomp filter are the calling thread's:
 		// everything up to execve stays on this one.
 		runtime.LockOSThread()
-		if os.Args[1] == "init" {
-			runInit()
-		} else {
-			runExec()
-		}
+		runInit()
 		return
 	}
 	listen := flag.String("listen", "", "unix:PATH, stdio or port:NAME (default as PID 1: the port on the kernel command line)")

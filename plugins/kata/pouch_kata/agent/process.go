@@ -365,30 +365,30 @@ func (a *Agent) Exec(req *Request) (*Process, error) {
 		return nil, err
 	}
 	p := &Process{ID: req.Process, Terminal: spec.Terminal, exited: make(chan struct{})}
-	cfg, err := jsonString(execConfig{Rootfs: c.Rootfs, Path: path, Spec: *spec})
-	if err != nil {
-		return nil, err
-	}
 	s, err := a.newStdio(p)
 	if err != nil {
 		return nil, err
 	}
-	// The agent's own binary (the same file in the container's mount
-	// namespace: only the container's root is below) enters the root
-	// filesystem and takes on the user, capabilities and filter: see become.go.
+	cwd := spec.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
 	attr := &syscall.ProcAttr{
-		Env:   []string{execEnv + "=" + cfg},
+		Dir:   cwd,
+		Env:   spec.Env,
 		Files: s.fds(),
 		Sys: &syscall.SysProcAttr{
-			Setsid:  true,
-			Setctty: p.Terminal,
-			Ctty:    0,
+			Chroot:     c.Rootfs,
+			Setsid:     true,
+			Setctty:    p.Terminal,
+			Ctty:       0,
+			Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, Groups: []uint32{}},
 		},
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		errc <- a.forkIn(c.Init.PID, p, a.self, []string{"pouch-agent", "exec"}, attr)
+		errc <- a.forkIn(c.Init.PID, p, path, spec.Args, attr, func() error { return confine(spec) })
 	}()
 	err = <-errc
 	s.closeChildEnds()
@@ -401,7 +401,7 @@ func (a *Agent) Exec(req *Request) (*Process, error) {
 	return p, nil
 }
 
-func (a *Agent) forkIn(pid int, p *Process, path string, argv []string, attr *syscall.ProcAttr) error {
+func (a *Agent) forkIn(pid int, p *Process, path string, argv []string, attr *syscall.ProcAttr, confine func() error) error {
 	if err := syscall.Unshare(syscall.CLONE_FS); err != nil {
 		return fmt.Errorf("unshare(CLONE_FS): %w", err)
 	}
@@ -425,8 +425,13 @@ func (a *Agent) forkIn(pid int, p *Process, path string, argv []string, attr *sy
 			return fmt.Errorf("setns %s: %w", names[i], errno)
 		}
 	}
+	// What the child inherits from this thread: the bounding set,
+	// no_new_privs and the seccomp filter (all per thread).
+	if err := confine(); err != nil {
+		return err
+	}
 	if err := a.fork(p, path, argv, attr); err != nil {
-		return fmt.Errorf("start the process (%s): %w", argv[0], err)
+		return fmt.Errorf("exec %s: %w", path, err)
 	}
 	return nil
 }

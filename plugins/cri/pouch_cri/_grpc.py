@@ -32,6 +32,8 @@ _CODES = {
     404: grpc.StatusCode.NOT_FOUND,
     409: grpc.StatusCode.FAILED_PRECONDITION,
     501: grpc.StatusCode.UNIMPLEMENTED,
+    502: grpc.StatusCode.UNAVAILABLE,  # a registry that cannot be reached
+    503: grpc.StatusCode.UNAVAILABLE,
 }
 
 

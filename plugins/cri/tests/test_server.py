@@ -107,3 +107,7 @@ def test_pull_from_a_registry(images: Any, registry: Any) -> None:
             timeout=60,
         )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as caught:
+        images.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image="127.0.0.1:9/x:1")))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "127.0.0.1:9" in (caught.value.details() or "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -113,19 +114,20 @@ class ImageService:
         self, request: pb.ImageFsInfoRequest, context: Any
     ) -> pb.ImageFsInfoResponse:
         root = self.engine.images.store.root
-        used, inodes = await anyio.to_thread.run_sync(_usage, root)
+        used, inodes = await anyio.to_thread.run_sync(_usage, root / "blobs", root / "snapshots")
         usage = pb.FilesystemUsage(timestamp=time.time_ns())
-        usage.fs_id.mountpoint = str(root)
+        usage.fs_id.mountpoint = str(root / "snapshots")
         usage.used_bytes.value = used
         usage.inodes_used.value = inodes
         return pb.ImageFsInfoResponse(image_filesystems=[usage])
 
 
-def _usage(root: os.PathLike[str]) -> tuple[int, int]:
-    """Bytes and inodes below ``root`` (hard links counted once)."""
+def _usage(*roots: Path) -> tuple[int, int]:
+    """Bytes and inodes below ``roots`` (the blobs and the unpacked layers;
+    hard links counted once)."""
     seen: set[tuple[int, int]] = set()
     used = 0
-    for directory, dirs, files in os.walk(root):
+    for directory, dirs, files in (step for root in roots for step in os.walk(root)):
         for name in dirs + files:
             try:
                 st = os.lstat(os.path.join(directory, name))

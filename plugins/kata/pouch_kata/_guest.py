@@ -205,6 +205,9 @@ class GuestDir:
             time.sleep(0.01)
         return proc.pid
 
+    def shim_alive(self) -> bool:
+        return live_pid(self.path / "shim.pid", str(self.path)) is not None
+
     def _stop_shim(self) -> None:
         pid = live_pid(self.path / "shim.pid", str(self.path))
         if pid is not None:

@@ -74,7 +74,9 @@ class Link:
             log.info("container %s: %s", self.guest.container_id[:12], error)
         if self.guest.exit() is None:
             await anyio.sleep(0.2)  # the shim writes it before it passes the exit on
-        if self.guest.exit() is None:
+        # Only the connection ended (another client took the shim's socket, say)
+        # while the shim still watches the VM: the next link adopts it again.
+        if self.guest.exit() is None and not self.guest.shim_alive():
             self.guest.write_lost(LOST)
         self.exited.set()
 

@@ -78,3 +78,29 @@ async def test_a_guest_that_dies_ends_its_container_with_the_reason(
             await engine.exec_run(doomed.id, ["true"])
         await engine.remove(doomed.id)
     assert not _left(pouch_config.run_root)
+
+
+async def test_a_dropped_connection_is_not_a_dead_container(
+    engine: Engine, busybox: str, pouch_config: EngineConfig
+) -> None:
+    """The shim serves one connection at a time: when another client takes it,
+    the engine's ends, and the container must still run (the engine links again)."""
+    from pouch_kata._guest import SHIM_SOCKET, GuestDir, state_root
+
+    with anyio.fail_after(LIMIT):
+        container = await engine.create(
+            ContainerConfig(image=busybox, cmd=["sleep", "600"], runtime="kata")
+        )
+        await engine.start(container.id)
+        guest = GuestDir.of(state_root(pouch_config.run_root), container.id)
+        intruder = await anyio.connect_unix(str(guest.path / SHIM_SOCKET))
+        await anyio.sleep(1.0)
+        await intruder.aclose()
+        await anyio.sleep(0.5)
+        assert engine.lookup(container.id).state.status == "running"
+        code, out, _ = await engine.exec_run(container.id, ["echo", "still"])
+        assert (code, out) == (0, b"still\n")
+        await engine.stop(container.id, timeout=1)
+        assert engine.lookup(container.id).state.exit_code in (137, 143)
+        await engine.remove(container.id)
+    assert not _left(pouch_config.run_root)

@@ -19,7 +19,7 @@ import grpc
 
 from pouch.errors import PouchError
 
-__all__ = ["Method", "abort_invalid", "handler"]
+__all__ = ["Method", "handler"]
 
 log = logging.getLogger("pouch.cri")
 
@@ -37,23 +37,11 @@ _CODES = {
 }
 
 
-class _Invalid(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-
-
-def abort_invalid(field: str, message: str) -> _Invalid:
-    """An error to raise for a bad request field (INVALID_ARGUMENT naming it)."""
-    return _Invalid(field, message)
-
-
 def _translated(name: str, method: Method) -> Method:
     @functools.wraps(method)
     async def call(request: Any, context: Any) -> Any:
         try:
             return await method(request, context)
-        except _Invalid as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         except PouchError as error:
             code = _CODES.get(error.status, grpc.StatusCode.UNKNOWN)
             await context.abort(code, str(error))

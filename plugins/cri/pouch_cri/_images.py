@@ -18,10 +18,9 @@ import anyio
 import msgspec
 
 from pouch.engine import Engine
-from pouch.errors import NoSuchObject
+from pouch.errors import InvalidArgument, NoSuchObject
 from pouch.images import Image
 
-from ._grpc import abort_invalid
 from ._pb import api_pb2 as pb
 
 __all__ = ["ImageService", "image_message"]
@@ -55,7 +54,7 @@ def image_message(image: Image) -> pb.Image:
 def _wanted(spec: pb.ImageSpec, field: str) -> str:
     ref = spec.image.strip()
     if not ref:
-        raise abort_invalid(field, "names no image")
+        raise InvalidArgument("names no image", field=field)
     return ref
 
 
@@ -95,8 +94,8 @@ class ImageService:
         ref = _wanted(request.image, "image.image")
         auth = request.auth if request.HasField("auth") else None
         if auth is not None and (auth.username or auth.auth or auth.identity_token):
-            raise abort_invalid(
-                "auth", "credentials per pull are not supported yet; use pouch login"
+            raise InvalidArgument(
+                "credentials per pull are not supported yet; use pouch login", field="auth"
             )
         image = await self.engine.images.pull(ref)
         return pb.PullImageResponse(image_ref=image.id)

@@ -117,9 +117,9 @@ class GuestDir:
     def write_lost(self, code: int) -> None:
         """The VM went before its container's process said it exited."""
         said = self.console_lines()
-        panic = [line for line in said if "Kernel panic" in line]
-        last = (panic or said or [""])[-1 if not panic else 0].strip()
-        why = f" (guest console: {last})" if last else ""
+        # The panic line says most; else the last thing the guest said.
+        last = next((line for line in said if "Kernel panic" in line), said[-1] if said else "")
+        why = f" (guest console: {last.strip()})" if last else ""
         self.write_exit(code, error=f"the VM stopped before the container's process exited{why}")
 
     def console_lines(self) -> list[str]:

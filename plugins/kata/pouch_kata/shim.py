@@ -30,6 +30,15 @@ __all__ = ["main"]
 _VANISHED = 137
 # Request ids of the shim's own (the engine's count up from 1).
 _OWN_ID = 1 << 52
+# How a stream of frames ends: closed, cut mid-frame, or a frame too large.
+_STREAM_ENDED = (
+    anyio.EndOfStream,
+    anyio.IncompleteRead,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    OSError,
+    ValueError,
+)
 
 
 class _Peek(msgspec.Struct):
@@ -71,7 +80,7 @@ class Shim:
         partial.unlink(missing_ok=True)
         listener = await anyio.create_unix_listener(str(partial))
         partial.rename(path)
-        code = _VANISHED
+        code: int | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, self._serve_engine)
             try:
@@ -79,8 +88,8 @@ class Shim:
             finally:
                 tg.cancel_scope.cancel()
         if self.guest.exit() is None:
-            if code == _VANISHED:
-                self.guest.write_lost(code)
+            if code is None:
+                self.guest.write_lost(_VANISHED)
             else:
                 self.guest.write_exit(code)
         self.log.close()
@@ -94,22 +103,15 @@ class Shim:
         async with self.send_lock:
             await self.agent.send(frame)
 
-    async def _from_agent(self) -> int:
-        """Relay until the main process exits (its code) or the VM goes (137)."""
+    async def _from_agent(self) -> int | None:
+        """Relay until the main process exits (its code) or the VM goes (None)."""
         assert self.agent is not None
         reader = BufferedByteReceiveStream(self.agent)
         while True:
             try:
                 frame = await _frame(reader)
-            except (
-                anyio.EndOfStream,
-                anyio.IncompleteRead,
-                anyio.BrokenResourceError,
-                anyio.ClosedResourceError,
-                OSError,
-                ValueError,
-            ):
-                return _VANISHED  # the agent's stream ended: the VM went away
+            except _STREAM_ENDED:
+                return None  # the agent's stream ended: the VM went away
             try:
                 peek = self.decoder.decode(frame[proto.HEADER.size :])
             except msgspec.DecodeError:
@@ -142,14 +144,7 @@ class Shim:
         try:
             while True:
                 await self._to_agent(await _frame(reader))
-        except (
-            anyio.EndOfStream,
-            anyio.IncompleteRead,
-            anyio.BrokenResourceError,
-            anyio.ClosedResourceError,
-            OSError,
-            ValueError,
-        ):
+        except _STREAM_ENDED:
             pass  # the engine went away: the next connection takes over
         finally:
             if self.engine is stream:

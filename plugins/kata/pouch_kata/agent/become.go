@@ -1,14 +1,15 @@
 package main
 
-// What every process of a container goes through just before execve, as
-// runc's init does it: the bounding set cut, the user changed with the
-// permitted set kept, then the exact capability sets, no_new_privs, and the
-// seccomp filter the host compiled. The filter goes in last when
+// What a container's first process goes through just before execve, as
+// runc's init does it (become): the bounding set cut, the user changed with
+// the permitted set kept, then the exact capability sets, no_new_privs, and
+// the seccomp filter the host compiled. The filter goes in last when
 // no_new_privs is asked (so a profile may deny what the steps before need),
-// else before the user changes, while CAP_SYS_ADMIN still allows it.
+// else before the user changes, while CAP_SYS_ADMIN still allows it. An
+// exec'd process inherits the same from the thread that forks it (confine).
 //
 // Capabilities and the filter belong to the calling thread, so the caller
-// has locked its goroutine to the thread that calls execve (see main).
+// has locked its goroutine to the thread that calls execve or fork.
 
 import (
 	"fmt"

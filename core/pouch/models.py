@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import re
 import signal
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -141,7 +142,7 @@ def parse_size(text: str) -> int:
     return size
 
 
-LOG_OPTIONS = ("max-size", "max-file")
+LOG_OPTIONS = ("max-size", "max-file", "path")
 
 
 def _absolute(path: str, what: str) -> None:
@@ -458,6 +459,8 @@ class ContainerConfig(Input):
                 raise ValueError(f"unknown log option {key!r} (use {' or '.join(LOG_OPTIONS)})")
             if key == "max-size" and parse_size(value) < 4096:
                 raise ValueError(f"log option max-size {value!r} is below 4k")
+            if key == "path":
+                _absolute(value, "log option path")
             if key == "max-file" and not (value.isdigit() and int(value) >= 1):
                 raise ValueError(f"log option max-file {value!r} must be a number of at least 1")
         for key, value in self.storage_opt.items():
@@ -558,7 +561,11 @@ class Container(Record):
     sandbox_id: str = ""
     # The OCI runtime spec after every plugin's create hook, JSON-encoded.
     spec: bytes = b""
+    # The log file: in ``directory``, or where the ``path`` log option puts it.
     log_path: str = ""
+    # The engine's files of the container (bundle-independent: hosts, shm …);
+    # "" in records made before it was kept: the log's directory then.
+    directory: str = ""
     # Networks the container is attached to while it runs, and the pinned
     # network namespace they live in ("" when the runtime makes its own).
     attachments: list[NetworkAttachment] = []
@@ -571,3 +578,8 @@ class Container(Record):
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+    @property
+    def home(self) -> Path:
+        """The directory of the engine's files of this container."""
+        return Path(self.directory or Path(self.log_path).parent)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import msgspec
 import pytest
@@ -145,3 +147,23 @@ async def test_concurrent_creates_never_share_a_generated_name(
             tg.start_soon(engine.create, cfg(cmd=["true"]))
     created = sorted(c.name for c in engine.list(all=True))
     assert len(created) == 3 and len(set(created)) == 3
+
+
+async def test_log_path_option_puts_only_the_log_elsewhere(
+    engine: Engine, busybox: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "kubelet" / "web.log"
+    log.parent.mkdir()
+    container = await engine.create(
+        cfg(cmd=["sh", "-c", "echo to the side"], log_options={"path": str(log)})
+    )
+    assert container.log_path == str(log)
+    assert container.home == engine.config.root / "containers" / container.id
+    await engine.start(container.id)
+    assert await engine.wait(container.id) == 0
+    assert log.read_text().rstrip().endswith("stdout F to the side")
+    records = [r.message async for r in engine.logs(container.id)]
+    assert records == [b"to the side"]
+    await engine.remove(container.id)
+    assert not container.home.exists()
+    assert log.exists()  # the log's owner (kubelet) removes it, as with containerd

@@ -68,6 +68,7 @@ def decode(doc: dict[str, object]) -> ContainerConfig:
         ({"image": "b", "volumes_from": ["web:rx"]}, "$", "volumes_from 'web:rx'"),
         ({"image": "b", "links": ["web:a:b"]}, "$", "link 'web:a:b'"),
         ({"image": "b", "log_driver": "syslog"}, "$.log_driver", "'syslog'"),
+        ({"image": "b", "log_options": {"path": "x.log"}}, "$", "log option path 'x.log'"),
         (
             {"image": "b", "log_driver": "none", "log_options": {"max-size": "1m"}},
             "$",

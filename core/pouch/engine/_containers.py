@@ -13,7 +13,6 @@ import logging
 import shutil
 import signal as signals
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import anyio
@@ -259,7 +258,7 @@ class Containers:
             await self.runs.cleanup(container, runtime)
             await self.volumes.release_all(container, remove_anonymous=volumes)
             await anyio.to_thread.run_sync(self.images.release, container.id)
-            await anyio.to_thread.run_sync(shutil.rmtree, Path(container.log_path).parent, True)
+            await anyio.to_thread.run_sync(shutil.rmtree, container.home, True)
             self.records.delete(container.id)
             self.runs.restarts.forget(container.id)
         self.records.publish(container, "destroy")

@@ -15,7 +15,6 @@ import secrets
 import shutil
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import anyio
 import msgspec
@@ -103,6 +102,7 @@ class Creator:
         config = with_image_healthcheck(config, image.config.healthcheck)
         idmap = self._idmap(config, runtime)
         container_id = secrets.token_hex(32)
+        directory = self.config.root / "containers" / container_id
         with operation("container.create", container_id=container_id, runtime=runtime.name):
             container = Container(
                 id=container_id,
@@ -112,7 +112,8 @@ class Creator:
                 runtime=runtime.name,
                 created_at=time.time(),
                 sandbox_id=container_id,
-                log_path=str(self.config.root / "containers" / container_id / "container.log"),
+                directory=str(directory),
+                log_path=config.log_options.get("path") or str(directory / "container.log"),
             )
             async with Undo(f"create {container_id[:12]}") as undo:
                 mounts = await self.volumes.publish_all(container, undo)
@@ -135,7 +136,6 @@ class Creator:
                         field="enable_lxcfs",
                     )
                 container.spec = msgspec.json.encode(spec)
-                directory = Path(container.log_path).parent
                 directory.mkdir(parents=True, exist_ok=True)
                 undo.push("container dir", _in_thread(shutil.rmtree, directory, True))
                 await anyio.to_thread.run_sync(self.images.rootfs, container_id, image, idmap)

@@ -102,7 +102,7 @@ def _running(records: Records, ref: str, why: str) -> Container:
 
 def shm_path(container: Container) -> Path:
     """Where a shareable container's /dev/shm is mounted on the host."""
-    return Path(container.log_path).parent / "shm"
+    return container.home / "shm"
 
 
 def _mount_shm(container: Container) -> Path:

@@ -87,7 +87,7 @@ class Sandboxes:
     def describe(self, container: Container) -> Sandbox:
         """The sandbox ``container`` runs in, as runtimes and network drivers see it."""
         owner = self._network_owner(container)
-        directory = Path(owner.log_path).parent
+        directory = owner.home
         netns_path = owner.netns_path
         if owner is not container and not netns_path and owner.state.pid:
             netns_path = f"/proc/{owner.state.pid}/ns/net"

@@ -34,6 +34,7 @@ _CODES = {
     501: grpc.StatusCode.UNIMPLEMENTED,
     502: grpc.StatusCode.UNAVAILABLE,  # a registry that cannot be reached
     503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
 
@@ -54,14 +55,14 @@ def _translated(name: str, method: Method) -> Method:
     return call
 
 
-def handler(service: str, implementation: object, messages: Any) -> Any:
-    """A generic handler serving ``implementation``'s methods as ``service``'s.
+def handler(service: str, implementations: list[object], messages: Any) -> Any:
+    """A generic handler serving the methods of ``implementations`` as ``service``'s.
 
     ``messages`` is the generated module: a method ``Foo`` takes ``FooRequest``
     and answers ``FooResponse``.
     """
     table = {}
-    for name in dir(implementation):
+    for implementation, name in ((i, n) for i in implementations for n in dir(i)):
         if not name[:1].isupper():
             continue
         request = getattr(messages, f"{name}Request")

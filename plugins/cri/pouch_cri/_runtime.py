@@ -1,7 +1,8 @@
 """The CRI ``RuntimeService``: what the runtime is and whether it is ready.
 
-Pod sandboxes and containers come next; until then their methods answer
-UNIMPLEMENTED (they are not registered).
+Pods, containers and statistics are the other parts of the service
+(``_pods``, ``_containers``, ``_stats``); what none implements answers
+UNIMPLEMENTED.
 """
 
 from __future__ import annotations

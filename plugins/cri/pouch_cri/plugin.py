@@ -11,14 +11,22 @@ from typing import TYPE_CHECKING
 
 from pouch.markers import hookimpl
 
+from ._spec import adjust_spec
 from .server import CriServer, socket_path
 
 if TYPE_CHECKING:
     from pouch.config import EngineConfig
     from pouch.drivers import Service
     from pouch.engine import Engine
+    from pouch.models import Container
+    from pouch.oci import Spec
 
-__all__ = ["pouch_add_services", "pouch_engine_started", "pouch_engine_stopping"]
+__all__ = [
+    "pouch_add_services",
+    "pouch_container_create",
+    "pouch_engine_started",
+    "pouch_engine_stopping",
+]
 
 
 class _Plugin:
@@ -32,6 +40,11 @@ _plugin = _Plugin()
 def pouch_add_services(config: EngineConfig) -> list[Service]:
     _plugin.server = CriServer(socket_path(config))
     return [_plugin.server]
+
+
+@hookimpl
+def pouch_container_create(container: Container, spec: Spec) -> None:
+    adjust_spec(container, spec)
 
 
 @hookimpl

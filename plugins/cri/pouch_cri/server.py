@@ -18,10 +18,14 @@ from pouch.config import EngineConfig
 from pouch.engine import Engine
 from pouch.errors import InvalidArgument
 
+from ._containers import ContainerService
 from ._grpc import handler
 from ._images import ImageService
+from ._objects import CriObjects
 from ._pb import api_pb2 as pb
+from ._pods import PodService
 from ._runtime import RuntimeService
+from ._stats import StatsService
 
 __all__ = ["CriServer", "socket_path"]
 
@@ -36,6 +40,17 @@ def socket_path(config: EngineConfig) -> Path:
     if not path.startswith("/"):
         raise InvalidArgument(f"{setting!r} is not an absolute unix socket path", field="socket")
     return Path(path)
+
+
+def runtime_service(engine: Engine) -> list[object]:
+    """The parts that answer ``runtime.v1.RuntimeService`` together."""
+    objects = CriObjects(engine)
+    return [
+        RuntimeService(engine),
+        PodService(objects),
+        ContainerService(objects),
+        StatsService(objects),
+    ]
 
 
 class CriServer:
@@ -55,8 +70,8 @@ class CriServer:
         server = grpc.aio.server()
         server.add_generic_rpc_handlers(
             (
-                handler("runtime.v1.RuntimeService", RuntimeService(engine), pb),
-                handler("runtime.v1.ImageService", ImageService(engine), pb),
+                handler("runtime.v1.RuntimeService", runtime_service(engine), pb),
+                handler("runtime.v1.ImageService", [ImageService(engine)], pb),
             )
         )
         self.socket.parent.mkdir(parents=True, exist_ok=True)

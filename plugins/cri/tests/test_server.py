@@ -52,9 +52,9 @@ def test_version_status_and_config(runtime: Any) -> None:
     assert config.linux.cgroup_driver == pb.CGROUPFS
 
 
-def test_what_is_not_there_yet_is_unimplemented(runtime: Any) -> None:
+def test_what_pouch_does_not_do_is_unimplemented(runtime: Any) -> None:
     with pytest.raises(grpc.RpcError) as caught:
-        runtime.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10)
+        runtime.CheckpointContainer(pb.CheckpointContainerRequest(), timeout=10)
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 

@@ -1,0 +1,74 @@
+"""Finding CRI objects among the engine's containers, and the plugin's settings.
+
+``[plugin.cri]`` settings: ``sandbox_image`` (default: the pause image built
+here), ``network`` (default: the engine's default network), ``runtime`` (for
+an empty RuntimeClass handler; default: the engine's default runtime).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pouch.engine import Engine
+from pouch.errors import InvalidArgument, NoSuchObject
+from pouch.models import Container
+
+from . import _labels as L
+from ._pause import DEFAULT_SANDBOX_IMAGE
+
+__all__ = ["CriObjects", "matches"]
+
+
+class CriObjects:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        settings = engine.config.plugin_settings("cri")
+        self.sandbox_image = str(settings.get("sandbox_image") or DEFAULT_SANDBOX_IMAGE)
+        self.network = str(settings.get("network") or engine.config.default_network)
+        self.default_runtime = str(settings.get("runtime") or "")
+
+    def runtime_for(self, handler: str) -> str:
+        """The pouch runtime a RuntimeClass handler names ("" is the default)."""
+        if not handler:
+            return self.default_runtime or self.engine.default_runtime
+        if handler not in self.engine.kernel.runtimes.names():
+            known = ", ".join(self.engine.kernel.runtimes.names())
+            raise InvalidArgument(
+                f"no runtime for handler {handler!r} (pouch has: {known})",
+                field="runtime_handler",
+            )
+        return handler
+
+    def _find(self, ref: str, kind: str, field: str) -> Container:
+        if not ref:
+            raise InvalidArgument(f"{field} is required", field=field)
+        try:
+            found = self.engine.lookup(ref)
+        except NoSuchObject:
+            found = None
+        if found is None or found.config.labels.get(L.KIND) != kind:
+            raise NoSuchObject(f"{'pod sandbox' if kind == 'sandbox' else kind} {ref} not found")
+        return found
+
+    def sandbox(self, ref: str, field: str = "pod_sandbox_id") -> Container:
+        """The infra container of pod ``ref`` (an ID or a unique prefix)."""
+        return self._find(ref, "sandbox", field)
+
+    def container(self, ref: str, field: str = "container_id") -> Container:
+        return self._find(ref, "container", field)
+
+    def sandboxes(self) -> list[Container]:
+        return [c for c in self.engine.list(all=True) if L.is_sandbox(c)]
+
+    def containers(self, sandbox_id: str = "") -> list[Container]:
+        return [
+            c
+            for c in self.engine.list(all=True)
+            if L.is_container(c)
+            and (not sandbox_id or c.config.labels.get(L.SANDBOX) == sandbox_id)
+        ]
+
+
+def matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
+    """Every key of a CRI label selector has its value in ``labels``."""
+    return all(labels.get(k) == v for k, v in selector.items())

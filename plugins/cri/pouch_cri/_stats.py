@@ -1,0 +1,170 @@
+"""Container and pod statistics from the runtimes' cgroup samples.
+
+A container's CPU and memory come from its cgroup (v1 or v2, as the runtime
+reads it), its writable layer from the snapshot's usage. A pod's figures are
+the sum of its containers' and its infra container's; its network counters
+are the pod namespace's interfaces (``/proc/<infra pid>/net/dev``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from pouch.errors import PouchError
+from pouch.models import Container
+
+from . import _labels as L
+from ._containers import cri_state
+from ._objects import CriObjects, matches
+from ._pb import api_pb2 as pb
+from ._pods import ready
+
+__all__ = ["StatsService"]
+
+
+def _interfaces(pid: int, now: int) -> pb.NetworkUsage:
+    usage = pb.NetworkUsage(timestamp=now)
+    try:
+        lines = Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]
+    except OSError:
+        return usage
+    for line in lines:
+        name, _, counters = line.partition(":")
+        fields = counters.split()
+        if name.strip() == "lo" or len(fields) < 16:
+            continue
+        interface = pb.NetworkInterfaceUsage(name=name.strip())
+        interface.rx_bytes.value, interface.rx_errors.value = int(fields[0]), int(fields[2])
+        interface.tx_bytes.value, interface.tx_errors.value = int(fields[8]), int(fields[10])
+        usage.interfaces.append(interface)
+    if usage.interfaces:
+        usage.default_interface.CopyFrom(usage.interfaces[0])
+    return usage
+
+
+class StatsService:
+    def __init__(self, objects: CriObjects) -> None:
+        self.objects = objects
+        self.engine = objects.engine
+        self.mountpoint = str(self.engine.config.root)
+
+    async def _sample(self, container: Container) -> tuple[int, int, int]:
+        """(cpu ns, memory bytes, pids) of a running container; zeros otherwise."""
+        if cri_state(container) != pb.CONTAINER_RUNNING:
+            return 0, 0, 0
+        try:
+            stats = await self.engine.stats(container.id)
+        except PouchError:  # gone, or a runtime without stats
+            return 0, 0, 0
+        return stats.cpu_usage_ns, stats.memory_usage, stats.pids
+
+    async def _container(self, container: Container) -> pb.ContainerStats:
+        now = time.time_ns()
+        cpu, memory, _ = await self._sample(container)
+        used = await anyio.to_thread.run_sync(self.engine.disk.container_size, container)
+        meta = L.read(container, L.METADATA)
+        stats = pb.ContainerStats(
+            attributes=pb.ContainerAttributes(
+                id=container.id,
+                metadata=pb.ContainerMetadata(
+                    name=meta.get("name", ""), attempt=meta.get("attempt", 0)
+                ),
+                labels=L.cri_labels(container),
+                annotations=L.read(container, L.ANNOTATIONS),
+            ),
+            cpu=pb.CpuUsage(timestamp=now),
+            memory=pb.MemoryUsage(timestamp=now),
+            writable_layer=pb.FilesystemUsage(
+                timestamp=now, fs_id=pb.FilesystemIdentifier(mountpoint=self.mountpoint)
+            ),
+        )
+        stats.cpu.usage_core_nano_seconds.value = cpu
+        stats.memory.working_set_bytes.value = memory
+        stats.memory.usage_bytes.value = memory
+        stats.writable_layer.used_bytes.value = used
+        stats.writable_layer.inodes_used.value = 0
+        return stats
+
+    async def _pod(self, infra: Container) -> pb.PodSandboxStats:
+        now = time.time_ns()
+        members = self.objects.containers(infra.id)
+        contained = [await self._container(c) for c in members]
+        cpu, memory, pids = await self._sample(infra)
+        for stats in contained:
+            cpu += stats.cpu.usage_core_nano_seconds.value
+            memory += stats.memory.working_set_bytes.value
+        for member in members:
+            pids += (await self._sample(member))[2]
+        meta = L.read(infra, L.METADATA)
+        linux = pb.LinuxPodSandboxStats(
+            cpu=pb.CpuUsage(timestamp=now),
+            memory=pb.MemoryUsage(timestamp=now),
+            network=_interfaces(infra.state.pid, now) if ready(infra) else None,
+            process=pb.ProcessUsage(timestamp=now),
+            containers=contained,
+        )
+        linux.cpu.usage_core_nano_seconds.value = cpu
+        linux.memory.working_set_bytes.value = memory
+        linux.memory.usage_bytes.value = memory
+        linux.process.process_count.value = pids
+        return pb.PodSandboxStats(
+            attributes=pb.PodSandboxAttributes(
+                id=infra.id,
+                metadata=pb.PodSandboxMetadata(
+                    name=meta.get("name", ""),
+                    uid=meta.get("uid", ""),
+                    namespace=meta.get("namespace", ""),
+                    attempt=meta.get("attempt", 0),
+                ),
+                labels=L.cri_labels(infra),
+                annotations=L.read(infra, L.ANNOTATIONS),
+            ),
+            linux=linux,
+        )
+
+    async def ContainerStats(
+        self, request: pb.ContainerStatsRequest, context: Any
+    ) -> pb.ContainerStatsResponse:
+        container = self.objects.container(request.container_id)
+        return pb.ContainerStatsResponse(stats=await self._container(container))
+
+    async def ListContainerStats(
+        self, request: pb.ListContainerStatsRequest, context: Any
+    ) -> pb.ListContainerStatsResponse:
+        wanted = request.filter
+        found = []
+        for container in self.objects.containers():
+            sandbox = container.config.labels.get(L.SANDBOX, "")
+            if wanted.id and not container.id.startswith(wanted.id):
+                continue
+            if wanted.pod_sandbox_id and not sandbox.startswith(wanted.pod_sandbox_id):
+                continue
+            if not matches(L.cri_labels(container), wanted.label_selector):
+                continue
+            if cri_state(container) != pb.CONTAINER_RUNNING:
+                continue
+            found.append(await self._container(container))
+        return pb.ListContainerStatsResponse(stats=found)
+
+    async def PodSandboxStats(
+        self, request: pb.PodSandboxStatsRequest, context: Any
+    ) -> pb.PodSandboxStatsResponse:
+        infra = self.objects.sandbox(request.pod_sandbox_id)
+        return pb.PodSandboxStatsResponse(stats=await self._pod(infra))
+
+    async def ListPodSandboxStats(
+        self, request: pb.ListPodSandboxStatsRequest, context: Any
+    ) -> pb.ListPodSandboxStatsResponse:
+        wanted = request.filter
+        found = []
+        for infra in self.objects.sandboxes():
+            if wanted.id and not infra.id.startswith(wanted.id):
+                continue
+            if not matches(L.cri_labels(infra), wanted.label_selector) or not ready(infra):
+                continue
+            found.append(await self._pod(infra))
+        return pb.ListPodSandboxStatsResponse(stats=found)

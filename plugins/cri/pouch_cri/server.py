@@ -25,7 +25,9 @@ from ._objects import CriObjects
 from ._pb import api_pb2 as pb
 from ._pods import PodService
 from ._runtime import RuntimeService
+from ._sessions import SessionService
 from ._stats import StatsService
+from ._streaming import StreamServer
 
 __all__ = ["CriServer", "socket_path"]
 
@@ -42,7 +44,7 @@ def socket_path(config: EngineConfig) -> Path:
     return Path(path)
 
 
-def runtime_service(engine: Engine) -> list[object]:
+def runtime_service(engine: Engine, streams: StreamServer) -> list[object]:
     """The parts that answer ``runtime.v1.RuntimeService`` together."""
     objects = CriObjects(engine)
     return [
@@ -50,7 +52,15 @@ def runtime_service(engine: Engine) -> list[object]:
         PodService(objects),
         ContainerService(objects),
         StatsService(objects),
+        SessionService(objects, streams),
     ]
+
+
+def stream_port(config: EngineConfig) -> int:
+    value = config.plugin_settings("cri").get("stream_port", 0)
+    if not isinstance(value, int) or not 0 <= value < 65536:
+        raise InvalidArgument(f"{value!r} is not a TCP port", field="stream_port")
+    return value
 
 
 class CriServer:
@@ -67,10 +77,18 @@ class CriServer:
         engine = self.engine
         if engine is None:
             raise RuntimeError("the CRI server started before the engine")
+        streams = StreamServer(engine, stream_port(engine.config))
+        async with anyio.create_task_group() as group:
+            group.start_soon(streams.serve)
+            await streams.ready.wait()
+            await self._serve_grpc(engine, streams)
+            group.cancel_scope.cancel()
+
+    async def _serve_grpc(self, engine: Engine, streams: StreamServer) -> None:
         server = grpc.aio.server()
         server.add_generic_rpc_handlers(
             (
-                handler("runtime.v1.RuntimeService", runtime_service(engine), pb),
+                handler("runtime.v1.RuntimeService", runtime_service(engine, streams), pb),
                 handler("runtime.v1.ImageService", [ImageService(engine)], pb),
             )
         )

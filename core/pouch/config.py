@@ -31,6 +31,9 @@ class RegistrySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     # Mirrors tried in order for docker.io images (a P2P proxy such as
     # Dragonfly's dfdaemon is configured as a mirror too).
     mirrors: list[str] = []
+    # Mirrors of other registries, by registry name, tried in order before it
+    # (as containerd's hosts.toml): {"registry.k8s.io" = ["http://127.0.0.1:5000"]}.
+    registry_mirrors: dict[str, list[str]] = {}
     # Registries reached over plain HTTP or with unverified TLS ("host:port").
     insecure: list[str] = []
     # Credentials written by ``pouch login``; readable by root only.

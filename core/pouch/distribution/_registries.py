@@ -59,14 +59,12 @@ class Registries:
     ) -> None:
         """``credentials(registry)`` replaces the credentials file (for tools and tests).
 
-        ``mirrors`` maps registries to their mirrors; the default is
-        ``{"docker.io": settings.mirrors}``, which is what docker supports.
+        ``mirrors`` maps registries to their mirrors; the default is the
+        settings' ``registry_mirrors`` with ``mirrors`` as docker.io's.
         """
         self.settings = settings or RegistrySettings()
-        self.mirrors = {
-            registry_key(k): list(v)
-            for k, v in (mirrors or {DEFAULT_DOMAIN: self.settings.mirrors}).items()
-        }
+        configured = {**self.settings.registry_mirrors, DEFAULT_DOMAIN: self.settings.mirrors}
+        self.mirrors = {registry_key(k): list(v) for k, v in (mirrors or configured).items()}
         self.credentials = CredentialStore(self.settings.auth_file)
         self.transport = Transport(
             self.is_insecure, timeout=timeout, user_agent=f"pouch/{__version__}"

@@ -57,6 +57,10 @@ class PipeProcess:
     ) -> None:
         self._proc = proc
         self._on_exit = on_exit
+        # Where the runtime wrote the PID of the process it started for us
+        # (``runc exec --pid-file``): signals go there, not to the runtime's
+        # own process, which cannot pass SIGKILL on.
+        self.pid_file: Path | None = None
 
     async def write(self, data: bytes) -> None:
         if self._proc.stdin is not None:
@@ -97,8 +101,12 @@ class PipeProcess:
         return 128 - code if code < 0 else code
 
     async def kill(self, signal: int) -> None:
+        target = self._proc.pid
+        if self.pid_file is not None and self._proc.returncode is None:
+            with contextlib.suppress(OSError, ValueError):
+                target = int(self.pid_file.read_text())
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self._proc.pid, signal)
+            os.kill(target, signal)
 
     async def aclose(self) -> None:
         await self._proc.aclose()

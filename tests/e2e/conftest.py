@@ -12,11 +12,10 @@ import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from pouch.testing.daemon import DEBIAN_DOCKER, PouchDaemon
+from pouch.testing.daemon import DEBIAN_DOCKER, PouchDaemon, cni_bridge_settings
 
 
 @pytest.fixture
@@ -33,20 +32,7 @@ def default_bridge() -> Iterator[str]:
 
 @pytest.fixture
 def pouchd_settings(default_bridge: str) -> dict[str, object]:
-    if shutil.which("iptables") is None or not Path("/usr/lib/cni/bridge").exists():
-        pytest.skip("needs iptables and the CNI plugins: containernetworking-plugins")
-    block = secrets.randbelow(32)
-    return {
-        "default_network": "bridge",
-        "plugin": {
-            "cni": {
-                "default_bridge": default_bridge,
-                "default_subnet": f"10.231.{96 + block}.0/24",
-                "subnet_pool": f"10.231.{128 + block * 4}.0/22",
-                "pool_prefix": 26,
-            }
-        },
-    }
+    return cni_bridge_settings(default_bridge)
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ import http.client
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -314,6 +315,26 @@ def preferred_runtime() -> tuple[str, str]:
     if missing:
         return "process", f"{' and '.join(missing)} not found on PATH"
     return "runc", ""
+
+
+def cni_bridge_settings(bridge: str) -> dict[str, object]:
+    """Settings for a pouchd whose default network is a CNI bridge named ``bridge``
+    (``ptXXXXXX``), on subnets of 10.231.0.0/16 picked at random; skips the test
+    where the CNI plugins or iptables are missing."""
+    if shutil.which("iptables") is None or not Path("/usr/lib/cni/bridge").exists():
+        pytest.skip("needs iptables and the CNI plugins: containernetworking-plugins")
+    block = secrets.randbelow(32)
+    return {
+        "default_network": "bridge",
+        "plugin": {
+            "cni": {
+                "default_bridge": bridge,
+                "default_subnet": f"10.231.{96 + block}.0/24",
+                "subnet_pool": f"10.231.{128 + block * 4}.0/22",
+                "pool_prefix": 26,
+            }
+        },
+    }
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ stops.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 
 import anyio
@@ -30,6 +31,8 @@ from ._stats import StatsService
 from ._streaming import StreamServer
 
 __all__ = ["CriServer", "socket_path"]
+
+log = logging.getLogger("pouch.cri")
 
 _GRACE = 2.0
 
@@ -75,8 +78,8 @@ class CriServer:
 
     async def serve(self) -> None:
         engine = self.engine
-        if engine is None:
-            raise RuntimeError("the CRI server started before the engine")
+        if engine is None:  # the engine stopped before its services ran
+            return
         streams = StreamServer(engine, stream_port(engine.config))
         async with anyio.create_task_group() as group:
             group.start_soon(streams.serve)
@@ -95,12 +98,16 @@ class CriServer:
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
         server.add_insecure_port(f"unix://{self.socket}")
-        await server.start()
+        with anyio.CancelScope(shield=True):  # a start cut short leaves grpc unstoppable
+            await server.start()
         self.ready.set()
         try:
             await anyio.sleep_forever()
         finally:
             with anyio.CancelScope(shield=True):
-                await server.stop(_GRACE)
+                try:
+                    await server.stop(_GRACE)
+                except Exception:  # grpc's loop state after a start cut short
+                    log.debug("stopping the CRI gRPC server failed", exc_info=True)
                 with contextlib.suppress(OSError):
                     self.socket.unlink()

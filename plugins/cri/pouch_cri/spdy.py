@@ -222,12 +222,13 @@ class Stream:
 
     async def send(self, data: bytes) -> None:
         """Send ``data`` in frames of at most 16 KiB, within the peer's window."""
-        for start in range(0, len(data), _MAX_DATA):
-            chunk = data[start : start + _MAX_DATA]
-            await self.session.wait_window(self, len(chunk))
-            if self.local_closed or self.reset:
+        view = memoryview(data)
+        while view:
+            size = await self.session.window_for(self, min(len(view), _MAX_DATA))
+            if self.local_closed or self.reset or not size:
                 return
-            await self.session.write(data_frame(self.id, 0, chunk))
+            await self.session.write(data_frame(self.id, 0, bytes(view[:size])))
+            view = view[size:]
 
     async def close(self) -> None:
         """Close our half (FIN); the peer may still send."""
@@ -291,14 +292,20 @@ class Session:
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 self.closed = True
 
-    async def wait_window(self, stream: Stream, size: int) -> None:
+    async def window_for(self, stream: Stream, wanted: int) -> int:
+        """How much of ``wanted`` may be sent now: waits while the peer's windows
+        are closed (only with a peer that does flow control); 0 once it is over."""
         while self.peer_flow_control and not (stream.reset or self.closed):
-            if stream.send_window >= size and self.session_window >= size:
+            size = min(wanted, stream.send_window, self.session_window)
+            if size > 0:
                 break
             self._window_changed = anyio.Event()
             await self._window_changed.wait()
+        else:
+            size = 0 if stream.reset or self.closed else wanted
         stream.send_window -= size
         self.session_window -= size
+        return size
 
     async def acknowledge(self, stream: Stream, size: int) -> None:
         """Give the peer back the window ``size`` bytes of read data took."""

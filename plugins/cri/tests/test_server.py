@@ -6,39 +6,17 @@ local registry).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
 from pouch_cri._pb import api_pb2 as pb
-from pouch_cri._pb import api_pb2_grpc as rpc
-
-from pouch.testing.daemon import PouchDaemon
 
 
 @pytest.fixture
 def pouchd_settings() -> dict[str, object]:
     """The test runtime and network, and of the installed plugins only this one."""
     return {"discover_plugins": True, "plugins": {"enable": ["cri"]}}
-
-
-@pytest.fixture
-def channel(pouchd: PouchDaemon) -> Iterator[grpc.Channel]:
-    socket = pouchd.run_root / "cri.sock"
-    with grpc.insecure_channel(f"unix://{socket}") as channel:
-        grpc.channel_ready_future(channel).result(timeout=30)
-        yield channel
-
-
-@pytest.fixture
-def runtime(channel: grpc.Channel) -> Any:
-    return rpc.RuntimeServiceStub(channel)  # type: ignore[no-untyped-call]
-
-
-@pytest.fixture
-def images(channel: grpc.Channel) -> Any:
-    return rpc.ImageServiceStub(channel)  # type: ignore[no-untyped-call]
 
 
 def test_version_status_and_config(runtime: Any) -> None:

@@ -80,6 +80,7 @@ async def start_exec(
 
     def on_exit() -> None:
         spec.unlink(missing_ok=True)
+        spec.with_suffix(".pid").unlink(missing_ok=True)
 
     if terminal and console_socket:
         return await start_terminal_exec(command, container_id, on_exit)

@@ -271,13 +271,16 @@ class OCIRuntime:
         )
         spec_path = directory / f"exec-{exec_id[:16]}.json"
         spec_path.write_bytes(msgspec.json.encode(process))
-        return await start_exec(
-            self._command("exec", "--process", str(spec_path)),
+        pid_file = spec_path.with_suffix(".pid")
+        started = await start_exec(
+            self._command("exec", "--pid-file", str(pid_file), "--process", str(spec_path)),
             container_id,
             spec_path,
             terminal=process.terminal,
             console_socket=self.console_exec,
         )
+        started.pid_file = pid_file
+        return started
 
     async def stats(self, container_id: str) -> Stats:
         config = json.loads((self._dir(container_id) / "config.json").read_text())

@@ -32,6 +32,7 @@ __all__ = [
     "Endpoint",
     "ExecProcess",
     "ExitStatus",
+    "LogReopener",
     "Mount",
     "NetworkAttachment",
     "NetworkDriver",
@@ -363,6 +364,21 @@ class SandboxState(msgspec.Struct, omit_defaults=True, kw_only=True):
     # The sandbox's infra process (a VM's hypervisor, a pause process), if any.
     pid: int = 0
     details: dict[str, str] = {}
+
+
+@runtime_checkable
+class LogReopener(Protocol):
+    """A runtime whose monitor keeps the log file open, and opens it again when asked.
+
+    Log rotation by the log's owner (kubelet renames the file, then asks the
+    runtime to reopen it) needs this; the engine has created the new file at
+    the container's log path before it calls. A monitor that writes with
+    ``pouch.logs.LogWriter`` follows a replaced file by itself and needs no
+    such method.
+    """
+
+    async def reopen_log(self, container_id: str) -> None:
+        """Make the monitor write to the file now at the log path; no error once exited."""
 
 
 @runtime_checkable

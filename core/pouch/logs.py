@@ -91,7 +91,12 @@ class LogWriter:
         self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - kept open for the writer's life
 
     def write(self, stream: Stream, data: bytes) -> None:
-        """Write ``data``: each complete line as F, a trailing fragment as P."""
+        """Write ``data``: each complete line as F, a trailing fragment as P.
+
+        A file moved away from the log path (log rotation by its owner) is left
+        behind: the writer goes on in the file now at the path, made if missing.
+        """
+        self._follow()
         lines = data.split(b"\n")
         tail = lines.pop()
         stamp = format_time(time.time_ns()).encode()
@@ -102,6 +107,15 @@ class LogWriter:
         self._file.flush()
         if self.max_size and self._file.tell() >= self.max_size:
             self._replace()
+
+    def _follow(self) -> None:
+        try:
+            moved = os.stat(self.path).st_ino != os.fstat(self._file.fileno()).st_ino
+        except FileNotFoundError:
+            moved = True
+        if moved:
+            self._file.close()
+            self._file = open(self.path, "ab")  # noqa: SIM115
 
     def _replace(self) -> None:
         self._file.close()

@@ -112,3 +112,18 @@ def test_rotation_keeps_the_replaced_file_as_the_next_generation(tmp_path: Path)
     assert (tmp_path / "container.log.1").read_bytes() == b"third\n"
     assert (tmp_path / "container.log.2").read_bytes() == b"second\n"
     assert not (tmp_path / "container.log.3").exists()
+
+
+def test_writer_follows_a_file_moved_away_from_the_path(tmp_path: Path) -> None:
+    log = tmp_path / "c.log"
+    writer = LogWriter(log)
+    writer.write("stdout", b"before\n")
+    log.rename(tmp_path / "c.log.rotated")  # kubelet's rotation
+    writer.write("stdout", b"after missing\n")  # no file at the path: made anew
+    (tmp_path / "fresh").write_bytes(b"")
+    (tmp_path / "fresh").rename(log)  # a file put in its place is written to
+    writer.write("stderr", b"after replaced\n")
+    writer.close()
+    assert (tmp_path / "c.log.rotated").read_bytes().endswith(b"stdout F before\n")
+    assert log.read_bytes().endswith(b"stderr F after replaced\n")
+    assert b"before" not in log.read_bytes()

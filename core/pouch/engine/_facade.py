@@ -163,6 +163,10 @@ class Engine:
         """Log records; ``follow``, ``since``, ``until``, ``tail`` as docker's."""
         return self._p.io.logs(ref, **options)
 
+    async def reopen_log(self, ref: str) -> None:
+        """A new log file at the log path (after log rotation by its owner, kubelet)."""
+        await self._p.io.reopen_log(ref)
+
     async def top(
         self, ref: str, ps_args: builtins.list[str]
     ) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:

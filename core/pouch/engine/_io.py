@@ -9,6 +9,7 @@ code for all) and samples its resource usage. It changes no container state.
 from __future__ import annotations
 
 import builtins
+import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import anyio
 import msgspec
 
 from pouch import oci
-from pouch.drivers import Capability, ExecProcess, Stats
+from pouch.drivers import Capability, ExecProcess, LogReopener, Stats
 from pouch.engine._containers import require
 from pouch.engine._exec_process import exec_process
 from pouch.engine._records import ACTIVE, Records
@@ -108,6 +109,18 @@ class ContainerIO:
         require(runtime, Capability.STATS)
         return await runtime.stats(container.id)
 
+    async def reopen_log(self, ref: str) -> None:
+        """Open the log file anew at the container's log path (after its owner moved
+        it away): the file exists when this returns, and new output goes there."""
+        container = self.records.lookup(ref)
+        if container.state.status not in (State.RUNNING, State.PAUSED):
+            raise Conflict(f"container {container.name} is not running")
+        path = Path(container.log_path)
+        await anyio.to_thread.run_sync(_create_log, path)
+        runtime = self.kernel.runtimes.get(container.runtime)
+        if isinstance(runtime, LogReopener):
+            await runtime.reopen_log(container.id)
+
     async def top(
         self, ref: str, ps_args: builtins.list[str]
     ) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
@@ -144,3 +157,8 @@ class ContainerIO:
             raise Conflict(f"ps printed nothing in container {container.name}")
         mine = " ".join(command)
         return titles, [row for row in rows if not row or row[-1].strip() != mine]
+
+
+def _create_log(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640))

@@ -172,6 +172,13 @@ class ContainerService:
         await self.engine.update(container.id, resources(request.linux))
         return pb.UpdateContainerResourcesResponse()
 
+    async def ReopenContainerLog(
+        self, request: pb.ReopenContainerLogRequest, context: Any
+    ) -> pb.ReopenContainerLogResponse:
+        container = self.objects.container(request.container_id)
+        await self.engine.reopen_log(container.id)
+        return pb.ReopenContainerLogResponse()
+
     async def ExecSync(self, request: pb.ExecSyncRequest, context: Any) -> pb.ExecSyncResponse:
         container = self.objects.container(request.container_id)
         if not request.cmd:

@@ -33,6 +33,9 @@ from ._streaming import StreamServer
 __all__ = ["CriServer", "socket_path"]
 
 log = logging.getLogger("pouch.cri")
+# grpc's event-loop bookkeeping logs a line per call at DEBUG: pouchd --log-level
+# debug is for pouch's own lines.
+logging.getLogger("grpc._cython.cygrpc").setLevel(logging.INFO)
 
 _GRACE = 2.0
 

@@ -186,6 +186,11 @@ def test_a_pod_from_run_to_remove(pods: Pods, runtime: Any, pouchd: PouchDaemon)
     _until(lambda: log.exists() and "tick 2" in log.read_text(), "the ticker's log")
     stamp, stream, tag, text = log.read_text().splitlines()[0].split(" ", 3)
     assert (stream, tag, text) == ("stdout", "F", "tick 0") and stamp[:2] == "20"
+    # Log rotation as kubelet does it: rename, reopen; the new file is there at once.
+    log.rename(log.with_name("ticker.log.1"))
+    runtime.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=ticker))
+    assert log.exists()
+    _until(lambda: "tick" in log.read_text(), "ticks in the reopened log")
     # ExecSync: output, exit code, and a timeout that kills the command.
     assert pods.exec(ticker, "sh", "-c", "echo out; echo err >&2; exit 3") == (3, "out\nerr\n")
     with pytest.raises(grpc.RpcError) as caught:

@@ -291,10 +291,17 @@ class OCIRuntime:
         return await AttachSocket.connect(self._dir(container_id))
 
     async def resize(self, container_id: str, height: int, width: int) -> None:
+        self._control(container_id, f"1 {height} {width}\n")
+
+    async def reopen_log(self, container_id: str) -> None:
+        self._control(container_id, "2 0 0\n")
+
+    def _control(self, container_id: str, message: str) -> None:
+        """A message to conmon's ctl fifo: 1 resizes the terminal, 2 reopens the log."""
         ctl = self._dir(container_id) / "ctl"
         with contextlib.suppress(FileNotFoundError, OSError):
             fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
             try:
-                os.write(fd, f"1 {height} {width}\n".encode())
+                os.write(fd, message.encode())
             finally:
                 os.close(fd)

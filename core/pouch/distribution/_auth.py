@@ -12,6 +12,7 @@ send registry API requests (``_client``). Thread-safe; blocking.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import threading
 import time
@@ -150,7 +151,9 @@ class Authenticator:
         creds: Credentials | None,
     ) -> str:
         wanted = list(scopes)
-        key = (host, " ".join(scopes), challenge.realm, creds[0] if creds else "")
+        # Tokens are kept per credentials: a pull with others never reuses them.
+        who = hashlib.sha256("\0".join(creds).encode()).hexdigest() if creds else ""
+        key = (host, " ".join(scopes), challenge.realm, who)
         with self._lock:
             cached = self._tokens.get(key)
         if cached is not None and cached[1] > time.monotonic():

@@ -59,10 +59,18 @@ def _sha256(data: bytes) -> str:
 class RegistryClient:
     """API v2 requests to ``endpoint``; errors name ``endpoint.host``."""
 
-    def __init__(self, endpoint: Endpoint, transport: Transport, auth: Authenticator) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        transport: Transport,
+        auth: Authenticator,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        """``credentials``: given with the request (CRI ``auth``), over the stored ones."""
         self.endpoint = endpoint
         self._transport = transport
         self._auth = auth
+        self._credentials = credentials
 
     @property
     def host(self) -> str:
@@ -83,6 +91,7 @@ class RegistryClient:
     ) -> Response:
         """Send an authenticated request; the response if its status is in ``expect``."""
         url = path if "://" in path else self.endpoint.url + path
+        credentials = credentials or self._credentials
         start = body.tell() if body is not None and not isinstance(body, bytes) else 0
         registry = self.endpoint.registry or self.host
         for attempt in (1, 2):

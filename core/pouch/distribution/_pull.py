@@ -60,8 +60,15 @@ class Puller:
         self.store = store
         self.locks = locks
 
-    def pull(self, ref: Reference, platform: Platform | None, report: Reporter) -> Image:
-        client, raw, media_type, top_digest = self._manifest(ref)
+    def pull(
+        self,
+        ref: Reference,
+        platform: Platform | None,
+        report: Reporter,
+        credentials: tuple[str, str] | None = None,
+    ) -> Image:
+        """``credentials`` go to the registry itself, never to its mirrors."""
+        client, raw, media_type, top_digest = self._manifest(ref, credentials)
         report(f"Pulling from {ref.path}", ref.tag or ref.digest)
         top = Descriptor(mediaType=media_type or OCI_MANIFEST, digest=top_digest, size=len(raw))
         source = RegistryBlobSource(client, ref.path)
@@ -92,11 +99,13 @@ class Puller:
         report(f"Status: {news} for {ref.familiar()}")
         return image
 
-    def _manifest(self, ref: Reference) -> tuple[RegistryClient, bytes, str, str]:
+    def _manifest(
+        self, ref: Reference, credentials: tuple[str, str] | None
+    ) -> tuple[RegistryClient, bytes, str, str]:
         """The manifest or index from the first endpoint that has it."""
         for endpoint in self.registries.endpoints(ref.domain):
             try:
-                client = self.registries.client(endpoint)
+                client = self.registries.client(endpoint, None if endpoint.mirror else credentials)
                 raw, media_type, digest = client.get_manifest(
                     ref.path, ref.digest or ref.tag, what=ref.familiar()
                 )

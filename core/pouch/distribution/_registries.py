@@ -113,8 +113,11 @@ class Registries:
         host = DOCKER_HUB_HOST if key == DEFAULT_DOMAIN else domain
         return Endpoint(host=host, scheme="", registry=key)
 
-    def client(self, endpoint: Endpoint | str) -> RegistryClient:
-        """A client for ``endpoint`` (or the origin of registry ``domain``), scheme settled."""
+    def client(
+        self, endpoint: Endpoint | str, credentials: tuple[str, str] | None = None
+    ) -> RegistryClient:
+        """A client for ``endpoint`` (or the origin of registry ``domain``), scheme
+        settled; ``credentials`` replace the stored ones for its requests."""
         if isinstance(endpoint, str):
             endpoint = self.origin(endpoint)
         if not endpoint.scheme:
@@ -124,7 +127,7 @@ class Registries:
                 registry=endpoint.registry,
                 mirror=endpoint.mirror,
             )
-        return RegistryClient(endpoint, self.transport, self.auth)
+        return RegistryClient(endpoint, self.transport, self.auth, credentials)
 
     def _scheme(self, host: str) -> str:
         if not self.is_insecure(host):

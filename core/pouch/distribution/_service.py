@@ -52,8 +52,12 @@ class Distribution:
         *,
         platform: str | Platform | None = None,
         progress: ProgressCallback | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> Image:
         """Pull ``reference`` (a tag or ``name@digest``) for ``platform`` (default: this host).
+
+        ``credentials`` (user, password) are used for this pull instead of
+        the stored ones, as the CRI's ``auth`` asks.
 
         Only what is missing is downloaded; the last progress line says
         "Downloaded newer image" or "Image is up to date". Raises
@@ -62,7 +66,7 @@ class Distribution:
         or ``DigestMismatch``.
         """
         ref = parse_reference(reference)
-        return self._puller.pull(ref, parse_platform(platform), Reporter(progress))
+        return self._puller.pull(ref, parse_platform(platform), Reporter(progress), credentials)
 
     def push(
         self,

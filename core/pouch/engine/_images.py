@@ -117,8 +117,11 @@ class Images:
         *,
         platform: str | Platform | None = None,
         progress: ProgressCallback | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> Image:
-        """Pull ``ref`` from its registry (mirrors first for docker.io); the image.
+        """Pull ``ref`` from its registry (mirrors first); the image.
+
+        ``credentials`` (user, password) replace the stored ones for this pull.
 
         ``platform`` ("linux/arm64") picks from a multi-platform image; the
         default is this host's. ``progress`` receives ``PullProgress`` lines
@@ -127,7 +130,13 @@ class Images:
         exception it raises aborts the pull. Publishes the image event "pull".
         """
         name = parse_reference(ref).familiar()
-        pull = functools.partial(self.distribution.pull, ref, platform=platform, progress=progress)
+        pull = functools.partial(
+            self.distribution.pull,
+            ref,
+            platform=platform,
+            progress=progress,
+            credentials=credentials,
+        )
         with operation("image.pull") as span:
             span.set_attribute(IMAGE_NAME, name)
             image = await anyio.to_thread.run_sync(pull)

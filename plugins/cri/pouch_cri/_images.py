@@ -8,6 +8,7 @@ succeeds; a pull that fails is the registry's error.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import time
@@ -51,6 +52,26 @@ def image_message(image: Image) -> pb.Image:
     return message
 
 
+def _credentials(auth: pb.AuthConfig) -> tuple[str, str] | None:
+    """(user, password) from ``username``/``password`` or ``auth`` (base64 "user:password")."""
+    if auth.identity_token or auth.registry_token:
+        raise InvalidArgument(
+            "identity and registry tokens are not supported; give username and password",
+            field="auth",
+        )
+    if auth.username:
+        return auth.username, auth.password
+    if auth.auth:
+        try:
+            user, sep, password = base64.b64decode(auth.auth, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            sep = ""
+        if not sep:
+            raise InvalidArgument("auth is not base64 of user:password", field="auth.auth")
+        return user, password
+    return None
+
+
 def _wanted(spec: pb.ImageSpec, field: str) -> str:
     ref = spec.image.strip()
     if not ref:
@@ -92,12 +113,8 @@ class ImageService:
 
     async def PullImage(self, request: pb.PullImageRequest, context: Any) -> pb.PullImageResponse:
         ref = _wanted(request.image, "image.image")
-        auth = request.auth if request.HasField("auth") else None
-        if auth is not None and (auth.username or auth.auth or auth.identity_token):
-            raise InvalidArgument(
-                "credentials per pull are not supported yet; use pouch login", field="auth"
-            )
-        image = await self.engine.images.pull(ref)
+        credentials = _credentials(request.auth) if request.HasField("auth") else None
+        image = await self.engine.images.pull(ref, credentials=credentials)
         return pb.PullImageResponse(image_ref=image.id)
 
     async def RemoveImage(

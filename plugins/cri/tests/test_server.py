@@ -89,3 +89,43 @@ def test_pull_from_a_registry(images: Any, registry: Any) -> None:
         images.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image="127.0.0.1:9/x:1")))
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "127.0.0.1:9" in (caught.value.details() or "")
+
+
+def test_pull_with_the_requests_credentials(images: Any) -> None:
+    import base64
+
+    from pouch.testing.images import BUSYBOX_CONFIG
+    from pouch.testing.registry import REGISTRY_BINARY, running_registry
+    from pouch.testing.registry_images import busybox_layer_bytes, push_image_to_registry
+
+    if not REGISTRY_BINARY.is_file():
+        pytest.skip("needs docker-registry (apt-get install docker-registry)")
+    with running_registry(users={"kube": "let-me-in"}, token_auth=True) as registry:
+        ref = f"{registry.address}/private/busybox:1"
+        push_image_to_registry(
+            registry.address,
+            "private/busybox",
+            [busybox_layer_bytes()],
+            BUSYBOX_CONFIG,
+            tag="1",
+            credentials=("kube", "let-me-in"),
+        )
+        spec = pb.ImageSpec(image=ref)
+
+        def pull(auth: pb.AuthConfig | None) -> grpc.StatusCode:
+            try:
+                images.PullImage(pb.PullImageRequest(image=spec, auth=auth), timeout=60)
+            except grpc.RpcError as error:
+                return error.code()  # type: ignore[no-any-return]
+            return grpc.StatusCode.OK
+
+        assert pull(None) == grpc.StatusCode.UNAUTHENTICATED
+        assert pull(pb.AuthConfig(username="kube", password="wrong")) != grpc.StatusCode.OK
+        assert pull(pb.AuthConfig(username="kube", password="let-me-in")) == grpc.StatusCode.OK
+        images.RemoveImage(pb.RemoveImageRequest(image=spec))
+        encoded = base64.b64encode(b"kube:let-me-in").decode()
+        assert pull(pb.AuthConfig(auth=encoded)) == grpc.StatusCode.OK
+        # The token the last pull got is not lent to a pull without credentials.
+        images.RemoveImage(pb.RemoveImageRequest(image=spec))
+        assert pull(None) == grpc.StatusCode.UNAUTHENTICATED
+        assert pull(pb.AuthConfig(auth="bm90LWJhc2U2NA=")) == grpc.StatusCode.INVALID_ARGUMENT

@@ -99,9 +99,13 @@ class ContainerService:
         infra = self.objects.sandbox(request.pod_sandbox_id)
         if not ready(infra):
             raise Conflict(f"pod sandbox {infra.id} is not ready: it has been stopped")
-        name, config = container_config(
-            request.config, infra, L.read(infra, L.METADATA), L.read(infra, L.EXTRA)
-        )
+        extra = L.read(infra, L.EXTRA)
+        name, config = container_config(request.config, infra, L.read(infra, L.METADATA), extra)
+        if config.runtime in self.objects.vm_runtimes and self.objects.containers(infra.id):
+            raise Conflict(
+                f"a pod on {config.runtime} holds one container: each is a VM of its own,"
+                " and the pod's network is the first one's"
+            )
         if "path" in config.log_options:
             path = anyio.Path(config.log_options["path"])
             await path.parent.mkdir(parents=True, exist_ok=True)

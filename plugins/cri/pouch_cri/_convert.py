@@ -122,9 +122,10 @@ def resources(given: pb.LinuxContainerResources) -> Resources:
 
 
 def sandbox_config(
-    request: pb.RunPodSandboxRequest, *, image: str, network: str, runtime: str
+    request: pb.RunPodSandboxRequest, *, image: str, network: str, runtime: str, infra: str
 ) -> tuple[str, ContainerConfig]:
-    """The infra container's name and config for a RunPodSandbox request."""
+    """The infra container's name and config for a RunPodSandbox request:
+    the infra on runtime ``infra``, the pod's containers to come on ``runtime``."""
     config = request.config
     meta = config.metadata
     for field in ("name", "uid", "namespace"):
@@ -143,10 +144,14 @@ def sandbox_config(
         for p in config.port_mappings
         if p.host_port > 0 and not host_network
     ]
-    extra = {"handler": request.runtime_handler, "log_directory": config.log_directory}
+    extra = {
+        "handler": request.runtime_handler,
+        "log_directory": config.log_directory,
+        "runtime": runtime,
+    }
     fields: dict[str, Any] = {
         "image": image,
-        "runtime": runtime,
+        "runtime": infra,
         "hostname": "" if host_network else config.hostname,
         "networks": ["host"] if host_network else [network],
         "ports": [msgspec.to_builtins(p) for p in ports],
@@ -243,7 +248,7 @@ def container_config(
     }
     fields: dict[str, Any] = {
         "image": config.image.image,
-        "runtime": infra.runtime,
+        "runtime": pod_extra.get("runtime") or infra.runtime,
         "entrypoint": list(config.command) or None,
         "cmd": list(config.args) or None,
         "working_dir": config.working_dir,

@@ -2,7 +2,10 @@
 
 ``[plugin.cri]`` settings: ``sandbox_image`` (default: the pause image built
 here), ``network`` (default: the engine's default network), ``runtime`` (for
-an empty RuntimeClass handler; default: the engine's default runtime).
+an empty RuntimeClass handler; default: the engine's default runtime),
+``vm_runtimes`` (default ``["kata"]``: runtimes whose containers are VMs of
+their own; a pod on one has its infra process on ``sandbox_runtime``, default
+``runc``, and holds one container, whose VM takes the pod's network).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ class CriObjects:
         self.sandbox_image = str(settings.get("sandbox_image") or DEFAULT_SANDBOX_IMAGE)
         self.network = str(settings.get("network") or engine.config.default_network)
         self.default_runtime = str(settings.get("runtime") or "")
+        self.vm_runtimes = {str(r) for r in settings.get("vm_runtimes", ["kata"])}
+        self.sandbox_runtime = str(settings.get("sandbox_runtime") or "runc")
 
     def runtime_for(self, handler: str) -> str:
         """The pouch runtime a RuntimeClass handler names ("" is the default)."""
@@ -38,6 +43,18 @@ class CriObjects:
                 field="runtime_handler",
             )
         return handler
+
+    def infra_runtime(self, runtime: str) -> str:
+        """Where a pod's infra process runs: with its containers, unless they are VMs."""
+        if runtime not in self.vm_runtimes:
+            return runtime
+        if self.sandbox_runtime not in self.engine.kernel.runtimes.names():
+            raise InvalidArgument(
+                f"pods on {runtime} need the {self.sandbox_runtime} runtime for their infra"
+                " process (pip install pouch-runc, or set [plugin.cri] sandbox_runtime)",
+                field="runtime_handler",
+            )
+        return self.sandbox_runtime
 
     def _find(self, ref: str, kind: str, field: str) -> Container:
         if not ref:

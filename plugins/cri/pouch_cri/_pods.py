@@ -87,7 +87,11 @@ class PodService:
     ) -> pb.RunPodSandboxResponse:
         runtime = self.objects.runtime_for(request.runtime_handler)
         name, config = sandbox_config(
-            request, image=self.objects.sandbox_image, network=self.objects.network, runtime=runtime
+            request,
+            image=self.objects.sandbox_image,
+            network=self.objects.network,
+            runtime=runtime,
+            infra=self.objects.infra_runtime(runtime),
         )
         with contextlib.suppress(NoSuchObject):
             return pb.RunPodSandboxResponse(pod_sandbox_id=self.engine.lookup(name).id)

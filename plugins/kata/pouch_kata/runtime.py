@@ -238,7 +238,9 @@ class KataRuntime:
                 container.id,
                 GUEST_ROOTFS,
                 request,
-                hostname=container.spec.hostname,
+                # A container joining another's UTS namespace (a pod's) has no
+                # hostname of its own in the spec: the guest takes the sandbox's.
+                hostname=container.spec.hostname or container.sandbox.hostname,
                 mounts=mounts,
                 readonly=bool(container.spec.root and container.spec.root.readonly),
                 sysctls=linux.sysctl if linux else {},

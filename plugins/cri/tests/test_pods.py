@@ -321,7 +321,9 @@ def test_bad_requests_name_the_field(pods: Pods, runtime: Any) -> None:
     assert [c.id for c in runtime.ListContainers(pb.ListContainersRequest()).containers] == [ticker]
 
 
-def test_pods_survive_a_killed_pouchd(pods: Pods, runtime: Any, pouchd: PouchDaemon) -> None:
+def test_pods_survive_a_killed_pouchd(
+    pods: Pods, runtime: Any, pouchd: PouchDaemon, default_bridge: str, channel: grpc.Channel
+) -> None:
     made = {}
     for name in ("one", "two"):
         pod, config = pods.run(name)
@@ -332,6 +334,7 @@ def test_pods_survive_a_killed_pouchd(pods: Pods, runtime: Any, pouchd: PouchDae
     pouchd.process.wait(timeout=10)
     pouchd.process = None
     start_pouchd(pouchd)
+    grpc.channel_ready_future(channel).result(timeout=30)
     for name, (pod, ticker, config) in made.items():
         _until(lambda pod=pod: _ready(runtime, pod), f"pod {name} after the restart")
         assert pods.pod(pod).network.ip == ips[name]
@@ -343,9 +346,17 @@ def test_pods_survive_a_killed_pouchd(pods: Pods, runtime: Any, pouchd: PouchDae
     for pod, _, _ in made.values():
         pods.remove(pod)
     assert runtime.ListPodSandbox(pb.ListPodSandboxRequest()).items == []
+    # Nothing of the pods is left: no pause process, namespace, veth or address.
     leftovers = subprocess.run(["pgrep", "-f", "^/pause$"], capture_output=True, text=True)
     ours = [pid for pid in leftovers.stdout.split() if _in_root(int(pid), pouchd)]
     assert ours == []
+    assert list(pouchd.run_root.glob("netns/*")) == []
+    veths = subprocess.run(
+        ["ip", "-o", "link", "show", "master", default_bridge], capture_output=True, text=True
+    )
+    assert veths.stdout.strip() == ""
+    leased = {p.name for p in pouchd.root.glob("cni/networks/*/*")}
+    assert not leased & set(ips.values())
 
 
 def _ready(runtime: Any, pod: str) -> bool:

@@ -16,7 +16,7 @@ import msgspec
 
 from pouch.errors import InvalidArgument
 
-__all__ = ["DEFAULT_NAME", "IdMap", "resolve"]
+__all__ = ["DEFAULT_NAME", "IdMap", "allow_root", "resolve"]
 
 DEFAULT_NAME = "pouchremap"
 SIZE = 65536
@@ -83,3 +83,26 @@ def resolve(setting: str) -> IdMap | None:
             field="userns_remap",
         )
     return IdMap(uid=uids[0], gid=gids[0], size=min(uids[1], gids[1]))
+
+
+def _covers(path: Path, name: str, start: int, size: int) -> bool:
+    return any(
+        owner == name and first <= start and start + size <= first + count
+        for owner, first, count in _ranges(path)
+    )
+
+
+def allow_root(uid: int, gid: int, size: int) -> None:
+    """List the ranges for root too, where they are not yet.
+
+    Where shadow's ``newuidmap`` is installed setuid (Debian's ``uidmap``),
+    LXC maps IDs through it even as root, and it lets root map only the
+    ranges ``/etc/subuid`` and ``/etc/subgid`` list for root.
+    """
+    for path, start in ((SUBUID, uid), (SUBGID, gid)):
+        if _covers(path, "root", start, size):
+            continue
+        with open(path, "a+") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)
+            if not _covers(path, "root", start, size):
+                file.write(f"root:{start}:{size}\n")

@@ -35,3 +35,14 @@ def test_default_adds_a_free_range_once(subids: tuple[Path, Path]) -> None:
     assert first == userns.IdMap(uid=231072, gid=301000, size=65536)
     assert userns.resolve("default") == first
     assert subuid.read_text().count("pouchremap:") == subgid.read_text().count("pouchremap:") == 1
+
+
+def test_root_is_given_the_ranges_it_maps(subids: tuple[Path, Path]) -> None:
+    subuid, subgid = subids
+    subuid.write_text("pouchremap:100000:65536\nroot:300000:10\n")
+    subgid.write_text("pouchremap:100000:65536\nroot:100000:65536\n")
+    userns.allow_root(100000, 100000, 65536)
+    userns.allow_root(100000, 100000, 65536)  # once is enough
+    assert subuid.read_text().splitlines()[-1] == "root:100000:65536"
+    assert subuid.read_text().count("root:100000:65536") == 1
+    assert subgid.read_text().count("root:") == 1  # already covered

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from pouch import oci
+from pouch import oci, userns
 from pouch.drivers import RuntimeContainer
 from pouch.errors import InvalidArgument
 from pouch.mounts import mount_all
@@ -55,6 +55,10 @@ def prepare(
     if rendered.seccomp:
         paths.seccomp.write_text(rendered.seccomp)
     paths.config.write_text(rendered.text)
+    linux = container.spec.linux
+    if linux is not None:
+        for uids, gids in zip(linux.uid_mappings, linux.gid_mappings, strict=False):
+            userns.allow_root(uids.host_id, gids.host_id, min(uids.size, gids.size))
     size = process.console_size
     spec = MonitorSpec(
         lxc_start=lxc_start,

@@ -28,6 +28,8 @@ from ._channels import Channels, exit_status
 __all__ = ["connect_in_netns", "run_attach", "run_exec"]
 
 CLONE_NEWNET = 0x40000000
+#: how long an exec on a terminal waits for the client's first size.
+_FIRST_SIZE_WAIT = 1.0
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -72,12 +74,18 @@ async def _copy(target: _Target, channels: Channels, *, stdin: bool, tty: bool) 
 
 async def run_exec(engine: Engine, request: Any, channels: Channels) -> None:
     config = ExecConfig(cmd=list(request.cmd), tty=request.tty, stdin=request.stdin)
+    size = None
+    if request.tty:  # clients send the terminal's size first: the process starts with it
+        with anyio.move_on_after(_FIRST_SIZE_WAIT):
+            size = await channels.read_size()
     try:
         _, process = await engine.exec(request.container_id, config)
     except PouchError as error:
         await channels.finish(exit_status(None, str(error)))
         return
     try:
+        if size is not None and size[0] and size[1]:
+            await process.resize(size[1], size[0])
         if not request.stdin and not request.tty:
             await process.close_stdin()
         await _copy(process, channels, stdin=request.stdin, tty=request.tty)

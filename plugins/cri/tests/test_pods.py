@@ -128,7 +128,8 @@ class Pods:
 def pods(runtime: Any, pouchd_busybox: str, tmp_path: Path) -> Iterator[Pods]:
     made = Pods(runtime, tmp_path / "logs")
     yield made
-    for item in runtime.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items:
+    listed = runtime.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=30, wait_for_ready=True)
+    for item in listed.items:
         made.remove(item.id)
 
 

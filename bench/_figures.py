@@ -1,26 +1,29 @@
 """What is measured: the figures of issue 8, each for pouch and every peer that runs here.
 
 ``measure_all`` takes the engines that started (``pouch``, ``podman``,
-``containerd``, ``runc``, ``skopeo``) and fills one ``Figure`` per row of
-the table, every figure's variants interleaved. A peer that is missing
-simply has no variant. Timings are wall-clock seconds of the client command,
-from its start to its exit; memory is RSS from /proc in MiB.
+``containerd``, ``runc``, ``skopeo``) and the CRI clients on pouchd and
+containerd (``_cri.CriPods``), and fills one ``Figure`` per row of the table,
+every figure's variants interleaved. A peer that is missing simply has no
+variant. Timings are wall-clock seconds of the client command, from its start
+to its exit (for pods, of the CRI calls); memory is RSS from /proc in MiB.
+``PHASES`` are the names ``--only`` selects.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import partial
 from typing import Any
 
+from _cri import CriPods
 from _images import BIG_LAYERS
 from _kata import KATA_FIGURES, kata_available, kata_variants
 from _measure import Figure, Variant, interleave
 from _procs import BenchError, timed, timed_batch
 
-__all__ = ["FIGURES", "Settings", "measure_all", "new_figures"]
+__all__ = ["FIGURES", "PHASES", "POD_LABELS", "Settings", "measure_all", "new_figures"]
 
 # (key, title, unit, comparisons (pouch variant, peer variant))
 FIGURES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
@@ -71,23 +74,51 @@ FIGURES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
         "MiB",
         [("pouch", "podman"), ("pouch", "containerd")],
     ),
+    (
+        "pod",
+        "pod start via the CRI: RunPodSandbox + CreateContainer + StartContainer until RUNNING",
+        "s",
+        [("pouch (CRI)", "containerd (CRI)")],
+    ),
 ]
+
+#: The CRI client of each engine that serves pods, by the label of its variant.
+POD_LABELS = {"pouch": "pouch (CRI)", "containerd": "containerd (CRI)"}
+
+#: What ``--only`` selects: the measuring phases, in the order they run.
+PHASES = ["start", "ps", "batch", "pull", "memory", "pod", "kata", "network"]
 
 
 class Settings:
     """Round counts and sizes for one run."""
 
-    def __init__(self, rounds: int, warmup: int, batch: int, idle: int, budget: float) -> None:
+    def __init__(
+        self,
+        rounds: int,
+        warmup: int,
+        batch: int,
+        idle: int,
+        budget: float,
+        only: Collection[str] = (),
+    ) -> None:
         self.rounds, self.warmup, self.batch, self.idle = rounds, warmup, batch, idle
         self.deadline = time.monotonic() + budget
+        self.only = frozenset(only)  # empty: every phase
+
+    def wants(self, phase: str) -> bool:
+        """Whether ``phase`` (one of ``PHASES``) is measured in this run."""
+        return not self.only or phase in self.only
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "rounds": self.rounds,
             "warmup": self.warmup,
             "batch": self.batch,
             "memory_containers": self.idle,
         }
+        if self.only:
+            found["only"] = [phase for phase in PHASES if phase in self.only]
+        return found
 
 
 def new_figures(batch: int, idle: int) -> dict[str, Figure]:
@@ -187,12 +218,33 @@ def _memory_variant(label: str, engine: Any, count: int) -> Variant:
     return Variant(label, measure, keys)
 
 
+def _pod_variants(pods: Mapping[str, CriPods], pod_figure: Figure) -> list[Variant]:
+    """One variant per CRI client; the figure's note says where the pods' network is."""
+    if any(client.host_network for client in pods.values()):
+        pod_figure.notes.append("host-network pods on both sides (NamespaceOption network=NODE)")
+    else:
+        where = ", ".join(f"{label}: {client.address}" for label, client in pods.items())
+        pod_figure.notes.append(
+            "pods on a CNI bridge (bridge + host-local, portmap, firewall): pouch's default "
+            f"network, containerd's CRI conflist of the bench; first pods' addresses: {where}"
+        )
+    pod_figure.notes.append(
+        "timed: RunPodSandbox + CreateContainer (busybox sleep 3600) + StartContainer + "
+        "ContainerStatus until RUNNING, one Python gRPC client; StopPodSandbox + "
+        "RemovePodSandbox after each, untimed"
+    )
+    return [
+        Variant(label, _one("pod", client.start_pod), ("pod",)) for label, client in pods.items()
+    ]
+
+
 def measure_all(
     engines: Mapping[str, Any],
     figures: Mapping[str, Figure],
     big: str,
     fetches: Callable[[], int],
     settings: Settings,
+    pods: Mapping[str, CriPods] | None = None,
 ) -> None:
     """Fill ``figures``, each figure's variants interleaved; ``fetches`` counts blob GETs."""
 
@@ -202,24 +254,34 @@ def measure_all(
                    name=name)  # fmt: skip
 
     single, many = _start_variants(engines, settings.batch)
-    phase("single start", single, settings.rounds * 3, settings.warmup)
+    if settings.wants("start"):
+        phase("single start", single, settings.rounds * 3, settings.warmup)
     listings = []
     for name, label in (("pouch", "pouch"), ("podman", "podman"), ("containerd", "ctr")):
         if name in engines:
             command: list[str] = engines[name].ps_command()
             env: dict[str, str] | None = getattr(engines[name], "env", None)
             listings.append(Variant(label, _one("ps", partial(timed, command, env=env)), ("ps",)))
-    phase("ps", listings, settings.rounds * 3, settings.warmup)
-    phase(f"batch of {settings.batch}", many, settings.rounds, settings.warmup)
-    phase("pull", _pull_variants(engines, big, fetches, figures["pull"]), settings.rounds,
-          settings.warmup)  # fmt: skip
+    if settings.wants("ps"):
+        phase("ps", listings, settings.rounds * 3, settings.warmup)
+    if settings.wants("batch"):
+        phase(f"batch of {settings.batch}", many, settings.rounds, settings.warmup)
+    if settings.wants("pull"):
+        phase("pull", _pull_variants(engines, big, fetches, figures["pull"]), settings.rounds,
+              settings.warmup)  # fmt: skip
     memory = [
         _memory_variant(label, engines[name], settings.idle)
         for name, label in (("pouch", "pouch"), ("containerd", "containerd"), ("podman", "podman"))
         if name in engines
     ]
     # RSS needs no warm-up: every round starts and stops the containers anew.
-    phase(f"memory with {settings.idle} containers", memory, settings.rounds, 0)
+    if settings.wants("memory"):
+        phase(f"memory with {settings.idle} containers", memory, settings.rounds, 0)
+    if settings.wants("pod") and pods:
+        phase("pod start (CRI)", _pod_variants(pods, figures["pod"]), settings.rounds * 3,
+              settings.warmup)  # fmt: skip
+    if not settings.wants("kata"):
+        return
     if "pouch" in engines and kata_available(engines["pouch"]):
         phase("kata beside runc", kata_variants(engines["pouch"]), settings.rounds, settings.warmup)
     elif "pouch" in engines:

@@ -4,7 +4,8 @@
 memory, kernel, cgroup mode, load, and each tool's version. ``private_mounts``
 hides /run and /var/lib behind tmpfs in the runner's own mount namespace.
 ``Leftovers`` remembers the bridges and cgroups there were before the run and
-removes, afterwards, only the new ones the run's engines made.
+removes, afterwards, only the new ones the run's engines made, with the CNI
+firewall plugin's isolation rules that name a bridge it removes.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ DEBIAN = [
     "busybox-static",
 ]
 CGROUP = Path("/sys/fs/cgroup")
+# The CNI firewall plugin's per-bridge rules (ingressPolicy same-bridge); CNI DEL leaves them.
+ISOLATION_COMMENT = "CNI firewall plugin rules (ingressPolicy: same-bridge)"
 
 
 def cgroup_mode() -> str:
@@ -144,6 +147,25 @@ def _cgroup_dirs() -> set[Path]:
     return found | {child for child in CGROUP.iterdir() if child.is_dir()}
 
 
+def _drop_isolation_rules(bridge: str) -> bool:
+    """Delete the firewall plugin's isolation rules of ``bridge``; whether there were any."""
+    dropped = False
+    comment = ["-m", "comment", "--comment", ISOLATION_COMMENT]
+    for tool in ("iptables", "ip6tables"):
+        if shutil.which(tool) is None:
+            continue
+        for chain, rule, target in (
+            ("CNI-ISOLATION-STAGE-1", ["-i", bridge, "!", "-o", bridge], "CNI-ISOLATION-STAGE-2"),
+            ("CNI-ISOLATION-STAGE-2", ["-o", bridge], "DROP"),
+        ):
+            command = [tool, "-w", "-t", "filter", "-D", chain, *rule, *comment, "-j", target]
+            for _ in range(10):  # one per run that added it; bounded all the same
+                if subprocess.run(command, capture_output=True, timeout=30).returncode != 0:
+                    break
+                dropped = True
+    return dropped
+
+
 class Leftovers:
     """Host objects made during the run that outlive its processes: bridges, cgroup dirs."""
 
@@ -153,12 +175,14 @@ class Leftovers:
         self.cgroups_before = _cgroup_dirs()
 
     def clean(self, bridges: set[str]) -> list[str]:
-        """Delete the new ones among ``bridges`` and our own new empty cgroups."""
+        """Delete the new ones among ``bridges`` (and their rules), our own new empty cgroups."""
         removed = []
         for name in sorted((_bridges() - self.bridges_before) & bridges):
             done = subprocess.run(["ip", "link", "delete", name], capture_output=True, timeout=30)
             if done.returncode == 0:
                 removed.append(f"bridge {name}")
+                if _drop_isolation_rules(name):
+                    removed.append(f"the isolation rules of {name}")
         for path in sorted(_cgroup_dirs() - self.cgroups_before, key=lambda p: -len(p.parts)):
             if path.name.startswith(self.token) or path.name == "libpod_parent":
                 for child in sorted(path.rglob("*"), key=lambda p: -len(p.parts)):

@@ -7,12 +7,20 @@ containerd's shim sockets under /run/containerd, runc's state) lands in
 memory the host never sees. Notes from this machine: podman needs the
 cgroupfs manager and ulimits at or below the hard limits (there is no
 CAP_SYS_RESOURCE); containerd needs root, state, sockets and fifos moved.
+
+containerd runs with its CRI plugin, as pouchd runs with its own, for the pod
+figure (``_cri.py``): cgroupfs, ``restrict_oom_score_adj`` (no
+CAP_SYS_RESOURCE), the sandbox image from the bench's registry over plain
+HTTP, network namespaces under its state dir, and pods on a CNI bridge of its
+own (``CRI_BRIDGE``, ``CRI_SUBNET``) with the plugin chain pouch's default
+network has: bridge + host-local, portmap, firewall from /usr/lib/cni.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import shutil
 import time
@@ -20,7 +28,11 @@ from pathlib import Path
 
 from _procs import TOKEN, BenchError, Service, output, pids_matching, rss_mib, run, timed
 
-__all__ = ["Containerd", "Podman", "Runc", "Skopeo"]
+__all__ = ["CRI_BRIDGE", "CRI_SUBNET", "Containerd", "Podman", "Runc", "Skopeo"]
+
+CRI_BRIDGE = "ctrbench0"  # containerd's CRI pods; pouch's is _pouch.BRIDGE
+CRI_SUBNET = "10.232.0.0/24"  # clear of pouch's, podman's and bench/network.py's
+_CRI = '"io.containerd.grpc.v1.cri"'
 
 
 class Podman:
@@ -103,20 +115,21 @@ class Containerd:
 
     name = "containerd"
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, registry: str = "", sandbox_image: str = "") -> None:
         self.home = tmp / "containerd"
         self.home.mkdir()
         self.socket = self.home / "containerd.sock"
+        self.cri_socket = self.socket  # the CRI plugin serves runtime.v1 on the same socket
         self.fifo = self.home / "fifo"
         self.namespace = TOKEN
         config = self.home / "config.toml"
         config.write_text(
             f'version = 2\nroot = "{self.home / "root"}"\nstate = "{self.home / "state"}"\n'
-            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
             f'[grpc]\n  address = "{self.socket}"\n'
             f'[ttrpc]\n  address = "{self.socket}.ttrpc"\n'
             '[debug]\n  address = ""\n'
             f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{self.home / "opt"}"\n'
+            + self._cri_settings(registry, sandbox_image)
         )
         self.ctr = ["ctr", "--address", str(self.socket), "-n", self.namespace]
         self.service = Service(
@@ -134,6 +147,51 @@ class Containerd:
         tail = self.service.log_tail()
         self.service.stop()
         raise BenchError(f"containerd did not answer on {self.socket}; its log ends:\n{tail}")
+
+    def _cri_settings(self, registry: str, sandbox_image: str) -> str:
+        """The CRI plugin's section of config.toml; its CNI conflist written beside it."""
+        net = self.home / "cni"
+        net.mkdir()
+        conflist = {
+            "cniVersion": "1.0.0",
+            "name": "ctrbench",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": CRI_BRIDGE,
+                    "isGateway": True,
+                    "ipMasq": True,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "dataDir": str(self.home / "ipam"),
+                        "ranges": [[{"subnet": CRI_SUBNET}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                    },
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+                {"type": "firewall", "backend": "iptables", "ingressPolicy": "same-bridge"},
+            ],
+        }
+        (net / "10-ctrbench.conflist").write_text(json.dumps(conflist, indent=2))
+        cri = f"[plugins.{_CRI}]\n  restrict_oom_score_adj = true\n"
+        # No AppArmor profile, as pouch's CRI gives none; the netns mounts stay in the temp dir.
+        cri += "  netns_mounts_under_state_dir = true\n  disable_apparmor = true\n"
+        cri += '  stream_server_address = "127.0.0.1"\n  stream_server_port = "0"\n'
+        if sandbox_image:
+            cri += f'  sandbox_image = "{sandbox_image}"\n'
+        cri += f'[plugins.{_CRI}.containerd]\n  snapshotter = "overlayfs"\n'
+        cri += '  default_runtime_name = "runc"\n'
+        cri += (
+            f'[plugins.{_CRI}.containerd.runtimes.runc]\n  runtime_type = "io.containerd.runc.v2"\n'
+        )
+        cri += f"[plugins.{_CRI}.containerd.runtimes.runc.options]\n  SystemdCgroup = false\n"
+        cri += f'[plugins.{_CRI}.cni]\n  bin_dir = "/usr/lib/cni"\n  conf_dir = "{net}"\n'
+        cri += "  max_conf_num = 1\n"
+        if registry:  # plain HTTP to the bench's registry (containerd 1.6's mirrors)
+            cri += f'[plugins.{_CRI}.registry.mirrors."{registry}"]\n'
+            cri += f'  endpoint = ["http://{registry}"]\n'
+        return cri
 
     def version(self) -> str:
         return output(["containerd", "--version"])

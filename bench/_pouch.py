@@ -36,6 +36,7 @@ class Pouch:
         self.home = tmp / "pouch"
         self.home.mkdir()
         self.socket = self.home / "pouchd.sock"
+        self.cri_socket = self.home / "run" / "cri.sock"  # the CRI plugin's default: run root
         self.cli = [str(venv / "bin" / "pouch"), "-H", f"unix://{self.socket}"]
         self.pouchd = str(venv / "bin" / "pouchd")
         self.service: Service | None = None

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""pouch against podman, containerd (ctr), bare runc and skopeo, side by side, in one run.
+"""pouch against podman, containerd (ctr, CRI), bare runc and skopeo, side by side, in one run.
 
 Run it with ``bash bench/run`` (which installs the peers and matplotlib
 first); ``python bench/run.py --help`` for the knobs. As root: it re-executes
@@ -34,11 +34,12 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 from _chart import draw  # noqa: E402
-from _figures import Settings, measure_all, new_figures  # noqa: E402
+from _cri import CriPods  # noqa: E402
+from _figures import PHASES, POD_LABELS, Settings, measure_all, new_figures  # noqa: E402
 from _host import Leftovers, describe, private_mounts  # noqa: E402
-from _images import push_images, runc_bundle  # noqa: E402
+from _images import Images, push_images, push_pause, runc_bundle  # noqa: E402
 from _network import network_figure  # noqa: E402
-from _peers import Containerd, Podman, Runc, Skopeo  # noqa: E402
+from _peers import CRI_BRIDGE, Containerd, Podman, Runc, Skopeo  # noqa: E402
 from _pouch import BRIDGE, Pouch  # noqa: E402
 from _procs import TOKEN, BenchError, become_subreaper, reap, sweep, unmount_under  # noqa: E402
 from _report import behind_lines, load_figures, table, target_lines, write_json  # noqa: E402
@@ -50,7 +51,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--rounds",
         type=int,
         default=5,
-        help="measured rounds per figure (x3 for single start and ps; default 5)",
+        help="measured rounds per figure (x3 for single start, ps and pod start; default 5)",
     )
     parser.add_argument("--warmup", type=int, default=1, help="discarded rounds first (default 1)")
     parser.add_argument("--batch", type=int, default=20, help="containers started at once")
@@ -81,6 +82,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="leave a peer out (repeatable)",
     )
     parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PHASE",
+        choices=PHASES,
+        help=(
+            "measure only this phase (repeatable; default: all): start (one container), ps, "
+            "batch, pull, memory (the three memory rows), pod (pod start through the CRI), "
+            "kata (the kata rows), network (bench/network.py); peers no chosen phase needs "
+            "are not started"
+        ),
+    )
+    parser.add_argument(
+        "--pod-network",
+        choices=["bridge", "host"],
+        default="bridge",
+        help=(
+            "the pod row's pods: on each engine's CNI bridge (default), or on the host's "
+            "network on both sides"
+        ),
+    )
+    parser.add_argument(
         "--replot",
         type=Path,
         metavar="JSON",
@@ -104,20 +127,32 @@ def _terminate(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+#: The phases each peer takes part in (pouch takes part in all).
+NEEDED_BY = {
+    "podman": {"start", "ps", "batch", "pull", "memory"},
+    "containerd": {"start", "ps", "batch", "pull", "memory", "pod"},
+    "runc": {"start", "batch"},
+    "skopeo": {"pull"},
+}
+
+
 def start_engines(
-    tmp: Path, skip: list[str], unavailable: dict[str, str]
+    tmp: Path, skip: list[str], only: list[str], images: Images, unavailable: dict[str, str]
 ) -> Iterator[tuple[str, Any]]:
     """Each engine that starts here, by name; why the others could not, in ``unavailable``."""
     makers: list[tuple[str, str, Any]] = [
         ("pouch", "pouchd", lambda: Pouch(Path(sys.prefix), tmp)),
         ("podman", "podman", lambda: Podman(tmp)),
-        ("containerd", "containerd", lambda: Containerd(tmp)),
+        ("containerd", "containerd", lambda: Containerd(tmp, images.registry, images.pause)),
         ("runc", "runc", lambda: Runc(tmp, runc_bundle(tmp / "bundle"))),
         ("skopeo", "skopeo", lambda: Skopeo(tmp)),
     ]
     for name, program, make in makers:
         if name in skip:
             unavailable[name] = "left out with --skip"
+            continue
+        if only and name in NEEDED_BY and not NEEDED_BY[name] & set(only):
+            unavailable[name] = f"no phase of --only {' '.join(only)} needs it"
             continue
         found = Path(sys.prefix, "bin", program) if name == "pouch" else shutil.which(program)
         if not found or not Path(found).exists():
@@ -132,15 +167,22 @@ def start_engines(
 def bench(args: argparse.Namespace, tmp: Path, meta: dict[str, Any], closers: list[Any]) -> None:
     from pouch.testing.registry import running_registry
 
-    settings = Settings(args.rounds, args.warmup, args.batch, args.containers, args.budget)
+    settings = Settings(
+        args.rounds, args.warmup, args.batch, args.containers, args.budget, args.only
+    )
     meta["settings"] = settings.as_dict()
     unavailable: dict[str, str] = meta["unavailable"]
     with running_registry() as registry:
         print(f"registry on {registry.address}; building and pushing the images", flush=True)
-        images = push_images(registry.address)
+        images = push_images(registry.address, big=settings.wants("pull"))
         meta["settings"]["big_image_compressed_bytes"] = images.big_bytes
+        if settings.wants("pod"):
+            try:
+                push_pause(images)
+            except BenchError as exc:
+                unavailable[POD_LABELS["containerd"]] = str(exc)
         engines: dict[str, Any] = {}
-        for name, engine in start_engines(tmp, args.skip, unavailable):
+        for name, engine in start_engines(tmp, args.skip, args.only, images, unavailable):
             closers.append(engine)
             try:
                 if hasattr(engine, "prepare"):
@@ -151,19 +193,69 @@ def bench(args: argparse.Namespace, tmp: Path, meta: dict[str, Any], closers: li
                 continue
             engines[name] = engine
             meta["notes"] += getattr(engine, "notes", [])
+        pods: dict[str, CriPods] = {}
+        if settings.wants("pod"):
+            host_network = args.pod_network == "host"
+            pods = start_pod_clients(tmp, engines, images, meta, closers, host_network)
+            meta["settings"]["pod_network"] = args.pod_network
         for name, reason in unavailable.items():
             print(f"{name}: cannot run here: {reason}")
-        print(f"engines: {', '.join(engines)}", flush=True)
+        print(f"engines: {', '.join([*engines, *pods])}", flush=True)
         figures = new_figures(args.batch, args.containers)
-        measure_all(engines, figures, images.big, lambda: len(registry.blob_gets()), settings)
+        measure_all(engines, figures, images.big, lambda: len(registry.blob_gets()), settings,
+                    pods)  # fmt: skip
         ordered = list(figures.values())
         remaining = settings.deadline - time.monotonic()
-        network = network_figure(tmp, args.rounds * 3, args.warmup, timeout=max(remaining, 120))
-        if network is not None:
-            ordered.append(network)
+        if settings.wants("network"):
+            network = network_figure(tmp, args.rounds * 3, args.warmup, timeout=max(remaining, 120))
+            if network is not None:
+                ordered.append(network)
         meta["machine"]["loadavg_end"] = os.getloadavg()
         meta["seconds"] = round(time.monotonic() - meta.pop("_started"), 1)
         report(args.results, ordered, meta)
+
+
+def start_pod_clients(
+    tmp: Path,
+    engines: dict[str, Any],
+    images: Images,
+    meta: dict[str, Any],
+    closers: list[Any],
+    host_network: bool,
+) -> dict[str, CriPods]:
+    """A CRI client on pouchd's and containerd's socket, each with busybox pulled through it.
+
+    Added to ``closers`` after the engines, so their pods are removed before the engines stop.
+    """
+    pods: dict[str, CriPods] = {}
+    unavailable: dict[str, str] = meta["unavailable"]
+    for name, label in POD_LABELS.items():
+        if name not in engines or label in unavailable:
+            continue
+        # containerd's pods go to cgroups under one of the run's own (removed afterwards);
+        # pouch's CRI keeps its containers where pouchd keeps all others.
+        parent = f"/{TOKEN}-cri"
+        try:
+            client = CriPods(
+                label,
+                engines[name].cri_socket,
+                tmp / "pods" / name,
+                parent,
+                host_network=host_network,
+            )
+        except BenchError as exc:
+            unavailable[label] = str(exc)
+            continue
+        closers.append(client)
+        print(f"{label}: pulling busybox through the ImageService, one untimed pod", flush=True)
+        try:
+            client.prepare(images.busybox, images.pause if name == "containerd" else "")
+            meta["versions"][f"{label} (as run)"] = client.version()
+        except BenchError as exc:
+            unavailable[label] = str(exc)
+            continue
+        pods[label] = client
+    return pods
 
 
 def report(results: Path, figures: list[Any], meta: dict[str, Any]) -> None:
@@ -270,7 +362,7 @@ def main(argv: list[str]) -> int:
             if any(getattr(c, "notes", None) for c in closers if isinstance(c, Pouch))
             else set()
         )
-        close_all(closers, tmp, leftovers, pouch_bridges | {"cni-podman0"})
+        close_all(closers, tmp, leftovers, pouch_bridges | {"cni-podman0", CRI_BRIDGE})
     return 0
 
 

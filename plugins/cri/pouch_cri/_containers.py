@@ -18,7 +18,7 @@ from pouch.errors import Conflict, InvalidArgument, NoSuchObject, PouchError
 from pouch.models import Container, ExecConfig, State
 
 from . import _labels as L
-from ._convert import container_config, resources
+from ._convert import container_config, propagation, resources
 from ._objects import CriObjects, matches
 from ._pb import api_pb2 as pb
 from ._pods import ready
@@ -80,7 +80,12 @@ def _status(container: Container) -> pb.ContainerStatus:
         reason=_reason(container),
         message=state.error,
         mounts=[
-            pb.Mount(container_path=m.target, host_path=m.source, readonly=m.read_only)
+            pb.Mount(
+                container_path=m.target,
+                host_path=m.source,
+                readonly=m.read_only,
+                propagation=propagation(m.options),
+            )
             for m in container.config.mounts
             if m.type == "bind"
         ],

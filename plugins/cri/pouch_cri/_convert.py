@@ -21,7 +21,7 @@ from pouch.models import ContainerConfig, Resources
 from . import _labels as L
 from ._pb import api_pb2 as pb
 
-__all__ = ["container_config", "modes", "resources", "sandbox_config"]
+__all__ = ["container_config", "modes", "propagation", "resources", "sandbox_config"]
 
 _PROTOCOLS = {pb.TCP: "tcp", pb.UDP: "udp", pb.SCTP: "sctp"}
 _PROPAGATION = {
@@ -30,6 +30,14 @@ _PROPAGATION = {
     pb.PROPAGATION_BIDIRECTIONAL: "rshared",
 }
 _MODE_NAMES = {pb.POD: "pod", pb.CONTAINER: "container", pb.NODE: "node", pb.TARGET: "target"}
+
+
+def propagation(options: list[str]) -> pb.MountPropagation:
+    """The CRI propagation of a bind mount's options (as ``_mounts`` wrote them)."""
+    for value, option in _PROPAGATION.items():
+        if option in options:
+            return value
+    return pb.PROPAGATION_PRIVATE
 
 
 def modes(options: pb.NamespaceOption) -> dict[str, str]:

@@ -198,6 +198,16 @@ def test_a_pod_from_run_to_remove(pods: Pods, runtime: Any, pouchd: PouchDaemon)
         runtime.ExecSync(pb.ExecSyncRequest(container_id=ticker, cmd=["sleep", "30"], timeout=1))
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "sleep 30" not in pods.exec(ticker, "ps")[1]
+    # New limits for a running container, seen in its cgroup (v1 or v2).
+    limits = pb.LinuxContainerResources(memory_limit_in_bytes=64 << 20, cpu_shares=512)
+    runtime.UpdateContainerResources(
+        pb.UpdateContainerResourcesRequest(container_id=ticker, linux=limits)
+    )
+    script = (
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null"
+        " || cat /sys/fs/cgroup/memory.max"
+    )
+    assert pods.exec(ticker, "sh", "-c", script) == (0, f"{64 << 20}\n")
     # Stats from the cgroups.
     stats = runtime.ContainerStats(pb.ContainerStatsRequest(container_id=ticker)).stats
     assert stats.cpu.usage_core_nano_seconds.value > 0

@@ -23,7 +23,7 @@ from ._objects import CriObjects, matches
 from ._pb import api_pb2 as pb
 from ._pods import ready
 
-__all__ = ["ContainerService", "Timeout", "cri_state"]
+__all__ = ["ContainerService", "Timeout", "container_metadata", "cri_state"]
 
 #: what ExecSync keeps of each stream.
 _OUTPUT_LIMIT = 16 << 20
@@ -45,12 +45,16 @@ def cri_state(container: Container) -> int:
     return pb.CONTAINER_UNKNOWN
 
 
-def _summary(container: Container) -> dict[str, Any]:
+def container_metadata(container: Container) -> pb.ContainerMetadata:
     meta = L.read(container, L.METADATA)
+    return pb.ContainerMetadata(name=meta.get("name", ""), attempt=meta.get("attempt", 0))
+
+
+def _summary(container: Container) -> dict[str, Any]:
     extra = L.read(container, L.EXTRA)
     return {
         "id": container.id,
-        "metadata": pb.ContainerMetadata(name=meta.get("name", ""), attempt=meta.get("attempt", 0)),
+        "metadata": container_metadata(container),
         "image": pb.ImageSpec(image=extra.get("image", container.config.image)),
         "image_ref": container.image_id,
         "state": cri_state(container),

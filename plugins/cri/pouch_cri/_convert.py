@@ -16,7 +16,7 @@ import msgspec
 
 from pouch.drivers import PortMapping
 from pouch.errors import InvalidArgument
-from pouch.models import ContainerConfig, Resources
+from pouch.models import Container, ContainerConfig, Resources
 
 from . import _labels as L
 from ._pb import api_pb2 as pb
@@ -233,7 +233,10 @@ def _mounts(config: pb.ContainerConfig) -> tuple[list[dict[str, Any]], str]:
 
 
 def container_config(
-    config: pb.ContainerConfig, infra: Any, pod: dict[str, Any], pod_extra: dict[str, Any]
+    config: pb.ContainerConfig,
+    infra: Container,
+    pod: dict[str, Any],
+    pod_extra: dict[str, Any],
 ) -> tuple[str, ContainerConfig]:
     """A pod container's name and config; ``infra`` is the pod's infra container."""
     meta = config.metadata

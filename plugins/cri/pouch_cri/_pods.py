@@ -25,7 +25,7 @@ from ._objects import CriObjects, matches
 from ._pause import ensure_sandbox_image
 from ._pb import api_pb2 as pb
 
-__all__ = ["PodService", "pod_ip", "ready"]
+__all__ = ["PodService", "pod_ip", "pod_metadata", "ready"]
 
 _NS_MODES = {"pod": pb.POD, "container": pb.CONTAINER, "node": pb.NODE, "target": pb.TARGET}
 
@@ -38,7 +38,7 @@ def pod_ip(infra: Container) -> list[str]:
     return [ip.split("/")[0] for a in infra.attachments for ip in a.ips]
 
 
-def _metadata(infra: Container) -> pb.PodSandboxMetadata:
+def pod_metadata(infra: Container) -> pb.PodSandboxMetadata:
     meta = L.read(infra, L.METADATA)
     return pb.PodSandboxMetadata(
         name=meta.get("name", ""),
@@ -51,7 +51,7 @@ def _metadata(infra: Container) -> pb.PodSandboxMetadata:
 def _common(infra: Container) -> dict[str, Any]:
     return {
         "id": infra.id,
-        "metadata": _metadata(infra),
+        "metadata": pod_metadata(infra),
         "state": pb.SANDBOX_READY if ready(infra) else pb.SANDBOX_NOTREADY,
         "created_at": int(infra.created_at * 1e9),
         "labels": L.cri_labels(infra),

@@ -18,10 +18,10 @@ from pouch.errors import PouchError
 from pouch.models import Container
 
 from . import _labels as L
-from ._containers import cri_state
+from ._containers import container_metadata, cri_state
 from ._objects import CriObjects, matches
 from ._pb import api_pb2 as pb
-from ._pods import ready
+from ._pods import pod_metadata, ready
 
 __all__ = ["StatsService"]
 
@@ -66,13 +66,10 @@ class StatsService:
         now = time.time_ns()
         cpu, memory, _ = await self._sample(container)
         used = await anyio.to_thread.run_sync(self.engine.disk.container_size, container)
-        meta = L.read(container, L.METADATA)
         stats = pb.ContainerStats(
             attributes=pb.ContainerAttributes(
                 id=container.id,
-                metadata=pb.ContainerMetadata(
-                    name=meta.get("name", ""), attempt=meta.get("attempt", 0)
-                ),
+                metadata=container_metadata(container),
                 labels=L.cri_labels(container),
                 annotations=L.read(container, L.ANNOTATIONS),
             ),
@@ -99,7 +96,6 @@ class StatsService:
             memory += stats.memory.working_set_bytes.value
         for member in members:
             pids += (await self._sample(member))[2]
-        meta = L.read(infra, L.METADATA)
         linux = pb.LinuxPodSandboxStats(
             cpu=pb.CpuUsage(timestamp=now),
             memory=pb.MemoryUsage(timestamp=now),
@@ -114,12 +110,7 @@ class StatsService:
         return pb.PodSandboxStats(
             attributes=pb.PodSandboxAttributes(
                 id=infra.id,
-                metadata=pb.PodSandboxMetadata(
-                    name=meta.get("name", ""),
-                    uid=meta.get("uid", ""),
-                    namespace=meta.get("namespace", ""),
-                    attempt=meta.get("attempt", 0),
-                ),
+                metadata=pod_metadata(infra),
                 labels=L.cri_labels(infra),
                 annotations=L.read(infra, L.ANNOTATIONS),
             ),

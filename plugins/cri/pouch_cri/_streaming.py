@@ -115,9 +115,9 @@ class StreamServer:
                 with anyio.fail_after(30):
                     request = await read_request(receive)
             except (TimeoutError, anyio.IncompleteRead, anyio.DelimiterNotFound, OSError):
-                return
+                return  # a client that never sent a whole request
             except (anyio.EndOfStream, anyio.BrokenResourceError):
-                return
+                return  # or went away first
             try:
                 await self._dispatch(transport, receive, request)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):

@@ -483,6 +483,11 @@ class ExecConfig(Input):
     tty: bool = False
     stdin: bool = False
     privileged: bool = False
+    # The terminal's (height, width) when the process starts, so that it never
+    # sees a size of 0 (docker's ExecStartConfig.ConsoleSize); with tty only.
+    console_size: (
+        tuple[Annotated[int, msgspec.Meta(ge=1)], Annotated[int, msgspec.Meta(ge=1)]] | None
+    ) = None
 
     def __post_init__(self) -> None:
         for index, item in enumerate(self.env):

@@ -26,6 +26,10 @@ def exec_process(spec: oci.Spec, config: ExecConfig) -> oci.Process:
         user=oci.parse_user(config.user) if config.user else base.user,
         cwd=config.working_dir or base.cwd,
         terminal=config.tty,
-        console_size=None,
+        console_size=(
+            oci.Box(height=config.console_size[0], width=config.console_size[1])
+            if config.tty and config.console_size
+            else None
+        ),
         capabilities=capabilities,
     )

@@ -73,11 +73,14 @@ async def _copy(target: _Target, channels: Channels, *, stdin: bool, tty: bool) 
 
 
 async def run_exec(engine: Engine, request: Any, channels: Channels) -> None:
-    config = ExecConfig(cmd=list(request.cmd), tty=request.tty, stdin=request.stdin)
     size = None
     if request.tty:  # clients send the terminal's size first: the process starts with it
         with anyio.move_on_after(_FIRST_SIZE_WAIT):
             size = await channels.read_size()
+    console = (size[1], size[0]) if size is not None and size[0] and size[1] else None
+    config = ExecConfig(
+        cmd=list(request.cmd), tty=request.tty, stdin=request.stdin, console_size=console
+    )
     try:
         _, process = await engine.exec(request.container_id, config)
     except PouchError as error:

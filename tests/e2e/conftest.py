@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 
+import anyio
 import pytest
 
 from pouch.testing.daemon import DEBIAN_DOCKER, PouchDaemon, cni_bridge_settings
@@ -25,9 +26,14 @@ def pouch_runtime() -> str:
 
 @pytest.fixture
 def default_bridge() -> Iterator[str]:
+    """The default network's bridge, removed with its isolation rules afterwards."""
     name = "pt" + secrets.token_hex(3)
     yield name
-    subprocess.run(["ip", "link", "delete", name], capture_output=True)
+    try:
+        from pouch_cni._host import remove_bridge
+    except ImportError:  # no CNI plugin, so no bridge was made
+        return
+    anyio.run(remove_bridge, name)
 
 
 @pytest.fixture

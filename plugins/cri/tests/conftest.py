@@ -4,14 +4,28 @@ runtime and plugins)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import grpc
 import pytest
 from pouch_cri._pb import api_pb2_grpc as rpc
 
 from pouch.testing.daemon import PouchDaemon
+
+
+@pytest.fixture
+def default_bridge() -> Iterator[str]:
+    """The default network's bridge (``ptXXXXXX``), removed with its isolation rules."""
+    name = "pt" + secrets.token_hex(3)
+    yield name
+    try:
+        from pouch_cni._host import remove_bridge
+    except ImportError:  # no CNI plugin, so no bridge was made
+        return
+    anyio.run(remove_bridge, name)
 
 
 @pytest.fixture

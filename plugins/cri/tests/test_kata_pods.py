@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import secrets
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +29,6 @@ def pouch_runtime() -> str:
     if runtime != "runc":
         pytest.skip(f"a pod's infra process needs runc: {why}")
     return runtime
-
-
-@pytest.fixture
-def default_bridge() -> Iterator[str]:
-    name = "pt" + secrets.token_hex(3)
-    yield name
-    subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False)
 
 
 @pytest.fixture

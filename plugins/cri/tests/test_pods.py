@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -43,13 +42,6 @@ def pouch_runtime() -> str:
     if runtime != "runc":
         pytest.skip(f"pods need runc containers: {why}")
     return runtime
-
-
-@pytest.fixture
-def default_bridge() -> Iterator[str]:
-    name = "pt" + secrets.token_hex(3)
-    yield name
-    subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False)
 
 
 @pytest.fixture

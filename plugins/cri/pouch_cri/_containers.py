@@ -19,7 +19,7 @@ from pouch.models import Container, ExecConfig, State
 
 from . import _labels as L
 from ._convert import container_config, propagation, resources
-from ._objects import CriObjects, matches
+from ._objects import CriObjects
 from ._pb import api_pb2 as pb
 from ._pods import ready
 
@@ -149,17 +149,13 @@ class ContainerService:
     ) -> pb.ListContainersResponse:
         wanted = request.filter
         found = []
-        for container in self.objects.containers():
+        for container in self.objects.containers(
+            wanted.pod_sandbox_id, wanted.id, wanted.label_selector
+        ):
             summary = _summary(container)
-            if wanted.id and not container.id.startswith(wanted.id):
-                continue
-            sandbox = container.config.labels.get(L.SANDBOX, "")
-            if wanted.pod_sandbox_id and not sandbox.startswith(wanted.pod_sandbox_id):
-                continue
             if wanted.HasField("state") and summary["state"] != wanted.state.state:
                 continue
-            if not matches(summary["labels"], wanted.label_selector):
-                continue
+            sandbox = container.config.labels.get(L.SANDBOX, "")
             found.append(pb.Container(**summary, pod_sandbox_id=sandbox))
         return pb.ListContainersResponse(containers=found)
 

@@ -19,7 +19,7 @@ from pouch.models import Container
 from . import _labels as L
 from ._pause import DEFAULT_SANDBOX_IMAGE
 
-__all__ = ["CriObjects", "matches"]
+__all__ = ["CriObjects"]
 
 
 class CriObjects:
@@ -74,18 +74,31 @@ class CriObjects:
     def container(self, ref: str, field: str = "container_id") -> Container:
         return self._find(ref, "container", field)
 
-    def sandboxes(self) -> list[Container]:
-        return [c for c in self.engine.list(all=True) if L.is_sandbox(c)]
+    def sandboxes(
+        self, id_prefix: str = "", selector: Mapping[str, str] | None = None
+    ) -> list[Container]:
+        """The pods' infra containers, narrowed as a CRI filter asks (ID prefix, labels)."""
+        return [
+            c
+            for c in self.engine.list(all=True)
+            if L.is_sandbox(c) and c.id.startswith(id_prefix) and _matches(c, selector)
+        ]
 
-    def containers(self, sandbox_id: str = "") -> list[Container]:
+    def containers(
+        self, sandbox_id: str = "", id_prefix: str = "", selector: Mapping[str, str] | None = None
+    ) -> list[Container]:
+        """The pods' containers: of one pod (its ID or a prefix), narrowed as a filter asks."""
         return [
             c
             for c in self.engine.list(all=True)
             if L.is_container(c)
-            and (not sandbox_id or c.config.labels.get(L.SANDBOX) == sandbox_id)
+            and c.config.labels.get(L.SANDBOX, "").startswith(sandbox_id)
+            and c.id.startswith(id_prefix)
+            and _matches(c, selector)
         ]
 
 
-def matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
-    """Every key of a CRI label selector has its value in ``labels``."""
-    return all(labels.get(k) == v for k, v in selector.items())
+def _matches(container: Container, selector: Mapping[str, str] | None) -> bool:
+    """Every key of a CRI label selector has its value among the CRI labels."""
+    labels = L.cri_labels(container)
+    return all(labels.get(k) == v for k, v in (selector or {}).items())

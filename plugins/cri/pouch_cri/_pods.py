@@ -21,7 +21,7 @@ from pouch.models import Container, State
 
 from . import _labels as L
 from ._convert import sandbox_config
-from ._objects import CriObjects, matches
+from ._objects import CriObjects
 from ._pause import ensure_sandbox_image
 from ._pb import api_pb2 as pb
 
@@ -158,14 +158,13 @@ class PodService:
         self, request: pb.ListPodSandboxRequest, context: Any
     ) -> pb.ListPodSandboxResponse:
         wanted = request.filter
-        items = []
-        for infra in self.objects.sandboxes():
-            if wanted.id and not infra.id.startswith(wanted.id):
-                continue
-            summary = _common(infra)
-            if wanted.HasField("state") and summary["state"] != wanted.state.state:
-                continue
-            if not matches(summary["labels"], wanted.label_selector):
-                continue
-            items.append(pb.PodSandbox(**summary))
-        return pb.ListPodSandboxResponse(items=items)
+        summaries = [
+            _common(infra) for infra in self.objects.sandboxes(wanted.id, wanted.label_selector)
+        ]
+        return pb.ListPodSandboxResponse(
+            items=[
+                pb.PodSandbox(**summary)
+                for summary in summaries
+                if not wanted.HasField("state") or summary["state"] == wanted.state.state
+            ]
+        )

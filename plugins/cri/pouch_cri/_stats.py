@@ -19,7 +19,7 @@ from pouch.models import Container
 
 from . import _labels as L
 from ._containers import container_metadata, cri_state
-from ._objects import CriObjects, matches
+from ._objects import CriObjects
 from ._pb import api_pb2 as pb
 from ._pods import pod_metadata, ready
 
@@ -62,9 +62,10 @@ class StatsService:
             return 0, 0, 0
         return stats.cpu_usage_ns, stats.memory_usage, stats.pids
 
-    async def _container(self, container: Container) -> pb.ContainerStats:
+    async def _container(self, container: Container) -> tuple[pb.ContainerStats, int]:
+        """The container's stats, and its process count (for its pod's)."""
         now = time.time_ns()
-        cpu, memory, _ = await self._sample(container)
+        cpu, memory, pids = await self._sample(container)
         used = await anyio.to_thread.run_sync(self.engine.disk.container_size, container)
         stats = pb.ContainerStats(
             attributes=pb.ContainerAttributes(
@@ -84,18 +85,17 @@ class StatsService:
         stats.memory.usage_bytes.value = memory
         stats.writable_layer.used_bytes.value = used
         stats.writable_layer.inodes_used.value = 0
-        return stats
+        return stats, pids
 
     async def _pod(self, infra: Container) -> pb.PodSandboxStats:
         now = time.time_ns()
-        members = self.objects.containers(infra.id)
-        contained = [await self._container(c) for c in members]
+        sampled = [await self._container(c) for c in self.objects.containers(infra.id)]
+        contained = [stats for stats, _ in sampled]
         cpu, memory, pids = await self._sample(infra)
-        for stats in contained:
+        for stats, count in sampled:
             cpu += stats.cpu.usage_core_nano_seconds.value
             memory += stats.memory.working_set_bytes.value
-        for member in members:
-            pids += (await self._sample(member))[2]
+            pids += count
         linux = pb.LinuxPodSandboxStats(
             cpu=pb.CpuUsage(timestamp=now),
             memory=pb.MemoryUsage(timestamp=now),
@@ -121,24 +121,19 @@ class StatsService:
         self, request: pb.ContainerStatsRequest, context: Any
     ) -> pb.ContainerStatsResponse:
         container = self.objects.container(request.container_id)
-        return pb.ContainerStatsResponse(stats=await self._container(container))
+        return pb.ContainerStatsResponse(stats=(await self._container(container))[0])
 
     async def ListContainerStats(
         self, request: pb.ListContainerStatsRequest, context: Any
     ) -> pb.ListContainerStatsResponse:
         wanted = request.filter
-        found = []
-        for container in self.objects.containers():
-            sandbox = container.config.labels.get(L.SANDBOX, "")
-            if wanted.id and not container.id.startswith(wanted.id):
-                continue
-            if wanted.pod_sandbox_id and not sandbox.startswith(wanted.pod_sandbox_id):
-                continue
-            if not matches(L.cri_labels(container), wanted.label_selector):
-                continue
-            if cri_state(container) != pb.CONTAINER_RUNNING:
-                continue
-            found.append(await self._container(container))
+        found = [
+            (await self._container(container))[0]
+            for container in self.objects.containers(
+                wanted.pod_sandbox_id, wanted.id, wanted.label_selector
+            )
+            if cri_state(container) == pb.CONTAINER_RUNNING
+        ]
         return pb.ListContainerStatsResponse(stats=found)
 
     async def PodSandboxStats(
@@ -151,11 +146,9 @@ class StatsService:
         self, request: pb.ListPodSandboxStatsRequest, context: Any
     ) -> pb.ListPodSandboxStatsResponse:
         wanted = request.filter
-        found = []
-        for infra in self.objects.sandboxes():
-            if wanted.id and not infra.id.startswith(wanted.id):
-                continue
-            if not matches(L.cri_labels(infra), wanted.label_selector) or not ready(infra):
-                continue
-            found.append(await self._pod(infra))
+        found = [
+            await self._pod(infra)
+            for infra in self.objects.sandboxes(wanted.id, wanted.label_selector)
+            if ready(infra)
+        ]
         return pb.ListPodSandboxStatsResponse(stats=found)

@@ -19,7 +19,7 @@ import ipaddress
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -474,6 +474,9 @@ class VolumeInfo(msgspec.Struct, omit_defaults=True, kw_only=True):
     created_at: float = 0.0
     labels: dict[str, str] = {}
     options: dict[str, str] = {}
+    # What the driver reports about the volume (docker's ``Status``): a CSI
+    # volume's capacity, ID, context and usage, for example.
+    status: dict[str, Any] = {}
 
 
 class StagedVolume(msgspec.Struct, omit_defaults=True, kw_only=True):

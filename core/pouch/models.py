@@ -129,17 +129,12 @@ def parse_signal(value: str | int) -> int:
 
 
 def parse_size(text: str) -> int:
-    """docker's sizes: ``10k``, ``20m``, ``1g`` (binary units) or plain bytes."""
-    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-    value = text.strip().lower().removesuffix("b") if len(text) > 1 else text
-    number, unit = (value[:-1], value[-1]) if value and value[-1] in units else (value, "b")
-    try:
-        size = int(float(number) * units[unit])
-    except ValueError:
-        raise ValueError(f"{text!r} is not a size like 512k, 10m or 1g") from None
-    if size < 0:
-        raise ValueError(f"size {text!r} is negative")
-    return size
+    """docker's sizes (binary units): ``512k``, ``20m``, ``1g``, ``64MiB``, ``2GB`` or bytes."""
+    units = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+    match = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?", text.strip().lower())
+    if match is None:
+        raise ValueError(f"{text!r} is not a size like 512k, 10m, 1g or 64MiB")
+    return int(float(match.group(1)) * units[match.group(2)])
 
 
 LOG_OPTIONS = ("max-size", "max-file", "path")

@@ -17,11 +17,20 @@ from typing import NamedTuple
 
 from pouch.drivers import Mount
 
-__all__ = ["MountEntry", "is_mountpoint", "mount_all", "mount_table", "unmount"]
+__all__ = [
+    "MountEntry",
+    "bind",
+    "is_mountpoint",
+    "mount_all",
+    "mount_table",
+    "mounted_at",
+    "unmount",
+]
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 MS_RDONLY = 0x1
+MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MNT_DETACH = 0x2
@@ -53,6 +62,26 @@ def mount_all(mounts: list[Mount], target: Path) -> None:
                 data.append(option)
         fstype = "" if flags & MS_BIND else mount.type
         _mount(mount.source, target, fstype, flags, ",".join(data))
+
+
+def bind(source: Path, target: Path, *, read_only: bool = False) -> None:
+    """Bind ``source`` (and the mounts under it) on ``target``, read-only when asked.
+
+    A bind mount ignores ``MS_RDONLY``; read-only takes a second, remounting call.
+    """
+    _mount(str(source), target, "", MS_BIND | MS_REC, "")
+    if read_only:
+        try:
+            _mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY, "")
+        except OSError:
+            unmount(target)
+            raise
+
+
+def mounted_at(path: Path) -> bool:
+    """Whether something is mounted on ``path`` (a bind of the same filesystem counts)."""
+    real = os.path.realpath(path)
+    return any(entry.point == real for entry in mount_table())
 
 
 def unmount(target: Path) -> None:

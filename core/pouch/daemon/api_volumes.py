@@ -28,7 +28,7 @@ def _view(info: VolumeInfo) -> dict[str, Any]:
         "Driver": info.driver,
         "Mountpoint": info.mountpoint,
         "CreatedAt": rfc3339(info.created_at),
-        "Status": None,
+        "Status": dict(info.status) or None,
         "Labels": dict(info.labels),
         "Scope": "local",
         "Options": dict(info.options),

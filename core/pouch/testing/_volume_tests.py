@@ -8,7 +8,9 @@ returns an existing volume unchanged and refuses bad options with
 crash interrupted), and unpublishing what was never published is fine; with
 ``READ_ONLY`` a read-only publication is a mount with ``ro``. Through the
 Engine (kept to a few, the volume API being the engine's own tests'): data one
-container writes another reads, after the first is gone; ``rm -v`` removes an
+container writes another reads, after the first is gone; two containers use
+a volume at once and only the last one's removal frees it; a create that
+fails after the volume was published gives it back; ``rm -v`` removes an
 anonymous volume and leaves a named one.
 
 Bound into ``VolumeDriverConformance`` by ``with_tests``: each function's ``self`` is the suite.
@@ -16,6 +18,7 @@ Bound into ``VolumeDriverConformance`` by ``with_tests``: each function's ``self
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import TYPE_CHECKING
 
@@ -23,7 +26,14 @@ import anyio
 import pytest
 
 from pouch.drivers import Capability
-from pouch.errors import InvalidArgument, NoSuchObject
+from pouch.errors import (
+    Conflict,
+    InvalidArgument,
+    NoSuchContainer,
+    NoSuchObject,
+    NoSuchVolumeDriver,
+)
+from pouch.models import Mount
 
 if TYPE_CHECKING:
     from pouch.engine import Engine
@@ -153,3 +163,48 @@ async def test_rm_v_removes_an_anonymous_volume(
         await engine.remove(container.id, volumes=True)
         with pytest.raises(NoSuchObject):
             await driver.get(name)
+
+
+async def test_a_failed_create_gives_the_volume_back(
+    self: VolumeDriverConformance, engine: Engine, busybox: str
+) -> None:
+    driver = self.volume_driver(engine)
+    with anyio.fail_after(self.timeout):
+        async with self.volume(driver) as info:
+            mounts = [
+                self.mount(info.name),
+                Mount(type="volume", source="kit-other", target="/other", driver="kit-no-driver"),
+            ]
+            with pytest.raises(NoSuchVolumeDriver):
+                await self.create(engine, busybox, ["true"], mounts=mounts)
+            assert info.name not in engine.volumes.in_use()
+            assert engine.list(all=True) == []
+            await engine.volumes.remove(info.name)  # nobody holds it: it goes
+            with pytest.raises(NoSuchObject):
+                await driver.get(info.name)
+
+
+async def test_two_containers_use_a_volume_at_once_and_the_last_one_gives_it_back(
+    self: VolumeDriverConformance, engine: Engine, busybox: str
+) -> None:
+    driver = self.volume_driver(engine)
+    self.require(engine, Capability.NAMESPACES, Capability.EXEC)
+    with anyio.fail_after(self.timeout):
+        async with self.volume(driver) as info:
+            mounts = [self.mount(info.name)]
+            first = await self.run(engine, busybox, ["sleep", "300"], mounts=mounts)
+            second = await self.run(engine, busybox, ["sleep", "300"], mounts=mounts)
+            try:
+                script = ["sh", "-c", "echo from-first > /data/shared"]
+                assert (await engine.exec_run(first.id, script))[0] == 0
+                await engine.remove(first.id, force=True)
+                with pytest.raises(Conflict):
+                    await engine.volumes.remove(info.name)  # the second still uses it
+                read = await engine.exec_run(second.id, ["cat", "/data/shared"])
+                assert read == (0, b"from-first\n", b""), read
+            finally:
+                await engine.remove(second.id, force=True)
+                with contextlib.suppress(NoSuchContainer):
+                    await engine.remove(first.id, force=True)
+            assert info.name not in engine.volumes.in_use()
+            await engine.volumes.remove(info.name)

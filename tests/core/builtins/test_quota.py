@@ -8,7 +8,6 @@ tests make one on a loop device and skip, saying why, where the kernel refuses i
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from pouch.errors import InvalidArgument
 from pouch.quota import Projects, QuotaError, backing_mount, limit, usage
 from pouch.testing.plugin import import_busybox
 from pouch.testing.process_runtime import ProcessRuntimePlugin
+from pouch.testing.quota import prjquota_filesystem
 
 MIB = 1024 * 1024
 
@@ -97,30 +97,8 @@ async def test_a_sized_container_or_volume_without_quota_is_refused_and_nothing_
 @pytest.fixture(params=["ext4", "xfs"])
 def prjquota_mount(request: pytest.FixtureRequest) -> Iterator[Path]:
     """A loop-mounted filesystem with project quota, or a skip saying why there is none."""
-    fstype = str(request.param)
-    mkfs = {"ext4": ["mkfs.ext4", "-q", "-O", "quota,project"], "xfs": ["mkfs.xfs", "-q"]}[fstype]
-    if shutil.which(mkfs[0]) is None:
-        pytest.skip(f"{mkfs[0]} is not installed")
-    work = Path(tempfile.mkdtemp(prefix="pouch-quota-", dir="/tmp"))
-    image, mount = work / f"{fstype}.img", work / "mnt"
-    mount.mkdir()
-    try:
-        subprocess.run(["truncate", "-s", "300M", str(image)], check=True)
-        subprocess.run([*mkfs, str(image)], check=True, capture_output=True)
-        mounted = subprocess.run(
-            ["mount", "-o", "loop,prjquota", str(image), str(mount)], capture_output=True, text=True
-        )
-        if mounted.returncode != 0:
-            pytest.skip(
-                f"cannot mount {fstype} with prjquota here ({mounted.stderr.strip()[:80]}…):"
-                " this kernel lacks project quota (CONFIG_QUOTA / CONFIG_XFS_QUOTA)"
-            )
-        try:
-            yield mount
-        finally:
-            subprocess.run(["umount", "-l", str(mount)], check=False)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with prjquota_filesystem(str(request.param)) as mount:
+        yield mount
 
 
 @pytest.mark.root

@@ -1,0 +1,422 @@
+"""The ``csi`` volume driver: pouch's volumes made, staged and published by CSI drivers.
+
+``create`` asks the named driver's Controller for a volume (``CreateVolume``,
+idempotent by name) unless ``volume-id`` names one it has; ``stage`` runs
+``ControllerPublishVolume`` when the driver publishes and ``NodeStageVolume``
+when it stages, on ``<run root>/csi/volumes/<name>/staging``; ``publish``
+runs ``NodePublishVolume`` on ``…/publish/<container>`` and hands the engine
+a bind mount of it; the way back is ``NodeUnpublishVolume``,
+``NodeUnstageVolume`` once the last container is gone, then
+``ControllerUnpublishVolume``; ``remove`` ends with ``DeleteVolume``. Each
+state is recorded before its call (``_records``). A step back that fails —
+the driver is down or refuses — stays recorded as due and is retried
+(``settle``, run by the plugin's janitor service and before the volume's
+next use), so a crashed driver or a killed pouchd leaves nothing mounted or
+published for good. A lock per volume keeps the janitor and the engine apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from pouch.drivers import Capability, DriverInfo, Mount, StagedVolume, VolumeInfo
+from pouch.errors import Conflict, InvalidArgument, NoSuchObject
+from pouch_csi import _options
+from pouch_csi._connections import Connections
+from pouch_csi._pb import csi_pb2 as pb
+from pouch_csi._records import Record, Records
+from pouch_csi.client import CsiError
+
+__all__ = ["CsiVolumes"]
+
+log = logging.getLogger("pouch.csi")
+
+
+class CsiVolumes:
+    name = "csi"
+
+    def __init__(self, connections: Connections, records: Records, run_root: Path) -> None:
+        self.connections = connections
+        self.records = records
+        self.run_root = run_root
+        self._locks: dict[str, anyio.Lock] = {}
+
+    def describe(self) -> DriverInfo:
+        drivers = self.connections.registry.drivers()
+        return DriverInfo(
+            name=self.name,
+            version="csi v1",
+            capabilities=[Capability.STAGE, Capability.READ_ONLY],
+            details={"drivers": ", ".join(sorted(drivers)) or "none (pouch csi add)"},
+        )
+
+    def _lock(self, name: str) -> anyio.Lock:
+        return self._locks.setdefault(name, anyio.Lock())
+
+    def _record(self, name: str) -> Record:
+        record = self.records.get(name)
+        if record is None:
+            raise NoSuchObject(f"no such volume: {name}")
+        return record
+
+    def _dir(self, name: str) -> Path:
+        return self.run_root / "csi" / "volumes" / name
+
+    def _staging(self, name: str) -> Path:
+        return self._dir(name) / "staging"
+
+    def _target(self, name: str, container_id: str) -> Path:
+        return self._dir(name) / "publish" / container_id
+
+    async def _call(self, record: Record, service: str, method: str, **fields: Any) -> Any:
+        client = self.connections.client(record.driver)
+        request = getattr(pb, f"{method}Request")(**fields)
+        try:
+            return await client.call(service, method, request)
+        except CsiError:
+            self.connections.forget(record.driver)
+            raise
+
+    # -- volumes ---------------------------------------------------------------------
+
+    async def create(
+        self, name: str, options: dict[str, str], labels: dict[str, str]
+    ) -> VolumeInfo:
+        if not name or "/" in name or name.startswith("."):
+            raise InvalidArgument(f"invalid volume name {name!r}", field="name")
+        if not options.get("driver") and self.connections.registry.default():
+            options = {**options, "driver": self.connections.registry.default()}
+        wanted = _options.parse(name, options, labels)
+        async with self._lock(name):
+            record = self.records.get(name)
+            if record is not None and not record.creating:
+                return self._info(record)
+            profile = await self.connections.profile(wanted.driver)
+            if wanted.static:
+                self.records.put(wanted)
+                return self._info(wanted)
+            if not profile.can("CREATE_DELETE_VOLUME"):
+                raise InvalidArgument(
+                    f"CSI driver {wanted.driver} cannot create volumes (it has no Controller"
+                    " service): name one it has with --opt volume-id=ID",
+                    field="options.volume-id",
+                )
+            wanted.creating = True
+            self.records.put(wanted)  # before the call: a restart finishes it
+            try:
+                await self._create_in_driver(wanted, options)
+            except BaseException:
+                self.records.delete(name)
+                raise
+            return self._info(wanted)
+
+    async def _create_in_driver(self, record: Record, options: dict[str, str]) -> None:
+        """``CreateVolume`` for a record marked ``creating``; the record completed."""
+        response = await self._call(
+            record,
+            "Controller",
+            "CreateVolume",
+            name=record.name,
+            capacity_range=pb.CapacityRange(required_bytes=record.capacity),
+            volume_capabilities=[_options.capability(record)],
+            parameters=record.parameters,
+            secrets=self.connections.secrets(record.driver),
+            volume_content_source=await self._content_source(record, options),
+        )
+        record.volume_id = response.volume.volume_id
+        record.capacity = response.volume.capacity_bytes or record.capacity
+        record.context = dict(response.volume.volume_context)
+        record.creating = False
+        self.records.put(record)
+
+    async def _content_source(self, record: Record, options: dict[str, str]) -> Any:
+        if "from-snapshot" in options:
+            record.source = "snapshot:" + options["from-snapshot"]
+            snapshot = pb.VolumeContentSource.SnapshotSource(snapshot_id=options["from-snapshot"])
+            return pb.VolumeContentSource(snapshot=snapshot)
+        if "from-volume" in options:
+            origin = self.records.get(options["from-volume"])
+            if origin is None or origin.driver != record.driver:
+                raise InvalidArgument(
+                    f"no volume {options['from-volume']} of CSI driver {record.driver}",
+                    field="options.from-volume",
+                )
+            record.source = "volume:" + origin.volume_id
+            source = pb.VolumeContentSource.VolumeSource(volume_id=origin.volume_id)
+            return pb.VolumeContentSource(volume=source)
+        return None
+
+    async def remove(self, name: str) -> None:
+        async with self._lock(name):
+            record = self._record(name)
+            if record.settling:
+                await self._settle(record)
+            if record.targets or record.staging or record.controller:
+                raise Conflict(
+                    f"volume {name} is still in use on this node"
+                    + (f" ({record.pending}; pouch retries it)" if record.pending else "")
+                )
+            if record.volume_id and not record.static:
+                await self._call(
+                    record,
+                    "Controller",
+                    "DeleteVolume",
+                    volume_id=record.volume_id,
+                    secrets=self.connections.secrets(record.driver),
+                )
+            self.records.delete(name)
+            shutil.rmtree(self._dir(name), ignore_errors=True)
+
+    async def get(self, name: str) -> VolumeInfo:
+        record = self._record(name)
+        info = self._info(record)
+        if record.staging == "staged" or record.targets:
+            info.status["usage"] = await self._usage(record)
+        return info
+
+    async def list(self) -> list[VolumeInfo]:
+        return [self._info(r) for r in self.records.all()]
+
+    def _info(self, record: Record) -> VolumeInfo:
+        status: dict[str, Any] = {
+            "csi_driver": record.driver,
+            "volume_id": record.volume_id,
+            "capacity_bytes": record.capacity,
+            "access_mode": record.access_mode,
+            "access_type": record.access_type,
+        }
+        for key, value in (
+            ("volume_context", record.context),
+            ("source", record.source),
+            ("staged", record.staging),
+            ("controller_published", record.controller),
+            ("published_to", sorted(record.targets)),
+            ("pending", record.pending),
+            ("creating", record.creating),
+        ):
+            if value:
+                status[key] = value
+        staged = record.staging == "staged"
+        return VolumeInfo(
+            name=record.name,
+            driver=self.name,
+            mountpoint=str(self._staging(record.name)) if staged else "",
+            created_at=record.created_at,
+            labels=dict(record.labels),
+            options=dict(record.options),
+            status=status,
+        )
+
+    async def _usage(self, record: Record) -> dict[str, Any]:
+        with contextlib.suppress(CsiError):
+            if not (await self.connections.profile(record.driver)).can("GET_VOLUME_STATS"):
+                return {}
+            path = (
+                self._staging(record.name)
+                if record.staging == "staged"
+                else self._target(record.name, sorted(record.targets)[0])
+            )
+            stats = await self._call(
+                record,
+                "Node",
+                "NodeGetVolumeStats",
+                volume_id=record.volume_id,
+                volume_path=str(path),
+                staging_target_path=str(self._staging(record.name)) if record.staging else "",
+            )
+            unit = pb.VolumeUsage.Unit
+            return {
+                unit.Name(u.unit).lower(): {
+                    "total": u.total,
+                    "used": u.used,
+                    "available": u.available,
+                }
+                for u in stats.usage
+            }
+        return {"error": "the driver did not answer NodeGetVolumeStats"}
+
+    # -- staging and publishing ------------------------------------------------------
+
+    async def stage(self, volume: VolumeInfo) -> StagedVolume:
+        async with self._lock(volume.name):
+            record = self._record(volume.name)
+            if record.creating:
+                raise Conflict(f"volume {record.name} is still being created")
+            if record.settling:
+                await self._settle(record)
+                if record.settling:
+                    raise Conflict(f"volume {record.name} cannot be used yet: {record.pending}")
+            profile = await self.connections.profile(record.driver)
+            secrets = self.connections.secrets(record.driver)
+            if profile.can("PUBLISH_UNPUBLISH_VOLUME") and record.controller != "published":
+                record.controller = "publishing"
+                self.records.put(record)
+                response = await self._call(
+                    record,
+                    "Controller",
+                    "ControllerPublishVolume",
+                    volume_id=record.volume_id,
+                    node_id=profile.node_id,
+                    volume_capability=_options.capability(record),
+                    readonly=record.access_mode.endswith("READER_ONLY"),
+                    secrets=secrets,
+                    volume_context=record.context,
+                )
+                record.publish_context = dict(response.publish_context)
+                record.controller = "published"
+                self.records.put(record)
+            staging = self._staging(record.name)
+            if profile.can("STAGE_UNSTAGE_VOLUME") and record.staging != "staged":
+                staging.mkdir(parents=True, exist_ok=True)
+                record.staging = "staging"
+                self.records.put(record)
+                await self._call(
+                    record,
+                    "Node",
+                    "NodeStageVolume",
+                    volume_id=record.volume_id,
+                    publish_context=record.publish_context,
+                    staging_target_path=str(staging),
+                    volume_capability=_options.capability(record),
+                    secrets=secrets,
+                    volume_context=record.context,
+                )
+                record.staging = "staged"
+                self.records.put(record)
+            return StagedVolume(
+                name=record.name,
+                driver=self.name,
+                staging_path=str(staging) if record.staging else "",
+                context=dict(record.publish_context),
+            )
+
+    async def publish(
+        self, staged: StagedVolume, container_id: str, *, read_only: bool = False
+    ) -> Mount:
+        async with self._lock(staged.name):
+            record = self._record(staged.name)
+            target = self._target(record.name, container_id)
+            options = ["rbind", "ro" if read_only else "rw"]
+            if record.targets.get(container_id) == "published":
+                return Mount(type="bind", source=str(target), options=options)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            record.targets[container_id] = "publishing"
+            self.records.put(record)
+            await self._call(
+                record,
+                "Node",
+                "NodePublishVolume",
+                volume_id=record.volume_id,
+                publish_context=record.publish_context,
+                staging_target_path=str(self._staging(record.name)) if record.staging else "",
+                target_path=str(target),
+                volume_capability=_options.capability(record),
+                readonly=read_only,
+                secrets=self.connections.secrets(record.driver),
+                volume_context=record.context,
+            )
+            record.targets[container_id] = "published"
+            self.records.put(record)
+            return Mount(type="bind", source=str(target), options=options)
+
+    async def unpublish(self, staged: StagedVolume, container_id: str) -> None:
+        async with self._lock(staged.name):
+            record = self.records.get(staged.name)
+            if record is None or container_id not in record.targets:
+                return
+            record.targets[container_id] = "unpublishing"
+            self.records.put(record)
+            await self._settle(record)
+
+    async def unstage(self, staged: StagedVolume) -> None:
+        async with self._lock(staged.name):
+            record = self.records.get(staged.name)
+            if record is None:
+                return
+            if record.staging:
+                record.staging = "unstaging"
+            if record.controller:
+                record.controller = "unpublishing"
+            self.records.put(record)
+            await self._settle(record)
+
+    # -- the way back, retried until done -----------------------------------------
+
+    async def settle_all(self) -> None:
+        """Retry every step back that is due (the janitor's round), and unfinished creates."""
+        for record in self.records.all():
+            if not (record.settling or record.creating):
+                continue
+            async with self._lock(record.name):
+                current = self.records.get(record.name)
+                if current is None:
+                    continue
+                try:
+                    if current.creating:
+                        await self._finish_create(current)
+                    else:
+                        await self._settle(current)
+                except Exception as error:  # logged; the next round retries
+                    log.warning("csi volume %s: %s", record.name, error)
+
+    async def _finish_create(self, record: Record) -> None:
+        """A create a killed pouchd left: ask again (idempotent by name), then keep it."""
+        await self._create_in_driver(record, record.options)
+
+    async def _settle(self, record: Record) -> None:
+        """Take back, in order, what is marked for it; record a failure and stop there."""
+        try:
+            for container_id, state in sorted(record.targets.items()):
+                if state != "unpublishing":
+                    continue
+                target = self._target(record.name, container_id)
+                await self._call(
+                    record,
+                    "Node",
+                    "NodeUnpublishVolume",
+                    volume_id=record.volume_id,
+                    target_path=str(target),
+                )
+                with contextlib.suppress(OSError):
+                    target.rmdir()
+                del record.targets[container_id]
+                self.records.put(record)
+            if record.targets:
+                return  # other containers still use it
+            if record.staging == "unstaging":
+                staging = self._staging(record.name)
+                await self._call(
+                    record,
+                    "Node",
+                    "NodeUnstageVolume",
+                    volume_id=record.volume_id,
+                    staging_target_path=str(staging),
+                )
+                with contextlib.suppress(OSError):
+                    staging.rmdir()
+                record.staging = ""
+                self.records.put(record)
+            if record.controller == "unpublishing":
+                profile = await self.connections.profile(record.driver)
+                await self._call(
+                    record,
+                    "Controller",
+                    "ControllerUnpublishVolume",
+                    volume_id=record.volume_id,
+                    node_id=profile.node_id,
+                    secrets=self.connections.secrets(record.driver),
+                )
+                record.controller = ""
+                record.publish_context = {}
+            record.pending = ""
+            self.records.put(record)
+        except CsiError as error:
+            record.pending = str(error)
+            self.records.put(record)
+            log.warning("csi volume %s: %s; retried later", record.name, error)

@@ -18,7 +18,16 @@ if TYPE_CHECKING:
 
     Sub = Any  # argparse's _SubParsersAction is private; typed loosely here
 
-__all__ = ["Parser", "build_parser", "command", "command_word", "flag_list", "format_flag", "group"]
+__all__ = [
+    "Parser",
+    "build_parser",
+    "builtin",
+    "command",
+    "command_word",
+    "flag_list",
+    "format_flag",
+    "group",
+]
 
 DESCRIPTION = """\
 pouch: a docker-like client of pouchd, the pouch container engine.
@@ -175,6 +184,11 @@ _ARGUMENT_MODULES: dict[str, frozenset[str]] = {
 }
 
 _VALUED = frozenset({"-H", "--host", "--tlscacert", "--tlscert", "--tlskey", "--config"})
+
+
+def builtin(word: str) -> bool:
+    """Whether ``word`` is one of pouch's own commands (else maybe a ``pouch-WORD`` program)."""
+    return any(word in commands for commands in _ARGUMENT_MODULES.values())
 
 
 def command_word(argv: Sequence[str]) -> str | None:

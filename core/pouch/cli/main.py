@@ -1,5 +1,10 @@
 """``pouch``'s entry point: parse, connect lazily, run one command, map errors to exit codes.
 
+A command pouch does not have, ``pouch NAME ARGS``, runs the program
+``pouch-NAME ARGS`` from PATH when there is one (a plugin's commands: ``pouch
+csi`` is ``pouch-csi``), with ``$POUCH_HOST`` set from ``-H``, as docker runs
+its CLI plugins.
+
 Exit status: what the command returns (a container's or exec's status for
 ``run``, ``start -a``, ``exec``, ``attach``, ``wait``); 1 for an error; 125 for
 a usage error, or for any pouch/pouchd failure in ``run``; 130 on Ctrl-C.
@@ -20,7 +25,7 @@ if TYPE_CHECKING:
 
     from pouch.cli._http import Client
 
-__all__ = ["config_dir", "main", "make_client"]
+__all__ = ["CLIError", "config_dir", "main", "make_client"]
 
 VERSION = "0.1.0"
 
@@ -68,9 +73,12 @@ def _run(argv: Sequence[str]) -> int:
     if list(argv) in (["--version"], ["-v"]):
         sys.stdout.write(f"pouch version {VERSION}\n")
         return 0
-    from pouch.cli._parser import build_parser, command_word
+    from pouch.cli._parser import build_parser, builtin, command_word
 
-    parser = build_parser(only=command_word(argv))
+    word = command_word(argv)
+    if word is not None and not builtin(word):
+        _run_external(word, argv)  # returns only when there is no pouch-WORD
+    parser = build_parser(only=word)
     args, extra = parser.parse_known_args(argv)
     if extra:
         prog = getattr(args, "command_prog", "pouch")
@@ -83,6 +91,22 @@ def _run(argv: Sequence[str]) -> int:
         (getattr(args, "group_parser", None) or parser).print_help()
         return 0
     return _handler(handler_name)(args, make_client(args))
+
+
+def _run_external(word: str, argv: Sequence[str]) -> None:
+    """``exec`` ``pouch-WORD`` with the arguments after ``WORD``, when it is on PATH."""
+    import shutil
+
+    program = shutil.which(f"pouch-{word}")
+    if program is None:
+        return
+    index = list(argv).index(word)
+    before, after = list(argv[:index]), list(argv[index + 1 :])
+    for flag in ("-H", "--host"):
+        if flag in before and before.index(flag) + 1 < len(before):
+            os.environ["POUCH_HOST"] = before[before.index(flag) + 1]
+    sys.stdout.flush()
+    os.execv(program, [program, *after])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -157,7 +157,7 @@ class Volumes:
         for mount in container.config.mounts:
             if mount.type != "volume":
                 continue
-            driver = self.kernel.volumes.get(mount.driver or self.config.default_volume_driver)
+            driver = await self._driver_of(mount.source, mount.driver)
             name = mount.source or secrets.token_hex(32)
             undo.push(f"volume {name}", _bound(self.release, driver.name, name, container.id))
             published = await self._publish(driver, name, container.id, mount.read_only)
@@ -171,6 +171,15 @@ class Volumes:
                 )
             )
         return mounts
+
+    async def _driver_of(self, name: str, driver: str) -> VolumeDriver:
+        """The driver named, else the one that has volume ``name``, else the default (docker's)."""
+        if driver or not name:
+            return self.kernel.volumes.get(driver or self.config.default_volume_driver)
+        try:
+            return (await self.find(name))[0]
+        except NoSuchObject:
+            return self.kernel.volumes.get(self.config.default_volume_driver)
 
     async def _publish(
         self, driver: VolumeDriver, name: str, container_id: str, read_only: bool

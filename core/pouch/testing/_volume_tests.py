@@ -143,7 +143,8 @@ async def test_containers_share_a_volumes_data_which_outlives_them(
             assert (await driver.get(info.name)).name == info.name
 
             script = ["sh", "-c", "cat /data/file; touch /data/other 2>/dev/null && echo wrote"]
-            mounts = [self.mount(info.name, read_only=read_only)]
+            # Named without its driver (-v NAME:/data): the volume is found where it is.
+            mounts = [Mount(type="volume", source=info.name, target="/data", read_only=read_only)]
             reader = await self.run(engine, busybox, script, mounts=mounts)
             await engine.wait(reader.id)
             expected = ["kit-data"] if read_only else ["kit-data", "wrote"]

@@ -184,10 +184,11 @@ class CsiVolumes:
         return [self._info(r) for r in self.records.all()]
 
     def _info(self, record: Record) -> VolumeInfo:
+        # Strings, as docker's drivers report them: templates print them as they are.
         status: dict[str, Any] = {
             "csi_driver": record.driver,
             "volume_id": record.volume_id,
-            "capacity_bytes": record.capacity,
+            "capacity_bytes": str(record.capacity),
             "access_mode": record.access_mode,
             "access_type": record.access_type,
         }
@@ -196,9 +197,9 @@ class CsiVolumes:
             ("source", record.source),
             ("staged", record.staging),
             ("controller_published", record.controller),
-            ("published_to", sorted(record.targets)),
+            ("published_to", ",".join(sorted(record.targets))),
             ("pending", record.pending),
-            ("creating", record.creating),
+            ("creating", "yes" if record.creating else ""),
         ):
             if value:
                 status[key] = value

@@ -38,10 +38,26 @@ __all__ = ["main", "serve"]
 log = logging.getLogger("pouch-csi-hostdir")
 
 
-def _method(name: str, implementation: Any) -> Any:
+class _Locks:
+    """One lock per volume: calls on a volume wait for each other, as the spec allows."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, anyio.Lock] = {}
+
+    def of(self, request: Any) -> anyio.Lock | None:
+        volume = getattr(request, "volume_id", "") or getattr(request, "source_volume_id", "")
+        return self._locks.setdefault(volume, anyio.Lock()) if volume else None
+
+
+def _method(name: str, implementation: Any, locks: _Locks) -> Any:
     async def call(request: Any, context: Any) -> Any:
+        lock = locks.of(request)
         try:
-            response = await implementation(request)
+            if lock is None:
+                response = await implementation(request)
+            else:
+                async with lock:
+                    response = await implementation(request)
         except Fail as failure:
             log.info("%s: %s: %s", name, failure.code.name, failure.message)
             await context.abort(failure.code, failure.message)
@@ -60,9 +76,9 @@ def _method(name: str, implementation: Any) -> Any:
     )
 
 
-def _handler(service: str, implementation: object) -> Any:
+def _handler(service: str, implementation: object, locks: _Locks) -> Any:
     methods = {
-        name: _method(name, getattr(implementation, name))
+        name: _method(name, getattr(implementation, name), locks)
         for name in dir(implementation)
         if name[:1].isupper()
     }
@@ -82,6 +98,7 @@ async def serve(
     node_id: str = "",
     features: Features | None = None,
     crash_in: str = "",
+    delay_in: tuple[str, float] = ("", 0.0),
 ) -> None:
     """Serve the driver on ``endpoint`` until cancelled or sent SIGTERM/SIGINT."""
     features = features or Features()
@@ -90,12 +107,11 @@ async def serve(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a socket a killed instance left
     store = Store(root)
-    handlers = [
-        _handler("Identity", Identity(features)),
-        _handler("Node", Node(store, features, node_id, crash_in=crash_in)),
-    ]
+    locks = _Locks()
+    node = Node(store, features, node_id, crash_in=crash_in, delay_in=delay_in)
+    handlers = [_handler("Identity", Identity(features), locks), _handler("Node", node, locks)]
     if features.controller:
-        handlers.append(_handler("Controller", Controller(store, features, node_id)))
+        handlers.append(_handler("Controller", Controller(store, features, node_id), locks))
     server = grpc.aio.server(handlers=handlers)
     server.add_insecure_port(f"unix://{path}")
     await server.start()
@@ -147,6 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="METHOD",
         help="for testing clients: exit abruptly inside METHOD (e.g. NodePublishVolume)",
     )
+    parser.add_argument(
+        "--delay-in",
+        default="",
+        metavar="METHOD=SECONDS",
+        help="for testing clients: answer METHOD only that long after doing it",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every call")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -157,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     features = Features(
         controller=not args.no_controller, stage=not args.no_stage, publish=args.publish
     )
+    method, _, seconds = args.delay_in.partition("=")
+    delay = (method, float(seconds or 0))
     anyio.run(
         lambda: serve(
             args.endpoint,
@@ -164,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             node_id=args.node_id,
             features=features,
             crash_in=args.crash_in,
+            delay_in=delay,
         )
     )
     return 0

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import anyio
 import grpc
 
 from pouch.mounts import bind, mount_table, mounted_at, unmount
@@ -42,16 +43,25 @@ _Rpc = pb.NodeServiceCapability.RPC
 
 class Node:
     def __init__(
-        self, store: Store, features: Features, node_id: str, *, crash_in: str = ""
+        self,
+        store: Store,
+        features: Features,
+        node_id: str,
+        *,
+        crash_in: str = "",
+        delay_in: tuple[str, float] = ("", 0.0),
     ) -> None:
         self.store = store
         self.features = features
         self.node_id = node_id
         self.crash_in = crash_in
+        self.delay_in = delay_in
 
-    def _crash_point(self, method: str) -> None:
+    async def _fault_point(self, method: str) -> None:
         if self.crash_in == method:
             os._exit(70)
+        if self.delay_in[0] == method:
+            await anyio.sleep(self.delay_in[1])
 
     def _find(self, volume_id: str) -> VolumeRecord:
         try:
@@ -113,7 +123,7 @@ class Node:
         if not staging.is_dir():
             raise Fail(grpc.StatusCode.INVALID_ARGUMENT, f"staging path {staging} is no directory")
         self._attach(record, staging)
-        self._crash_point("NodeStageVolume")
+        await self._fault_point("NodeStageVolume")
         return pb.NodeStageVolumeResponse()
 
     async def NodeUnstageVolume(self, request: Any) -> Any:
@@ -146,7 +156,7 @@ class Node:
         if not self.features.stage and str(target) not in record.node_targets:
             record.node_targets.append(str(target))
             self.store.save_volume(record)
-        self._crash_point("NodePublishVolume")
+        await self._fault_point("NodePublishVolume")
         return pb.NodePublishVolumeResponse()
 
     async def NodeUnpublishVolume(self, request: Any) -> Any:

@@ -47,6 +47,7 @@ __all__ = [
     "StagedVolume",
     "Stats",
     "StdioStream",
+    "UpdatableVolumeDriver",
     "VolumeDriver",
     "VolumeInfo",
 ]
@@ -118,6 +119,8 @@ class Capability(enum.StrEnum):
     STAGE = "stage"
     #: a volume can be published read-only to one container and read-write to another.
     READ_ONLY = "read-only"
+    #: ``update`` changes a volume's options in place (``UpdatableVolumeDriver``).
+    UPDATE_VOLUME = "update-volume"
 
 
 class DriverInfo(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -545,6 +548,15 @@ class VolumeDriver(Protocol):
 
     async def unstage(self, staged: StagedVolume) -> None:
         """Undo ``stage`` once no container uses the volume; idempotent."""
+
+
+@runtime_checkable
+class UpdatableVolumeDriver(Protocol):
+    """A volume driver that declares ``Capability.UPDATE_VOLUME`` has this method too."""
+
+    async def update(self, name: str, options: dict[str, str]) -> VolumeInfo:
+        """Change the options given (a larger ``size``…); ``InvalidArgument`` naming one
+        that cannot change, ``Conflict`` when it cannot change now (the driver says why)."""
 
 
 @runtime_checkable

@@ -88,7 +88,10 @@ def _define_volume(sub: Sub) -> None:
         "create",
         "pouch.cli._objects:volume_create",
         "Create a volume",
-        examples=("pouch volume create data", "pouch volume create -d csi -o size=1Gi fast"),
+        examples=(
+            "pouch volume create data",
+            "pouch volume create -d csi -o driver=hostdir -o size=1GiB fast",
+        ),
     )
     create.add_argument(
         "-d", "--driver", default="local", metavar="DRIVER", help="volume driver (default local)"
@@ -96,6 +99,15 @@ def _define_volume(sub: Sub) -> None:
     flag_list(create, "-o", "--opt", metavar="KEY=VALUE", help="driver option")
     flag_list(create, "--label", metavar="KEY=VALUE", help="set a label")
     create.add_argument("name", nargs="?", metavar="NAME", help="volume name (default: generated)")
+    update = command(
+        vol,
+        "update",
+        "pouch.cli._objects:volume_update",
+        "Change a volume's options (where its driver can: a CSI volume's size)",
+        examples=("pouch volume update --opt size=2GiB fast",),
+    )
+    flag_list(update, "-o", "--opt", metavar="KEY=VALUE", help="option to change")
+    update.add_argument("name", metavar="VOLUME", help="volume name")
     rm = command(vol, "rm", "pouch.cli._objects:volume_rm", "Remove volumes", aliases=["remove"])
     rm.add_argument("-f", "--force", action="store_true", help="remove even if in use")
     rm.add_argument("names", nargs="+", metavar="VOLUME", help="volume name")

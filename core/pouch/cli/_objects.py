@@ -30,6 +30,7 @@ __all__ = [
     "volume_ls",
     "volume_prune",
     "volume_rm",
+    "volume_update",
 ]
 
 NETWORKS = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
@@ -158,6 +159,13 @@ def volume_create(args: argparse.Namespace, client: Client) -> int:
     }
     answer = client.post("/volumes/create", json_body=body) or {}
     sys.stdout.write(f"{answer.get('Name', args.name or '')}\n")
+    return 0
+
+
+def volume_update(args: argparse.Namespace, client: Client) -> int:
+    body = {"Options": parse_kv(args.opt, "--opt")}
+    client.request("PUT", f"/volumes/{args.name}", json_body=body).read()
+    sys.stdout.write(f"{args.name}\n")
     return 0
 
 

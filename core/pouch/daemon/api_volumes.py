@@ -56,6 +56,14 @@ async def inspect(ctx: Daemon, request: Request) -> Reply:
     return json_reply(_view(await ctx.engine.volumes.inspect(request.params["name"])))
 
 
+@routes.route("PUT", "/volumes/{name}")
+async def update(ctx: Daemon, request: Request) -> Reply:
+    """pouch's own: ``{"Options": {"size": "2GiB"}}`` changes a volume where its driver can."""
+    body = await decode_body(request, dt.VolumeUpdate)
+    info = await ctx.engine.volumes.update(request.params["name"], body.Options or {})
+    return json_reply(_view(info))
+
+
 @routes.route("DELETE", "/volumes/{name}")
 async def remove(ctx: Daemon, request: Request) -> Reply:
     await ctx.engine.volumes.remove(request.params["name"], force=flag(request, "force"))

@@ -313,6 +313,12 @@ class VolumeCreate(DockerIn):
     Labels: dict[str, str] | None = None
 
 
+class VolumeUpdate(DockerIn):
+    """pouch's ``PUT /volumes/{name}``: the options to change."""
+
+    Options: dict[str, str] | None = None
+
+
 class AuthConfig(DockerIn):
     """Credentials: the ``/auth`` body and the decoded ``X-Registry-Auth`` header."""
 

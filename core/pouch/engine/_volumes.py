@@ -21,10 +21,17 @@ import anyio
 
 from pouch import oci
 from pouch.config import EngineConfig
-from pouch.drivers import Mount, StagedVolume, VolumeDriver, VolumeInfo
+from pouch.drivers import (
+    Capability,
+    Mount,
+    StagedVolume,
+    UpdatableVolumeDriver,
+    VolumeDriver,
+    VolumeInfo,
+)
 from pouch.engine._records import Records
 from pouch.engine._undo import Undo
-from pouch.errors import Conflict, InvalidArgument, NoSuchObject
+from pouch.errors import Conflict, InvalidArgument, NoSuchObject, NotSupported
 from pouch.events import EventBus
 from pouch.kernel import Kernel
 from pouch.models import Container
@@ -127,6 +134,20 @@ class Volumes:
                 )
             await driver.remove(name)
         self.events.publish("volume", "destroy", name, {"driver": driver.name})
+
+    async def update(self, name: str, options: dict[str, str]) -> VolumeInfo:
+        """Change a volume's options in place (``size``), where its driver can."""
+        driver, _ = await self.find(name)
+        if Capability.UPDATE_VOLUME not in driver.describe().capabilities or not isinstance(
+            driver, UpdatableVolumeDriver
+        ):
+            raise NotSupported(f"the {driver.name} volume driver cannot change a volume's options")
+        if not options:
+            raise InvalidArgument("say what to change: --opt KEY=VALUE", field="options")
+        async with self._lock(driver.name, name):
+            info = await driver.update(name, dict(options))
+        self.events.publish("volume", "update", name, {"driver": driver.name})
+        return info
 
     async def prune(
         self, filters: dict[str, builtins.list[str]] | None = None

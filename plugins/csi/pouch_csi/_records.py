@@ -43,6 +43,9 @@ class Record(msgspec.Struct, omit_defaults=True, kw_only=True):
     publish_context: dict[str, str] = {}
     staging: str = ""
     targets: dict[str, str] = {}
+    # The controller grew the volume and the node must grow its filesystem
+    # (NodeExpandVolume) once it is staged or published again.
+    node_expansion: bool = False
     # The last failure of a step pouch retries (a cleanup), for inspect.
     pending: str = ""
 

@@ -26,7 +26,8 @@ from typing import Any
 import anyio
 
 from pouch.drivers import Capability, DriverInfo, Mount, StagedVolume, VolumeInfo
-from pouch.errors import Conflict, InvalidArgument, NoSuchObject
+from pouch.errors import Conflict, InvalidArgument, NoSuchObject, NotSupported
+from pouch.models import parse_size
 from pouch_csi import _options
 from pouch_csi._connections import Connections
 from pouch_csi._pb import csi_pb2 as pb
@@ -52,7 +53,7 @@ class CsiVolumes:
         return DriverInfo(
             name=self.name,
             version="csi v1",
-            capabilities=[Capability.STAGE, Capability.READ_ONLY],
+            capabilities=[Capability.STAGE, Capability.READ_ONLY, Capability.UPDATE_VOLUME],
             details={"drivers": ", ".join(sorted(drivers)) or "none (pouch csi add)"},
         )
 
@@ -173,6 +174,82 @@ class CsiVolumes:
             self.records.delete(name)
             shutil.rmtree(self._dir(name), ignore_errors=True)
 
+    async def update(self, name: str, options: dict[str, str]) -> VolumeInfo:
+        """Grow the volume to ``size`` (ControllerExpandVolume, then NodeExpandVolume)."""
+        unknown = sorted(set(options) - {"size"})
+        if unknown:
+            raise InvalidArgument(
+                "only the size of a CSI volume can change", field=f"options.{unknown[0]}"
+            )
+        try:
+            size = parse_size(options["size"])
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), field="options.size") from None
+        async with self._lock(name):
+            record = self._record(name)
+            if size < record.capacity:
+                raise InvalidArgument(
+                    f"volume {name} has {record.capacity} bytes: CSI volumes grow, never shrink",
+                    field="options.size",
+                )
+            profile = await self.connections.profile(record.driver)
+            in_use = bool(record.staging or record.targets)
+            if profile.can("EXPAND_VOLUME") and profile.expansion == "offline" and in_use:
+                raise Conflict(
+                    f"CSI driver {record.driver} grows volumes only while no container uses"
+                    f" them: stop the containers that use {name} first"
+                )
+            if profile.controller and "EXPAND_VOLUME" in profile.controller_capabilities:
+                response = await self._call(
+                    record,
+                    "Controller",
+                    "ControllerExpandVolume",
+                    volume_id=record.volume_id,
+                    capacity_range=pb.CapacityRange(required_bytes=size),
+                    secrets=self.connections.secrets(record.driver),
+                    volume_capability=_options.capability(record),
+                )
+                record.capacity = response.capacity_bytes or size
+                record.node_expansion = bool(response.node_expansion_required)
+            elif "EXPAND_VOLUME" in profile.node_capabilities:
+                record.capacity, record.node_expansion = size, True
+            else:
+                raise NotSupported(f"CSI driver {record.driver} cannot grow volumes")
+            record.options["size"] = options["size"]
+            self.records.put(record)
+            if in_use and record.node_expansion:
+                await self._expand_on_node(record)
+            return self._info(record)
+
+    async def _expand_on_node(self, record: Record) -> None:
+        """NodeExpandVolume on the staged or a published path, when one was asked for."""
+        if not record.node_expansion or not (record.staging == "staged" or record.targets):
+            return
+        published = [c for c, state in sorted(record.targets.items()) if state == "published"]
+        path = self._target(record.name, published[0]) if published else self._staging(record.name)
+        await self._call(
+            record,
+            "Node",
+            "NodeExpandVolume",
+            volume_id=record.volume_id,
+            volume_path=str(path),
+            capacity_range=pb.CapacityRange(required_bytes=record.capacity),
+            staging_target_path=str(self._staging(record.name)) if record.staging else "",
+            volume_capability=_options.capability(record),
+        )
+        record.node_expansion = False
+        self.records.put(record)
+
+    async def _expand_later_failing_softly(self, record: Record) -> None:
+        """The node's part of an earlier expansion, now it can be done; a failure is said
+        in the volume's status and leaves the volume usable at its old size."""
+        try:
+            await self._expand_on_node(record)
+        except CsiError as error:
+            record.pending = str(error)
+            self.records.put(record)
+            log.warning("csi volume %s: %s", record.name, error)
+
     async def get(self, name: str) -> VolumeInfo:
         record = self._record(name)
         info = self._info(record)
@@ -290,6 +367,7 @@ class CsiVolumes:
                 )
                 record.staging = "staged"
                 self.records.put(record)
+                await self._expand_later_failing_softly(record)
             return StagedVolume(
                 name=record.name,
                 driver=self.name,
@@ -324,6 +402,7 @@ class CsiVolumes:
             )
             record.targets[container_id] = "published"
             self.records.put(record)
+            await self._expand_later_failing_softly(record)
             return Mount(type="bind", source=str(target), options=options)
 
     async def unpublish(self, staged: StagedVolume, container_id: str) -> None:

@@ -364,3 +364,34 @@ async def test_lists_page_with_tokens(csi: CsiClient) -> None:
     )
     for volume in made:
         await call(csi, "Controller", "DeleteVolume", volume_id=volume.volume_id)
+
+
+@pytest.mark.parametrize("fstype", ["ext4", "xfs"])
+async def test_a_directory_volume_is_sized_by_project_quota(fstype: str, tmp_path: Path) -> None:
+    from pouch_csi.testing import running_hostdir
+
+    from pouch.testing.quota import prjquota_filesystem
+
+    with prjquota_filesystem(fstype) as mount, running_hostdir(mount / "hostdir") as driver:
+        client = CsiClient("hostdir", driver.endpoint, timeout=20)
+        try:
+            volume = await create(client, "quota", 8 * MIB, parameters={"backing": "directory"})
+            assert volume.volume_context["backing"] == "directory"
+            assert volume.volume_context["quota"] == "project"
+            staging = tmp_path / "staging"
+            staging.mkdir()
+            await call(client, "Node", "NodeStageVolume", volume_id=volume.volume_id,
+                       staging_target_path=str(staging), volume_capability=MOUNT)  # fmt: skip
+            try:
+                with pytest.raises(OSError) as full, (staging / "big").open("wb") as big:
+                    for _ in range(16):
+                        big.write(b"\0" * MIB)
+                        big.flush()
+                assert full.value.errno in (errno.ENOSPC, errno.EDQUOT)
+            finally:
+                await call(client, "Node", "NodeUnstageVolume", volume_id=volume.volume_id,
+                           staging_target_path=str(staging))  # fmt: skip
+            await call(client, "Controller", "DeleteVolume", volume_id=volume.volume_id)
+        finally:
+            await client.close()
+            unmount_under(tmp_path)

@@ -9,12 +9,18 @@ or the driver's root, and no loop device may point into them.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from pouch_csi.testing import HostdirDriver
+from pouch_csi.testing import HostdirDriver, unmount_under
 
-from pouch.testing.daemon import PouchDaemon
+from pouch.testing.daemon import PouchDaemon, stop_pouchd
 
 from .conftest import pouch
 
@@ -109,3 +115,95 @@ class TestConfigured:
             client.close()
         docker("volume", "rm", "v2")
         assert docker("volume", "ls", "-q") == ""
+
+
+def _df_total(pouchd: PouchDaemon, *args: str) -> int:
+    out = pouch(pouchd, *args, "busybox", "df", "-k", "/data").stdout.splitlines()[-1]
+    return int(out.split()[1]) * 1024
+
+
+@pytest.mark.usefixtures("clean")
+def test_snapshot_restore_and_grow(
+    pouchd: PouchDaemon, pouchd_busybox: str, hostdir: HostdirDriver
+) -> None:
+    pouch(pouchd, "csi", "add", "hostdir", "--endpoint", hostdir.endpoint)
+    create = ["volume", "create", "-d", "csi", "-o", "driver=hostdir"]
+    pouch(pouchd, *create, "-o", "size=16MiB", "data")
+    write = ["run", "--rm", "-v", "data:/data", "busybox", "sh", "-c"]
+    pouch(pouchd, *write, "echo first > /data/f")
+    snapshot = pouch(pouchd, "csi", "snapshot", "create", "data", "before").stdout.strip()
+    assert snapshot.startswith("snap-"), snapshot
+    pouch(pouchd, *write, "echo second > /data/f")
+    assert snapshot in pouch(pouchd, "csi", "snapshot", "ls", "hostdir").stdout
+
+    pouch(pouchd, *create, "-o", f"from-snapshot={snapshot}", "-o", "size=16MiB", "restored")
+    read = ["run", "--rm", "-v", "restored:/data", "busybox", "cat", "/data/f"]
+    assert pouch(pouchd, *read).stdout == "first\n"
+
+    # Grown while no container uses it, then seen by the next one.
+    assert _df_total(pouchd, "run", "--rm", "-v", "data:/data") < 16 << 20
+    assert pouch(pouchd, "volume", "update", "--opt", "size=48MiB", "data").stdout == "data\n"
+    [info] = json.loads(pouch(pouchd, "volume", "inspect", "data").stdout)
+    assert info["Status"]["capacity_bytes"] == str(48 << 20)
+    assert _df_total(pouchd, "run", "--rm", "-v", "data:/data") > 32 << 20
+    assert pouch(pouchd, "run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/f").stdout == (
+        "second\n"
+    )
+    shrink = pouch(pouchd, "volume", "update", "--opt", "size=8MiB", "data", check=False)
+    assert shrink.returncode == 1 and "never shrink" in shrink.stderr
+    odd = pouch(pouchd, "volume", "update", "--opt", "fstype=xfs", "data", check=False)
+    assert odd.returncode == 1 and "options.fstype" in odd.stderr
+
+    # In use: grown at once where the driver grows mounted volumes, refused where it cannot.
+    pouch(pouchd, "run", "-d", "--name", "user", "-v", "data:/data", "busybox", "sleep", "300")
+    online = pouch(pouchd, "volume", "update", "--opt", "size=64MiB", "data", check=False)
+    if online.returncode == 0:
+        df = pouch(pouchd, "exec", "user", "df", "-k", "/data").stdout.splitlines()[-1]
+        assert int(df.split()[1]) * 1024 > 48 << 20
+    else:
+        assert "only while no container uses them" in online.stderr, online.stderr
+    pouch(pouchd, "rm", "-f", "user")
+
+    pouch(pouchd, "csi", "snapshot", "rm", "hostdir", snapshot)
+    assert snapshot not in pouch(pouchd, "csi", "snapshot", "ls").stdout
+    pouch(pouchd, "volume", "rm", "data", "restored")
+    pouch(pouchd, *create.copy()[:2], "local-one")
+    local = pouch(pouchd, "volume", "update", "--opt", "size=1g", "local-one", check=False)
+    assert local.returncode == 1 and "cannot change a volume's options" in local.stderr
+    pouch(pouchd, "volume", "rm", "local-one")
+
+
+class TestStartedByPouchd:
+    """A driver with a ``command`` in pouchd's config: pouchd runs it, and stops it."""
+
+    @pytest.fixture
+    def driver_dir(self, tmp_path: Path) -> Iterator[Path]:
+        short = Path(tempfile.mkdtemp(prefix="pouch-csi-", dir="/tmp"))
+        try:
+            yield short
+        finally:
+            unmount_under(tmp_path / "driver-root")
+            shutil.rmtree(short, ignore_errors=True)
+
+    @pytest.fixture
+    def pouchd_settings(self, tmp_path: Path, driver_dir: Path) -> dict[str, object]:
+        endpoint = f"unix://{driver_dir}/driver.sock"
+        command = [sys.executable, "-m", "pouch_csi.hostdir", "--endpoint", endpoint]
+        command += ["--root", str(tmp_path / "driver-root")]
+        drivers = {"hostdir": {"endpoint": endpoint, "command": command, "timeout": 20}}
+        return {"plugin": {"csi": {"drivers": drivers, "retry_interval": 0.2}}}
+
+    def test_pouchd_runs_the_driver_and_stops_it(
+        self, pouchd: PouchDaemon, pouchd_busybox: str, driver_dir: Path
+    ) -> None:
+        socket = driver_dir / "driver.sock"
+        deadline = time.monotonic() + 30
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pouch(pouchd, "volume", "create", "-d", "csi", "-o", "size=16MiB", "auto")
+        run = ["run", "--rm", "-v", "auto:/data", "busybox", "sh", "-c", "echo ok > /data/f"]
+        pouch(pouchd, *run)
+        assert (pouchd.run_root / "csi" / "logs" / "hostdir.log").exists()
+        pouch(pouchd, "volume", "rm", "auto")
+        stop_pouchd(pouchd)
+        assert not socket.exists(), "the driver pouchd started outlived it"

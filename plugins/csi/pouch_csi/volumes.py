@@ -8,16 +8,16 @@ runs ``NodePublishVolume`` on ``…/publish/<container>`` and hands the engine
 a bind mount of it; the way back is ``NodeUnpublishVolume``,
 ``NodeUnstageVolume`` once the last container is gone, then
 ``ControllerUnpublishVolume``; ``remove`` ends with ``DeleteVolume``. Each
-state is recorded before its call (``_records``). A step back that fails —
-the driver is down or refuses — stays recorded as due and is retried
-(``settle``, run by the plugin's janitor service and before the volume's
-next use), so a crashed driver or a killed pouchd leaves nothing mounted or
-published for good. A lock per volume keeps the janitor and the engine apart.
+state is recorded before its call (``_records``; the calls are ``_steps``'). A
+step back that fails — the driver is down or refuses — stays recorded as due
+and is retried (``settle_all``, run by the plugin's janitor service, and
+before the volume's next use), so a crashed driver or a killed pouchd leaves
+nothing mounted or published for good. A lock per volume keeps the janitor
+and the engine apart.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 from pathlib import Path
@@ -32,7 +32,7 @@ from pouch_csi import _options
 from pouch_csi._connections import Connections
 from pouch_csi._pb import csi_pb2 as pb
 from pouch_csi._records import Record, Records
-from pouch_csi.client import CsiError
+from pouch_csi._steps import Steps
 
 __all__ = ["CsiVolumes"]
 
@@ -45,7 +45,7 @@ class CsiVolumes:
     def __init__(self, connections: Connections, records: Records, run_root: Path) -> None:
         self.connections = connections
         self.records = records
-        self.run_root = run_root
+        self.steps = Steps(connections, records, run_root)
         self._locks: dict[str, anyio.Lock] = {}
 
     def describe(self) -> DriverInfo:
@@ -65,24 +65,6 @@ class CsiVolumes:
         if record is None:
             raise NoSuchObject(f"no such volume: {name}")
         return record
-
-    def _dir(self, name: str) -> Path:
-        return self.run_root / "csi" / "volumes" / name
-
-    def _staging(self, name: str) -> Path:
-        return self._dir(name) / "staging"
-
-    def _target(self, name: str, container_id: str) -> Path:
-        return self._dir(name) / "publish" / container_id
-
-    async def _call(self, record: Record, service: str, method: str, **fields: Any) -> Any:
-        client = self.connections.client(record.driver)
-        request = getattr(pb, f"{method}Request")(**fields)
-        try:
-            return await client.call(service, method, request)
-        except CsiError:
-            self.connections.forget(record.driver)
-            raise
 
     # -- volumes ---------------------------------------------------------------------
 
@@ -111,60 +93,24 @@ class CsiVolumes:
             wanted.creating = True
             self.records.put(wanted)  # before the call: a restart finishes it
             try:
-                await self._create_in_driver(wanted, options)
+                await self.steps.create(wanted, options)
             except BaseException:
                 self.records.delete(name)
                 raise
             return self._info(wanted)
 
-    async def _create_in_driver(self, record: Record, options: dict[str, str]) -> None:
-        """``CreateVolume`` for a record marked ``creating``; the record completed."""
-        response = await self._call(
-            record,
-            "Controller",
-            "CreateVolume",
-            name=record.name,
-            capacity_range=pb.CapacityRange(required_bytes=record.capacity),
-            volume_capabilities=[_options.capability(record)],
-            parameters=record.parameters,
-            secrets=self.connections.secrets(record.driver),
-            volume_content_source=await self._content_source(record, options),
-        )
-        record.volume_id = response.volume.volume_id
-        record.capacity = response.volume.capacity_bytes or record.capacity
-        record.context = dict(response.volume.volume_context)
-        record.creating = False
-        self.records.put(record)
-
-    async def _content_source(self, record: Record, options: dict[str, str]) -> Any:
-        if "from-snapshot" in options:
-            record.source = "snapshot:" + options["from-snapshot"]
-            snapshot = pb.VolumeContentSource.SnapshotSource(snapshot_id=options["from-snapshot"])
-            return pb.VolumeContentSource(snapshot=snapshot)
-        if "from-volume" in options:
-            origin = self.records.get(options["from-volume"])
-            if origin is None or origin.driver != record.driver:
-                raise InvalidArgument(
-                    f"no volume {options['from-volume']} of CSI driver {record.driver}",
-                    field="options.from-volume",
-                )
-            record.source = "volume:" + origin.volume_id
-            source = pb.VolumeContentSource.VolumeSource(volume_id=origin.volume_id)
-            return pb.VolumeContentSource(volume=source)
-        return None
-
     async def remove(self, name: str) -> None:
         async with self._lock(name):
             record = self._record(name)
             if record.settling:
-                await self._settle(record)
+                await self.steps.settle(record)
             if record.targets or record.staging or record.controller:
                 raise Conflict(
                     f"volume {name} is still in use on this node"
                     + (f" ({record.pending}; pouch retries it)" if record.pending else "")
                 )
             if record.volume_id and not record.static:
-                await self._call(
+                await self.steps.call(
                     record,
                     "Controller",
                     "DeleteVolume",
@@ -172,7 +118,7 @@ class CsiVolumes:
                     secrets=self.connections.secrets(record.driver),
                 )
             self.records.delete(name)
-            shutil.rmtree(self._dir(name), ignore_errors=True)
+            shutil.rmtree(self.steps.dir(name), ignore_errors=True)
 
     async def update(self, name: str, options: dict[str, str]) -> VolumeInfo:
         """Grow the volume to ``size`` (ControllerExpandVolume, then NodeExpandVolume)."""
@@ -200,7 +146,7 @@ class CsiVolumes:
                     f" them: stop the containers that use {name} first"
                 )
             if profile.controller and "EXPAND_VOLUME" in profile.controller_capabilities:
-                response = await self._call(
+                response = await self.steps.call(
                     record,
                     "Controller",
                     "ControllerExpandVolume",
@@ -218,43 +164,14 @@ class CsiVolumes:
             record.options["size"] = options["size"]
             self.records.put(record)
             if in_use and record.node_expansion:
-                await self._expand_on_node(record)
+                await self.steps.expand_on_node(record)
             return self._info(record)
-
-    async def _expand_on_node(self, record: Record) -> None:
-        """NodeExpandVolume on the staged or a published path, when one was asked for."""
-        if not record.node_expansion or not (record.staging == "staged" or record.targets):
-            return
-        published = [c for c, state in sorted(record.targets.items()) if state == "published"]
-        path = self._target(record.name, published[0]) if published else self._staging(record.name)
-        await self._call(
-            record,
-            "Node",
-            "NodeExpandVolume",
-            volume_id=record.volume_id,
-            volume_path=str(path),
-            capacity_range=pb.CapacityRange(required_bytes=record.capacity),
-            staging_target_path=str(self._staging(record.name)) if record.staging else "",
-            volume_capability=_options.capability(record),
-        )
-        record.node_expansion = False
-        self.records.put(record)
-
-    async def _expand_later_failing_softly(self, record: Record) -> None:
-        """The node's part of an earlier expansion, now it can be done; a failure is said
-        in the volume's status and leaves the volume usable at its old size."""
-        try:
-            await self._expand_on_node(record)
-        except CsiError as error:
-            record.pending = str(error)
-            self.records.put(record)
-            log.warning("csi volume %s: %s", record.name, error)
 
     async def get(self, name: str) -> VolumeInfo:
         record = self._record(name)
         info = self._info(record)
         if record.staging == "staged" or record.targets:
-            info.status["usage"] = await self._usage(record)
+            info.status["usage"] = await self.steps.usage(record)
         return info
 
     async def list(self) -> list[VolumeInfo]:
@@ -284,40 +201,12 @@ class CsiVolumes:
         return VolumeInfo(
             name=record.name,
             driver=self.name,
-            mountpoint=str(self._staging(record.name)) if staged else "",
+            mountpoint=str(self.steps.staging(record.name)) if staged else "",
             created_at=record.created_at,
             labels=dict(record.labels),
             options=dict(record.options),
             status=status,
         )
-
-    async def _usage(self, record: Record) -> dict[str, Any]:
-        with contextlib.suppress(CsiError):
-            if not (await self.connections.profile(record.driver)).can("GET_VOLUME_STATS"):
-                return {}
-            path = (
-                self._staging(record.name)
-                if record.staging == "staged"
-                else self._target(record.name, sorted(record.targets)[0])
-            )
-            stats = await self._call(
-                record,
-                "Node",
-                "NodeGetVolumeStats",
-                volume_id=record.volume_id,
-                volume_path=str(path),
-                staging_target_path=str(self._staging(record.name)) if record.staging else "",
-            )
-            unit = pb.VolumeUsage.Unit
-            return {
-                unit.Name(u.unit).lower(): {
-                    "total": u.total,
-                    "used": u.used,
-                    "available": u.available,
-                }
-                for u in stats.usage
-            }
-        return {"error": "the driver did not answer NodeGetVolumeStats"}
 
     # -- staging and publishing ------------------------------------------------------
 
@@ -327,7 +216,7 @@ class CsiVolumes:
             if record.creating:
                 raise Conflict(f"volume {record.name} is still being created")
             if record.settling:
-                await self._settle(record)
+                await self.steps.settle(record)
                 if record.settling:
                     raise Conflict(f"volume {record.name} cannot be used yet: {record.pending}")
             profile = await self.connections.profile(record.driver)
@@ -335,7 +224,7 @@ class CsiVolumes:
             if profile.can("PUBLISH_UNPUBLISH_VOLUME") and record.controller != "published":
                 record.controller = "publishing"
                 self.records.put(record)
-                response = await self._call(
+                response = await self.steps.call(
                     record,
                     "Controller",
                     "ControllerPublishVolume",
@@ -349,12 +238,12 @@ class CsiVolumes:
                 record.publish_context = dict(response.publish_context)
                 record.controller = "published"
                 self.records.put(record)
-            staging = self._staging(record.name)
+            staging = self.steps.staging(record.name)
             if profile.can("STAGE_UNSTAGE_VOLUME") and record.staging != "staged":
                 staging.mkdir(parents=True, exist_ok=True)
                 record.staging = "staging"
                 self.records.put(record)
-                await self._call(
+                await self.steps.call(
                     record,
                     "Node",
                     "NodeStageVolume",
@@ -367,7 +256,7 @@ class CsiVolumes:
                 )
                 record.staging = "staged"
                 self.records.put(record)
-                await self._expand_later_failing_softly(record)
+                await self.steps.expand_softly(record)
             return StagedVolume(
                 name=record.name,
                 driver=self.name,
@@ -380,20 +269,20 @@ class CsiVolumes:
     ) -> Mount:
         async with self._lock(staged.name):
             record = self._record(staged.name)
-            target = self._target(record.name, container_id)
+            target = self.steps.target(record.name, container_id)
             options = ["rbind", "ro" if read_only else "rw"]
             if record.targets.get(container_id) == "published":
                 return Mount(type="bind", source=str(target), options=options)
             target.parent.mkdir(parents=True, exist_ok=True)
             record.targets[container_id] = "publishing"
             self.records.put(record)
-            await self._call(
+            await self.steps.call(
                 record,
                 "Node",
                 "NodePublishVolume",
                 volume_id=record.volume_id,
                 publish_context=record.publish_context,
-                staging_target_path=str(self._staging(record.name)) if record.staging else "",
+                staging_target_path=str(self.steps.staging(record.name)) if record.staging else "",
                 target_path=str(target),
                 volume_capability=_options.capability(record),
                 readonly=read_only,
@@ -402,7 +291,7 @@ class CsiVolumes:
             )
             record.targets[container_id] = "published"
             self.records.put(record)
-            await self._expand_later_failing_softly(record)
+            await self.steps.expand_softly(record)
             return Mount(type="bind", source=str(target), options=options)
 
     async def unpublish(self, staged: StagedVolume, container_id: str) -> None:
@@ -412,7 +301,7 @@ class CsiVolumes:
                 return
             record.targets[container_id] = "unpublishing"
             self.records.put(record)
-            await self._settle(record)
+            await self.steps.settle(record)
 
     async def unstage(self, staged: StagedVolume) -> None:
         async with self._lock(staged.name):
@@ -424,7 +313,7 @@ class CsiVolumes:
             if record.controller:
                 record.controller = "unpublishing"
             self.records.put(record)
-            await self._settle(record)
+            await self.steps.settle(record)
 
     # -- the way back, retried until done -----------------------------------------
 
@@ -439,64 +328,9 @@ class CsiVolumes:
                     continue
                 try:
                     if current.creating:
-                        await self._finish_create(current)
+                        # A create a killed pouchd left: ask again (idempotent by name).
+                        await self.steps.create(current, current.options)
                     else:
-                        await self._settle(current)
+                        await self.steps.settle(current)
                 except Exception as error:  # logged; the next round retries
                     log.warning("csi volume %s: %s", record.name, error)
-
-    async def _finish_create(self, record: Record) -> None:
-        """A create a killed pouchd left: ask again (idempotent by name), then keep it."""
-        await self._create_in_driver(record, record.options)
-
-    async def _settle(self, record: Record) -> None:
-        """Take back, in order, what is marked for it; record a failure and stop there."""
-        try:
-            for container_id, state in sorted(record.targets.items()):
-                if state != "unpublishing":
-                    continue
-                target = self._target(record.name, container_id)
-                await self._call(
-                    record,
-                    "Node",
-                    "NodeUnpublishVolume",
-                    volume_id=record.volume_id,
-                    target_path=str(target),
-                )
-                with contextlib.suppress(OSError):
-                    target.rmdir()
-                del record.targets[container_id]
-                self.records.put(record)
-            if record.targets:
-                return  # other containers still use it
-            if record.staging == "unstaging":
-                staging = self._staging(record.name)
-                await self._call(
-                    record,
-                    "Node",
-                    "NodeUnstageVolume",
-                    volume_id=record.volume_id,
-                    staging_target_path=str(staging),
-                )
-                with contextlib.suppress(OSError):
-                    staging.rmdir()
-                record.staging = ""
-                self.records.put(record)
-            if record.controller == "unpublishing":
-                profile = await self.connections.profile(record.driver)
-                await self._call(
-                    record,
-                    "Controller",
-                    "ControllerUnpublishVolume",
-                    volume_id=record.volume_id,
-                    node_id=profile.node_id,
-                    secrets=self.connections.secrets(record.driver),
-                )
-                record.controller = ""
-                record.publish_context = {}
-            record.pending = ""
-            self.records.put(record)
-        except CsiError as error:
-            record.pending = str(error)
-            self.records.put(record)
-            log.warning("csi volume %s: %s; retried later", record.name, error)

@@ -87,8 +87,8 @@ def _summary(profile: Profile) -> str:
         parts.append("publishes")
     if profile.can("CREATE_DELETE_SNAPSHOT"):
         parts.append("snapshots")
-    if profile.can("EXPAND_VOLUME") and profile.expansion:
-        parts.append(f"expands {profile.expansion}")
+    if profile.can("EXPAND_VOLUME"):
+        parts.append(f"expands {profile.expansion}".strip())
     return ", ".join(parts) + f"; node {profile.node_id}"
 
 

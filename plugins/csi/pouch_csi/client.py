@@ -40,6 +40,12 @@ _STATUS = {
 _NODE = {"NodeGetInfo", "NodeGetCapabilities"}
 
 
+def _transport(details: str) -> bool:
+    """Whether an UNAVAILABLE comes from the connection, not from the driver's own answer."""
+    words = ("connect", "socket", "closed", "reset", "broken pipe", "end of stream", "goaway")
+    return any(word in details.lower() for word in words)
+
+
 class CsiError(PouchError):
     """A driver's call failed; ``code`` is the gRPC status (None for an unreadable answer)."""
 
@@ -110,7 +116,7 @@ class CsiClient:
         except grpc.aio.AioRpcError as error:
             code = error.code()
             details = error.details() or code.name
-            if code == grpc.StatusCode.UNAVAILABLE:
+            if code == grpc.StatusCode.UNAVAILABLE and _transport(details):
                 details = f"driver unreachable at {target} ({details}); is the driver running?"
             elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 details = f"no answer within {timeout or self.timeout:g} s"

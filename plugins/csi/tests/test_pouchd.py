@@ -9,6 +9,7 @@ or the driver's root, and no loop device may point into them.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -207,3 +208,50 @@ class TestStartedByPouchd:
         pouch(pouchd, "volume", "rm", "auto")
         stop_pouchd(pouchd)
         assert not socket.exists(), "the driver pouchd started outlived it"
+
+
+@pytest.mark.usefixtures("clean")
+class TestSecrets:
+    """A driver that wants secrets gets them from the driver's secrets file; nobody else does."""
+
+    @pytest.fixture
+    def secret(self, tmp_path: Path) -> tuple[Path, str]:
+        value = "s3cr3t-" + secrets.token_hex(8)
+        path = tmp_path / "hostdir.secrets"
+        path.write_text(f"# for hostdir\ntoken={value}\n")
+        return path, value
+
+    @pytest.fixture
+    def pouchd_settings(
+        self, hostdir: HostdirDriver, secret: tuple[Path, str]
+    ) -> dict[str, object]:
+        from .conftest import csi_settings
+
+        hostdir.kill()
+        hostdir.flags = ("--secrets-file", str(secret[0]))
+        hostdir.start()
+        settings = csi_settings(hostdir)
+        drivers = settings["drivers"]
+        assert isinstance(drivers, dict)
+        drivers["hostdir"]["secrets_file"] = str(secret[0])
+        drivers["plain"] = {"endpoint": hostdir.endpoint}  # the same driver, no secrets
+        return {"plugin": {"csi": settings}}
+
+    def test_secrets_are_sent_and_never_written(
+        self,
+        pouchd: PouchDaemon,
+        pouchd_busybox: str,
+        hostdir: HostdirDriver,
+        secret: tuple[Path, str],
+    ) -> None:
+        create = ["volume", "create", "-d", "csi", "-o", "size=16MiB"]
+        pouch(pouchd, *create, "-o", "driver=hostdir", "guarded")
+        pouch(pouchd, "run", "--rm", "-v", "guarded:/data", "busybox", "touch", "/data/f")
+        refused = pouch(pouchd, *create, "-o", "driver=plain", "open", check=False)
+        assert refused.returncode == 1
+        assert "csi driver plain: CreateVolume: PERMISSION_DENIED" in refused.stderr
+        pouch(pouchd, "volume", "rm", "guarded")
+        value = secret[1].encode()
+        assert value not in pouchd.log().encode() and value not in hostdir.log().encode()
+        written = [p for p in pouchd.root.rglob("*") if p.is_file() and value in p.read_bytes()]
+        assert written == []

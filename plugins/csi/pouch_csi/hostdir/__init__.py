@@ -32,6 +32,7 @@ from pouch_csi._pb import csi_pb2 as pb
 from pouch_csi.hostdir._controller import Controller, Fail, Features, Identity
 from pouch_csi.hostdir._node import Node
 from pouch_csi.hostdir._store import Store
+from pouch_csi.registry import read_secrets
 
 __all__ = ["main", "serve"]
 
@@ -49,8 +50,15 @@ class _Locks:
         return self._locks.setdefault(volume, anyio.Lock()) if volume else None
 
 
-def _method(name: str, implementation: Any, locks: _Locks) -> Any:
+def _method(name: str, implementation: Any, locks: _Locks, secrets: dict[str, str]) -> Any:
+    checks_secrets = (
+        bool(secrets) and "secrets" in getattr(pb, f"{name}Request").DESCRIPTOR.fields_by_name
+    )
+
     async def call(request: Any, context: Any) -> Any:
+        if checks_secrets and any(request.secrets.get(k) != v for k, v in secrets.items()):
+            log.info("%s: PERMISSION_DENIED: wrong or missing secrets", name)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "wrong or missing secrets")
         lock = locks.of(request)
         try:
             if lock is None:
@@ -76,9 +84,9 @@ def _method(name: str, implementation: Any, locks: _Locks) -> Any:
     )
 
 
-def _handler(service: str, implementation: object, locks: _Locks) -> Any:
+def _handler(service: str, implementation: object, locks: _Locks, secrets: dict[str, str]) -> Any:
     methods = {
-        name: _method(name, getattr(implementation, name), locks)
+        name: _method(name, getattr(implementation, name), locks, secrets)
         for name in dir(implementation)
         if name[:1].isupper()
     }
@@ -99,8 +107,13 @@ async def serve(
     features: Features | None = None,
     crash_in: str = "",
     delay_in: tuple[str, float] = ("", 0.0),
+    secrets: dict[str, str] | None = None,
 ) -> None:
-    """Serve the driver on ``endpoint`` until cancelled or sent SIGTERM/SIGINT."""
+    """Serve the driver on ``endpoint`` until cancelled or sent SIGTERM/SIGINT.
+
+    With ``secrets``, every call whose request carries secrets must carry these.
+    """
+    secrets = secrets or {}
     features = features or Features()
     node_id = node_id or socket.gethostname()
     path = _socket_path(endpoint)
@@ -109,9 +122,13 @@ async def serve(
     store = Store(root)
     locks = _Locks()
     node = Node(store, features, node_id, crash_in=crash_in, delay_in=delay_in)
-    handlers = [_handler("Identity", Identity(features), locks), _handler("Node", node, locks)]
+    handlers = [
+        _handler("Identity", Identity(features), locks, secrets),
+        _handler("Node", node, locks, secrets),
+    ]
     if features.controller:
-        handlers.append(_handler("Controller", Controller(store, features, node_id), locks))
+        controller = Controller(store, features, node_id)
+        handlers.append(_handler("Controller", controller, locks, secrets))
     server = grpc.aio.server(handlers=handlers)
     server.add_insecure_port(f"unix://{path}")
     await server.start()
@@ -158,6 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="offer ControllerPublish/Unpublish (volumes must be published to the node first)",
     )
     parser.add_argument(
+        "--secrets-file",
+        metavar="FILE",
+        help="JSON object or KEY=VALUE lines: the secrets every call that carries secrets"
+        " must carry (PERMISSION_DENIED otherwise)",
+    )
+    parser.add_argument(
         "--crash-in",
         default="",
         metavar="METHOD",
@@ -189,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             features=features,
             crash_in=args.crash_in,
             delay_in=delay,
+            secrets=read_secrets(args.secrets_file or ""),
         )
     )
     return 0

@@ -116,12 +116,12 @@ class CsiClient:
         except grpc.aio.AioRpcError as error:
             code = error.code()
             details = error.details() or code.name
-            if code == grpc.StatusCode.UNAVAILABLE and _transport(details):
+            if "pars" in details.lower():  # "Failed parsing HTTP/2", "failed to parse"
+                details = f"what answers at {target} does not speak gRPC ({details})"
+            elif code == grpc.StatusCode.UNAVAILABLE and _transport(details):
                 details = f"driver unreachable at {target} ({details}); is the driver running?"
             elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 details = f"no answer within {timeout or self.timeout:g} s"
-            elif code == grpc.StatusCode.INTERNAL and "parse" in details.lower():
-                details = f"the driver's answer cannot be read ({details})"
             log.info("csi %s %s: %s", self.driver, method, code.name)
             raise CsiError(self.driver, method, f"{code.name}: {details}", code) from None
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +161,19 @@ def test_each_command_is_built_alone_as_in_the_full_parser() -> None:
         alone = commands(build_parser(only=name))
         assert list(alone) == [name]
         assert alone[name].format_help() == parser.format_help()
+
+
+def test_an_unknown_command_runs_the_pouch_program_of_that_name(tmp_path: Path) -> None:
+    program = tmp_path / "pouch-hello"
+    program.write_text('#!/bin/sh\necho "args: $* host: $POUCH_HOST"\n')
+    program.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    env.pop("POUCH_HOST", None)
+    argv = [sys.executable, "-m", "pouch", "-H", "unix:///x.sock", "hello", "a", "--b"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (0, "args: a --b host: unix:///x.sock\n")
+    missing = subprocess.run(
+        [sys.executable, "-m", "pouch", "nosuchcommand"], env=env, capture_output=True, text=True
+    )
+    assert missing.returncode == 125
+    assert "'nosuchcommand' is not a pouch command" in missing.stderr

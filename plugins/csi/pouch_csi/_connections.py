@@ -1,7 +1,8 @@
 """One client per registered CSI driver, and what each declared when it was probed.
 
-A driver is probed on first use and again after a failed call (it may have
-been replaced by another version), or when its registration changes.
+A driver is probed on first use, before each volume is created or changed,
+after a failed call (it may have been replaced by another version), and when
+its registration changes.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ class Connections:
             self._clients[name] = (driver, client)
         return self._clients[name][1]
 
-    async def profile(self, name: str) -> Profile:
+    async def profile(self, name: str, *, fresh: bool = False) -> Profile:
+        """What ``name`` declared; ``fresh`` probes again (before a create: rare, and
+        the driver may have been replaced by one that offers other services)."""
         client = self.client(name)
-        if name not in self._profiles:
+        if fresh or name not in self._profiles:
             self._profiles[name] = await client.probe()
         return self._profiles[name]
 

@@ -80,7 +80,7 @@ class CsiVolumes:
             record = self.records.get(name)
             if record is not None and not record.creating:
                 return self._info(record)
-            profile = await self.connections.profile(wanted.driver)
+            profile = await self.connections.profile(wanted.driver, fresh=True)
             if wanted.static:
                 self.records.put(wanted)
                 return self._info(wanted)
@@ -138,7 +138,7 @@ class CsiVolumes:
                     f"volume {name} has {record.capacity} bytes: CSI volumes grow, never shrink",
                     field="options.size",
                 )
-            profile = await self.connections.profile(record.driver)
+            profile = await self.connections.profile(record.driver, fresh=True)
             in_use = bool(record.staging or record.targets)
             if profile.can("EXPAND_VOLUME") and profile.expansion == "offline" and in_use:
                 raise Conflict(

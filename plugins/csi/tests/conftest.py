@@ -25,8 +25,10 @@ pytestmark = pytest.mark.root
 
 
 @pytest.fixture
-def hostdir(tmp_path: Path) -> Iterator[HostdirDriver]:
-    with running_hostdir(tmp_path / "hostdir") as driver:
+def hostdir(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HostdirDriver]:
+    """The driver, with the flags a test class names in ``hostdir_flags``."""
+    flags = getattr(request.cls, "hostdir_flags", ())
+    with running_hostdir(tmp_path / "hostdir", *flags) as driver:
         yield driver
 
 

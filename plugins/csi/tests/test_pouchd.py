@@ -255,3 +255,28 @@ class TestSecrets:
         assert value not in pouchd.log().encode() and value not in hostdir.log().encode()
         written = [p for p in pouchd.root.rglob("*") if p.is_file() and value in p.read_bytes()]
         assert written == []
+
+
+@pytest.mark.usefixtures("clean")
+def test_a_driver_without_controller_serves_volumes_named_by_id(
+    pouchd: PouchDaemon, pouchd_busybox: str, hostdir: HostdirDriver
+) -> None:
+    # A volume made beforehand (by the driver's own controller), then the driver
+    # runs node-only: pouch can only name it.
+    pouch(pouchd, "csi", "add", "hostdir", "--endpoint", hostdir.endpoint)
+    pouch(pouchd, "volume", "create", "-d", "csi", "-o", "size=16MiB", "made")
+    [info] = json.loads(pouch(pouchd, "volume", "inspect", "made").stdout)
+    volume_id = info["Status"]["volume_id"]
+    hostdir.stop()
+    hostdir.flags = ("--no-controller",)
+    hostdir.start()
+
+    refused = pouch(pouchd, "volume", "create", "-d", "csi", "-o", "size=16MiB", "new", check=False)
+    assert refused.returncode == 1 and "has no Controller service" in refused.stderr
+    assert "options.volume-id" in refused.stderr
+    pouch(pouchd, "volume", "create", "-d", "csi", "-o", f"volume-id={volume_id}", "named")
+    run = ["run", "--rm", "-v", "named:/data", "busybox", "sh", "-c"]
+    pouch(pouchd, *run, "echo static > /data/f")
+    assert pouch(pouchd, *run, "cat /data/f").stdout == "static\n"
+    pouch(pouchd, "volume", "rm", "named")  # pouch did not make it: the driver keeps it
+    assert (hostdir.root / "volumes" / volume_id / "volume.json").exists()

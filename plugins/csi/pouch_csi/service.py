@@ -74,7 +74,13 @@ class CsiService:
             if await self._answers(name, driver):
                 await anyio.sleep(self.interval)
                 continue
-            process = await self._start(name, driver)
+            try:
+                process = await self._start(name, driver)
+            except OSError as error:  # a wrong command: said, and tried again later
+                delay = min(delay * 2, 30.0)
+                log.error("csi driver %s: cannot run %s: %s", name, driver.command[0], error)
+                await anyio.sleep(delay)
+                continue
             log.info("csi driver %s started (pid %d)", name, process.pid)
             started = anyio.current_time()
             try:

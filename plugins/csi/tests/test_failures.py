@@ -71,6 +71,12 @@ def pouchd_settings(hostdir: HostdirDriver, garbage_socket: Path) -> dict[str, o
     assert isinstance(drivers, dict)
     drivers["junk"] = {"endpoint": f"unix://{garbage_socket}", "timeout": 5}
     drivers["gone"] = {"endpoint": "unix:///tmp/pouch-no-such-driver.sock", "timeout": 5}
+    # A driver pouchd is to run whose program does not exist: said in the log,
+    # and the retries of the other drivers' steps go on regardless.
+    drivers["broken"] = {
+        "endpoint": "unix:///tmp/pouch-no-such-driver-2.sock",
+        "command": ["/nonexistent/csi-driver"],
+    }
     return {"plugin": {"csi": settings}}
 
 
@@ -161,6 +167,7 @@ def test_garbage_and_absent_drivers_are_named_with_the_step(
     )
     assert added.returncode == 1 and "csi driver junk2: GetPluginInfo" in added.stderr
     assert pouch(pouchd, "volume", "ls", "-q").stdout == ""
+    until(lambda: "csi driver broken: cannot run /nonexistent/csi-driver" in pouchd.log(), "log")
 
 
 @pytest.mark.usefixtures("clean")

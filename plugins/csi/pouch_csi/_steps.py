@@ -44,11 +44,14 @@ class Steps:
     def target(self, name: str, container_id: str) -> Path:
         return self.dir(name) / "publish" / container_id
 
-    async def call(self, record: Record, service: str, method: str, **fields: Any) -> Any:
+    async def call(
+        self, record: Record, service: str, method: str, *, timeout: float = 0, **fields: Any
+    ) -> Any:
+        """``method`` of the record's driver; ``timeout`` 0 is the driver's own."""
         client = self.connections.client(record.driver)
         request = getattr(pb, f"{method}Request")(**fields)
         try:
-            return await client.call(service, method, request)
+            return await client.call(service, method, request, timeout=timeout)
         except CsiError:
             self.connections.forget(record.driver)
             raise
@@ -119,6 +122,7 @@ class Steps:
             log.warning("csi volume %s: %s", record.name, error)
 
     async def usage(self, record: Record) -> dict[str, Any]:
+        """NodeGetVolumeStats for inspect: asked briefly, as inspect must not hang on it."""
         with contextlib.suppress(CsiError):
             if not (await self.connections.profile(record.driver)).can("GET_VOLUME_STATS"):
                 return {}
@@ -131,6 +135,7 @@ class Steps:
                 record,
                 "Node",
                 "NodeGetVolumeStats",
+                timeout=5,
                 volume_id=record.volume_id,
                 volume_path=str(path),
                 staging_target_path=str(self.staging(record.name)) if record.staging else "",
@@ -138,9 +143,9 @@ class Steps:
             unit = pb.VolumeUsage.Unit
             return {
                 unit.Name(u.unit).lower(): {
-                    "total": u.total,
-                    "used": u.used,
-                    "available": u.available,
+                    "total": str(u.total),
+                    "used": str(u.used),
+                    "available": str(u.available),
                 }
                 for u in stats.usage
             }

@@ -157,6 +157,9 @@ def test_snapshot_restore_and_grow(
 
     # In use: grown at once where the driver grows mounted volumes, refused where it cannot.
     pouch(pouchd, "run", "-d", "--name", "user", "-v", "data:/data", "busybox", "sleep", "300")
+    [used] = json.loads(pouch(pouchd, "volume", "inspect", "data").stdout)
+    usage = used["Status"]["usage"]["bytes"]  # NodeGetVolumeStats, while in use
+    assert 0 < int(usage["used"]) < int(usage["total"]) <= 48 << 20, usage
     online = pouch(pouchd, "volume", "update", "--opt", "size=64MiB", "data", check=False)
     if online.returncode == 0:
         df = pouch(pouchd, "exec", "user", "df", "-k", "/data").stdout.splitlines()[-1]

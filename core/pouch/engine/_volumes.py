@@ -13,6 +13,7 @@ container is being created on it.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -79,6 +80,14 @@ class Volumes:
     ) -> VolumeInfo:
         """Create a volume (a random name when ``name`` is empty); an existing one is returned."""
         implementation = self.kernel.volumes.get(driver or self.config.default_volume_driver)
+        if name:
+            with contextlib.suppress(NoSuchObject):
+                holder, _ = await self.find(name)
+                if holder.name != implementation.name:
+                    raise Conflict(
+                        f"volume {name} already exists with driver {holder.name}:"
+                        " choose another name, or remove it first"
+                    )
         name = name or secrets.token_hex(32)
         info = await implementation.create(name, dict(options or {}), dict(labels or {}))
         self.events.publish("volume", "create", name, {"driver": implementation.name})

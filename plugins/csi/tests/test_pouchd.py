@@ -39,6 +39,8 @@ def test_pouch_csi_add_then_two_containers_in_turn_and_the_size_holds(
 
     create = ["volume", "create", "--driver", "csi", "--opt", "driver=hostdir"]
     assert pouch(pouchd, *create, "--opt", "size=16MiB", "v1").stdout == "v1\n"
+    taken = pouch(pouchd, "volume", "create", "v1", check=False)  # the local driver's, no
+    assert taken.returncode == 1 and "already exists with driver csi" in taken.stderr
     pouch(pouchd, "run", "--rm", "-v", "v1:/data", "busybox", "sh", "-c", "echo hi > /data/f")
     assert (
         pouch(pouchd, "run", "--rm", "-v", "v1:/data", "busybox", "cat", "/data/f").stdout == "hi\n"

@@ -10,9 +10,10 @@ Bound into ``RuntimeConformance`` by ``with_tests``: each function's ``self`` is
 
 from __future__ import annotations
 
-import atexit
 import functools
+import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -69,18 +70,25 @@ EPERM = "Operation not permitted"
 
 @functools.cache
 def _probe() -> str:
+    """The static probe, built once per source under the user's cache (no temp dir to leak)."""
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("the seccomp probe needs gcc and libc6-dev: apt-get install gcc libc6-dev")
-    work = Path(tempfile.mkdtemp(prefix="pouch-probe-"))
-    atexit.register(shutil.rmtree, work, True)
-    (work / "probe.c").write_text(_PROBE_C)
-    subprocess.run(
-        [gcc, "-static", "-O1", "-o", str(work / "probe"), str(work / "probe.c")],
-        check=True,
-        capture_output=True,
-    )
-    return str(work / "probe")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pouch"
+    binary = cache / f"seccomp-probe-{hashlib.sha256(_PROBE_C.encode()).hexdigest()[:16]}"
+    if binary.exists():
+        return str(binary)
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="seccomp-probe-", dir=cache) as work:
+        source = Path(work) / "probe.c"
+        source.write_text(_PROBE_C)
+        subprocess.run(
+            [gcc, "-static", "-O1", "-o", str(Path(work) / "probe"), str(source)],
+            check=True,
+            capture_output=True,
+        )
+        os.replace(Path(work) / "probe", binary)  # whole, or not at all
+    return str(binary)
 
 
 async def _probe_run(

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 
 from pouch.errors import PouchError
 from pouch_csi._pb import csi_pb2 as pb
 from pouch_csi.client import CsiClient, Profile
-from pouch_csi.registry import Driver, Registry
+from pouch_csi.registry import Driver, Registry, check_endpoint, check_name, read_secrets
 
 __all__ = ["main"]
 
@@ -100,8 +101,6 @@ def cmd_add(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     registry = _registry(args)
-    from pouch_csi.registry import check_endpoint, check_name
-
     check_name(args.name)
     check_endpoint(driver.endpoint)
     profile = _probe(args.name, driver)
@@ -135,8 +134,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     registry = _registry(args)
     driver = registry.get(args.name)
     profile = _probe(args.name, driver)
-    import msgspec
-
     shown = {
         "Name": args.name,
         "Registration": msgspec.to_builtins(driver),
@@ -173,8 +170,6 @@ def _volume(args: argparse.Namespace, name: str) -> tuple[str, str, Driver]:
 
 
 def _call(driver_name: str, driver: Driver, method: str, **fields: Any) -> Any:
-    from pouch_csi.registry import read_secrets
-
     async def call() -> Any:
         client = CsiClient(
             driver_name, driver.endpoint, driver.node_endpoint, timeout=driver.timeout

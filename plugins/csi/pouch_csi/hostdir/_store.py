@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -80,6 +81,9 @@ class SnapshotRecord(msgspec.Struct, omit_defaults=True, kw_only=True):
     created_at: float = 0.0
 
 
+_R = TypeVar("_R", bound=msgspec.Struct)
+
+
 def _id(kind: str, name: str) -> str:
     return f"{kind}-" + hashlib.sha256(name.encode()).hexdigest()[:24]
 
@@ -125,11 +129,7 @@ class Store:
 
     def volume(self, volume_id: str) -> VolumeRecord:
         """The volume ``volume_id``; ``KeyError`` when there is none."""
-        try:
-            raw = (self.volume_dir(volume_id) / "volume.json").read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            raise KeyError(volume_id) from None
-        return msgspec.json.decode(raw, type=VolumeRecord)
+        return _load(self.volume_dir(volume_id) / "volume.json", VolumeRecord)
 
     def volume_by_name(self, name: str) -> VolumeRecord | None:
         try:
@@ -138,13 +138,7 @@ class Store:
             return None
 
     def volumes(self) -> list[VolumeRecord]:
-        found = []
-        for entry in sorted((self.root / "volumes").iterdir()):
-            try:
-                found.append(self.volume(entry.name))
-            except (KeyError, msgspec.DecodeError):
-                continue
-        return found
+        return _load_all(self.root / "volumes", "volume.json", VolumeRecord)
 
     def save_volume(self, record: VolumeRecord) -> None:
         _write(self.volume_dir(record.id) / "volume.json", record)
@@ -262,11 +256,7 @@ class Store:
     def delete_volume(self, volume_id: str) -> None:
         directory = self.volume_dir(volume_id)
         clear(self.data(volume_id), volume_id, self.projects)
-        if directory.exists():
-            # Rename first: a crash mid-delete leaves no half volume that looks whole.
-            doomed = directory.with_name(f".deleting-{volume_id}")
-            os.replace(directory, doomed)
-            shutil.rmtree(doomed, ignore_errors=True)
+        _delete(directory)
 
     # -- snapshots -----------------------------------------------------------------
 
@@ -276,11 +266,7 @@ class Store:
         return self.root / "snapshots" / snapshot_id
 
     def snapshot(self, snapshot_id: str) -> SnapshotRecord:
-        try:
-            raw = (self.snapshot_dir(snapshot_id) / "snapshot.json").read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            raise KeyError(snapshot_id) from None
-        return msgspec.json.decode(raw, type=SnapshotRecord)
+        return _load(self.snapshot_dir(snapshot_id) / "snapshot.json", SnapshotRecord)
 
     def snapshot_by_name(self, name: str) -> SnapshotRecord | None:
         try:
@@ -289,13 +275,7 @@ class Store:
             return None
 
     def snapshots(self) -> list[SnapshotRecord]:
-        found = []
-        for entry in sorted((self.root / "snapshots").iterdir()):
-            try:
-                found.append(self.snapshot(entry.name))
-            except (KeyError, msgspec.DecodeError):
-                continue
-        return found
+        return _load_all(self.root / "snapshots", "snapshot.json", SnapshotRecord)
 
     def create_snapshot(self, name: str, volume: VolumeRecord) -> SnapshotRecord:
         record = SnapshotRecord(
@@ -323,11 +303,7 @@ class Store:
         return record
 
     def delete_snapshot(self, snapshot_id: str) -> None:
-        directory = self.snapshot_dir(snapshot_id)
-        if directory.exists():
-            doomed = directory.with_name(f".deleting-{snapshot_id}")
-            os.replace(directory, doomed)
-            shutil.rmtree(doomed, ignore_errors=True)
+        _delete(self.snapshot_dir(snapshot_id))
 
 
 def copy_image(source: Path, target: Path) -> None:
@@ -356,6 +332,33 @@ def can_grow_online() -> bool:
         if line.startswith("CapEff:"):
             return bool(int(line.split()[1], 16) >> 24 & 1)
     return False
+
+
+def _load(path: Path, kind: type[_R]) -> _R:
+    """The record in ``path``; ``KeyError`` when there is none."""
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=kind)
+    except (FileNotFoundError, NotADirectoryError):
+        raise KeyError(path.parent.name) from None
+
+
+def _load_all(directory: Path, filename: str, kind: type[_R]) -> list[_R]:
+    """Every readable record under ``directory`` (half-made or half-deleted ones skipped)."""
+    found = []
+    for entry in sorted(directory.iterdir()):
+        try:
+            found.append(_load(entry / filename, kind))
+        except (KeyError, msgspec.DecodeError):
+            continue
+    return found
+
+
+def _delete(directory: Path) -> None:
+    """Rename first: a crash mid-delete leaves nothing that looks whole."""
+    if directory.exists():
+        doomed = directory.with_name(f".deleting-{directory.name}")
+        os.replace(directory, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _write(path: Path, record: msgspec.Struct) -> None:

@@ -59,6 +59,11 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Map container root to a subordinate ID range (pouch.userns): "" none,
     # "default" (the range of "pouchremap", added when missing), "NAME[:GROUP]".
     userns_remap: str = ""
+    # Directories of OCI hook files (JSON, as CRI-O and podman read them), in
+    # order; a later directory's file of the same name replaces an earlier's.
+    hooks_dirs: list[Path] = msgspec.field(
+        default_factory=lambda: [Path("/usr/share/pouch/hooks.d"), Path("/etc/pouch/hooks.d")]
+    )
     # Load entry-point plugins (off for an engine that registers its own only).
     discover_plugins: bool = True
 

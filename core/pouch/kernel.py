@@ -52,6 +52,8 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("networks", "pouch.builtins.networks"),
     ("local-volumes", "pouch.builtins.volumes"),
     ("init", "pouch.builtins.init"),
+    ("rich", "pouch.builtins.rich"),
+    ("oci-hooks", "pouch.builtins.oci_hooks"),
     ("seccomp", "pouch.builtins.seccomp"),
     ("quota", "pouch.builtins.quota"),
 )

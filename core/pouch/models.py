@@ -370,6 +370,12 @@ class ContainerConfig(Input):
     stop_signal: str = "SIGTERM"
     stop_timeout: Annotated[int, msgspec.Meta(ge=0)] = 10
     init: bool = False
+    # PouchContainer's rich container: an init as PID 1 that runs the image's
+    # services ("" is "dumb-init" when ``rich`` is set); ``initscript``, a path
+    # in the container, runs before it at every start (the pouch.builtins.rich plugin).
+    rich: bool = False
+    rich_mode: Literal["", "dumb-init", "sbin-init", "systemd"] = ""
+    initscript: str = ""
     # "host" keeps the container out of the engine's user-namespace remapping.
     userns_mode: Literal["", "host"] = ""
     # Docker's --storage-opt: "size" limits the writable layer (disk quota).
@@ -445,6 +451,13 @@ class ContainerConfig(Input):
             if network not in self.networks:
                 raise ValueError(f"endpoints names network {network!r}, not one of networks")
         parse_signal(self.stop_signal)
+        if (self.rich_mode or self.initscript) and not self.rich:
+            field = "rich_mode" if self.rich_mode else "initscript"
+            raise ValueError(f"{field} needs rich: add --rich")
+        if self.initscript:
+            _absolute(self.initscript, "initscript")
+        if self.rich and self.init:
+            raise ValueError("init and rich conflict: a rich container has its own init")
         if self.auto_remove and self.restart_policy.name != "no":
             raise ValueError(
                 "auto_remove and a restart policy conflict: a removed container cannot restart"

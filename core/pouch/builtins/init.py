@@ -16,7 +16,7 @@ from pouch.errors import InvalidArgument
 from pouch.markers import hookimpl
 from pouch.models import Container
 
-__all__ = ["INIT_PATH", "find_init"]
+__all__ = ["INIT_PATH", "find_init", "with_init"]
 
 INIT_PATH = "/sbin/docker-init"
 _CANDIDATES = ("tini-static", "docker-init")
@@ -34,12 +34,17 @@ def find_init() -> str | None:
 
 @hookimpl(tryfirst=True)
 def pouch_container_create(container: Container, spec: oci.Spec) -> None:
-    if not container.config.init or spec.process is None:
-        return
+    if container.config.init and spec.process is not None:
+        with_init(spec)
+
+
+def with_init(spec: oci.Spec, *, field: str = "init") -> None:
+    """Make the host's tini the PID 1 of ``spec``'s process, running its command."""
+    assert spec.process is not None
     binary = find_init()
     if binary is None:
         raise InvalidArgument(
-            "init needs a static init program on the host: apt-get install tini", field="init"
+            f"{field} needs a static init program on the host: apt-get install tini", field=field
         )
     spec.mounts.append(
         oci.Mount(

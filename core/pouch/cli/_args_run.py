@@ -158,6 +158,23 @@ def container_flags(p: argparse.ArgumentParser) -> None:
         help="run an init as PID 1 that forwards signals and reaps zombies",
     )
     p.add_argument(
+        "--rich",
+        action="store_true",
+        help="a rich container: an init as PID 1 runs the image's services, as on a machine",
+    )
+    p.add_argument(
+        "--rich-mode",
+        choices=("dumb-init", "sbin-init", "systemd"),
+        help="the rich container's init: dumb-init (default; a reaping init runs the command),"
+        " sbin-init (the image's /sbin/init) or systemd (the image's systemd)",
+    )
+    p.add_argument(
+        "--initscript",
+        metavar="PATH",
+        help="with --rich: a script in the container run before the init at every start;"
+        " its failure fails the start",
+    )
+    p.add_argument(
         "--enable-lxcfs",
         action="store_true",
         help="show the container's own limits in /proc/meminfo, cpuinfo, uptime … (needs lxcfs)",

@@ -218,6 +218,9 @@ def build_create(
         "StopSignal": args.stop_signal,
         "StopTimeout": args.stop_timeout,
         "Healthcheck": healthcheck(args),
+        "Rich": args.rich,
+        "RichMode": args.rich_mode,
+        "InitScript": args.initscript,
     }
     body["MacAddress"] = args.mac_address
     body = {key: value for key, value in body.items() if value not in (None, False, [], {}, "")}

@@ -373,9 +373,12 @@ def inspect_view(
             WorkingDir=process.cwd if process else config.working_dir,
             Entrypoint=config.entrypoint,
             Labels=dict(config.labels),
-            StopSignal=config.stop_signal,
+            StopSignal=spec.annotations.get(oci.ANNOTATION_STOP_SIGNAL, config.stop_signal),
             StopTimeout=config.stop_timeout,
             Healthcheck=_health_config(config.healthcheck),
+            Rich=config.rich,
+            RichMode=(config.rich_mode or "dumb-init") if config.rich else "",
+            InitScript=config.initscript,
         ),
         NetworkSettings=NetworkSettings(
             SandboxID=container.sandbox_id,

@@ -218,6 +218,11 @@ class DockerConfig(DockerIn):
     StopSignal: str = ""
     StopTimeout: NonNegative | None = None
     Shell: list[str] | None = None
+    # PouchContainer's rich container (its API's names); the docker CLI asks
+    # with the labels io.pouch.rich-mode and io.pouch.initscript instead.
+    Rich: bool = False
+    RichMode: str = ""
+    InitScript: str = ""
 
 
 class EndpointSettings(DockerIn):

@@ -78,6 +78,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="default|NAME[:GROUP]",
         help="map container root to a subordinate ID range of /etc/subuid and /etc/subgid",
     )
+    parser.add_argument(
+        "--hooks-dir",
+        action="append",
+        dest="hooks_dirs",
+        metavar="DIR",
+        help="a directory of OCI hook files (JSON); repeatable, replaces the default"
+        " /usr/share/pouch/hooks.d and /etc/pouch/hooks.d",
+    )
     parser.add_argument("--tlsverify", action="store_true", default=None)
     parser.add_argument("--tlscacert")
     parser.add_argument("--tlscert")
@@ -116,6 +124,8 @@ def load_settings(args: argparse.Namespace) -> tuple[DaemonSettings, EngineConfi
     data.update({k: str(v) for k, v in (("root", args.root), ("run_root", args.run_root)) if v})
     if args.userns_remap is not None:
         data["userns_remap"] = args.userns_remap
+    if args.hooks_dirs:
+        data["hooks_dirs"] = args.hooks_dirs
     config = load_config(None, **data)
     return settings, config
 

@@ -77,6 +77,8 @@ _DOCKER_PATHS = {
     "$.uts_mode": "$.HostConfig.UTSMode",
     "$.cgroupns_mode": "$.HostConfig.CgroupnsMode",
     "$.log_driver": "$.HostConfig.LogConfig.Type",
+    "$.rich_mode": "$.RichMode",
+    "$.initscript": "$.InitScript",
 }
 # Checks across fields name pouch's fields without a path (``auto_remove and a
 # restart policy conflict``): the docker names a client knows.
@@ -97,6 +99,9 @@ _MODEL_WORDS = {
     "link": "HostConfig.Links",
     "volumes_from": "HostConfig.VolumesFrom",
     "network_container": "HostConfig.NetworkMode",
+    "rich_mode": "RichMode",
+    "initscript": "InitScript",
+    "needs rich": "needs Rich",
 }
 _MODEL_WORD = re.compile(r"\b(" + "|".join(_MODEL_WORDS) + r")\b")
 _RESOURCE_NAMES = {
@@ -377,6 +382,7 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
         "ulimits": [{"name": u.Name, "soft": u.Soft, "hard": u.Hard} for u in host.Ulimits or []],
         "stop_signal": body.StopSignal or "SIGTERM",
         "init": bool(host.Init),
+        **_rich(body),
         "enable_lxcfs": host.EnableLxcfs,
         "storage_opt": host.StorageOpt or {},
         "userns_mode": host.UsernsMode,
@@ -394,6 +400,20 @@ def to_container_config(body: dt.ContainerCreate) -> ContainerConfig:
     config: ContainerConfig = _convert(data, ContainerConfig)
     healthcheck = to_healthcheck(body.Healthcheck)
     return msgspec.structs.replace(config, resources=resources, healthcheck=healthcheck)
+
+
+# Labels the docker CLI can set (``--label io.pouch.rich-mode=systemd``) to ask
+# for what PouchContainer's API carries as Rich, RichMode and InitScript.
+LABEL_RICH_MODE = "io.pouch.rich-mode"
+LABEL_INITSCRIPT = "io.pouch.initscript"
+
+
+def _rich(body: dt.ContainerCreate) -> dict[str, Any]:
+    labels = body.Labels or {}
+    mode = body.RichMode or labels.get(LABEL_RICH_MODE, "")
+    script = body.InitScript or labels.get(LABEL_INITSCRIPT, "")
+    rich = body.Rich or LABEL_RICH_MODE in labels or LABEL_INITSCRIPT in labels
+    return {"rich": rich, "rich_mode": mode, "initscript": script}
 
 
 def exec_config(body: dt.ExecCreate) -> ExecConfig:

@@ -18,6 +18,7 @@ from .process import Process
 __all__ = [
     "ANNOTATION_CGROUPNS",
     "ANNOTATION_CONTAINER_ID",
+    "ANNOTATION_RICH_MODE",
     "ANNOTATION_STDIN",
     "ANNOTATION_STOP_SIGNAL",
     "Hook",
@@ -32,6 +33,9 @@ ANNOTATION_CONTAINER_ID = "io.pouch.container.id"
 # The effective stop signal (image default or the user's), e.g. "SIGTERM";
 # the spec has no field for it but the engine and runtimes need it.
 ANNOTATION_STOP_SIGNAL = "io.pouch.container.stop-signal"
+# The rich container's init mode (dumb-init, sbin-init, systemd), for runtimes
+# that set up more for an init of their own (lxc's writable cgroup mounts).
+ANNOTATION_RICH_MODE = "io.pouch.container.rich-mode"
 # Set when the container keeps stdin open (the spec itself has no field for it):
 # "true", or "once" when it closes as its first attached client's input ends.
 ANNOTATION_STDIN = "io.pouch.container.stdin"

@@ -46,6 +46,7 @@ from pouch.testing import (
     _isolation_tests,
     _lifecycle_tests,
     _resource_tests,
+    _rich_tests,
     _sandbox_tests,
     _seccomp_tests,
     _userns_tests,
@@ -75,6 +76,7 @@ __all__ = [
     _seccomp_tests,
     _userns_tests,
     _daemon_tests,
+    _rich_tests,
 )
 class RuntimeConformance(SuiteBase):
     """Subclass it as ``Test<Runtime>`` and set ``runtime`` to the runtime's name."""

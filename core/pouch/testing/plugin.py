@@ -213,6 +213,8 @@ def pouch_config(tmp_path: Path, pouch_runtime: str) -> Iterator[EngineConfig]:
             run_root=run_root,
             default_runtime=pouch_runtime,
             default_network="none",
+            # Never the host's /etc/pouch/hooks.d: a test writes its hooks here.
+            hooks_dirs=[tmp_path / "hooks.d"],
             # The process runtime is registered by hand; other runtimes come
             # from installed plugins.
             discover_plugins=pouch_runtime != "process",

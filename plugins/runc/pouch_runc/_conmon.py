@@ -18,6 +18,7 @@ import anyio
 import msgspec
 
 from pouch.errors import PouchError
+from pouch.hookrun import HOOK_ERRORS
 
 __all__ = ["ConmonOptions", "start_conmon"]
 
@@ -128,5 +129,9 @@ async def start_conmon(options: ConmonOptions) -> int:
     pid = message.get("data", -1)
     if not isinstance(pid, int) or pid <= 0:
         detail = str(message.get("message") or "no answer from conmon").strip()
+        # crun keeps a failed hook's output to itself; pouch's hook runner left it here.
+        said = options.bundle / HOOK_ERRORS
+        if said.is_file() and said.read_text(errors="replace").strip() not in detail:
+            detail += ": " + said.read_text(errors="replace").strip()
         raise PouchError(f"the OCI runtime could not create the container: {detail}")
     return pid

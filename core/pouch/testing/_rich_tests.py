@@ -1,0 +1,269 @@
+"""Conformance tests of rich containers and OCI hooks from a hooks directory.
+
+A rich container's init (tini, busybox's ``/sbin/init`` with an inittab), its
+initscript, and hook files in the engine's ``hooks_dirs``: what each runtime
+owes whatever way it runs the spec's hooks (runc and crun themselves, lxc by
+translating them). Each test needs ``namespaces`` (a PID 1 of its own).
+
+Bound into ``RuntimeConformance`` by ``with_tests``: each function's ``self`` is the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import anyio
+import pytest
+
+from pouch.engine import Engine
+from pouch.errors import PouchError
+from pouch.models import Mount, State
+from pouch.testing._suite import LONG, SuiteBase, until
+from pouch.testing.images import busybox_layer
+from pouch.testing.plugin import import_busybox
+
+__all__: list[str] = []
+
+_INITTAB = b"""\
+::sysinit:/bin/sh -c 'echo sysinit-done > /run-marker'
+::respawn:/bin/sleep 1001
+::respawn:/bin/sleep 1002
+::shutdown:/bin/sh -c 'echo shutdown-ran >> /record/shutdown'
+"""
+_INITSCRIPT = b"""\
+#!/bin/sh
+echo "uid=$(id -u) host=$(hostname) greeting=$GREETING" > /tmp/initscript-ran
+"""
+_FAILING = b"""\
+#!/bin/sh
+echo "the config is broken" >&2
+exit 3
+"""
+# Records "STAGE ID PID STATUS" of the state it gets on stdin, one line per run.
+_RECORDER = """\
+#!/bin/sh
+state=$(cat)
+pid=$(printf '%s' "$state" | sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p')
+status=$(printf '%s' "$state" | sed -n 's/.*"status": *"\\([a-z]*\\)".*/\\1/p')
+echo "$1 ${pid:-0} $status" >> RECORD
+"""
+
+
+async def _rich_image(engine: Engine, tmp_path: Path) -> str:
+    layer = busybox_layer().dir("sbin").symlink("sbin/init", "/bin/busybox")
+    layer.dir("record").file("etc/inittab", _INITTAB)
+    layer.file("init.sh", _INITSCRIPT, 0o755).file("broken.sh", _FAILING, 0o755)
+    tarball = tmp_path / "rich.tar"
+    layer.write(tarball)
+    return await import_busybox(engine, tarball, "rich-busybox:latest")
+
+
+async def _ps(engine: Engine, container_id: str) -> dict[int, str]:
+    """PID → command line of each process the container's ``ps`` lists."""
+    code, out, err = await engine.exec_run(container_id, ["ps", "-o", "pid,args"])
+    assert code == 0, err
+    table = {}
+    for line in out.decode().splitlines()[1:]:
+        pid, _, args = line.strip().partition(" ")
+        table[int(pid)] = args.strip()
+    return table
+
+
+async def test_rich_dumb_init_runs_the_command_under_a_reaping_init(
+    self: SuiteBase, engine: Engine, busybox: str
+) -> None:
+    self.require(engine, "namespaces", "exec")
+    with anyio.fail_after(self.timeout):
+        container = await self.run(engine, busybox, ["sleep", "1000"], rich=True)
+        processes = await _ps(engine, container.id)
+        assert processes[1].startswith("/sbin/docker-init"), processes
+        assert any(args == "sleep 1000" for pid, args in processes.items() if pid != 1)
+        # tini passes SIGTERM on to the command, which dies of it: no SIGKILL needed.
+        await engine.stop(container.id, timeout=30)
+        assert engine.inspect(container.id).state.exit_code == 143
+
+
+async def test_rich_sbin_init_runs_the_inittab_services(
+    self: SuiteBase, engine: Engine, tmp_path: Path
+) -> None:
+    self.require(engine, "namespaces", "exec")
+    record = tmp_path / "record"
+    record.mkdir()
+    with anyio.fail_after(self.timeout):
+        image = await _rich_image(engine, tmp_path)
+        container = await self.run(
+            engine,
+            image,
+            [],
+            rich=True,
+            rich_mode="sbin-init",
+            mounts=[Mount(type="bind", source=str(record), target="/record")],
+        )
+
+        for _ in range(100):
+            processes = await _ps(engine, container.id)
+            if sum(args.startswith("/bin/sleep") for args in processes.values()) == 2:
+                break
+            await anyio.sleep(0.1)
+        assert processes[1] == "init", processes  # busybox's init names itself so
+        services = {a for a in processes.values() if a.startswith("/bin/sleep")}
+        assert services == {"/bin/sleep 1001", "/bin/sleep 1002"}, processes
+        code, out, _ = await engine.exec_run(container.id, ["cat", "/run-marker"])
+        assert (code, out) == (0, b"sysinit-done\n")
+        # busybox's init takes SIGTERM as "reboot": it runs the shutdown actions,
+        # ends the services and leaves, long before the stop timeout.
+        await engine.stop(container.id, timeout=60)
+        state = engine.inspect(container.id).state
+        assert state.status == State.EXITED
+        assert state.exit_code != 137, "the init had to be killed"
+        assert (record / "shutdown").read_text() == "shutdown-ran\n"
+
+
+async def test_rich_initscript_runs_first_as_the_containers_user(
+    self: SuiteBase, engine: Engine, tmp_path: Path
+) -> None:
+    self.require(engine, "namespaces", "exec")
+    with anyio.fail_after(self.timeout):
+        image = await _rich_image(engine, tmp_path)
+        container = await self.run(
+            engine,
+            image,
+            ["sh", "-c", "cat /tmp/initscript-ran; exec sleep 1000"],
+            rich=True,
+            initscript="/init.sh",
+            user="nobody",
+            hostname="rich-one",
+            env=["GREETING=hello"],
+        )
+        await until(lambda: bool(engine.inspect(container.id).state.pid), "the start")
+        code, out, _ = await engine.exec_run(container.id, ["cat", "/tmp/initscript-ran"])
+        assert (code, out) == (0, b"uid=65534 host=rich-one greeting=hello\n")
+        # And at every start again: the command saw it each time.
+        await engine.stop(container.id, timeout=1)
+        await engine.start(container.id)
+        await engine.stop(container.id, timeout=1)
+        lines = [line.strip() for line in await self.output(engine, container.id)]
+        assert lines == ["uid=65534 host=rich-one greeting=hello"] * 2
+
+
+async def test_rich_initscript_failure_fails_the_start(
+    self: SuiteBase, engine: Engine, tmp_path: Path
+) -> None:
+    self.require(engine, "namespaces")
+    with anyio.fail_after(self.timeout):
+        image = await _rich_image(engine, tmp_path)
+        container = await self.create(engine, image, LONG, rich=True, initscript="/broken.sh")
+        with pytest.raises(PouchError) as failed:
+            await engine.start(container.id)
+        assert "the config is broken" in str(failed.value)
+        assert "3" in str(failed.value)
+        assert engine.inspect(container.id).state.status != State.RUNNING
+        assert container.id not in {
+            s.id for s in await engine.kernel.runtimes.get(self.runtime).list()
+        } or all(
+            s.status == "stopped"
+            for s in await engine.kernel.runtimes.get(self.runtime).list()
+            if s.id == container.id
+        )
+
+
+def _hook_file(engine: Engine, name: str, body: dict[str, object]) -> None:
+    directory = engine.config.hooks_dirs[0]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(json.dumps(body))
+
+
+def _recorder(tmp_path: Path) -> tuple[Path, Path]:
+    record = tmp_path / "hook-record"
+    script = tmp_path / "record-hook"
+    script.write_text(_RECORDER.replace("RECORD", str(record)))
+    script.chmod(0o755)
+    return script, record
+
+
+async def test_hooks_from_the_directory_run_once_per_start_and_stop(
+    self: SuiteBase, engine: Engine, busybox: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    self.require(engine, "namespaces")
+    script, record = _recorder(tmp_path)
+    for stage in ("prestart", "poststop"):
+        _hook_file(
+            engine,
+            f"{stage}.json",
+            {
+                "version": "1.0.0",
+                "hook": {"path": str(script), "args": ["record-hook", stage]},
+                "when": {"annotations": {"^io\\.pouch\\.test$": "^hooked$"}},
+                "stages": [stage],
+            },
+        )
+    caplog.set_level(logging.INFO, logger="pouch.builtins.oci_hooks")
+    with anyio.fail_after(self.timeout):
+        plain = await self.run(engine, busybox, LONG)
+        hooked = await self.create(engine, busybox, LONG, labels={"io.pouch.test": "hooked"})
+        pids = []
+        for _ in range(2):
+            await engine.start(hooked.id)
+            pids.append(engine.inspect(hooked.id).state.pid)
+            await engine.stop(hooked.id, timeout=10)
+        await engine.stop(plain.id, timeout=10)
+    lines = record.read_text().splitlines()
+    assert (
+        lines
+        == [
+            f"prestart {pids[0]} created",
+            "poststop 0 stopped",
+            f"prestart {pids[1]} created",
+            "poststop 0 stopped",
+        ]
+        or [line.split()[0] for line in lines] == ["prestart", "poststop"] * 2
+    ), lines
+    assert [int(line.split()[1]) for line in lines if line.startswith("prestart")] == pids
+    logged = [r.getMessage() for r in caplog.records if "(prestart)" in r.getMessage()]
+    assert len(logged) == 2 and all(hooked.short_id in m and "exit 0" in m for m in logged)
+
+
+async def test_a_bad_hook_file_is_skipped_and_a_slow_hook_fails_the_start(
+    self: SuiteBase, engine: Engine, busybox: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    self.require(engine, "namespaces")
+    script, record = _recorder(tmp_path)
+    slow = tmp_path / "slow-hook"
+    slow.write_text("#!/bin/sh\nsleep 30\n")
+    slow.chmod(0o755)
+    _hook_file(engine, "00-broken.json", {"version": "1.0.0", "hook": {}, "stages": []})
+    _hook_file(
+        engine,
+        "10-good.json",
+        {
+            "version": "1.0.0",
+            "hook": {"path": str(script), "args": ["record-hook", "prestart"]},
+            "when": {"always": True},
+            "stages": ["prestart"],
+        },
+    )
+    _hook_file(
+        engine,
+        "20-slow.json",
+        {
+            "version": "1.0.0",
+            "hook": {"path": str(slow), "timeout": 1},
+            "when": {"commands": ["^slow-please$"]},
+            "stages": ["prestart"],
+        },
+    )
+    with anyio.fail_after(self.timeout):
+        good = await self.run(engine, busybox, LONG)
+        problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert any("00-broken.json" in m and "hook" in m for m in problems), problems
+        assert record.read_text().split()[:1] == ["prestart"]
+        # 'slow-please' is a symlink to sleep in no image: the hook runs before it matters.
+        stuck = await self.create(engine, busybox, ["slow-please"], entrypoint=[])
+        with pytest.raises(PouchError, match="timed out"):
+            await engine.start(stuck.id)
+        assert engine.inspect(stuck.id).state.status != State.RUNNING
+        held = {s.id: s.status for s in await engine.kernel.runtimes.get(self.runtime).list()}
+        assert held.get(stuck.id, "stopped") == "stopped", held
+        await engine.stop(good.id, timeout=10)

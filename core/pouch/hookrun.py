@@ -140,18 +140,25 @@ def enter_command(state: dict[str, Any], spec: dict[str, Any], argv: list[str]) 
     pid = int(state["pid"])
     bundle = Path(state.get("bundle", "."))
     user = (spec.get("process") or {}).get("user") or {}
-    root = Path((spec.get("root") or {}).get("path") or "rootfs")
-    inside = "/" if _pivoted(pid) else str(bundle / root)
-    flags = [flag for name, flag in _NAMESPACES if _differs(pid, name)]
-    chroot = [
-        shutil.which("chroot") or "/usr/sbin/chroot",
-        f"--userspec={int(user.get('uid', 0))}:{int(user.get('gid', 0))}",
+    uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
+    nsenter = [
+        shutil.which("nsenter") or "/usr/bin/nsenter",
+        "--target",
+        str(pid),
+        *[flag for name, flag in _NAMESPACES if _differs(pid, name)],
     ]
+    if _pivoted(pid):
+        # The container's root is its own already (lxc): nsenter takes it on,
+        # as no program of the host is visible in there.
+        return [*nsenter, "--root", f"--setuid={uid}", f"--setgid={gid}", "--", *argv]
+    # Before pivot_root (runc, crun): the root filesystem is a directory of the
+    # container's mount namespace, where the host's chroot is still in reach.
+    root = bundle / Path((spec.get("root") or {}).get("path") or "rootfs")
+    chroot = [shutil.which("chroot") or "/usr/sbin/chroot", f"--userspec={uid}:{gid}"]
     groups = user.get("additionalGids") or []
     if groups:
         chroot.append("--groups=" + ",".join(str(int(g)) for g in groups))
-    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
-    return [nsenter, "--target", str(pid), *flags, "--", *chroot, inside, *argv]
+    return [*nsenter, "--", *chroot, str(root), *argv]
 
 
 def run_initscript(script: str, state: dict[str, Any]) -> int:

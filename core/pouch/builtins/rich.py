@@ -6,10 +6,11 @@ needs change, on stock runtimes, through the spec:
 - ``dumb-init`` (the default mode): the host's static ``tini`` (as for
   ``--init``) runs the command, reaps orphans and forwards signals.
 - ``sbin-init``: the image's ``/sbin/init`` is PID 1 and starts the services
-  the image defines (busybox or sysvinit's ``/etc/inittab``). It may reboot
-  its PID namespace (``CAP_SYS_BOOT``, which reaches no further), which is how
-  busybox's init ends after ``pouch stop`` sent SIGTERM and it ran the
-  inittab's ``shutdown`` actions.
+  the image defines (busybox or sysvinit's ``/etc/inittab``). It may power
+  off its PID namespace (``CAP_SYS_BOOT``, which reaches no further), which
+  is how busybox's init ends after ``pouch stop`` sent SIGUSR2 (its
+  "poweroff"; the image's STOPSIGNAL if it has one) and it ran the inittab's
+  ``shutdown`` actions.
 - ``systemd``: the image's systemd is PID 1 with what podman's
   ``--systemd=always`` gives it: tmpfs on /run, /run/lock, /tmp and
   /var/log/journal, the container's cgroup writable at /sys/fs/cgroup,
@@ -70,6 +71,10 @@ def _sbin_init(container: Container, spec: oci.Spec) -> None:
         )
     spec.process.args = ["/sbin/init"]
     _add_capability(spec, "CAP_SYS_BOOT")
+    if spec.annotations.get(oci.ANNOTATION_STOP_SIGNAL, "SIGTERM") == "SIGTERM":
+        # SIGTERM is "reboot" to busybox's init, and LXC restarts a container
+        # that rebooted; SIGUSR2 is its "poweroff" (unless the image says else).
+        spec.annotations[oci.ANNOTATION_STOP_SIGNAL] = "SIGUSR2"
 
 
 def _systemd(container: Container, spec: oci.Spec) -> None:

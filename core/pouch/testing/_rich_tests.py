@@ -112,8 +112,8 @@ async def test_rich_sbin_init_runs_the_inittab_services(
         assert services == {"/bin/sleep 1001", "/bin/sleep 1002"}, processes
         code, out, _ = await engine.exec_run(container.id, ["cat", "/run-marker"])
         assert (code, out) == (0, b"sysinit-done\n")
-        # busybox's init takes SIGTERM as "reboot": it runs the shutdown actions,
-        # ends the services and leaves, long before the stop timeout.
+        # The stop signal is busybox's "poweroff": its init runs the shutdown
+        # actions, ends the services and leaves, long before the stop timeout.
         await engine.stop(container.id, timeout=60)
         state = engine.inspect(container.id).state
         assert state.status == State.EXITED

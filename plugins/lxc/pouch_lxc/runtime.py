@@ -13,6 +13,7 @@ every container again.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -35,12 +36,16 @@ from pouch.drivers import (
     StdioStream,
 )
 from pouch.errors import Conflict, NoSuchContainer, PouchError
+from pouch.hookrun import HOOK_ERRORS
 from pouch.users import resolve_user
 from pouch_lxc._exec import attach_command
+from pouch_lxc._hooks import has_hooks
 from pouch_lxc._prepare import prepare
 from pouch_lxc._state import ContainerDir, MonitorSpec
 from pouch_lxc._stdio import AttachSocket, start_exec
 from pouch_lxc._teardown import run_tool, teardown
+
+log = logging.getLogger(__name__)
 
 __all__ = ["LxcRuntime"]
 
@@ -141,13 +146,17 @@ class LxcRuntime:
             while True:
                 pid, _ = paths.init()
                 if pid:
+                    await _poststart(paths, pid)
                     return RuntimeState(id=container_id, status="running", pid=pid)
                 record = paths.read_exit()
                 if record is not None:
                     if record.error or record.exit_code:
+                        said = paths.path / HOOK_ERRORS
+                        error = record.error or f"exit {record.exit_code}"
+                        if said.is_file():
+                            error = said.read_text(errors="replace").strip()
                         raise PouchError(
-                            f"lxc could not start container {container_id[:12]}: "
-                            f"{record.error or f'exit {record.exit_code}'}"
+                            f"lxc could not start container {container_id[:12]}: {error}"
                         )
                     return await self.state(container_id)
                 if paths.monitor_pid.exists() and not paths.monitor_alive():
@@ -290,3 +299,17 @@ class LxcRuntime:
                 await connection.resize(height, width)
             finally:
                 await connection.aclose()
+
+
+async def _poststart(paths: ContainerDir, pid: int) -> None:
+    """The spec's poststart hooks; their failure is reported, the container runs on."""
+    config = paths.path / "config.json"
+    if not config.is_file() or not has_hooks(msgspec.json.decode(config.read_bytes()), "poststart"):
+        return
+    done = await anyio.run_process(
+        [sys.executable, "-m", "pouch_lxc._hooks", "poststart", str(paths.path), str(pid)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    if done.returncode:
+        log.warning("container %s: %s", paths.id[:12], done.stderr.decode(errors="replace").strip())

@@ -10,6 +10,7 @@ Bound into ``RuntimeConformance`` by ``with_tests``: each function's ``self`` is
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
@@ -23,6 +24,12 @@ from pouch.models import Mount, State
 from pouch.testing._suite import LONG, SuiteBase, until
 from pouch.testing.images import busybox_layer
 from pouch.testing.plugin import import_busybox
+from pouch.testing.systemd_image import (
+    SYSTEMD_CONFIG,
+    SYSTEMD_PAGE,
+    SystemdImageMissing,
+    systemd_rootfs_tar,
+)
 
 __all__: list[str] = []
 
@@ -167,6 +174,52 @@ async def test_rich_initscript_failure_fails_the_start(
             for s in await engine.kernel.runtimes.get(self.runtime).list()
             if s.id == container.id
         )
+
+
+@pytest.mark.slow
+async def test_rich_systemd_boots_the_images_units_and_stops_cleanly(
+    self: SuiteBase, engine: Engine
+) -> None:
+    """The image's systemd reaches running, its unit serves, ``stop`` ends it with 0."""
+    self.require(engine, "namespaces", "exec")
+    try:
+        tarball = await anyio.to_thread.run_sync(systemd_rootfs_tar)
+    except SystemdImageMissing as missing:
+        pytest.skip(str(missing))
+    load = functools.partial(
+        engine.images.store.import_rootfs, tarball, "rich-systemd:latest", config=SYSTEMD_CONFIG
+    )
+    await anyio.to_thread.run_sync(load)
+    with anyio.fail_after(self.timeout + 60):
+        container = await self.run(
+            engine, "rich-systemd:latest", [], rich=True, rich_mode="systemd"
+        )
+        for _ in range(200):  # until systemd answers on its socket at all
+            code, out, err = await engine.exec_run(
+                container.id, ["systemctl", "is-system-running", "--wait"]
+            )
+            if b"Failed to connect" not in err:
+                break
+            await anyio.sleep(0.1)
+        state = out.decode().strip()
+        if state != "running":
+            _, failed, _ = await engine.exec_run(
+                container.id, ["systemctl", "--failed", "--no-legend", "--plain"]
+            )
+            assert state == "degraded", (state, err)
+            raise AssertionError(f"failed units in a rich container: {failed.decode()}")
+        code, out, _ = await engine.exec_run(
+            container.id, ["busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/"]
+        )
+        assert (code, out.decode()) == (0, SYSTEMD_PAGE)
+        code, out, _ = await engine.exec_run(container.id, ["systemctl", "status", "web.service"])
+        assert code == 0 and b"active (running)" in out, out
+        code, out, _ = await engine.exec_run(container.id, ["sh", "-c", "echo $container"])
+        assert out == b"pouch\n"
+        # SIGRTMIN+3 is systemd's "halt": it stops every unit and leaves with 0.
+        await engine.stop(container.id, timeout=10)
+        state_after = engine.inspect(container.id).state
+        assert (state_after.status, state_after.exit_code) == (State.EXITED, 0)
 
 
 def _hook_file(engine: Engine, name: str, body: dict[str, object]) -> None:

@@ -95,6 +95,9 @@ class Capability(enum.StrEnum):
     SANDBOXES = "sandboxes"
     #: the spec's ``linux.devices`` nodes are created in the container (``--device``).
     DEVICES = "devices"
+    #: the spec's OCI hooks run at their stages, with the state on stdin, and a
+    #: failing hook before the start fails it (an initscript, hook files).
+    HOOKS = "hooks"
 
     # -- network drivers --------------------------------------------------------
     #: the driver configures a pinned network namespace (``Sandbox.netns_path``).

@@ -130,7 +130,8 @@ def test_lifecycle_hook_errors_name_the_plugin(tmp_path: Path) -> None:
     k.register(Refuses(), "refuses")
     with pytest.raises(PluginError, match="plugin 'faulty': pouch_container_removed: KeyError"):
         k.call("pouch_container_removed", container=None)
-    stub = SimpleNamespace(id="c" * 64, runtime="runc", config=SimpleNamespace(init=False))
+    config = SimpleNamespace(init=False, rich=False, labels={})
+    stub = SimpleNamespace(id="c" * 64, runtime="runc", config=config)
     with pytest.raises(InvalidArgument, match="labels: quota too small"):
         k.call("pouch_container_create", container=stub, spec=None)
 

@@ -129,6 +129,7 @@ class Creator:
                 self.kernel.call("pouch_container_create", container=container, spec=spec)
                 _check_seccomp(runtime, config, spec)
                 _check_devices(runtime, spec)
+                _check_hooks(runtime, config, spec)
                 if config.enable_lxcfs and oci.ANNOTATION_LXCFS not in spec.annotations:
                     raise InvalidArgument(
                         "no plugin gives containers lxcfs here: pip install pouch-isolation"
@@ -258,6 +259,24 @@ def _check_seccomp(runtime: Runtime, config: ContainerConfig, spec: oci.Spec) ->
         "runtime %s applies no seccomp filter: the container runs without one", runtime.name
     )
     spec.linux.seccomp = None
+
+
+def _check_hooks(runtime: Runtime, config: ContainerConfig, spec: oci.Spec) -> None:
+    """A runtime that runs no OCI hooks gets none: an initscript is refused, others logged."""
+    if spec.hooks is None or Capability.HOOKS in runtime.describe().capabilities:
+        return
+    if config.initscript:
+        raise InvalidArgument(
+            f"the {runtime.name} runtime cannot run an initscript (it runs no OCI hooks);"
+            " choose another runtime (runc, crun, lxc)",
+            field="initscript",
+        )
+    if any(getattr(spec.hooks, f) for f in spec.hooks.__struct_fields__):
+        log.warning(
+            "runtime %s runs no OCI hooks: the container starts without those that matched it",
+            runtime.name,
+        )
+    spec.hooks = None
 
 
 def _check_devices(runtime: Runtime, spec: oci.Spec) -> None:

@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 from pouch.engine import Engine
-from pouch.errors import PouchError
+from pouch.errors import InvalidArgument, PouchError
 from pouch.models import Mount, State
 from pouch.testing._suite import LONG, SuiteBase, until
 from pouch.testing.images import busybox_layer
@@ -131,7 +131,7 @@ async def test_rich_sbin_init_runs_the_inittab_services(
 async def test_rich_initscript_runs_first_as_the_containers_user(
     self: SuiteBase, engine: Engine, tmp_path: Path
 ) -> None:
-    self.require(engine, "namespaces", "exec")
+    self.require(engine, "namespaces", "exec", "hooks")
     with anyio.fail_after(self.timeout):
         image = await _rich_image(engine, tmp_path)
         container = await self.run(
@@ -158,7 +158,7 @@ async def test_rich_initscript_runs_first_as_the_containers_user(
 async def test_rich_initscript_failure_fails_the_start(
     self: SuiteBase, engine: Engine, tmp_path: Path
 ) -> None:
-    self.require(engine, "namespaces")
+    self.require(engine, "namespaces", "hooks")
     with anyio.fail_after(self.timeout):
         image = await _rich_image(engine, tmp_path)
         container = await self.create(engine, image, LONG, rich=True, initscript="/broken.sh")
@@ -222,6 +222,17 @@ async def test_rich_systemd_boots_the_images_units_and_stops_cleanly(
         assert (state_after.status, state_after.exit_code) == (State.EXITED, 0)
 
 
+async def test_a_runtime_without_hooks_refuses_an_initscript(
+    self: SuiteBase, engine: Engine, busybox: str
+) -> None:
+    if "hooks" in self.capabilities(engine):
+        pytest.skip(f"runtime {self.runtime} runs OCI hooks")
+    with pytest.raises(InvalidArgument) as refused:
+        await self.create(engine, busybox, LONG, rich=True, initscript="/init.sh")
+    assert refused.value.field == "initscript"
+    assert not engine.list(all=True)
+
+
 def _hook_file(engine: Engine, name: str, body: dict[str, object]) -> None:
     directory = engine.config.hooks_dirs[0]
     directory.mkdir(parents=True, exist_ok=True)
@@ -239,7 +250,7 @@ def _recorder(tmp_path: Path) -> tuple[Path, Path]:
 async def test_hooks_from_the_directory_run_once_per_start_and_stop(
     self: SuiteBase, engine: Engine, busybox: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    self.require(engine, "namespaces")
+    self.require(engine, "namespaces", "hooks")
     script, record = _recorder(tmp_path)
     for stage in ("prestart", "poststop"):
         _hook_file(
@@ -281,7 +292,7 @@ async def test_hooks_from_the_directory_run_once_per_start_and_stop(
 async def test_a_bad_hook_file_is_skipped_and_a_slow_hook_fails_the_start(
     self: SuiteBase, engine: Engine, busybox: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    self.require(engine, "namespaces")
+    self.require(engine, "namespaces", "hooks")
     script, record = _recorder(tmp_path)
     slow = tmp_path / "slow-hook"
     slow.write_text("#!/bin/sh\nsleep 30\n")

@@ -172,6 +172,11 @@ class GuestDir:
                 if mount.type == "tmpfs":
                     shared.append(GuestMount(destination=mount.destination, type="tmpfs",
                                              options=list(mount.options)))  # fmt: skip
+                elif mount.type == "cgroup" and "rw" in mount.options:
+                    # The agent binds the container's own cgroup; writable only so
+                    # (an init that manages cgroups: a systemd rich container).
+                    shared.append(GuestMount(destination=mount.destination, type="cgroup",
+                                             options=["rw"]))  # fmt: skip
                 continue  # proc, sysfs, devpts, mqueue, cgroup: the agent makes its own
             source = Path(mount.source)
             spot = self._binds / str(len(shared))

@@ -80,7 +80,13 @@ class LxcRuntime:
         return DriverInfo(
             name=self.name,
             version=self.version,
-            capabilities=[*_CAPABILITIES, Capability.TTY, Capability.UPDATE, Capability.USERNS],
+            capabilities=[
+                *_CAPABILITIES,
+                Capability.HOOKS,
+                Capability.TTY,
+                Capability.UPDATE,
+                Capability.USERNS,
+            ],
             details={
                 "lxcpath": str(self.lxcpath),
                 "monitor": "pouch_lxc._monitor (lxc-start -F)",

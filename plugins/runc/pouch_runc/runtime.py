@@ -79,6 +79,7 @@ class OCIRuntime:
                 Capability.ATTACH,
                 Capability.DEVICES,
                 Capability.EXEC,
+                Capability.HOOKS,
                 Capability.NAMESPACES,
                 Capability.PAUSE,
                 Capability.RESOURCES,

@@ -19,6 +19,9 @@ import (
 
 const initEnv = "_POUCH_AGENT_INIT"
 
+// CLONE_NEWCGROUP, which Go's syscall package does not name.
+const cloneNewCgroup = 0x02000000
+
 type initConfig struct {
 	Rootfs   string            `json:"rootfs"`
 	Hostname string            `json:"hostname"`
@@ -92,6 +95,15 @@ func runInit() {
 		os.Exit(1) // the agent let go of the container before starting it
 	}
 	start.Close()
+	if cfg.Cgroup != "" {
+		// The agent has put this process in the container's cgroup by now: a
+		// cgroup namespace rooted there makes /proc/self/cgroup agree with the
+		// /sys/fs/cgroup it sees (as docker's private cgroupns on cgroup v2).
+		if err := syscall.Unshare(cloneNewCgroup); err != nil {
+			status.Write([]byte("cgroup namespace: " + err.Error()))
+			os.Exit(1)
+		}
+	}
 	status.Write([]byte(become(&cfg.Spec, path).Error()))
 	os.Exit(1)
 }

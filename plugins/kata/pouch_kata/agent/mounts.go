@@ -28,12 +28,15 @@ func setupRootfs(rootfs string, mounts []Mount, readonly bool, cgroup string) er
 	if err := mountAt("sysfs", at("/sys"), "sysfs", nodev|syscall.MS_RDONLY, ""); err != nil {
 		return err
 	}
-	if cgroup != "" { // its own cgroup as its /sys/fs/cgroup, read-only
+	if cgroup != "" { // its own cgroup as its /sys/fs/cgroup, read-only unless asked
 		target := at("/sys/fs/cgroup")
 		if err := syscall.Mount(cgroup, target, "", syscall.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind the cgroup: %w", err)
 		}
-		flags := uintptr(syscall.MS_BIND | syscall.MS_REMOUNT | syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC)
+		flags := uintptr(syscall.MS_BIND | syscall.MS_REMOUNT | syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC)
+		if !cgroupWritable(mounts) {
+			flags |= syscall.MS_RDONLY
+		}
 		syscall.Mount("", target, "", flags, "")
 	}
 	if err := mountAt("tmpfs", at("/dev"), "tmpfs", syscall.MS_NOSUID, "mode=755,size=65536k"); err != nil {
@@ -100,6 +103,21 @@ var mountFlags = map[string]uintptr{
 	"strictatime": syscall.MS_STRICTATIME,
 	"relatime":    syscall.MS_RELATIME,
 	"noatime":     syscall.MS_NOATIME,
+}
+
+// cgroupWritable tells whether the spec asks for a writable /sys/fs/cgroup
+// (an init that manages cgroups itself, as systemd does).
+func cgroupWritable(mounts []Mount) bool {
+	for _, m := range mounts {
+		if m.Type == "cgroup" && filepath.Clean(m.Destination) == "/sys/fs/cgroup" {
+			for _, o := range m.Options {
+				if o == "rw" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // made by setupRootfs itself: the spec's versions of these are left out.

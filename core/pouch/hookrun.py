@@ -10,6 +10,11 @@ runtime spec says. Two modes:
   output, seconds) for pouchd to put in its log. Exits with the hook's status,
   and with its output on stderr when it failed, so the runtime's error (and
   the failed start) says what the hook said.
+- ``service COMMAND…`` starts a sbin-init rich container's command as one of
+  its services, once its init runs (a ``poststart`` hook): inside the
+  container as for the initscript, in its cgroups, with the init's stdout and
+  stderr (so ``pouch logs`` has its output), and left to run; the init reaps
+  it.
 - ``initscript SCRIPT`` runs a rich container's initscript *inside* the
   container before its init: in its namespaces, under its root, as its user,
   with its environment. Its output goes to stderr, so a failure fails the
@@ -207,15 +212,65 @@ def run_initscript(script: str, state: dict[str, Any]) -> int:
     return 0
 
 
+def _join_cgroups(pid: int) -> None:
+    """Move this process into every cgroup of ``pid`` (v1 controllers, cgroup2)."""
+    mounts: list[tuple[str, set[str], str]] = []
+    with open("/proc/self/mountinfo") as info:
+        for line in info:
+            before, _, after = line.partition(" - ")
+            fields, source = before.split(), after.split()
+            if len(fields) >= 5 and len(source) >= 3 and source[0] in ("cgroup", "cgroup2"):
+                mounts.append((source[0], set(source[2].split(",")), fields[4]))
+    with open(f"/proc/{pid}/cgroup") as cgroups:
+        for line in cgroups:
+            number, controllers, path = line.rstrip("\n").split(":", 2)
+            wanted = set(filter(None, controllers.split(",")))
+            for kind, options, point in mounts:
+                if (kind == "cgroup2") == (number == "0") and wanted <= options:
+                    try:
+                        with open(f"{point}{path}/cgroup.procs", "w") as procs:
+                            procs.write(str(os.getpid()))
+                    except OSError as exc:
+                        sys.stderr.write(f"service: cannot join {point}{path}: {exc.strerror}\n")
+                    break
+
+
+def start_service(command: list[str], state: dict[str, Any]) -> int:
+    try:
+        pid = int(state["pid"])
+        spec = json.loads((Path(state.get("bundle", ".")) / "config.json").read_bytes())
+        argv = enter_command(state, spec, command)
+        stdout = open(f"/proc/{pid}/fd/1", "wb")  # noqa: SIM115 - handed to the child
+        stderr = open(f"/proc/{pid}/fd/2", "wb")  # noqa: SIM115
+    except (OSError, ValueError, KeyError) as exc:
+        _fail(state, f"service {command[0]}: cannot enter the container: {exc}")
+        return 1
+    process = spec.get("process") or {}
+    env = dict(item.partition("=")[::2] for item in process.get("env") or [] if "=" in item)
+    subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=lambda: _join_cgroups(pid),
+    )
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 6 and argv[0] == "run":
         log, stage, timeout, path, *command = argv[1:]
         return run_hook(Path(log), stage, float(timeout), path, command, sys.stdin.buffer.read())
+    if len(argv) >= 2 and argv[0] == "service":
+        return start_service(argv[1:], _parse(sys.stdin.buffer.read()))
     if len(argv) == 2 and argv[0] == "initscript":
         return run_initscript(argv[1], _parse(sys.stdin.buffer.read()))
     sys.stderr.write(
         "usage: python -m pouch.hookrun run LOG STAGE TIMEOUT PATH ARGV0 [ARG...]\n"
         "       python -m pouch.hookrun initscript SCRIPT   (state JSON on stdin)\n"
+        "       python -m pouch.hookrun service COMMAND [ARG...]   (state JSON on stdin)\n"
     )
     return 2
 

@@ -6,7 +6,8 @@ needs change, on stock runtimes, through the spec:
 - ``dumb-init`` (the default mode): the host's static ``tini`` (as for
   ``--init``) runs the command, reaps orphans and forwards signals.
 - ``sbin-init``: the image's ``/sbin/init`` is PID 1 and starts the services
-  the image defines (busybox or sysvinit's ``/etc/inittab``). It may power
+  the image defines (busybox or sysvinit's ``/etc/inittab``); a command the
+  user gave runs as one more, started by a ``poststart`` hook. It may power
   off its PID namespace (``CAP_SYS_BOOT``, which reaches no further), which
   is how busybox's init ends after ``pouch stop`` sent SIGUSR2 (its
   "poweroff"; the image's STOPSIGNAL if it has one) and it ran the inittab's
@@ -64,11 +65,18 @@ def _explicit_command(container: Container) -> bool:
 def _sbin_init(container: Container, spec: oci.Spec) -> None:
     assert spec.process is not None
     if _explicit_command(container):
-        raise InvalidArgument(
-            "a sbin-init rich container runs the image's /sbin/init and the services of its"
-            " /etc/inittab: add your command there (or use --rich-mode dumb-init)",
-            field="cmd",
+        # The user's command runs beside the image's services, started once the
+        # init runs; the image's default command is not one.
+        if spec.hooks is None:
+            spec.hooks = oci.Hooks()
+        spec.hooks.poststart.append(
+            oci.Hook(
+                path=sys.executable,
+                args=[sys.executable, "-m", "pouch.hookrun", "service", *spec.process.args],
+                timeout=INITSCRIPT_TIMEOUT,
+            )
         )
+        spec.annotations[oci.ANNOTATION_NEEDS_HOOKS] = "cmd:the command of a sbin-init container"
     spec.process.args = ["/sbin/init"]
     _add_capability(spec, "CAP_SYS_BOOT")
     if spec.annotations.get(oci.ANNOTATION_STOP_SIGNAL, "SIGTERM") == "SIGTERM":
@@ -128,6 +136,7 @@ def pouch_container_create(container: Container, spec: oci.Spec) -> None:
         if spec.hooks is None:
             spec.hooks = oci.Hooks()
         spec.hooks.create_runtime.insert(0, initscript_hook(config.initscript))
+        spec.annotations[oci.ANNOTATION_NEEDS_HOOKS] = "initscript:an initscript"
 
 
 @hookimpl

@@ -129,7 +129,7 @@ class Creator:
                 self.kernel.call("pouch_container_create", container=container, spec=spec)
                 _check_seccomp(runtime, config, spec)
                 _check_devices(runtime, spec)
-                _check_hooks(runtime, config, spec)
+                _check_hooks(runtime, spec)
                 if config.enable_lxcfs and oci.ANNOTATION_LXCFS not in spec.annotations:
                     raise InvalidArgument(
                         "no plugin gives containers lxcfs here: pip install pouch-isolation"
@@ -261,15 +261,18 @@ def _check_seccomp(runtime: Runtime, config: ContainerConfig, spec: oci.Spec) ->
     spec.linux.seccomp = None
 
 
-def _check_hooks(runtime: Runtime, config: ContainerConfig, spec: oci.Spec) -> None:
-    """A runtime that runs no OCI hooks gets none: an initscript is refused, others logged."""
+def _check_hooks(runtime: Runtime, spec: oci.Spec) -> None:
+    """A runtime that runs no OCI hooks gets none: a container that needs them
+    (a create hook said so) is refused, others start without them, logged."""
     if spec.hooks is None or Capability.HOOKS in runtime.describe().capabilities:
         return
-    if config.initscript:
+    needs = spec.annotations.get(oci.ANNOTATION_NEEDS_HOOKS, "")
+    if needs:
+        field, _, what = needs.partition(":")
         raise InvalidArgument(
-            f"the {runtime.name} runtime cannot run an initscript (it runs no OCI hooks);"
+            f"the {runtime.name} runtime cannot run {what} (it runs no OCI hooks);"
             " choose another runtime (runc, crun, lxc)",
-            field="initscript",
+            field=field,
         )
     if any(getattr(spec.hooks, f) for f in spec.hooks.__struct_fields__):
         log.warning(

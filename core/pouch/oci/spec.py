@@ -18,6 +18,7 @@ from .process import Process
 __all__ = [
     "ANNOTATION_CGROUPNS",
     "ANNOTATION_CONTAINER_ID",
+    "ANNOTATION_NEEDS_HOOKS",
     "ANNOTATION_RICH_MODE",
     "ANNOTATION_STDIN",
     "ANNOTATION_STOP_SIGNAL",
@@ -36,6 +37,9 @@ ANNOTATION_STOP_SIGNAL = "io.pouch.container.stop-signal"
 # The rich container's init mode (dumb-init, sbin-init, systemd), for runtimes
 # that set up more for an init of their own (lxc's writable cgroup mounts).
 ANNOTATION_RICH_MODE = "io.pouch.container.rich-mode"
+# Set by a create hook whose OCI hooks the container cannot do without (an
+# initscript): its value says what, for the refusal on a runtime without hooks.
+ANNOTATION_NEEDS_HOOKS = "io.pouch.container.needs-hooks"
 # Set when the container keeps stdin open (the spec itself has no field for it):
 # "true", or "once" when it closes as its first attached client's input ends.
 ANNOTATION_STDIN = "io.pouch.container.stdin"

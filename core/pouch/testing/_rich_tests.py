@@ -128,6 +128,33 @@ async def test_rich_sbin_init_runs_the_inittab_services(
         assert (record / "shutdown").read_text() == "shutdown-ran\n"
 
 
+async def test_rich_sbin_init_runs_the_users_command_as_one_more_service(
+    self: SuiteBase, engine: Engine, tmp_path: Path
+) -> None:
+    self.require(engine, "namespaces", "exec", "hooks")
+    with anyio.fail_after(self.timeout):
+        image = await _rich_image(engine, tmp_path)
+        command = ["sh", "-c", "echo the service says hi; exec sleep 1003"]
+        container = await self.run(
+            engine, image, command, rich=True, rich_mode="sbin-init", user="nobody"
+        )
+        for _ in range(100):
+            processes = await _ps(engine, container.id)
+            if "sleep 1003" in processes.values():
+                break
+            await anyio.sleep(0.1)
+        assert processes[1] == "init" and "sleep 1003" in processes.values(), processes
+        assert "/bin/sleep 1001" in processes.values(), processes
+        _, out, _ = await engine.exec_run(container.id, ["ps", "-o", "user,args"])
+        assert any(
+            line.split(None, 1) == ["nobody", "sleep 1003"] for line in out.decode().splitlines()
+        ), out
+        await engine.stop(container.id, timeout=60)
+        assert "the service says hi" in [
+            line.strip() for line in await self.output(engine, container.id)
+        ]
+
+
 async def test_rich_initscript_runs_first_as_the_containers_user(
     self: SuiteBase, engine: Engine, tmp_path: Path
 ) -> None:

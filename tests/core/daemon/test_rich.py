@@ -57,6 +57,7 @@ def test_the_api_takes_pouchcontainers_fields_and_the_labels(
         ({"Rich": True, "RichMode": "systemd"}, "make your command a unit"),
         # The host-process test runtime runs no OCI hooks.
         ({"Rich": True, "InitScript": "/init.sh"}, "cannot run an initscript"),
+        ({"Rich": True, "RichMode": "sbin-init"}, "cannot run the command of a sbin-init"),
     ],
 )
 def test_bad_rich_settings_are_a_400_naming_the_field(

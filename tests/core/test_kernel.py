@@ -152,6 +152,7 @@ def test_every_hook_call_is_traced(tmp_path: Path) -> None:
     class Container:
         id = "f" * 64
         runtime = "runc"
+        directory = ""
 
     class Watcher:
         @hookimpl

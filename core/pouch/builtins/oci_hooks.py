@@ -104,6 +104,8 @@ def pouch_container_create(container: Container, spec: oci.Spec) -> None:
 
 def _report(container: Container) -> None:
     """Put the hook runs recorded since the last report in pouchd's log."""
+    if not container.directory:
+        return  # a record older than container directories: no hook ran for it
     path = Path(container.directory) / HOOKS_LOG
     taken = path.with_name(HOOKS_LOG + ".reading")
     try:

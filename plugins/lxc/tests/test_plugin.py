@@ -48,6 +48,7 @@ def test_registers_the_lxc_runtime_when_installed(tmp_path: Path) -> None:
     expected = {
         "attach",
         "exec",
+        "hooks",
         "namespaces",
         "pause",
         "resources",

@@ -41,6 +41,8 @@ def pouch_container_create(container: Container, spec: oci.Spec) -> None:
 def with_init(spec: oci.Spec, *, field: str = "init") -> None:
     """Make the host's tini the PID 1 of ``spec``'s process, running its command."""
     assert spec.process is not None
+    if not spec.process.args:
+        return  # nothing to run: the engine refuses the container
     binary = find_init()
     if binary is None:
         raise InvalidArgument(

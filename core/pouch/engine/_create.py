@@ -127,6 +127,12 @@ class Creator:
                 if idmap is not None:
                     _remap(spec, idmap, own_netns=networks == ["none"])
                 self.kernel.call("pouch_container_create", container=container, spec=spec)
+                if spec.process is not None and not spec.process.args:
+                    raise InvalidArgument(
+                        "no command to run: neither the config nor the image sets"
+                        " entrypoint or cmd",
+                        field="cmd",
+                    )
                 _check_seccomp(runtime, config, spec)
                 _check_devices(runtime, spec)
                 _check_hooks(runtime, spec)

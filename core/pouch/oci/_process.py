@@ -69,19 +69,15 @@ def command(config: ContainerConfig, image: ImageConfig) -> list[str]:
     A non-empty user entrypoint replaces the image's and drops the image's cmd
     (only the user's cmd follows it). Otherwise the user's cmd, if non-empty,
     replaces the image's, and an explicitly empty entrypoint (``[]``, Docker's
-    ``--entrypoint ""``) suppresses the image's entrypoint.
+    ``--entrypoint ""``) suppresses the image's entrypoint. Empty when
+    neither sets one: a create hook may still give one (a rich container's
+    init); the engine refuses the container if none does.
     """
     if config.entrypoint:
         return [*config.entrypoint, *(config.cmd or [])]
     cmd = config.cmd or image.cmd or []
     entrypoint = (image.entrypoint or []) if config.entrypoint is None else []
-    args = [*entrypoint, *cmd]
-    if not args:
-        raise InvalidArgument(
-            "no command to run: neither the config nor the image sets entrypoint or cmd",
-            field="cmd",
-        )
-    return args
+    return [*entrypoint, *cmd]
 
 
 def merge_env(base: Iterable[str], overrides: Iterable[str]) -> list[str]:

@@ -189,6 +189,8 @@ def _engine_settings(daemon: PouchDaemon, extra: Mapping[str, object]) -> dict[s
         "default_runtime": daemon.runtime,
         "default_network": "none",
         "discover_plugins": daemon.runtime != "process",
+        # Never the host's /etc/pouch/hooks.d.
+        "hooks_dirs": [str(daemon.root / "hooks.d")],
         **extra,
     }
 

@@ -107,10 +107,11 @@ def run_hook(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
             output, _ = process.communicate()
+            said = _text(output)
             entry.update(
                 exit_code=-9,
                 timed_out=True,
-                output=f"timed out after {timeout:g}s; {_text(output)}",
+                output=f"timed out after {timeout:g}s" + (f"; {said}" if said else ""),
             )
     entry["seconds"] = round(time.monotonic() - started, 3)
     parsed = _parse(state)

@@ -83,10 +83,15 @@ async def test_rich_dumb_init_runs_the_command_under_a_reaping_init(
 ) -> None:
     self.require(engine, "namespaces", "exec")
     with anyio.fail_after(self.timeout):
-        container = await self.run(engine, busybox, ["sleep", "1000"], rich=True)
+        # The subshell leaves an orphan behind; only a reaping PID 1 collects it.
+        orphan = ["sh", "-c", "(sleep 0.1 &); exec sleep 1000"]
+        container = await self.run(engine, busybox, orphan, rich=True)
         processes = await _ps(engine, container.id)
         assert processes[1].startswith("/sbin/docker-init"), processes
         assert any(args == "sleep 1000" for pid, args in processes.items() if pid != 1)
+        await anyio.sleep(0.5)
+        _, out, _ = await engine.exec_run(container.id, ["ps", "-o", "stat,args"])
+        assert not [line for line in out.decode().splitlines() if line.startswith("Z")], out
         # tini passes SIGTERM on to the command, which dies of it: no SIGKILL needed.
         await engine.stop(container.id, timeout=30)
         assert engine.inspect(container.id).state.exit_code == 143

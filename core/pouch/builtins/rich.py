@@ -36,7 +36,7 @@ from pouch.errors import InvalidArgument
 from pouch.markers import hookimpl
 from pouch.models import Container
 
-__all__ = ["INITSCRIPT_TIMEOUT", "initscript_hook"]
+__all__ = ["INITSCRIPT_TIMEOUT", "runner_hook"]
 
 # Seconds an initscript may take before the runtime gives up on the start.
 INITSCRIPT_TIMEOUT = 120
@@ -49,10 +49,11 @@ _SYSTEMD_TMPFS = {
 }
 
 
-def initscript_hook(script: str) -> oci.Hook:
+def runner_hook(mode: str, *args: str) -> oci.Hook:
+    """An OCI hook that runs ``python -m pouch.hookrun MODE ARGS…``."""
     return oci.Hook(
         path=sys.executable,
-        args=[sys.executable, "-m", "pouch.hookrun", "initscript", script],
+        args=[sys.executable, "-m", "pouch.hookrun", mode, *args],
         timeout=INITSCRIPT_TIMEOUT,
     )
 
@@ -67,15 +68,7 @@ def _sbin_init(container: Container, spec: oci.Spec) -> None:
     if _explicit_command(container):
         # The user's command runs beside the image's services, started once the
         # init runs; the image's default command is not one.
-        if spec.hooks is None:
-            spec.hooks = oci.Hooks()
-        spec.hooks.poststart.append(
-            oci.Hook(
-                path=sys.executable,
-                args=[sys.executable, "-m", "pouch.hookrun", "service", *spec.process.args],
-                timeout=INITSCRIPT_TIMEOUT,
-            )
-        )
+        _hooks(spec).poststart.append(runner_hook("service", *spec.process.args))
         spec.annotations[oci.ANNOTATION_NEEDS_HOOKS] = "cmd:the command of a sbin-init container"
     spec.process.args = ["/sbin/init"]
     _add_capability(spec, "CAP_SYS_BOOT")
@@ -110,6 +103,12 @@ def _systemd(container: Container, spec: oci.Spec) -> None:
     spec.annotations[oci.ANNOTATION_STOP_SIGNAL] = "SIGRTMIN+3"
 
 
+def _hooks(spec: oci.Spec) -> oci.Hooks:
+    if spec.hooks is None:
+        spec.hooks = oci.Hooks()
+    return spec.hooks
+
+
 def _add_capability(spec: oci.Spec, name: str) -> None:
     caps = spec.process.capabilities if spec.process else None
     if caps is None:
@@ -131,11 +130,8 @@ def pouch_container_create(container: Container, spec: oci.Spec) -> None:
         _sbin_init(container, spec)
     else:
         _systemd(container, spec)
-    spec.annotations[oci.ANNOTATION_RICH_MODE] = mode
     if config.initscript:
-        if spec.hooks is None:
-            spec.hooks = oci.Hooks()
-        spec.hooks.create_runtime.insert(0, initscript_hook(config.initscript))
+        _hooks(spec).create_runtime.insert(0, runner_hook("initscript", config.initscript))
         spec.annotations[oci.ANNOTATION_NEEDS_HOOKS] = "initscript:an initscript"
 
 

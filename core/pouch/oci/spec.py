@@ -19,7 +19,6 @@ __all__ = [
     "ANNOTATION_CGROUPNS",
     "ANNOTATION_CONTAINER_ID",
     "ANNOTATION_NEEDS_HOOKS",
-    "ANNOTATION_RICH_MODE",
     "ANNOTATION_STDIN",
     "ANNOTATION_STOP_SIGNAL",
     "Hook",
@@ -34,9 +33,6 @@ ANNOTATION_CONTAINER_ID = "io.pouch.container.id"
 # The effective stop signal (image default or the user's), e.g. "SIGTERM";
 # the spec has no field for it but the engine and runtimes need it.
 ANNOTATION_STOP_SIGNAL = "io.pouch.container.stop-signal"
-# The rich container's init mode (dumb-init, sbin-init, systemd), for runtimes
-# that set up more for an init of their own (lxc's writable cgroup mounts).
-ANNOTATION_RICH_MODE = "io.pouch.container.rich-mode"
 # Set by a create hook whose OCI hooks the container cannot do without (an
 # initscript): its value says what, for the refusal on a runtime without hooks.
 ANNOTATION_NEEDS_HOOKS = "io.pouch.container.needs-hooks"

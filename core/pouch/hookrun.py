@@ -167,6 +167,24 @@ def enter_command(state: dict[str, Any], spec: dict[str, Any], argv: list[str]) 
     return [*nsenter, "--", *chroot, str(root), *argv]
 
 
+def _environment(spec: dict[str, Any]) -> dict[str, str]:
+    """The container process's environment, with a PATH."""
+    items = (spec.get("process") or {}).get("env") or []
+    env = dict(item.partition("=")[::2] for item in items if "=" in item)
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    return env
+
+
+def _set_hostname(nsenter: str, pid: int, hostname: str) -> str:
+    """Name ``pid``'s UTS namespace; what went wrong, or ""."""
+    done = subprocess.run(
+        [nsenter, "--target", str(pid), "--uts", "--", sys.executable, "-c",
+         "import socket, sys; socket.sethostname(sys.argv[1])", hostname],
+        capture_output=True,
+    )  # fmt: skip
+    return _text(done.stderr) if done.returncode else ""
+
+
 def run_initscript(script: str, state: dict[str, Any]) -> int:
     bundle = Path(state.get("bundle", "."))
     try:
@@ -176,32 +194,14 @@ def run_initscript(script: str, state: dict[str, Any]) -> int:
         _fail(state, f"initscript {script}: cannot enter the container: {exc}")
         return 1
     hostname = spec.get("hostname") or ""
-    pid = int(state["pid"])
-    if hostname and _differs(pid, "uts"):
+    if hostname and _differs(int(state["pid"]), "uts"):
         # runc names the container only after its pre-start hooks ran; the
         # script should already see the name the container will have.
-        name = subprocess.run(
-            [
-                command[0],
-                "--target",
-                str(pid),
-                "--uts",
-                "--",
-                sys.executable,
-                "-c",
-                "import socket, sys; socket.sethostname(sys.argv[1])",
-                hostname,
-            ],
-            capture_output=True,
-        )
-        if name.returncode:
-            sys.stderr.write(
-                f"initscript {script}: cannot set the hostname: {_text(name.stderr)}\n"
-            )
+        problem = _set_hostname(command[0], int(state["pid"]), hostname)
+        if problem:
+            _fail(state, f"initscript {script}: cannot set the hostname: {problem}")
             return 1
-    process = spec.get("process") or {}
-    env = dict(item.partition("=")[::2] for item in process.get("env") or [] if "=" in item)
-    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    env = _environment(spec)
     done = subprocess.run(
         command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -246,11 +246,9 @@ def start_service(command: list[str], state: dict[str, Any]) -> int:
     except (OSError, ValueError, KeyError) as exc:
         _fail(state, f"service {command[0]}: cannot enter the container: {exc}")
         return 1
-    process = spec.get("process") or {}
-    env = dict(item.partition("=")[::2] for item in process.get("env") or [] if "=" in item)
     subprocess.Popen(
         argv,
-        env=env,
+        env=_environment(spec),
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,

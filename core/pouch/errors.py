@@ -92,6 +92,10 @@ class NoSuchVolumeDriver(NoSuchDriver):
     kind = "volume driver"
 
 
+class NoSuchBuilder(NoSuchDriver):
+    kind = "image builder"
+
+
 class Conflict(PouchError):
     """The request is valid but the object's state forbids it now."""
 

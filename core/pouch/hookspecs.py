@@ -20,6 +20,7 @@ from pouch.markers import _hookspec as hookspec
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from pouch.builders import Builder
     from pouch.config import EngineConfig
     from pouch.drivers import NetworkDriver, Runtime, Service, VolumeDriver
     from pouch.engine import Engine
@@ -59,6 +60,16 @@ def pouch_add_volume_drivers(config: EngineConfig) -> list[VolumeDriver]:
 
     :param config: the engine's configuration.
     :return: volume driver objects, each with a unique ``name``.
+    """
+
+
+@hookspec
+def pouch_add_builders(config: EngineConfig) -> list[Builder]:
+    """Return the image builders this plugin provides (``pouch build``, ``POST /build``).
+
+    :param config: the engine's configuration.
+    :return: builder objects (``pouch.builders.Builder``), each with a unique
+        ``name``; a build without a name uses the first registered.
     """
 
 

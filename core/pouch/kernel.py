@@ -28,9 +28,11 @@ import pluggy
 import stevedore
 
 from pouch import hookspecs
+from pouch.builders import Builder
 from pouch.config import EngineConfig
 from pouch.drivers import NetworkDriver, Runtime, Service, VolumeDriver
 from pouch.errors import (
+    NoSuchBuilder,
     NoSuchDriver,
     NoSuchNetworkDriver,
     NoSuchRuntime,
@@ -60,7 +62,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
 # These cannot be disabled: without them the engine cannot run a container.
 ESSENTIAL_PLUGINS = frozenset({"networks"})
 
-D = TypeVar("D", Runtime, NetworkDriver, VolumeDriver)
+D = TypeVar("D", Runtime, NetworkDriver, VolumeDriver, Builder)
 
 
 class PluginStatus(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -124,6 +126,7 @@ class Kernel:
         self.runtimes: Registry[Runtime] = Registry("runtime", NoSuchRuntime)
         self.networks: Registry[NetworkDriver] = Registry("network driver", NoSuchNetworkDriver)
         self.volumes: Registry[VolumeDriver] = Registry("volume driver", NoSuchVolumeDriver)
+        self.builders: Registry[Builder] = Registry("image builder", NoSuchBuilder)
         self.services: list[tuple[Service, str]] = []
         self._status: dict[str, PluginStatus] = {}
 
@@ -232,6 +235,7 @@ class Kernel:
             ("pouch_add_runtimes", self.runtimes, "runtime"),
             ("pouch_add_network_drivers", self.networks, "network"),
             ("pouch_add_volume_drivers", self.volumes, "volume"),
+            ("pouch_add_builders", self.builders, "builder"),
             ("pouch_add_services", None, "service"),
         )
         others = [p for p in self.pm.get_plugins() if p is not plugin]
@@ -248,7 +252,7 @@ class Kernel:
         return provides
 
     def _forget(self, name: str) -> None:
-        for registry in (self.runtimes, self.networks, self.volumes):
+        for registry in (self.runtimes, self.networks, self.volumes, self.builders):
             registry.drop_plugin(name)
         self.services = [(s, p) for s, p in self.services if p != name]
         if self.pm.has_plugin(name):

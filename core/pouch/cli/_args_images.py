@@ -171,6 +171,39 @@ def _define_local(sub: Sub) -> None:
     imp.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]", help="name to give it")
 
 
+def _define_build(sub: Sub) -> None:
+    build = command(
+        sub,
+        "build",
+        "pouch.cli._build:build",
+        "Build an image from a Dockerfile",
+        "Sends the context directory to pouchd, whose image builder (the pouch-build"
+        " plugin) runs each step in a container and stores the result.",
+        (
+            "pouch build -t app:1 .",
+            "pouch build -f docker/Dockerfile --build-arg VERSION=2 -t app .",
+            "pouch build --target builder -t app-build .",
+        ),
+    )
+    build.add_argument("context", metavar="PATH", help="the build context directory")
+    flag_list(build, "-t", "--tag", metavar="NAME[:TAG]", help="name the image; repeatable")
+    build.add_argument(
+        "-f", "--file", metavar="FILE", help="the Dockerfile (default PATH/Dockerfile; - for stdin)"
+    )
+    flag_list(build, "--build-arg", metavar="NAME[=VALUE]", help="set a build-time variable")
+    flag_list(build, "--label", metavar="KEY=VALUE", help="add a label to the image")
+    build.add_argument("--target", metavar="STAGE", help="build up to this stage")
+    build.add_argument("--no-cache", action="store_true", help="run every step again")
+    build.add_argument("--pull", action="store_true", help="pull every FROM image again")
+    build.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
+    build.add_argument("--iidfile", metavar="FILE", help="write the image ID to FILE")
+    build.add_argument(
+        "--network", metavar="MODE", help="network of RUN steps: default, none or host"
+    )
+    build.add_argument("--platform", metavar="OS/ARCH", help="platform of the image")
+
+
 def define(sub: Sub) -> None:
     _define_registry(sub)
     _define_local(sub)
+    _define_build(sub)

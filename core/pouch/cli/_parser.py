@@ -175,7 +175,19 @@ _ARGUMENT_MODULES: dict[str, frozenset[str]] = {
         }
     ),
     "_args_images": frozenset(
-        {"pull", "push", "login", "logout", "images", "rmi", "tag", "load", "save", "import"}
+        {
+            "pull",
+            "push",
+            "login",
+            "logout",
+            "images",
+            "rmi",
+            "tag",
+            "load",
+            "save",
+            "import",
+            "build",
+        }
     ),
     "_args_files": frozenset({"cp", "diff", "export", "commit", "history"}),
     "_args_system": frozenset(

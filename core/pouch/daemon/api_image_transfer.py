@@ -12,7 +12,6 @@ may be larger than memory, and the image store reads files.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -23,10 +22,11 @@ import anyio.from_thread
 import anyio.lowlevel
 import msgspec
 
+from pouch.daemon._streamed import Send, streamed
 from pouch.daemon.api_images import familiar, parse_changes, repo_tag
 from pouch.daemon.http import Reply, Request, Response, Stream
 from pouch.daemon.routing import Router, flag, spool_body, text_arg
-from pouch.errors import InvalidArgument, NotSupported, PouchError
+from pouch.errors import InvalidArgument, NotSupported
 
 if TYPE_CHECKING:
     from pouch.daemon.context import Daemon
@@ -39,7 +39,6 @@ log = logging.getLogger("pouch.daemon")
 routes = Router()
 
 _encoder = msgspec.json.Encoder()
-_END = object()
 _TAR = "application/x-tar"
 
 
@@ -47,55 +46,22 @@ def _line(message: dict[str, Any]) -> bytes:
     return _encoder.encode(message) + b"\n"
 
 
-def _error_line(message: str) -> bytes:
-    return _line({"errorDetail": {"message": message}, "error": message})
-
-
 async def _progress_stream(
     ctx: Daemon, work: Callable[[Callable[[PullProgress], None]], Awaitable[list[str]]]
 ) -> Reply:
     """Run ``work(progress)``; stream its lines, then the final ``status`` lines it returns."""
-    send, receive = anyio.create_memory_object_stream[Any](math.inf)
-    scope = anyio.CancelScope()
-
     # The registry client calls back from its own download threads, which are
     # not anyio worker threads: they reach the loop through its token.
     token = anyio.lowlevel.current_token()
 
-    def progress(line: PullProgress) -> None:
-        anyio.from_thread.run_sync(send.send_nowait, line.to_docker(), token=token)
+    async def run(send: Send) -> None:
+        def progress(line: PullProgress) -> None:
+            anyio.from_thread.run_sync(send.send_nowait, line.to_docker(), token=token)
 
-    async def run() -> None:
-        with send, scope:
-            try:
-                for status in await work(progress):
-                    send.send_nowait({"status": status})
-            except PouchError as exc:
-                send.send_nowait(exc)
-            except Exception as exc:  # a bug: reported, and the daemon goes on
-                log.exception("image transfer failed")
-                send.send_nowait(PouchError(f"internal error: {type(exc).__name__}: {exc}"))
-            send.send_nowait(_END)
+        for status in await work(progress):
+            send.send_nowait({"status": status})
 
-    ctx.task_group.start_soon(run)
-    first = await receive.receive()
-    if isinstance(first, PouchError):
-        scope.cancel()
-        raise first
-
-    async def produce() -> AsyncIterator[bytes]:
-        item = first
-        try:
-            while item is not _END:
-                yield _error_line(item.message) if isinstance(item, PouchError) else _line(item)
-                item = await receive.receive()
-        except anyio.EndOfStream:
-            return
-        finally:
-            scope.cancel()
-            receive.close()
-
-    return Stream(produce())
+    return await streamed(ctx.task_group, run, "image transfer")
 
 
 async def _spool(ctx: Daemon, request: Request) -> Path:

@@ -108,15 +108,22 @@ def int_arg(request: Request, name: str, default: int | None = None) -> int | No
         raise InvalidArgument(f"{text!r} is not an integer", field=name) from None
 
 
-def filters_arg(request: Request, name: str = "filters") -> dict[str, list[str]]:
-    """``{"key": ["v"]}`` or the old ``{"key": {"v": true}}`` form → key → values."""
+def json_arg(request: Request, name: str) -> Any:
+    """The query parameter ``name`` decoded as JSON; None when absent or empty."""
     text = text_arg(request, name).strip()
     if not text:
-        return {}
+        return None
     try:
-        raw = msgspec.json.decode(text)
+        return msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
         raise InvalidArgument(f"not JSON: {exc}", field=name) from None
+
+
+def filters_arg(request: Request, name: str = "filters") -> dict[str, list[str]]:
+    """``{"key": ["v"]}`` or the old ``{"key": {"v": true}}`` form → key → values."""
+    raw = json_arg(request, name)
+    if raw is None:
+        return {}
     if not isinstance(raw, dict):
         raise InvalidArgument("expected a JSON object of lists", field=name)
     result: dict[str, list[str]] = {}

@@ -17,6 +17,7 @@ import anyio.abc
 
 from pouch.daemon import (
     api_archive,
+    api_build,
     api_commit,
     api_container_io,
     api_containers,
@@ -49,6 +50,7 @@ def build_router() -> Router:
         api_containers,
         api_container_io,
         api_archive,
+        api_build,
         api_commit,
         api_disk,
         api_stats,

@@ -8,11 +8,14 @@ import builtins
 import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pouch.builders import BuildOutput, BuildRequest
 from pouch.config import EngineConfig
 from pouch.drivers import Endpoint, ExecProcess, Stats
 from pouch.engine._attach import Attached
+from pouch.engine._builds import build, unpacked_context
 from pouch.engine._create import default_runtime, security_options
 from pouch.engine._images import Images
 from pouch.engine._lifetime import Lifetime
@@ -189,3 +192,14 @@ class Engine:
 
     async def network_disconnect(self, network: str, ref: str) -> Container:
         return await self._p.sandboxes.disconnect(network, ref)
+
+    # -- builds ---------------------------------------------------------------
+
+    async def build(self, request: BuildRequest, output: BuildOutput, *, builder: str = "") -> str:
+        """Build an image with the builder named (else the first installed) and tag
+        it with ``request.tags``; its ID."""
+        return await build(self, request, output, builder)
+
+    def build_context(self, archive: Path) -> AbstractAsyncContextManager[Path]:
+        """``async with``: the context tar ``archive`` unpacked, for ``BuildRequest.context``."""
+        return unpacked_context(self, archive)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import anyio
@@ -13,6 +14,7 @@ from pouch.engine import Engine
 from pouch.engine._networks import NoSuchNetwork
 from pouch.errors import NoSuchNetworkDriver, NoSuchRuntime
 from pouch.models import Mount
+from pouch.oci.image import ImageConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -54,6 +56,18 @@ async def test_create_rejects_unknown_parts_and_leaves_nothing(
         await engine.create(cfg(user="a:b:c"))
     assert engine.list(all=True) == []
     assert list((engine.config.root / "containers").glob("*")) == []
+
+
+async def test_an_image_without_a_command_needs_one(engine: Engine, busybox_rootfs: Path) -> None:
+    load = functools.partial(
+        engine.images.store.import_rootfs, busybox_rootfs, "bare:1", config=ImageConfig()
+    )
+    await anyio.to_thread.run_sync(load)
+    with pytest.raises(InvalidArgument, match="no command to run") as nothing:
+        await engine.create(cfg(image="bare:1"))
+    assert nothing.value.field == "cmd"
+    assert (await engine.create(cfg(image="bare:1", cmd=["true"]))).config.cmd == ["true"]
+    assert len(engine.list(all=True)) == 1
 
 
 async def test_named_volume_survives_the_container(engine: Engine, busybox: str) -> None:

@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +26,16 @@ import msgspec
 from pouch.engine._archive import no_such_container
 from pouch.engine._changes import mount_points, write_layer
 from pouch.engine._containers import Containers
+from pouch.engine._derive import derive
 from pouch.engine._records import Records
 from pouch.errors import Conflict, NoSuchContainer, NotSupported
 from pouch.images import (
-    DOCKER_LAYER_TAR,
-    Descriptor,
     History,
     Image,
     ImageDocument,
     ImageStore,
-    LayerInfo,
-    Manifest,
-    RootFS,
-    apply_layer,
     chain_ids,
-    host_platform,
     parse_reference,
-    write_image,
 )
 from pouch.models import Container, State
 from pouch.oci.image import ImageConfig, ImageHealthcheck
@@ -61,10 +54,6 @@ class HistoryEntry(msgspec.Struct, kw_only=True):
     tags: list[str]
     size: int
     comment: str
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _seconds(text: str) -> int:
@@ -124,8 +113,14 @@ class Commits:
         author: str = "",
         pause: bool = True,
         changes: ImageConfig | None = None,
+        config: ImageConfig | None = None,
+        created_by: str = "",
     ) -> Image:
-        """A new image of the container ``ref``'s file system, named ``reference`` if given."""
+        """A new image of the container ``ref``'s file system, named ``reference`` if given.
+
+        Its config is the image's updated from the container and ``changes``
+        (``docker commit``), or exactly ``config`` when given (a build's step,
+        whose history entry says ``created_by``)."""
         try:
             container = self.records.lookup(ref)
         except NoSuchContainer:
@@ -147,7 +142,14 @@ class Commits:
                 pass  # a runtime without pause, or a container that stopped meanwhile
         try:
             work = functools.partial(
-                self._commit, container, reference, comment, author, changes or ImageConfig()
+                self._commit,
+                container,
+                reference,
+                comment,
+                author,
+                changes or ImageConfig(),
+                config,
+                created_by,
             )
             image = await anyio.to_thread.run_sync(work)
         finally:
@@ -175,51 +177,35 @@ class Commits:
         comment: str,
         author: str,
         changes: ImageConfig,
+        exact: ImageConfig | None,
+        created_by: str,
     ) -> Image:
         parent = self.store.resolve(container.image_id)
-        content = self.store.content
-        parent_manifest = msgspec.json.decode(content.read(parent.manifest), type=Manifest)
-        document = msgspec.json.decode(content.read(parent.id), type=ImageDocument)
-        with self.store.lease(), self._layer_file(container) as layer_file:
-            with layer_file.open("rb") as stream:
-                layer = content.write(stream)
-            with self.store.lease(layer):
+        document = msgspec.json.decode(self.store.content.read(parent.id), type=ImageDocument)
+        config = exact or merged_config(document.config or ImageConfig(), container, changes)
+        cmd = [*(container.config.entrypoint or []), *(container.config.cmd or [])]
+        entry = History(created_by=created_by or " ".join(cmd), author=author, comment=comment)
+        with self._layer_file(container) as layer_file:
+            return derive(self.store, parent, layer_file, config, entry, reference=reference)
 
-                def fill(fs: Path) -> LayerInfo:
-                    with content.open(layer) as source:
-                        return apply_layer(source, fs, whiteouts=True)
+    async def derive(
+        self,
+        parent: str | None,
+        *,
+        config: ImageConfig,
+        created_by: str,
+        layer: Path | None = None,
+    ) -> Image:
+        """A new image over ``parent`` (None: ``scratch``) with exactly ``config``,
+        the tar ``layer`` as one more layer if given, and a history entry saying
+        ``created_by`` (a build's step)."""
 
-                snapshot = self.store.snapshots.commit(parent.chain_id or None, fill)
-                created = _now()
-                cmd = container.config.entrypoint or []
-                cmd = [*cmd, *(container.config.cmd or [])]
-                new = ImageDocument(
-                    created=created,
-                    author=author,
-                    architecture=document.architecture or host_platform().architecture,
-                    os=document.os or "linux",
-                    variant=document.variant,
-                    config=merged_config(document.config or ImageConfig(), container, changes),
-                    rootfs=RootFS(
-                        type="layers", diff_ids=[*document.rootfs.diff_ids, snapshot.diff_id]
-                    ),
-                    history=[
-                        *(document.history or []),
-                        History(
-                            created=created,
-                            created_by=" ".join(cmd),
-                            author=author,
-                            comment=comment,
-                        ),
-                    ],
-                )
-                layers = [
-                    *parent_manifest.layers,
-                    Descriptor(mediaType=DOCKER_LAYER_TAR, digest=layer, size=content.size(layer)),
-                ]
-                top = write_image(content, new, layers)
-                names = [reference] if reference else []
-                return self.store.add_image(top, names=names, record_digest=False)
+        def work() -> Image:
+            base = self.store.resolve(parent) if parent is not None else None
+            entry = History(created_by=created_by)
+            return derive(self.store, base, layer, config, entry)
+
+        return await anyio.to_thread.run_sync(work)
 
     # -- history ------------------------------------------------------------------
 

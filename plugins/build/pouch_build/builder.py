@@ -1,0 +1,445 @@
+"""The classic builder: each Dockerfile step is an image, RUN steps run in containers.
+
+As docker's classic builder: ``FROM`` takes an image (pulled when missing or
+with ``--pull``), an earlier stage, or ``scratch``; ``RUN`` runs in a
+container of the engine's (any runtime) and its changes become a layer;
+``COPY``/``ADD`` put files of the context (or of another stage or image,
+``--from``) into a layer; the other instructions change the config only,
+each leaving an image with an ``empty_layer`` history entry. The output is
+docker's (``Step 2/5 : RUN make``, `` ---> Running in …``, the step's
+output, `` ---> 1a2b3c4d5e6f``). Containers of a step are removed whatever
+happens; the images of finished steps stay, unnamed, until ``image prune``.
+
+Not yet: the build cache, heredocs, ``ONBUILD``, ``ADD`` of URLs, names in
+``--chown``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from pouch.builders import BuildOutput, BuildRequest
+from pouch.drivers import DriverInfo
+from pouch.errors import InvalidArgument, NoSuchImage, PouchError
+from pouch.models import ContainerConfig
+from pouch.oci.image import ImageConfig, ImageHealthcheck
+from pouch_build._context import Context, Ownership
+from pouch_build._stages import Instruction, Stage, parse
+from pouch_build._words import expand, split_pairs
+
+if TYPE_CHECKING:
+    from pouch.engine import Engine
+
+__all__ = ["ClassicBuilder"]
+
+_ARCHIVES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+_CONFIG_ONLY = {
+    "ENV", "LABEL", "WORKDIR", "USER", "EXPOSE", "VOLUME", "CMD", "ENTRYPOINT",
+    "STOPSIGNAL", "SHELL", "HEALTHCHECK", "MAINTAINER",
+}  # fmt: skip
+
+
+@dataclass
+class _State:
+    """Where a stage's build stands: its image (None: scratch), config and variables."""
+
+    image: str | None
+    config: ImageConfig
+    args: dict[str, str] = field(default_factory=dict)
+    shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
+
+    def variables(self) -> dict[str, str]:
+        env = dict(item.partition("=")[::2] for item in self.config.env or [])
+        return {**self.args, **env}
+
+    def set_env(self, key: str, value: str) -> None:
+        env = dict(item.partition("=")[::2] for item in self.config.env or [])
+        env[key] = value
+        self.config.env = [f"{k}={v}" for k, v in env.items()]
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _flags(step: Instruction, allowed: set[str]) -> dict[str, str]:
+    found = {}
+    for flag in step.flags:
+        name, _, value = flag.removeprefix("--").partition("=")
+        if name not in allowed:
+            raise InvalidArgument(
+                f"line {step.start_line}: unknown flag --{name} for {step.cmd}", field=step.cmd
+            )
+        found[name] = value
+    return found
+
+
+class ClassicBuilder:
+    name = "classic"
+
+    def describe(self) -> DriverInfo:
+        from pouch_build import __version__
+
+        return DriverInfo(name=self.name, version=__version__)
+
+    async def build(self, engine: Engine, request: BuildRequest, output: BuildOutput) -> str:
+        try:
+            text = (request.context / request.dockerfile).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(
+                f"cannot read the Dockerfile {request.dockerfile}: {exc}", field="dockerfile"
+            ) from None
+        parsed = parse(text)
+        run = _Build(engine, request, output, Context(request.context, request.dockerfile))
+        for step in parsed.global_args:
+            for name, value in _arg_pairs(step, {}):
+                run.global_args[name] = request.build_args.get(name) or value
+        last = parsed.target(request.target)
+        stages = parsed.stages[: last + 1]
+        run.total = sum(1 + len(stage.steps) for stage in stages)
+        image = ""
+        for stage in stages:
+            image = await run.stage(stage)
+            run.results[str(stage.index)] = image
+            if stage.name:
+                run.results[stage.name] = image
+        if request.labels:
+            image = await run.relabel(image, request.labels)
+        return image
+
+
+def _arg_pairs(step: Instruction, variables: Mapping[str, str]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in step.value:
+        name, sep, default = item.partition("=")
+        pairs.append((name, expand(default, variables) if sep else ""))
+    return pairs
+
+
+class _Build:
+    def __init__(
+        self, engine: Engine, request: BuildRequest, output: BuildOutput, context: Context
+    ) -> None:
+        self.engine, self.request, self.output, self.context = engine, request, output, context
+        self.global_args: dict[str, str] = {}
+        self.results: dict[str, str] = {}
+        self.total = 0
+        self.number = 0
+
+    async def say(self, text: str) -> None:
+        await self.output.write(text)
+
+    async def step(self, step: Instruction | str) -> None:
+        self.number += 1
+        shown = step if isinstance(step, str) else step.original
+        await self.say(f"Step {self.number}/{self.total} : {shown}\n")
+
+    # -- stages ---------------------------------------------------------------------
+
+    async def stage(self, stage: Stage) -> str:
+        await self.step(f"FROM {stage.base}" + (f" AS {stage.name}" if stage.name else ""))
+        state = await self._base(expand(stage.base, self.global_args))
+        await self.say(f" ---> {_short(state.image) if state.image else 'scratch'}\n")
+        for step in stage.steps:
+            await self.step(step)
+            try:
+                await self._one(step, state)
+            except ValueError as exc:
+                raise InvalidArgument(f"line {step.start_line}: {exc}", field=step.cmd) from None
+            if state.image:
+                await self.say(f" ---> {_short(state.image)}\n")
+        if state.image is None:
+            raise InvalidArgument("the stage has nothing in it: an image of scratch needs a COPY")
+        return state.image
+
+    async def _base(self, name: str) -> _State:
+        if name == "scratch":
+            return _State(None, ImageConfig())
+        if name.lower() in self.results:
+            image_id = self.results[name.lower()]
+        else:
+            image_id = await self._image(name)
+        image = await self.engine.images.inspect(image_id)
+        config = msgspec.structs.replace(image.config or ImageConfig())
+        return _State(image.id, config)
+
+    async def _image(self, name: str) -> str:
+        if not self.request.pull:
+            try:
+                return (await self.engine.images.inspect(name)).id
+            except NoSuchImage:
+                pass
+        await self.say(f"Pulling {name}\n")
+        return (await self.engine.images.pull(name, platform=self.request.platform or None)).id
+
+    # -- steps ----------------------------------------------------------------------
+
+    async def _one(self, step: Instruction, state: _State) -> None:
+        kind = step.cmd
+        if kind == "ARG":
+            for name, value in _arg_pairs(step, state.variables()):
+                given = self.request.build_args.get(name)
+                state.args[name] = (
+                    given if given is not None else value or self.global_args.get(name, "")
+                )
+        elif kind == "RUN":
+            await self._run(step, state)
+        elif kind in ("COPY", "ADD"):
+            await self._copy(step, state)
+        elif kind in _CONFIG_ONLY:
+            self._config(step, state)
+            state.image = await self.configure(
+                state.image, state.config, f"#(nop)  {step.original}"
+            )
+        else:
+            raise InvalidArgument(
+                f"line {step.start_line}: {kind} is not supported by this builder yet", field=kind
+            )
+
+    def _config(self, step: Instruction, state: _State) -> None:
+        values, variables, config = step.value, state.variables(), state.config
+        kind = step.cmd
+        if kind == "ENV":
+            for key, value in split_pairs(values, "ENV"):
+                state.set_env(key, expand(value, state.variables()))
+        elif kind == "LABEL":
+            labels = dict(config.labels or {})
+            for key, value in split_pairs(values, "LABEL"):
+                labels[expand(key, variables)] = expand(value, variables)
+            config.labels = labels
+        elif kind == "WORKDIR":
+            path = expand(values[0], variables)
+            config.working_dir = posixpath.normpath(posixpath.join(config.working_dir or "/", path))
+        elif kind == "USER":
+            config.user = expand(values[0], variables)
+        elif kind == "EXPOSE":
+            ports = dict(config.exposed_ports or {})
+            for port in values:
+                port = expand(port, variables)
+                ports[port if "/" in port else f"{port}/tcp"] = {}
+            config.exposed_ports = ports
+        elif kind == "VOLUME":
+            paths = list(values) if step.json else " ".join(values).split()
+            config.volumes = {**(config.volumes or {}), **{expand(p, variables): {} for p in paths}}
+        elif kind in ("CMD", "ENTRYPOINT"):
+            command = list(values) if step.json else [*state.shell, " ".join(values)]
+            if kind == "CMD":
+                config.cmd = command
+            else:
+                config.entrypoint = command
+                config.cmd = None  # as docker: a new entrypoint drops the inherited cmd
+        elif kind == "STOPSIGNAL":
+            config.stop_signal = expand(values[0], variables)
+        elif kind == "SHELL":
+            if not step.json:
+                raise ValueError('SHELL takes the JSON form: SHELL ["/bin/bash", "-c"]')
+            state.shell = list(values)
+        elif kind == "HEALTHCHECK":
+            config.healthcheck = _healthcheck(step, state.shell)
+
+    async def configure(self, image: str | None, config: ImageConfig, created_by: str) -> str:
+        """A new image of ``image`` with ``config`` and no layer of its own."""
+        made = await self.engine.commits.derive(
+            image, config=msgspec.structs.replace(config), created_by=f"/bin/sh -c {created_by}"
+        )
+        return made.id
+
+    async def relabel(self, image: str, labels: Mapping[str, str]) -> str:
+        """``--label``: the final image with the build's labels added."""
+        base = await self.engine.images.inspect(image)
+        config = msgspec.structs.replace(base.config or ImageConfig())
+        config.labels = {**(config.labels or {}), **labels}
+        shown = " ".join(f"{k}={v}" for k, v in labels.items())
+        return await self.configure(image, config, f"#(nop)  LABEL {shown}")
+
+    async def _run(self, step: Instruction, state: _State) -> None:
+        if state.image is None:
+            raise InvalidArgument(
+                f"line {step.start_line}: RUN needs an image with a shell, not scratch", field="RUN"
+            )
+        _flags(step, {"network"})
+        argv = list(step.value) if step.json else [*state.shell, step.value[0]]
+        network = {"": [], "default": []}.get(self.request.network, [self.request.network])
+        env = [
+            f"{k}={v}"
+            for k, v in state.args.items()
+            if k not in dict(item.partition("=")[::2] for item in state.config.env or [])
+        ]
+        config = ContainerConfig(
+            image=state.image,
+            entrypoint=[],
+            cmd=argv,
+            env=[*(state.config.env or []), *env],
+            user=state.config.user,
+            working_dir=state.config.working_dir,
+            networks=network,
+            runtime=self.request.runtime,
+            labels={"io.pouch.build.step": str(self.number)},
+        )
+        container = await self.engine.create(config)
+        try:
+            await self.say(f" ---> Running in {container.id[:12]}\n")
+            await self.engine.start(container.id)
+            async for record in self.engine.logs(container.id, follow=True):
+                text = record.message.decode(errors="replace")
+                await self.say(text if text.endswith("\n") else text + "\n")
+            code = await self.engine.wait(container.id)
+            shown = " ".join(argv) if step.json else f"{' '.join(state.shell)} {step.value[0]}"
+            if code != 0:
+                raise PouchError(f"The command '{shown}' returned a non-zero code: {code}")
+            made = await self.engine.commits.commit(
+                container.id, pause=False, config=state.config, created_by=shown
+            )
+            state.image = made.id
+        finally:
+            await self.engine.remove(container.id, force=True)
+            await self.say(f"Removing intermediate container {container.id[:12]}\n")
+
+    async def _copy(self, step: Instruction, state: _State) -> None:
+        flags = _flags(step, {"from", "chown", "chmod", "link"})
+        variables = state.variables()
+        words = [expand(v, variables) for v in step.value]
+        if len(words) < 2:
+            raise ValueError(f"{step.cmd} needs a source and a destination")
+        *sources, dest = words
+        workdir = state.config.working_dir or "/"
+        dest = posixpath.join(workdir, dest) + ("/" if dest.endswith("/") else "")
+        own = Ownership(flags.get("chown", ""), flags.get("chmod", ""))
+        if step.cmd == "ADD" and any("://" in s for s in sources):
+            raise InvalidArgument(
+                f"line {step.start_line}: ADD of a URL needs the network, which builds here"
+                " do not reach: download it into the context and COPY it",
+                field="ADD",
+            )
+        if "from" in flags:
+            tar = await self._from_image(flags["from"], sources, dest, own)
+        else:
+            paths = self.context.sources(sources)
+            if step.cmd == "ADD" and len(paths) == 1 and paths[0].name.endswith(_ARCHIVES):
+                tar = await self._archive(paths[0], dest)
+            else:
+                tar = self.context.tar(paths, dest, own)
+        try:
+            await self._layer(state, tar, f"#(nop) {step.original}")
+        finally:
+            tar.unlink(missing_ok=True)
+
+    async def _archive(self, archive: Path, dest: str) -> Path:
+        """ADD's local archive: its entries re-rooted at ``dest``, extracted."""
+        fd, name = tempfile.mkstemp(prefix="add-", suffix=".tar", dir=self.context.root.parent)
+        base = dest.strip("/")
+        with (
+            tarfile.open(archive) as source,
+            os.fdopen(fd, "wb") as out,
+            tarfile.open(fileobj=out, mode="w") as tar,
+        ):
+            for member in source:
+                data = source.extractfile(member) if member.isreg() else None
+                member.name = posixpath.join(base, member.name.lstrip("/"))
+                tar.addfile(member, data)
+        return Path(name)
+
+    async def _from_image(self, source: str, paths: list[str], dest: str, own: Ownership) -> Path:
+        """COPY --from: the files of a stage or an image, re-rooted at ``dest``."""
+        image = self.results.get(source.lower()) or await self._image(source)
+        holder = await self.engine.create(
+            ContainerConfig(
+                image=image, entrypoint=[], cmd=["#(nop)"], labels={"io.pouch.build": "from"}
+            )
+        )
+        fd, name = tempfile.mkstemp(prefix="from-", suffix=".tar", dir=self.context.root.parent)
+        into_dir = dest.endswith("/") or len(paths) > 1
+        base = dest.strip("/")
+        try:
+            with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w") as tar:
+                for path in paths:
+                    stat, chunks = await self.engine.files.get(holder.id, path)
+                    data = b"".join([chunk async for chunk in chunks])
+                    with tarfile.open(fileobj=io.BytesIO(data)) as got:
+                        for member in got:
+                            top, _, rest = member.name.partition("/")
+                            if stat.mode & 0x80000000:  # Go's ModeDir
+                                if not rest:
+                                    continue
+                                member.name = posixpath.join(base, rest)
+                            else:
+                                member.name = posixpath.join(base, top) if into_dir else base
+                            if own.ids is not None:
+                                member.uid, member.gid = own.ids
+                            if own.mode is not None and not member.issym():
+                                member.mode = own.mode
+                            tar.addfile(member, got.extractfile(member) if member.isreg() else None)
+        finally:
+            await self.engine.remove(holder.id, force=True)
+        return Path(name)
+
+    async def _layer(self, state: _State, tar: Path, created_by: str) -> None:
+        if state.image is None:
+            made = await self.engine.commits.derive(
+                None, config=state.config, created_by=f"/bin/sh -c {created_by}", layer=tar
+            )
+            state.image = made.id
+            return
+        holder = await self.engine.create(
+            ContainerConfig(
+                image=state.image, entrypoint=[], cmd=["#(nop)"], labels={"io.pouch.build": "copy"}
+            )
+        )
+        try:
+            await self.engine.files.put(holder.id, "/", tar)
+            made = await self.engine.commits.commit(
+                holder.id, pause=False, config=state.config, created_by=f"/bin/sh -c {created_by}"
+            )
+            state.image = made.id
+        finally:
+            await self.engine.remove(holder.id, force=True)
+
+
+def _healthcheck(step: Instruction, shell: list[str]) -> ImageHealthcheck:
+    if step.value and step.value[0].upper() == "NONE":
+        return ImageHealthcheck(Test=["NONE"])
+    flags = _flags(step, {"interval", "timeout", "start-period", "start-interval", "retries"})
+    command = list(step.value[1:])
+    if not command or step.value[0].upper() != "CMD":
+        raise ValueError("HEALTHCHECK takes CMD and a command, or NONE")
+    test = ["CMD", *command] if step.json else ["CMD-SHELL", " ".join(command)]
+    durations = {k: _duration(v) for k, v in flags.items() if k != "retries"}
+    return ImageHealthcheck(
+        Test=test,
+        Interval=durations.get("interval", 0),
+        Timeout=durations.get("timeout", 0),
+        StartPeriod=durations.get("start-period", 0),
+        StartInterval=durations.get("start-interval", 0),
+        Retries=int(flags.get("retries", "0") or 0),
+    )
+
+
+def _duration(text: str) -> int:
+    """``30s``, ``1m30s``, ``500ms`` → nanoseconds."""
+    units = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+    total, number = 0, ""
+    at = 0
+    while at < len(text):
+        char = text[at]
+        if char.isdigit() or char == ".":
+            number += char
+            at += 1
+            continue
+        unit = "ms" if text.startswith("ms", at) else char
+        if unit not in units or not number:
+            raise ValueError(f"bad duration {text!r}")
+        total += int(float(number) * units[unit])
+        number, at = "", at + len(unit)
+    if number:
+        raise ValueError(f"bad duration {text!r}: a unit is missing")
+    return total

@@ -1,0 +1,125 @@
+"""Builds as users run them: a multi-stage Dockerfile through pouchd, with the docker CLI
+(classic builder, ``DOCKER_BUILDKIT=0``), docker-py and ``pouch build``; real
+containers on runc, the result run afterwards; a failing step leaves nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pouch.testing.daemon import PouchDaemon, preferred_runtime
+
+RUNTIME, NO_RUNC = preferred_runtime()
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(RUNTIME != "runc", reason=f"builds run steps on runc: {NO_RUNC}"),
+]
+
+DOCKERFILE = """\
+ARG BASE=busybox
+FROM ${BASE} AS build
+ARG GREETING=hello
+ENV OUT=/out
+WORKDIR /work
+COPY src/ ./src/
+RUN mkdir -p $OUT && cat src/*.txt > $OUT/all.txt && echo "$GREETING from RUN" >> $OUT/all.txt
+
+FROM scratch
+COPY --from=build /out/all.txt /all.txt
+COPY --from=build /bin/busybox /bin/busybox
+LABEL org.example.stage="final"
+CMD ["/bin/busybox", "cat", "/all.txt"]
+"""
+
+
+@pytest.fixture
+def pouch_runtime() -> str:
+    return RUNTIME
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    root = tmp_path / "ctx"
+    (root / "src").mkdir(parents=True)
+    (root / "secret").mkdir()
+    (root / "Dockerfile").write_text(DOCKERFILE)
+    (root / "src" / "a.txt").write_text("one\n")
+    (root / "src" / "b.txt").write_text("two\n")
+    (root / "secret" / "key").write_text("do not send\n")
+    (root / ".dockerignore").write_text("secret\n")
+    return root
+
+
+def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture
+def classic_docker(
+    pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: tuple[str, dict[str, str]]
+) -> tuple[str, dict[str, str]]:
+    """The docker CLI on pouchd (busybox imported) with its classic builder."""
+    docker, env = docker_cli
+    return docker, {**env, "DOCKER_BUILDKIT": "0"}
+
+
+def test_the_docker_cli_builds_and_the_image_runs(
+    classic_docker: tuple[str, dict[str, str]], context: Path
+) -> None:
+    docker, env = classic_docker
+    built = _run(
+        [docker, "build", "-t", "app:1", "--build-arg", "GREETING=hi", "--label", "by=test",
+         str(context)],
+        env,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "Step 1/11 : FROM ${BASE} AS build" in built.stdout
+    assert "Successfully tagged app:1" in built.stdout
+    ran = _run([docker, "run", "--rm", "app:1"], env)
+    assert (ran.returncode, ran.stdout) == (0, "one\ntwo\nhi from RUN\n"), ran.stderr
+    labels = _run([docker, "inspect", "-f", "{{json .Config.Labels}}", "app:1"], env)
+    assert labels.stdout.strip() == '{"by":"test","org.example.stage":"final"}'
+    assert _run([docker, "ps", "-aq"], env).stdout == ""  # no step container left
+
+
+def test_a_failing_run_shows_its_output_and_leaves_nothing(
+    classic_docker: tuple[str, dict[str, str]], context: Path
+) -> None:
+    docker, env = classic_docker
+    (context / "Dockerfile").write_text(
+        'FROM busybox\nCOPY . /ctx/\nRUN ls /ctx && echo "about to fail" && exit 3\n'
+    )
+    failed = _run([docker, "build", str(context)], env)
+    assert failed.returncode != 0
+    assert "src\n" in failed.stdout and "secret" not in failed.stdout  # .dockerignore
+    assert "about to fail" in failed.stdout
+    assert "returned a non-zero code: 3" in failed.stderr
+    assert _run([docker, "ps", "-aq"], env).stdout == ""
+
+
+def test_pouch_build_and_docker_py(
+    pouchd: PouchDaemon, pouchd_busybox: str, context: Path, tmp_path: Path
+) -> None:
+    iid = tmp_path / "iid"
+    env = {**os.environ, "POUCH_HOST": pouchd.host}
+    built = _run(
+        [sys.executable, "-m", "pouch", "-H", pouchd.host, "build", "-q", "--iidfile", str(iid),
+         "-t", "app:2", "--target", "build", str(context)],
+        env,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.strip() == iid.read_text() and iid.read_text().startswith("sha256:")
+    docker = pytest.importorskip("docker", reason="needs docker-py (pip install docker)")
+    client = docker.DockerClient(base_url=pouchd.host)
+    try:
+        image, lines = client.images.build(path=str(context), tag="app:3", rm=True)
+        assert "app:3" in image.tags
+        assert any("Successfully built" in line.get("stream", "") for line in lines)
+        out = client.containers.run("app:3", remove=True)
+        assert out == b"one\ntwo\nhello from RUN\n"
+    finally:
+        client.close()

@@ -86,7 +86,11 @@ async def test_rich_dumb_init_runs_the_command_under_a_reaping_init(
         # The subshell leaves an orphan behind; only a reaping PID 1 collects it.
         orphan = ["sh", "-c", "(sleep 0.1 &); exec sleep 1000"]
         container = await self.run(engine, busybox, orphan, rich=True)
-        processes = await _ps(engine, container.id)
+        for _ in range(100):  # until the shell has become the sleep (slow in a VM)
+            processes = await _ps(engine, container.id)
+            if "sleep 1000" in processes.values():
+                break
+            await anyio.sleep(0.1)
         assert processes[1].startswith("/sbin/docker-init"), processes
         assert any(args == "sleep 1000" for pid, args in processes.items() if pid != 1)
         await anyio.sleep(0.5)

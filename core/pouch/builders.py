@@ -73,3 +73,6 @@ class Builder(Protocol):
         instruction or option) for a bad Dockerfile or request, ``PouchError``
         for a failed step; nothing the build made stays behind but cached
         results."""
+
+    async def prune(self, engine: Engine) -> list[str]:
+        """Forget the build cache (``pouch builder prune``); the IDs of what was removed."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pouch.cli._parser import command, flag_list, format_flag
+from pouch.cli._parser import command, flag_list, format_flag, group
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -203,7 +203,21 @@ def _define_build(sub: Sub) -> None:
     build.add_argument("--platform", metavar="OS/ARCH", help="platform of the image")
 
 
+def _define_builder(sub: Sub) -> None:
+    builder = group(sub, "builder", "Manage the image builder")
+    prune = command(
+        builder,
+        "prune",
+        "pouch.cli._build:builder_prune",
+        "Remove the build cache",
+        "Forgets every cached build step; the images only the cache kept are removed.",
+        ("pouch builder prune -f",),
+    )
+    prune.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+
+
 def define(sub: Sub) -> None:
     _define_registry(sub)
     _define_local(sub)
     _define_build(sub)
+    _define_builder(sub)

@@ -18,11 +18,12 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+from pouch.cli._common import confirm
 from pouch.cli._errors import CLIError, UsageError
 from pouch.cli._http import Client
 from pouch.cli._parse import parse_kv
 
-__all__ = ["build"]
+__all__ = ["build", "builder_prune"]
 
 
 def _dockerfile(args: argparse.Namespace, context: Path) -> tuple[str, bytes | None]:
@@ -108,4 +109,14 @@ def build(args: argparse.Namespace, client: Client) -> int:
                 sys.stdout.flush()
     if args.iidfile and image_id:
         Path(args.iidfile).write_text(image_id)
+    return 0
+
+
+def builder_prune(args: argparse.Namespace, client: Client) -> int:
+    if not confirm("WARNING! This will remove all build cache.", args.force):
+        return 0
+    answer = client.request("POST", "/build/prune").json()
+    for image in answer.get("CachesDeleted") or []:
+        sys.stdout.write(f"Deleted: {image}\n")
+    sys.stdout.write(f"Total reclaimed space: {len(answer.get('CachesDeleted') or [])} images\n")
     return 0

@@ -187,6 +187,7 @@ _ARGUMENT_MODULES: dict[str, frozenset[str]] = {
             "save",
             "import",
             "build",
+            "builder",
         }
     ),
     "_args_files": frozenset({"cp", "diff", "export", "commit", "history"}),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pouch.builders import BuildRequest
 from pouch.daemon._streamed import Send, streamed
 from pouch.daemon.http import Reply, Request
-from pouch.daemon.routing import Router, flag, json_arg, spool_body, text_arg
+from pouch.daemon.routing import Router, flag, json_arg, json_reply, spool_body, text_arg
 from pouch.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -93,3 +93,9 @@ async def build(ctx: Daemon, request: Request) -> Reply:
             await send.send({"stream": f"Successfully tagged {tag}\n"})
 
     return await streamed(ctx.task_group, work, "build")
+
+
+@routes.route("POST", "/build/prune")
+async def prune(ctx: Daemon, request: Request) -> Reply:
+    removed = await ctx.engine.build_prune()
+    return json_reply({"CachesDeleted": removed or None, "SpaceReclaimed": 0})

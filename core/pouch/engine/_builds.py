@@ -25,7 +25,7 @@ from pouch.telemetry import operation
 if TYPE_CHECKING:
     from pouch.engine import Engine
 
-__all__ = ["build", "unpacked_context"]
+__all__ = ["build", "prune", "unpacked_context"]
 
 
 def _check(request: BuildRequest) -> None:
@@ -87,3 +87,11 @@ async def build(engine: Engine, request: BuildRequest, output: BuildOutput, name
     for tag in request.tags:
         await engine.images.tag(image_id, tag)
     return image_id
+
+
+async def prune(engine: Engine) -> list[str]:
+    """Every builder's cache forgotten; what they removed."""
+    removed: list[str] = []
+    for builder in engine.kernel.builders:
+        removed += await builder.prune(engine)
+    return removed

@@ -15,7 +15,7 @@ from pouch.builders import BuildOutput, BuildRequest
 from pouch.config import EngineConfig
 from pouch.drivers import Endpoint, ExecProcess, Stats
 from pouch.engine._attach import Attached
-from pouch.engine._builds import build, unpacked_context
+from pouch.engine._builds import build, prune, unpacked_context
 from pouch.engine._create import default_runtime, security_options
 from pouch.engine._images import Images
 from pouch.engine._lifetime import Lifetime
@@ -199,6 +199,10 @@ class Engine:
         """Build an image with the builder named (else the first installed) and tag
         it with ``request.tags``; its ID."""
         return await build(self, request, output, builder)
+
+    async def build_prune(self) -> builtins.list[str]:
+        """Forget every builder's cache (``pouch builder prune``); the IDs removed."""
+        return await prune(self)
 
     def build_context(self, archive: Path) -> AbstractAsyncContextManager[Path]:
         """``async with``: the context tar ``archive`` unpacked, for ``BuildRequest.context``."""

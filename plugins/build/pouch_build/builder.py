@@ -10,8 +10,11 @@ docker's (``Step 2/5 : RUN make``, `` ---> Running in …``, the step's
 output, `` ---> 1a2b3c4d5e6f``). Containers of a step are removed whatever
 happens; the images of finished steps stay, unnamed, until ``image prune``.
 
-Not yet: the build cache, heredocs, ``ONBUILD``, ``ADD`` of URLs, names in
-``--chown``.
+Each step's image is kept in the build cache (``pouch_build._cache``), so a
+second build of an unchanged context takes every step from it (`` --->
+Using cache``) and a changed file rebuilds from its COPY on.
+
+Not yet: heredocs, ``ONBUILD``, ``ADD`` of URLs, names in ``--chown``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
 import msgspec
 
 from pouch.builders import BuildOutput, BuildRequest
@@ -33,6 +37,7 @@ from pouch.drivers import DriverInfo
 from pouch.errors import InvalidArgument, NoSuchImage, PouchError
 from pouch.models import ContainerConfig
 from pouch.oci.image import ImageConfig, ImageHealthcheck
+from pouch_build._cache import BuildCache, step_key, tar_checksum
 from pouch_build._context import Context, Ownership
 from pouch_build._stages import Instruction, Stage, parse
 from pouch_build._words import expand, split_pairs
@@ -68,6 +73,10 @@ class _State:
         self.config.env = [f"{k}={v}" for k, v in env.items()]
 
 
+def _json(value: object) -> str:
+    return msgspec.json.encode(value).decode()
+
+
 def _short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
@@ -87,10 +96,28 @@ def _flags(step: Instruction, allowed: set[str]) -> dict[str, str]:
 class ClassicBuilder:
     name = "classic"
 
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache = BuildCache(cache_dir)
+
     def describe(self) -> DriverInfo:
         from pouch_build import __version__
 
-        return DriverInfo(name=self.name, version=__version__)
+        return DriverInfo(
+            name=self.name, version=__version__, details={"cache": str(self.cache.path)}
+        )
+
+    async def prune(self, engine: Engine) -> list[str]:
+        """Forget the cache; remove the images only it kept (untagged, unused)."""
+        removed = []
+        for image in await anyio.to_thread.run_sync(self.cache.prune):
+            try:
+                found = await engine.images.inspect(image)
+                if not found.names:
+                    await engine.images.remove(image)
+                    removed.append(image)
+            except PouchError:
+                continue  # gone already, or a container still uses it
+        return removed
 
     async def build(self, engine: Engine, request: BuildRequest, output: BuildOutput) -> str:
         try:
@@ -100,7 +127,8 @@ class ClassicBuilder:
                 f"cannot read the Dockerfile {request.dockerfile}: {exc}", field="dockerfile"
             ) from None
         parsed = parse(text)
-        run = _Build(engine, request, output, Context(request.context, request.dockerfile))
+        context = Context(request.context, request.dockerfile)
+        run = _Build(engine, request, output, context, self.cache)
         for step in parsed.global_args:
             for name, value in _arg_pairs(step, {}):
                 run.global_args[name] = request.build_args.get(name) or value
@@ -128,9 +156,15 @@ def _arg_pairs(step: Instruction, variables: Mapping[str, str]) -> list[tuple[st
 
 class _Build:
     def __init__(
-        self, engine: Engine, request: BuildRequest, output: BuildOutput, context: Context
+        self,
+        engine: Engine,
+        request: BuildRequest,
+        output: BuildOutput,
+        context: Context,
+        cache: BuildCache,
     ) -> None:
         self.engine, self.request, self.output, self.context = engine, request, output, context
+        self.cache = cache
         self.global_args: dict[str, str] = {}
         self.results: dict[str, str] = {}
         self.total = 0
@@ -138,6 +172,24 @@ class _Build:
 
     async def say(self, text: str) -> None:
         await self.output.write(text)
+
+    async def cached(self, state: _State, key: str) -> bool:
+        """Take the step's image from the cache when it is there and still exists."""
+        if self.request.no_cache:
+            return False
+        image = await anyio.to_thread.run_sync(self.cache.get, key)
+        if image is None:
+            return False
+        try:
+            state.image = (await self.engine.images.inspect(image)).id
+        except NoSuchImage:
+            return False
+        await self.say(" ---> Using cache\n")
+        return True
+
+    async def remember(self, key: str, state: _State) -> None:
+        if state.image:
+            await anyio.to_thread.run_sync(self.cache.put, key, state.image)
 
     async def step(self, step: Instruction | str) -> None:
         self.number += 1
@@ -198,9 +250,12 @@ class _Build:
             await self._copy(step, state)
         elif kind in _CONFIG_ONLY:
             self._config(step, state)
-            state.image = await self.configure(
-                state.image, state.config, f"#(nop)  {step.original}"
-            )
+            key = step_key(state.image or "scratch", step.original, _json(state.config))
+            if not await self.cached(state, key):
+                state.image = await self.configure(
+                    state.image, state.config, f"#(nop)  {step.original}"
+                )
+                await self.remember(key, state)
         else:
             raise InvalidArgument(
                 f"line {step.start_line}: {kind} is not supported by this builder yet", field=kind
@@ -275,6 +330,9 @@ class _Build:
             for k, v in state.args.items()
             if k not in dict(item.partition("=")[::2] for item in state.config.env or [])
         ]
+        key = step_key(state.image, "RUN", _json(argv), _json(env), _json(state.config))
+        if await self.cached(state, key):
+            return
         config = ContainerConfig(
             image=state.image,
             entrypoint=[],
@@ -301,6 +359,7 @@ class _Build:
                 container.id, pause=False, config=state.config, created_by=shown
             )
             state.image = made.id
+            await self.remember(key, state)
         finally:
             await self.engine.remove(container.id, force=True)
             await self.say(f"Removing intermediate container {container.id[:12]}\n")
@@ -330,7 +389,11 @@ class _Build:
             else:
                 tar = self.context.tar(paths, dest, own)
         try:
-            await self._layer(state, tar, f"#(nop) {step.original}")
+            checksum = await anyio.to_thread.run_sync(tar_checksum, tar)
+            key = step_key(state.image or "scratch", step.cmd, checksum, _json(state.config))
+            if not await self.cached(state, key):
+                await self._layer(state, tar, f"#(nop) {step.original}")
+                await self.remember(key, state)
         finally:
             tar.unlink(missing_ok=True)
 

@@ -16,4 +16,4 @@ __all__ = ["pouch_add_builders"]
 
 @hookimpl
 def pouch_add_builders(config: EngineConfig) -> list[Builder]:
-    return [ClassicBuilder()]
+    return [ClassicBuilder(config.root / "build")]

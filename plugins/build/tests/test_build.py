@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pouch.testing.daemon import PouchDaemon, preferred_runtime
+from pouch.testing.daemon import PouchDaemon, preferred_runtime, restart_pouchd
 
 RUNTIME, NO_RUNC = preferred_runtime()
 pytestmark = [
@@ -123,3 +123,32 @@ def test_pouch_build_and_docker_py(
         assert out == b"one\ntwo\nhello from RUN\n"
     finally:
         client.close()
+
+
+def test_the_cache_reuses_steps_until_a_file_changes_and_survives_a_restart(
+    pouchd: PouchDaemon, pouchd_busybox: str, context: Path
+) -> None:
+    def build(*flags: str) -> str:
+        argv = [sys.executable, "-m", "pouch", "-H", pouchd.host, "build", *flags]
+        done = _run([*argv, "-t", "cached:1", str(context)])
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first = build()
+    assert "Using cache" not in first
+    second = build()
+    # Every step but the two FROMs: ARG is no image of its own, docker says nothing for it.
+    assert second.count(" ---> Using cache") == 8, second
+    assert second.split("Successfully built ")[1] == first.split("Successfully built ")[1]
+    (context / "src" / "a.txt").touch()  # same content: still the cache
+    assert build().count("Using cache") == 8
+    (context / "src" / "b.txt").write_text("three\n")
+    changed = build()
+    # ENV and WORKDIR from the cache; the COPY of src/ and all after it again.
+    assert changed.count("Using cache") == 2, changed
+    restart_pouchd(pouchd)
+    assert build().count("Using cache") == 8
+    assert build("--no-cache").count("Using cache") == 0
+    pruned = _run([sys.executable, "-m", "pouch", "-H", pouchd.host, "builder", "prune", "-f"])
+    assert pruned.returncode == 0 and "Total reclaimed space" in pruned.stdout
+    assert build().count("Using cache") == 0

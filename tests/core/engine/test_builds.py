@@ -41,6 +41,9 @@ class EchoBuilder:
     def describe(self) -> DriverInfo:
         return DriverInfo(name=self.name)
 
+    async def prune(self, engine: Engine) -> list[str]:
+        return ["sha256:forgotten"]
+
     async def build(self, engine: Engine, request: BuildRequest, output: BuildOutput) -> str:
         self.seen.append(request)
         text = (request.context / request.dockerfile).read_text()
@@ -84,6 +87,7 @@ async def test_the_builder_builds_and_the_engine_tags(
     assert (await engine.images.inspect("localhost:5000/app:latest")).id == image_id
     with pytest.raises(NoSuchBuilder, match=r"no such image builder 'kaniko' \(available: echo\)"):
         await engine.build(request, output, builder="kaniko")
+    assert await engine.build_prune() == ["sha256:forgotten"]
 
 
 @pytest.mark.parametrize(

@@ -322,9 +322,15 @@ class _Build:
             raise InvalidArgument(
                 f"line {step.start_line}: RUN needs an image with a shell, not scratch", field="RUN"
             )
-        _flags(step, {"network"})
+        flags = _flags(step, {"network"})
         argv = list(step.value) if step.json else [*state.shell, step.value[0]]
-        network = {"": [], "default": []}.get(self.request.network, [self.request.network])
+        wanted = flags.get("network", self.request.network)
+        if wanted not in ("", "default", "none", "host"):
+            raise InvalidArgument(
+                f"line {step.start_line}: RUN --network={wanted}: use default, none or host",
+                field="RUN",
+            )
+        network = {"": [], "default": []}.get(wanted, [wanted])
         env = [
             f"{k}={v}"
             for k, v in state.args.items()

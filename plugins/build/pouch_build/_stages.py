@@ -7,6 +7,7 @@ in ``FROM`` lines (and, redeclared without a value, inside a stage). Each
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import dockerfile
@@ -15,6 +16,8 @@ from dockerfile import Command as Instruction
 from pouch.errors import InvalidArgument
 
 __all__ = ["Instruction", "Stage", "parse"]
+
+_DIRECTIVE = re.compile(r"^#\s*(?P<name>[a-zA-Z][a-zA-Z0-9]*)\s*=\s*(?P<value>\S+)\s*$")
 
 
 @dataclass
@@ -30,6 +33,8 @@ class Stage:
 class Parsed:
     global_args: list[Instruction]
     stages: list[Stage]
+    # The ``# escape=`` parser directive's character (backslash by default).
+    escape: str = "\\"
 
     def target(self, name: str) -> int:
         """The index of the stage the build stops at."""
@@ -76,4 +81,15 @@ def parse(text: str) -> Parsed:
             stages[-1].steps.append(command)
     if not stages:
         raise InvalidArgument("the Dockerfile has no FROM", field="dockerfile")
-    return Parsed(global_args, stages)
+    return Parsed(global_args, stages, _escape(text))
+
+
+def _escape(text: str) -> str:
+    """The escape directive: only in the comment lines at the very top."""
+    for line in text.splitlines():
+        match = _DIRECTIVE.match(line)
+        if match is None:
+            break
+        if match["name"].lower() == "escape":
+            return match["value"] if match["value"] in ("\\", "`") else "\\"
+    return "\\"

@@ -129,8 +129,9 @@ class ClassicBuilder:
         parsed = parse(text)
         context = Context(request.context, request.dockerfile)
         run = _Build(engine, request, output, context, self.cache)
+        run.escape = parsed.escape
         for step in parsed.global_args:
-            for name, value in _arg_pairs(step, {}):
+            for name, value in _arg_pairs(step, {}, parsed.escape):
                 run.global_args[name] = request.build_args.get(name) or value
         last = parsed.target(request.target)
         stages = parsed.stages[: last + 1]
@@ -146,11 +147,13 @@ class ClassicBuilder:
         return image
 
 
-def _arg_pairs(step: Instruction, variables: Mapping[str, str]) -> list[tuple[str, str]]:
+def _arg_pairs(
+    step: Instruction, variables: Mapping[str, str], escape: str
+) -> list[tuple[str, str]]:
     pairs = []
     for item in step.value:
         name, sep, default = item.partition("=")
-        pairs.append((name, expand(default, variables) if sep else ""))
+        pairs.append((name, expand(default, variables, escape) if sep else ""))
     return pairs
 
 
@@ -170,8 +173,13 @@ class _Build:
         self.total = 0
         self.number = 0
 
+    escape = "\\"
+
     async def say(self, text: str) -> None:
         await self.output.write(text)
+
+    def expand(self, text: str, variables: Mapping[str, str]) -> str:
+        return expand(text, variables, self.escape)
 
     async def cached(self, state: _State, key: str) -> bool:
         """Take the step's image from the cache when it is there and still exists."""
@@ -200,7 +208,7 @@ class _Build:
 
     async def stage(self, stage: Stage) -> str:
         await self.step(f"FROM {stage.base}" + (f" AS {stage.name}" if stage.name else ""))
-        state = await self._base(expand(stage.base, self.global_args))
+        state = await self._base(self.expand(stage.base, self.global_args))
         await self.say(f" ---> {_short(state.image) if state.image else 'scratch'}\n")
         for step in stage.steps:
             await self.step(step)
@@ -239,7 +247,7 @@ class _Build:
     async def _one(self, step: Instruction, state: _State) -> None:
         kind = step.cmd
         if kind == "ARG":
-            for name, value in _arg_pairs(step, state.variables()):
+            for name, value in _arg_pairs(step, state.variables(), self.escape):
                 given = self.request.build_args.get(name)
                 state.args[name] = (
                     given if given is not None else value or self.global_args.get(name, "")
@@ -266,26 +274,29 @@ class _Build:
         kind = step.cmd
         if kind == "ENV":
             for key, value in split_pairs(values, "ENV"):
-                state.set_env(key, expand(value, state.variables()))
+                state.set_env(key, self.expand(value, state.variables()))
         elif kind == "LABEL":
             labels = dict(config.labels or {})
             for key, value in split_pairs(values, "LABEL"):
-                labels[expand(key, variables)] = expand(value, variables)
+                labels[self.expand(key, variables)] = self.expand(value, variables)
             config.labels = labels
         elif kind == "WORKDIR":
-            path = expand(values[0], variables)
+            path = self.expand(values[0], variables)
             config.working_dir = posixpath.normpath(posixpath.join(config.working_dir or "/", path))
         elif kind == "USER":
-            config.user = expand(values[0], variables)
+            config.user = self.expand(values[0], variables)
         elif kind == "EXPOSE":
             ports = dict(config.exposed_ports or {})
             for port in values:
-                port = expand(port, variables)
+                port = self.expand(port, variables)
                 ports[port if "/" in port else f"{port}/tcp"] = {}
             config.exposed_ports = ports
         elif kind == "VOLUME":
             paths = list(values) if step.json else " ".join(values).split()
-            config.volumes = {**(config.volumes or {}), **{expand(p, variables): {} for p in paths}}
+            config.volumes = {
+                **(config.volumes or {}),
+                **{self.expand(p, variables): {} for p in paths},
+            }
         elif kind in ("CMD", "ENTRYPOINT"):
             command = list(values) if step.json else [*state.shell, " ".join(values)]
             if kind == "CMD":
@@ -294,7 +305,7 @@ class _Build:
                 config.entrypoint = command
                 config.cmd = None  # as docker: a new entrypoint drops the inherited cmd
         elif kind == "STOPSIGNAL":
-            config.stop_signal = expand(values[0], variables)
+            config.stop_signal = self.expand(values[0], variables)
         elif kind == "SHELL":
             if not step.json:
                 raise ValueError('SHELL takes the JSON form: SHELL ["/bin/bash", "-c"]')
@@ -373,7 +384,7 @@ class _Build:
     async def _copy(self, step: Instruction, state: _State) -> None:
         flags = _flags(step, {"from", "chown", "chmod", "link"})
         variables = state.variables()
-        words = [expand(v, variables) for v in step.value]
+        words = [self.expand(v, variables) for v in step.value]
         if len(words) < 2:
             raise ValueError(f"{step.cmd} needs a source and a destination")
         *sources, dest = words

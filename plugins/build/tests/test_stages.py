@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pouch_build._stages import parse
 
 from pouch.errors import InvalidArgument
-from pouch_build._stages import parse
 
 
 def test_stages_global_args_and_targets() -> None:

@@ -22,14 +22,14 @@ from pouch.engine import Engine
 from pouch.errors import InvalidArgument, PouchError
 from pouch.models import Mount, State
 from pouch.testing._suite import LONG, SuiteBase, until
+from pouch.testing.debian_images import (
+    SYSTEMD,
+    SYSTEMD_PAGE,
+    DebianImageMissing,
+    debian_rootfs_tar,
+)
 from pouch.testing.images import busybox_layer
 from pouch.testing.plugin import import_busybox
-from pouch.testing.systemd_image import (
-    SYSTEMD_CONFIG,
-    SYSTEMD_PAGE,
-    SystemdImageMissing,
-    systemd_rootfs_tar,
-)
 
 __all__: list[str] = []
 
@@ -219,11 +219,11 @@ async def test_rich_systemd_boots_the_images_units_and_stops_cleanly(
     """The image's systemd reaches running, its unit serves, ``stop`` ends it with 0."""
     self.require(engine, "namespaces", "exec")
     try:
-        tarball = await anyio.to_thread.run_sync(systemd_rootfs_tar)
-    except SystemdImageMissing as missing:
+        tarball = await anyio.to_thread.run_sync(debian_rootfs_tar, SYSTEMD)
+    except DebianImageMissing as missing:
         pytest.skip(str(missing))
     load = functools.partial(
-        engine.images.store.import_rootfs, tarball, "rich-systemd:latest", config=SYSTEMD_CONFIG
+        engine.images.store.import_rootfs, tarball, "rich-systemd:latest", config=SYSTEMD.config
     )
     await anyio.to_thread.run_sync(load)
     with anyio.fail_after(self.timeout + 60):

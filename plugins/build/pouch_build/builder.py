@@ -389,7 +389,10 @@ class _Build:
             raise ValueError(f"{step.cmd} needs a source and a destination")
         *sources, dest = words
         workdir = state.config.working_dir or "/"
-        dest = posixpath.join(workdir, dest) + ("/" if dest.endswith("/") else "")
+        # A trailing "/" (or "." and "..", which name directories) makes it a
+        # directory to copy into, as docker reads it.
+        is_dir = dest.endswith("/") or posixpath.basename(dest) in (".", "..")
+        dest = posixpath.normpath(posixpath.join(workdir, dest)) + ("/" if is_dir else "")
         own = Ownership(flags.get("chown", ""), flags.get("chmod", ""))
         if step.cmd == "ADD" and any("://" in s for s in sources):
             raise InvalidArgument(

@@ -189,3 +189,29 @@ def test_the_built_image_pushes_and_runs_in_podman(
         env,
     )  # fmt: skip
     assert (ran.returncode, ran.stdout) == (0, "one\ntwo\nhello from RUN\n"), ran.stderr
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="needs docker-compose")
+def test_docker_compose_builds_and_runs_the_service(
+    classic_docker: tuple[str, dict[str, str]], context: Path
+) -> None:
+    _, env = classic_docker
+    (context / "docker-compose.yml").write_text(
+        "version: '3'\nservices:\n  app:\n    build: .\n    image: composed:1\n"
+    )
+    compose = [
+        "docker-compose",
+        "--no-ansi",
+        "-p",
+        "ptbuild",
+        "-f",
+        str(context / "docker-compose.yml"),
+    ]
+    built = _run([*compose, "build"], env)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "Successfully tagged composed:1" in built.stdout + built.stderr
+    ran = _run([*compose, "run", "--rm", "app"], env)
+    try:
+        assert ran.stdout.replace("\r", "") == "one\ntwo\nhello from RUN\n", ran.stderr
+    finally:
+        _run([*compose, "down", "--rmi", "local"], env)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from functools import partial
 from typing import Any
 
+from _build import BUILD_FIGURES, build_variants
 from _cri import CriPods
 from _images import BIG_LAYERS
 from _kata import KATA_FIGURES, kata_available, kata_variants
@@ -86,7 +87,7 @@ FIGURES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
 POD_LABELS = {"pouch": "pouch (CRI)", "containerd": "containerd (CRI)"}
 
 #: What ``--only`` selects: the measuring phases, in the order they run.
-PHASES = ["start", "ps", "batch", "pull", "memory", "pod", "kata", "network"]
+PHASES = ["start", "ps", "batch", "pull", "memory", "pod", "build", "kata", "network"]
 
 
 class Settings:
@@ -123,7 +124,7 @@ class Settings:
 
 def new_figures(batch: int, idle: int) -> dict[str, Figure]:
     figures = {}
-    for key, title, unit, compare in FIGURES + KATA_FIGURES:
+    for key, title, unit, compare in FIGURES + BUILD_FIGURES + KATA_FIGURES:
         title = title.replace("20 containers", f"{batch} containers")
         title = title.replace("10 running", f"{idle} running")
         figures[key] = Figure(key, title, unit, compare=list(compare))
@@ -280,6 +281,9 @@ def measure_all(
     if settings.wants("pod") and pods:
         phase("pod start (CRI)", _pod_variants(pods, figures["pod"]), settings.rounds * 3,
               settings.warmup)  # fmt: skip
+    if settings.wants("build"):
+        image = getattr(engines.get("pouch"), "image", "")
+        phase("build", build_variants(engines, image), settings.rounds, settings.warmup)
     if not settings.wants("kata"):
         return
     if "pouch" in engines and kata_available(engines["pouch"]):

@@ -80,6 +80,10 @@ class Podman:
     def ps_command(self) -> list[str]:
         return [*self.cli, "ps"]
 
+    def build_command(self, context: Path, *, cold: bool) -> list[str]:
+        flags = ["--no-cache"] if cold else []
+        return [*self.cli, "build", "-q", "--pull=never", *flags, "-t", "bench-build", str(context)]
+
     def pull(self, image: str) -> float:
         command = [*self.cli, "pull", "-q", "--tls-verify=false", image]
         return timed(command, env=self.env, timeout=600)

@@ -87,6 +87,10 @@ class Pouch:
     def ps_command(self) -> list[str]:
         return [*self.cli, "ps"]
 
+    def build_command(self, context: Path, *, cold: bool) -> list[str]:
+        flags = ["--no-cache"] if cold else []
+        return [*self.cli, "build", "-q", *flags, "-t", "bench-build", str(context)]
+
     def pull(self, image: str) -> float:
         return timed([*self.cli, "pull", "-q", image], timeout=600)
 

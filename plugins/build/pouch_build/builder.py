@@ -137,11 +137,13 @@ class ClassicBuilder:
         stages = parsed.stages[: last + 1]
         run.total = sum(1 + len(stage.steps) for stage in stages)
         image = ""
-        for stage in stages:
-            image = await run.stage(stage)
-            run.results[str(stage.index)] = image
-            if stage.name:
-                run.results[stage.name] = image
+        with tempfile.TemporaryDirectory(prefix="build-", dir=request.context.parent) as scratch:
+            run.scratch = Path(scratch)
+            for stage in stages:
+                image = await run.stage(stage)
+                run.results[str(stage.index)] = image
+                if stage.name:
+                    run.results[stage.name] = image
         if request.labels:
             image = await run.relabel(image, request.labels)
         return image
@@ -174,6 +176,8 @@ class _Build:
         self.number = 0
 
     escape = "\\"
+    # Files of this build only (here-documents), removed with it.
+    scratch = Path(tempfile.gettempdir())
 
     async def say(self, text: str) -> None:
         await self.output.write(text)
@@ -334,7 +338,7 @@ class _Build:
                 f"line {step.start_line}: RUN needs an image with a shell, not scratch", field="RUN"
             )
         flags = _flags(step, {"network"})
-        argv = list(step.value) if step.json else [*state.shell, step.value[0]]
+        argv = list(step.value) if step.json else [*state.shell, _shell_text(step)]
         wanted = flags.get("network", self.request.network)
         if wanted not in ("", "default", "none", "host"):
             raise InvalidArgument(
@@ -369,7 +373,7 @@ class _Build:
                 text = record.message.decode(errors="replace")
                 await self.say(text if text.endswith("\n") else text + "\n")
             code = await self.engine.wait(container.id)
-            shown = " ".join(argv) if step.json else f"{' '.join(state.shell)} {step.value[0]}"
+            shown = " ".join(argv)
             if code != 0:
                 raise PouchError(f"The command '{shown}' returned a non-zero code: {code}")
             made = await self.engine.commits.commit(
@@ -403,7 +407,13 @@ class _Build:
         if "from" in flags:
             tar = await self._from_image(flags["from"], sources, dest, own)
         else:
-            paths = self.context.sources(sources)
+            inline = {str(h.name): str(h.content) for h in step.heredocs}
+            paths: list[Path] = []
+            for source in sources:
+                if source.startswith("<<"):
+                    paths.append(self._heredoc(source[2:].lstrip("-").strip("'\""), inline))
+                else:
+                    paths += self.context.sources([source])
             if step.cmd == "ADD" and len(paths) == 1 and paths[0].name.endswith(_ARCHIVES):
                 tar = await self._archive(paths[0], dest)
             else:
@@ -416,6 +426,14 @@ class _Build:
                 await self.remember(key, state)
         finally:
             tar.unlink(missing_ok=True)
+
+    def _heredoc(self, name: str, inline: Mapping[str, str]) -> Path:
+        """COPY <<NAME: the here-document as a file of its own name."""
+        if name not in inline:
+            raise InvalidArgument(f"no here-document {name!r} follows", field="COPY")
+        holder = Path(tempfile.mkdtemp(prefix="heredoc-", dir=self.scratch))
+        (holder / name).write_text(inline[name])
+        return holder / name
 
     async def _archive(self, archive: Path, dest: str) -> Path:
         """ADD's local archive: its entries re-rooted at ``dest``, extracted."""
@@ -486,6 +504,16 @@ class _Build:
             state.image = made.id
         finally:
             await self.engine.remove(holder.id, force=True)
+
+
+def _shell_text(step: Instruction) -> str:
+    """RUN's shell form: the command, or a lone here-document as the script itself
+    (``RUN <<EOF``); a here-document after a command is the shell's own syntax."""
+    if step.heredocs and len(step.value) == 1 and step.value[0].startswith("<<"):
+        return str(step.heredocs[0].content)
+    if step.heredocs:
+        return str(step.original).split(None, 1)[1]
+    return str(step.value[0])
 
 
 def _healthcheck(step: Instruction, shell: list[str]) -> ImageHealthcheck:

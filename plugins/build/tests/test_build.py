@@ -215,3 +215,25 @@ def test_docker_compose_builds_and_runs_the_service(
         assert ran.stdout.replace("\r", "") == "one\ntwo\nhello from RUN\n", ran.stderr
     finally:
         _run([*compose, "down", "--rmi", "local"], env)
+
+
+def test_here_documents_in_run_and_copy(
+    pouchd: PouchDaemon, pouchd_busybox: str, context: Path
+) -> None:
+    (context / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "RUN <<EOF\n"
+        "echo first > /made\n"
+        "echo second >> /made\n"
+        "EOF\n"
+        "COPY <<NOTE /note.txt\n"
+        "written inline\n"
+        "NOTE\n"
+        'CMD ["cat", "/made", "/note.txt"]\n'
+    )
+    pouch = [sys.executable, "-m", "pouch", "-H", pouchd.host]
+    built = _run([*pouch, "build", "-t", "heredoc:1", str(context)])
+    assert built.returncode == 0, built.stdout + built.stderr
+    ran = _run([*pouch, "run", "--rm", "heredoc:1"])
+    assert ran.stdout == "first\nsecond\nwritten inline\n", ran.stderr
+    assert not list((pouchd.run_root / "builds").iterdir())  # context and scratch gone

@@ -109,10 +109,11 @@ def _docker_config(config: ImageConfig) -> dict[str, Any]:
         "Volumes": config.volumes,
         "WorkingDir": config.working_dir,
         "Entrypoint": config.entrypoint,
-        "OnBuild": None,
+        "OnBuild": config.on_build,
         "Labels": config.labels,
         "StopSignal": config.stop_signal or None,
         "Healthcheck": msgspec.to_builtins(config.healthcheck) if config.healthcheck else None,
+        **({"Shell": config.shell} if config.shell else {}),
     }
 
 

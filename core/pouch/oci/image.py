@@ -45,6 +45,8 @@ class ImageConfig(
         "labels": "Labels",
         "stop_signal": "StopSignal",
         "healthcheck": "Healthcheck",
+        "on_build": "OnBuild",
+        "shell": "Shell",
     },
 ):
     """Defaults an image gives its containers (image-spec ``config``)."""
@@ -61,3 +63,7 @@ class ImageConfig(
     labels: dict[str, str] | None = None
     stop_signal: str = ""
     healthcheck: ImageHealthcheck | None = None
+    # Docker's extensions: instructions a build FROM this image runs first
+    # (ONBUILD), and the shell of RUN's shell form (SHELL).
+    on_build: list[str] | None = None
+    shell: list[str] | None = None

@@ -14,7 +14,7 @@ Each step's image is kept in the build cache (``pouch_build._cache``), so a
 second build of an unchanged context takes every step from it (`` --->
 Using cache``) and a changed file rebuilds from its COPY on.
 
-Not yet: heredocs, ``ONBUILD``, ``ADD`` of URLs, names in ``--chown``.
+Not yet: ``ADD`` of URLs (no network), names in ``--chown``.
 """
 
 from __future__ import annotations
@@ -214,7 +214,15 @@ class _Build:
         await self.step(f"FROM {stage.base}" + (f" AS {stage.name}" if stage.name else ""))
         state = await self._base(self.expand(stage.base, self.global_args))
         await self.say(f" ---> {_short(state.image) if state.image else 'scratch'}\n")
-        for step in stage.steps:
+        triggers = list(state.config.on_build or [])
+        state.config.on_build = None  # they run here, and are no part of this image
+        steps = [*_triggers(triggers), *stage.steps]
+        if triggers:
+            await self.say(
+                f"# Executing {len(triggers)} build trigger{'s' * (len(triggers) > 1)}\n"
+            )
+            self.total += len(triggers)
+        for step in steps:
             await self.step(step)
             try:
                 await self._one(step, state)
@@ -235,7 +243,10 @@ class _Build:
             image_id = await self._image(name)
         image = await self.engine.images.inspect(image_id)
         config = msgspec.structs.replace(image.config or ImageConfig())
-        return _State(image.id, config)
+        state = _State(image.id, config)
+        if config.shell:
+            state.shell = list(config.shell)
+        return state
 
     async def _image(self, name: str) -> str:
         if not self.request.pull:
@@ -260,6 +271,19 @@ class _Build:
             await self._run(step, state)
         elif kind in ("COPY", "ADD"):
             await self._copy(step, state)
+        elif kind == "ONBUILD":
+            trigger = str(step.original).split(None, 1)[1]
+            if trigger.split(None, 1)[0].upper() in ("ONBUILD", "FROM", "MAINTAINER"):
+                raise ValueError(
+                    f"{trigger.split(None, 1)[0]} is not allowed as an ONBUILD trigger"
+                )
+            state.config.on_build = [*(state.config.on_build or []), trigger]
+            key = step_key(state.image or "scratch", step.original, _json(state.config))
+            if not await self.cached(state, key):
+                state.image = await self.configure(
+                    state.image, state.config, f"#(nop)  {step.original}"
+                )
+                await self.remember(key, state)
         elif kind in _CONFIG_ONLY:
             self._config(step, state)
             key = step_key(state.image or "scratch", step.original, _json(state.config))
@@ -314,6 +338,7 @@ class _Build:
             if not step.json:
                 raise ValueError('SHELL takes the JSON form: SHELL ["/bin/bash", "-c"]')
             state.shell = list(values)
+            config.shell = list(values)
         elif kind == "HEALTHCHECK":
             config.healthcheck = _healthcheck(step, state.shell)
 
@@ -504,6 +529,13 @@ class _Build:
             state.image = made.id
         finally:
             await self.engine.remove(holder.id, force=True)
+
+
+def _triggers(texts: list[str]) -> list[Instruction]:
+    """An image's ONBUILD triggers as instructions of the build that uses it."""
+    if not texts:
+        return []
+    return list(parse("FROM scratch\n" + "\n".join(texts) + "\n").stages[0].steps)
 
 
 def _shell_text(step: Instruction) -> str:

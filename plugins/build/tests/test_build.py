@@ -237,3 +237,22 @@ def test_here_documents_in_run_and_copy(
     ran = _run([*pouch, "run", "--rm", "heredoc:1"])
     assert ran.stdout == "first\nsecond\nwritten inline\n", ran.stderr
     assert not list((pouchd.run_root / "builds").iterdir())  # context and scratch gone
+
+
+def test_onbuild_triggers_run_in_the_build_that_uses_the_image(
+    pouchd: PouchDaemon, pouchd_busybox: str, context: Path
+) -> None:
+    pouch = [sys.executable, "-m", "pouch", "-H", pouchd.host]
+    base = context / "base"
+    base.mkdir()
+    (base / "Dockerfile").write_text(
+        "FROM busybox\nONBUILD COPY src/ /app/\nONBUILD RUN ls /app > /listing\n"
+    )
+    built = _run([*pouch, "build", "-t", "onbuild-base:1", str(base)])
+    assert built.returncode == 0, built.stdout + built.stderr
+    (context / "Dockerfile").write_text('FROM onbuild-base:1\nCMD ["cat", "/listing"]\n')
+    child = _run([*pouch, "build", "-t", "onbuild-child:1", str(context)])
+    assert "# Executing 2 build triggers" in child.stdout, child.stdout + child.stderr
+    assert _run([*pouch, "run", "--rm", "onbuild-child:1"]).stdout == "a.txt\nb.txt\n"
+    inspected = _run([*pouch, "inspect", "-f", "{{json .Config.OnBuild}}", "onbuild-child:1"])
+    assert inspected.stdout.strip() == "null"

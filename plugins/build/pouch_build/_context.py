@@ -52,7 +52,8 @@ def _pattern(text: str) -> re.Pattern[str]:
 
 
 class Ownership:
-    """COPY's ``--chown`` (numeric, or root) and ``--chmod`` (octal)."""
+    """COPY's ``--chown`` (numeric IDs or root; the builder looks names up) and
+    ``--chmod`` (octal)."""
 
     def __init__(self, chown: str = "", chmod: str = "") -> None:
         self.ids: tuple[int, int] | None = None

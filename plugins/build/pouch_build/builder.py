@@ -14,7 +14,7 @@ Each step's image is kept in the build cache (``pouch_build._cache``), so a
 second build of an unchanged context takes every step from it (`` --->
 Using cache``) and a changed file rebuilds from its COPY on.
 
-Not yet: ``ADD`` of URLs (no network), names in ``--chown``.
+Not yet: ``ADD`` of URLs (builds here have no network).
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ class _Build:
 
     async def stage(self, stage: Stage) -> str:
         await self.step(f"FROM {stage.base}" + (f" AS {stage.name}" if stage.name else ""))
-        state = await self._base(self.expand(stage.base, self.global_args))
+        state = await self._base(self.expand(stage.base, self.global_args), stage.platform)
         await self.say(f" ---> {_short(state.image) if state.image else 'scratch'}\n")
         triggers = list(state.config.on_build or [])
         state.config.on_build = None  # they run here, and are no part of this image
@@ -234,13 +234,13 @@ class _Build:
             raise InvalidArgument("the stage has nothing in it: an image of scratch needs a COPY")
         return state.image
 
-    async def _base(self, name: str) -> _State:
+    async def _base(self, name: str, platform: str) -> _State:
         if name == "scratch":
             return _State(None, ImageConfig())
         if name.lower() in self.results:
             image_id = self.results[name.lower()]
         else:
-            image_id = await self._image(name)
+            image_id = await self._image(name, self.expand(platform, self.global_args))
         image = await self.engine.images.inspect(image_id)
         config = msgspec.structs.replace(image.config or ImageConfig())
         state = _State(image.id, config)
@@ -248,14 +248,20 @@ class _Build:
             state.shell = list(config.shell)
         return state
 
-    async def _image(self, name: str) -> str:
+    async def _discard(self, container_id: str) -> None:
+        """Remove a step's container, also when the build is being cancelled."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(60):
+            await self.engine.remove(container_id, force=True)
+
+    async def _image(self, name: str, platform: str = "") -> str:
         if not self.request.pull:
             try:
                 return (await self.engine.images.inspect(name)).id
             except NoSuchImage:
                 pass
         await self.say(f"Pulling {name}\n")
-        return (await self.engine.images.pull(name, platform=self.request.platform or None)).id
+        wanted = platform or self.request.platform or None
+        return (await self.engine.images.pull(name, platform=wanted)).id
 
     # -- steps ----------------------------------------------------------------------
 
@@ -407,7 +413,7 @@ class _Build:
             state.image = made.id
             await self.remember(key, state)
         finally:
-            await self.engine.remove(container.id, force=True)
+            await self._discard(container.id)
             await self.say(f"Removing intermediate container {container.id[:12]}\n")
 
     async def _copy(self, step: Instruction, state: _State) -> None:
@@ -422,7 +428,8 @@ class _Build:
         # directory to copy into, as docker reads it.
         is_dir = dest.endswith("/") or posixpath.basename(dest) in (".", "..")
         dest = posixpath.normpath(posixpath.join(workdir, dest)) + ("/" if is_dir else "")
-        own = Ownership(flags.get("chown", ""), flags.get("chmod", ""))
+        chown = await self._numeric_owner(state, self.expand(flags.get("chown", ""), variables))
+        own = Ownership(chown, flags.get("chmod", ""))
         if step.cmd == "ADD" and any("://" in s for s in sources):
             raise InvalidArgument(
                 f"line {step.start_line}: ADD of a URL needs the network, which builds here"
@@ -451,6 +458,51 @@ class _Build:
                 await self.remember(key, state)
         finally:
             tar.unlink(missing_ok=True)
+
+    async def _numeric_owner(self, state: _State, chown: str) -> str:
+        """``--chown=user:group`` with names looked up in the image's /etc/passwd and /etc/group."""
+        user, _, group = chown.partition(":")
+        if all(part.isdigit() or part in ("", "root") for part in (user, group)):
+            return chown
+        if state.image is None:
+            raise InvalidArgument(f"--chown={chown}: scratch has no users; give numeric IDs")
+        holder = await self.engine.create(
+            ContainerConfig(image=state.image, entrypoint=[], cmd=["#(nop)"])
+        )
+        try:
+            passwd = await self._read(holder.id, "/etc/passwd")
+            groups = await self._read(holder.id, "/etc/group")
+        finally:
+            await self._discard(holder.id)
+        users = {f[0]: (f[2], f[3]) for f in (line.split(":") for line in passwd) if len(f) > 3}
+        gids = {f[0]: f[2] for f in (line.split(":") for line in groups) if len(f) > 2}
+        if not user.isdigit():
+            if user not in users:
+                raise InvalidArgument(
+                    f"--chown={chown}: no user {user!r} in the image", field="chown"
+                )
+            user_id, primary = users[user]
+        else:
+            user_id, primary = user, user
+        if group and not group.isdigit() and group != "root":
+            if group not in gids:
+                raise InvalidArgument(
+                    f"--chown={chown}: no group {group!r} in the image", field="chown"
+                )
+            group = gids[group]
+        return f"{user_id}:{group or primary}"
+
+    async def _read(self, container_id: str, path: str) -> list[str]:
+        try:
+            _, chunks = await self.engine.files.get(container_id, path)
+        except PouchError:
+            return []
+        data = b"".join([chunk async for chunk in chunks])
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = next((m for m in tar if m.isreg()), None)
+            source = tar.extractfile(member) if member is not None else None
+            text = source.read() if source is not None else b""
+        return text.decode(errors="replace").splitlines()
 
     def _heredoc(self, name: str, inline: Mapping[str, str]) -> Path:
         """COPY <<NAME: the here-document as a file of its own name."""
@@ -506,7 +558,7 @@ class _Build:
                                 member.mode = own.mode
                             tar.addfile(member, got.extractfile(member) if member.isreg() else None)
         finally:
-            await self.engine.remove(holder.id, force=True)
+            await self._discard(holder.id)
         return Path(name)
 
     async def _layer(self, state: _State, tar: Path, created_by: str) -> None:
@@ -528,7 +580,7 @@ class _Build:
             )
             state.image = made.id
         finally:
-            await self.engine.remove(holder.id, force=True)
+            await self._discard(holder.id)
 
 
 def _triggers(texts: list[str]) -> list[Instruction]:

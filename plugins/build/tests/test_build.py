@@ -256,3 +256,20 @@ def test_onbuild_triggers_run_in_the_build_that_uses_the_image(
     assert _run([*pouch, "run", "--rm", "onbuild-child:1"]).stdout == "a.txt\nb.txt\n"
     inspected = _run([*pouch, "inspect", "-f", "{{json .Config.OnBuild}}", "onbuild-child:1"])
     assert inspected.stdout.strip() == "null"
+
+
+def test_copy_chown_takes_the_images_user_and_group_names(
+    pouchd: PouchDaemon, pouchd_busybox: str, context: Path
+) -> None:
+    (context / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "COPY --chown=nobody:nogroup --chmod=640 src/a.txt /owned\n"
+        'CMD ["stat", "-c", "%u:%g %a", "/owned"]\n'
+    )
+    pouch = [sys.executable, "-m", "pouch", "-H", pouchd.host]
+    built = _run([*pouch, "build", "-t", "owned:1", str(context)])
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert _run([*pouch, "run", "--rm", "owned:1"]).stdout == "65534:65534 640\n"
+    (context / "Dockerfile").write_text("FROM busybox\nCOPY --chown=nosuchuser src/a.txt /x\n")
+    refused = _run([*pouch, "build", str(context)])
+    assert refused.returncode != 0 and "no user 'nosuchuser' in the image" in refused.stderr

@@ -61,6 +61,15 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
+def _pouch(pouchd: PouchDaemon, *args: str) -> subprocess.CompletedProcess[str]:
+    return _run([sys.executable, "-m", "pouch", "-H", pouchd.host, *args])
+
+
+def _built(pouchd: PouchDaemon, context: Path, tag: str) -> None:
+    done = _pouch(pouchd, "build", "-t", tag, str(context))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @pytest.fixture
 def classic_docker(
     pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: tuple[str, dict[str, str]]
@@ -231,10 +240,8 @@ def test_here_documents_in_run_and_copy(
         "NOTE\n"
         'CMD ["cat", "/made", "/note.txt"]\n'
     )
-    pouch = [sys.executable, "-m", "pouch", "-H", pouchd.host]
-    built = _run([*pouch, "build", "-t", "heredoc:1", str(context)])
-    assert built.returncode == 0, built.stdout + built.stderr
-    ran = _run([*pouch, "run", "--rm", "heredoc:1"])
+    _built(pouchd, context, "heredoc:1")
+    ran = _pouch(pouchd, "run", "--rm", "heredoc:1")
     assert ran.stdout == "first\nsecond\nwritten inline\n", ran.stderr
     assert not list((pouchd.run_root / "builds").iterdir())  # context and scratch gone
 
@@ -242,19 +249,17 @@ def test_here_documents_in_run_and_copy(
 def test_onbuild_triggers_run_in_the_build_that_uses_the_image(
     pouchd: PouchDaemon, pouchd_busybox: str, context: Path
 ) -> None:
-    pouch = [sys.executable, "-m", "pouch", "-H", pouchd.host]
     base = context / "base"
     base.mkdir()
     (base / "Dockerfile").write_text(
         "FROM busybox\nONBUILD COPY src/ /app/\nONBUILD RUN ls /app > /listing\n"
     )
-    built = _run([*pouch, "build", "-t", "onbuild-base:1", str(base)])
-    assert built.returncode == 0, built.stdout + built.stderr
+    _built(pouchd, base, "onbuild-base:1")
     (context / "Dockerfile").write_text('FROM onbuild-base:1\nCMD ["cat", "/listing"]\n')
-    child = _run([*pouch, "build", "-t", "onbuild-child:1", str(context)])
+    child = _pouch(pouchd, "build", "-t", "onbuild-child:1", str(context))
     assert "# Executing 2 build triggers" in child.stdout, child.stdout + child.stderr
-    assert _run([*pouch, "run", "--rm", "onbuild-child:1"]).stdout == "a.txt\nb.txt\n"
-    inspected = _run([*pouch, "inspect", "-f", "{{json .Config.OnBuild}}", "onbuild-child:1"])
+    assert _pouch(pouchd, "run", "--rm", "onbuild-child:1").stdout == "a.txt\nb.txt\n"
+    inspected = _pouch(pouchd, "inspect", "-f", "{{json .Config.OnBuild}}", "onbuild-child:1")
     assert inspected.stdout.strip() == "null"
 
 
@@ -266,10 +271,8 @@ def test_copy_chown_takes_the_images_user_and_group_names(
         "COPY --chown=nobody:nogroup --chmod=640 src/a.txt /owned\n"
         'CMD ["stat", "-c", "%u:%g %a", "/owned"]\n'
     )
-    pouch = [sys.executable, "-m", "pouch", "-H", pouchd.host]
-    built = _run([*pouch, "build", "-t", "owned:1", str(context)])
-    assert built.returncode == 0, built.stdout + built.stderr
-    assert _run([*pouch, "run", "--rm", "owned:1"]).stdout == "65534:65534 640\n"
+    _built(pouchd, context, "owned:1")
+    assert _pouch(pouchd, "run", "--rm", "owned:1").stdout == "65534:65534 640\n"
     (context / "Dockerfile").write_text("FROM busybox\nCOPY --chown=nosuchuser src/a.txt /x\n")
-    refused = _run([*pouch, "build", str(context)])
+    refused = _pouch(pouchd, "build", str(context))
     assert refused.returncode != 0 and "no user 'nosuchuser' in the image" in refused.stderr

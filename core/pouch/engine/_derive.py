@@ -4,19 +4,23 @@
 ``scratch``) plus, when given, one layer from a tar file (stored as a
 committed snapshot over the parent's), with the given config and one more
 history entry (``empty_layer`` without a layer, as docker marks ENV or CMD
-steps). It is the store work of ``docker commit`` and of every build step;
+steps). The layer is stored gzip-compressed, an OCI layer any registry and
+engine takes. It is the store work of ``docker commit`` and of every build step;
 it runs in a worker thread.
 """
 
 from __future__ import annotations
 
+import gzip
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 
 from pouch.images import (
-    DOCKER_LAYER_TAR,
+    OCI_LAYER_GZIP,
     Descriptor,
     History,
     Image,
@@ -32,6 +36,22 @@ from pouch.images import (
 from pouch.oci.image import ImageConfig
 
 __all__ = ["derive", "now"]
+
+
+def _write_gzipped(store: ImageStore, layer_file: Path) -> str:
+    """The layer compressed as registries and other engines expect it; its digest.
+
+    Level 1: a build step's layer is written while the user waits, and the
+    size gained by higher levels is small for the time they cost.
+    """
+    with tempfile.TemporaryFile(dir=store.root) as packed:
+        with (
+            layer_file.open("rb") as source,
+            gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=1, mtime=0) as out,
+        ):
+            shutil.copyfileobj(source, out, 1 << 20)
+        packed.seek(0)
+        return store.content.write(packed)
 
 
 def now() -> str:
@@ -67,8 +87,7 @@ def derive(
         if layer_file is None:
             entry = msgspec.structs.replace(entry, empty_layer=True)
         else:
-            with layer_file.open("rb") as stream:
-                digest = content.write(stream)  # kept: written inside the lease
+            digest = _write_gzipped(store, layer_file)  # kept: written inside the lease
 
             def fill(fs: Path) -> LayerInfo:
                 with content.open(digest) as source:
@@ -79,7 +98,7 @@ def derive(
             diff_ids.append(snapshot.diff_id)
             layers = [
                 *layers,
-                Descriptor(mediaType=DOCKER_LAYER_TAR, digest=digest, size=content.size(digest)),
+                Descriptor(mediaType=OCI_LAYER_GZIP, digest=digest, size=content.size(digest)),
             ]
         new = msgspec.structs.replace(
             document,

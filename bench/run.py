@@ -90,7 +90,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=(
             "measure only this phase (repeatable; default: all): start (one container), ps, "
             "batch, pull, memory (the three memory rows), pod (pod start through the CRI), "
-            "kata (the kata rows), network (bench/network.py); peers no chosen phase needs "
+            "build (a Dockerfile cold and warm), kata (the kata rows), network "
+            "(bench/network.py); peers no chosen phase needs "
             "are not started"
         ),
     )
@@ -129,7 +130,7 @@ def _terminate(signum: int, frame: object) -> NoReturn:
 
 #: The phases each peer takes part in (pouch takes part in all).
 NEEDED_BY = {
-    "podman": {"start", "ps", "batch", "pull", "memory"},
+    "podman": {"start", "ps", "batch", "pull", "memory", "build"},
     "containerd": {"start", "ps", "batch", "pull", "memory", "pod"},
     "runc": {"start", "batch"},
     "skopeo": {"pull"},

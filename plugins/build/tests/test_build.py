@@ -8,12 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from pouch.testing.daemon import PouchDaemon, preferred_runtime, restart_pouchd
+from pouch.testing.podman import private_podman
 from pouch.testing.registry import Registry
 
 RUNTIME, NO_RUNC = preferred_runtime()
@@ -168,35 +168,14 @@ def test_the_cache_reuses_steps_until_a_file_changes_and_survives_a_restart(
 
 @pytest.mark.binary("podman")
 def test_the_built_image_pushes_and_runs_in_podman(
-    pouchd: PouchDaemon,
-    pouchd_busybox: str,
-    context: Path,
-    registry: Registry,
-    tmp_path: Path,
-    request: pytest.FixtureRequest,
+    pouchd: PouchDaemon, pouchd_busybox: str, context: Path, registry: Registry
 ) -> None:
     reference = f"{registry.address}/built/app:1"
-    pouch = [sys.executable, "-m", "pouch", "-H", pouchd.host]
-    built = _run([*pouch, "build", "-q", "-t", reference, str(context)])
-    assert built.returncode == 0, built.stderr
-    pushed = _run([*pouch, "push", reference])
+    _built(pouchd, context, reference)
+    pushed = _pouch(pouchd, "push", reference)
     assert pushed.returncode == 0, pushed.stderr
-    store = Path(tempfile.mkdtemp(prefix="pouch-podman-", dir="/tmp"))  # runroot: < 50 bytes
-    request.addfinalizer(lambda: shutil.rmtree(store, ignore_errors=True))
-    podman = [
-        "podman", "--root", str(store / "root"), "--runroot", str(store / "run"),
-        "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--runtime", "runc",
-        "--events-backend", "none",
-    ]  # fmt: skip
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    pulled = _run([*podman, "pull", "-q", "--tls-verify=false", reference], env)
-    assert pulled.returncode == 0, pulled.stderr
-    # This host forbids raising rlimits (no CAP_SYS_RESOURCE): podman's defaults are lowered.
-    ran = _run(
-        [*podman, "run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
-         "--ulimit", "nproc=1024:1024", reference],
-        env,
-    )  # fmt: skip
+    with private_podman() as podman:
+        ran = podman.pull_and_run(reference)
     assert (ran.returncode, ran.stdout) == (0, "one\ntwo\nhello from RUN\n"), ran.stderr
 
 

@@ -6,11 +6,8 @@ cache, pushed, and run by podman. Slow: the Debian builder image (gcc) is made o
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pytest
 
 from pouch.testing.daemon import PouchDaemon, import_busybox_api, preferred_runtime
 from pouch.testing.debian_images import BUILDER, DebianImageMissing, debian_rootfs_tar
+from pouch.testing.podman import private_podman
 from pouch.testing.registry import Registry
 
 RUNTIME, NO_RUNC = preferred_runtime()
@@ -77,7 +75,6 @@ def test_a_three_stage_build_runs_rebuilds_from_cache_and_runs_in_podman(
     builder_image: str,
     registry: Registry,
     tmp_path: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
     context = tmp_path / "app"
     context.mkdir()
@@ -109,22 +106,6 @@ def test_a_three_stage_build_runs_rebuilds_from_cache_and_runs_in_podman(
     assert _pouch(pouchd, "tag", "app", reference).returncode == 0
     pushed = _pouch(pouchd, "push", reference)
     assert pushed.returncode == 0, pushed.stderr
-    store = Path(tempfile.mkdtemp(prefix="pouch-podman-", dir="/tmp"))
-    request.addfinalizer(lambda: shutil.rmtree(store, ignore_errors=True))
-    podman = [
-        "podman", "--root", str(store / "root"), "--runroot", str(store / "run"),
-        "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--runtime", "runc",
-        "--events-backend", "none",
-    ]  # fmt: skip
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    pulled = subprocess.run(
-        [*podman, "pull", "-q", "--tls-verify=false", reference],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )  # fmt: skip
-    assert pulled.returncode == 0, pulled.stderr
-    in_podman = subprocess.run(
-        [*podman, "run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
-         "--ulimit", "nproc=1024:1024", reference],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )  # fmt: skip
+    with private_podman() as podman:
+        in_podman = podman.pull_and_run(reference)
     assert in_podman.stdout == "hi from a static program, built by pouch\n", in_podman.stderr

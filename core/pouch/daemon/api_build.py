@@ -20,6 +20,7 @@ from pouch.daemon._streamed import Send, streamed
 from pouch.daemon.http import Reply, Request
 from pouch.daemon.routing import Router, flag, json_arg, json_reply, spool_body, text_arg
 from pouch.errors import InvalidArgument
+from pouch.images import parse_reference
 
 if TYPE_CHECKING:
     from pouch.daemon.context import Daemon
@@ -36,6 +37,10 @@ def _json_map(request: Request, name: str) -> dict[str, Any]:
     if not isinstance(value, dict) or not all(isinstance(v, str | None) for v in value.values()):
         raise InvalidArgument("expected a JSON object of strings", field=name)
     return value
+
+
+def familiar(tag: str) -> str:
+    return parse_reference(tag).familiar()
 
 
 def _request(request: Request, context: Any) -> BuildRequest:
@@ -90,7 +95,8 @@ async def build(ctx: Daemon, request: Request) -> Reply:
             return
         await send.send({"stream": f"Successfully built {image_id.removeprefix('sha256:')[:12]}\n"})
         for tag in wanted.tags:
-            await send.send({"stream": f"Successfully tagged {tag}\n"})
+            # As docker says it: the familiar name with its tag (app → app:latest).
+            await send.send({"stream": f"Successfully tagged {familiar(tag)}\n"})
 
     return await streamed(ctx.task_group, work, "build")
 

@@ -103,25 +103,20 @@ class Context:
         for pattern in patterns:
             cleaned = posixpath.normpath(pattern.lstrip("/")) or "."
             if cleaned == ".." or cleaned.startswith("../"):
-                raise InvalidArgument(
-                    f"COPY {pattern}: the source is outside the build context", field="COPY"
-                )
+                raise InvalidArgument(f"{pattern}: the source is outside the build context")
             matches = sorted(self.root.glob(cleaned)) if any(c in cleaned for c in "*?[") else []
             if not matches:
                 path = self.root / cleaned
                 if not path.exists() and not path.is_symlink():
                     raise InvalidArgument(
-                        f"COPY {pattern}: no such file or directory in the build context",
-                        field="COPY",
+                        f"{pattern}: no such file or directory in the build context"
                     )
                 matches = [path]
             for path in matches:
                 real = path.resolve()
                 if not real.is_relative_to(self.root.resolve()):
                     raise InvalidArgument(
-                        f"COPY {pattern}: {path.relative_to(self.root)} points outside"
-                        " the build context",
-                        field="COPY",
+                        f"{pattern}: {path.relative_to(self.root)} points outside the build context"
                     )
                 found.append(path)
         return found

@@ -226,6 +226,10 @@ class _Build:
             await self.step(step)
             try:
                 await self._one(step, state)
+            except InvalidArgument as exc:
+                if exc.field is not None:
+                    raise
+                raise InvalidArgument(f"line {step.start_line}: {exc}", field=step.cmd) from None
             except ValueError as exc:
                 raise InvalidArgument(f"line {step.start_line}: {exc}", field=step.cmd) from None
             if state.image:

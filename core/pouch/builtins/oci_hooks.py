@@ -73,13 +73,12 @@ def loaded(directories: list[Path]) -> HookSet:
 
 def inject(hook: HookFile, spec: oci.Spec, record: Path) -> None:
     """Add ``hook`` to ``spec`` at each of its stages, run through ``pouch.hookrun``."""
-    if spec.hooks is None:
-        spec.hooks = oci.Hooks()
+    hooks = spec.add_hooks()
     command = hook.hook
     timeout = command.timeout or DEFAULT_TIMEOUT
     for stage in hook.stages:
         runner = [sys.executable, "-m", "pouch.hookrun", "run", str(record), stage, str(timeout)]
-        getattr(spec.hooks, _ATTRIBUTES[stage]).append(
+        getattr(hooks, _ATTRIBUTES[stage]).append(
             oci.Hook(
                 path=sys.executable,
                 args=[*runner, command.path, *(command.args or [command.path])],

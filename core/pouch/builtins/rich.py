@@ -68,7 +68,7 @@ def _sbin_init(container: Container, spec: oci.Spec) -> None:
     if _explicit_command(container):
         # The user's command runs beside the image's services, started once the
         # init runs; the image's default command is not one.
-        _hooks(spec).poststart.append(runner_hook("service", *spec.process.args))
+        spec.add_hooks().poststart.append(runner_hook("service", *spec.process.args))
         spec.annotations[oci.ANNOTATION_NEEDS_HOOKS] = "cmd:the command of a sbin-init container"
     spec.process.args = ["/sbin/init"]
     _add_capability(spec, "CAP_SYS_BOOT")
@@ -103,12 +103,6 @@ def _systemd(container: Container, spec: oci.Spec) -> None:
     spec.annotations[oci.ANNOTATION_STOP_SIGNAL] = "SIGRTMIN+3"
 
 
-def _hooks(spec: oci.Spec) -> oci.Hooks:
-    if spec.hooks is None:
-        spec.hooks = oci.Hooks()
-    return spec.hooks
-
-
 def _add_capability(spec: oci.Spec, name: str) -> None:
     caps = spec.process.capabilities if spec.process else None
     if caps is None:
@@ -131,7 +125,7 @@ def pouch_container_create(container: Container, spec: oci.Spec) -> None:
     else:
         _systemd(container, spec)
     if config.initscript:
-        _hooks(spec).create_runtime.insert(0, runner_hook("initscript", config.initscript))
+        spec.add_hooks().create_runtime.insert(0, runner_hook("initscript", config.initscript))
         spec.annotations[oci.ANNOTATION_NEEDS_HOOKS] = "initscript:an initscript"
 
 

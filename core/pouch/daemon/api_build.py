@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from pouch.builders import BuildRequest
 from pouch.daemon._streamed import Send, streamed
 from pouch.daemon.http import Reply, Request
@@ -79,13 +81,13 @@ class _Lines:
 @routes.route("POST", "/build")
 async def build(ctx: Daemon, request: Request) -> Reply:
     quiet = flag(request, "q")
-    _request(request, ".")  # a bad query is a 400 before the context is read
+    asked = _request(request, ".")  # a bad query is a 400 before the context is read
     archive = await spool_body(request, ctx.engine.config.run_root / "uploads")
 
     async def work(send: Send) -> None:
         try:
             async with ctx.engine.build_context(archive) as directory:
-                wanted = _request(request, directory)
+                wanted = msgspec.structs.replace(asked, context=directory)
                 image_id = await ctx.engine.build(wanted, _Lines(send, quiet))
         finally:
             os.unlink(archive)

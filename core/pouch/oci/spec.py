@@ -103,3 +103,9 @@ class Spec(OCIStruct, kw_only=True):
     hooks: Hooks | None = None
     annotations: dict[str, str] = {}
     linux: Linux | None = None
+
+    def add_hooks(self) -> Hooks:
+        """The spec's hooks, made empty first when it has none (for a create hook to add to)."""
+        if self.hooks is None:
+            self.hooks = Hooks()
+        return self.hooks

@@ -63,14 +63,15 @@ class _State:
     args: dict[str, str] = field(default_factory=dict)
     shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
 
+    def env(self) -> dict[str, str]:
+        """The image's environment by name."""
+        return dict(item.partition("=")[::2] for item in self.config.env or [])
+
     def variables(self) -> dict[str, str]:
-        env = dict(item.partition("=")[::2] for item in self.config.env or [])
-        return {**self.args, **env}
+        return {**self.args, **self.env()}
 
     def set_env(self, key: str, value: str) -> None:
-        env = dict(item.partition("=")[::2] for item in self.config.env or [])
-        env[key] = value
-        self.config.env = [f"{k}={v}" for k, v in env.items()]
+        self.config.env = [f"{k}={v}" for k, v in {**self.env(), key: value}.items()]
 
 
 def _json(value: object) -> str:
@@ -381,11 +382,8 @@ class _Build:
                 field="RUN",
             )
         network = {"": [], "default": []}.get(wanted, [wanted])
-        env = [
-            f"{k}={v}"
-            for k, v in state.args.items()
-            if k not in dict(item.partition("=")[::2] for item in state.config.env or [])
-        ]
+        image_env = state.env()
+        env = [f"{k}={v}" for k, v in state.args.items() if k not in image_env]
         key = step_key(state.image, "RUN", _json(argv), _json(env), _json(state.config))
         if await self.cached(state, key):
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -64,6 +64,10 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     hooks_dirs: list[Path] = msgspec.field(
         default_factory=lambda: [Path("/usr/share/pouch/hooks.d"), Path("/etc/pouch/hooks.d")]
     )
+    # Who creates containers' cgroups: the runtime in the cgroup filesystem
+    # (/pouch/<id>), or systemd, as transient scopes in system.slice (runtimes
+    # that declare Capability.SYSTEMD_CGROUP; others keep cgroupfs).
+    cgroup_manager: Literal["cgroupfs", "systemd"] = "cgroupfs"
     # Load entry-point plugins (off for an engine that registers its own only).
     discover_plugins: bool = True
 

@@ -98,6 +98,11 @@ class Capability(enum.StrEnum):
     #: the spec's OCI hooks run at their stages, with the state on stdin, and a
     #: failing hook before the start fails it (an initscript, hook files).
     HOOKS = "hooks"
+    #: with the engine's ``cgroup_manager = "systemd"``, a ``cgroupsPath`` of the
+    #: form ``slice:prefix:name`` is a transient systemd scope the runtime asks
+    #: systemd for (runc's and crun's ``--systemd-cgroup``). Runtimes without it
+    #: get a cgroupfs path whatever the manager.
+    SYSTEMD_CGROUP = "systemd-cgroup"
 
     # -- network drivers --------------------------------------------------------
     #: the driver configures a pinned network namespace (``Sandbox.netns_path``).

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from pouch.cgroups._files import read_int, read_keyed
 from pouch.cgroups._limits import device_rules, settings
+from pouch.cgroups._names import SYSTEMD_SLICE, cgroup_dir, cgroups_path, systemd_booted
 from pouch.cgroups._stats import ROOT, oom_kills, read_stats
 from pouch.cgroups._tree import frozen, hierarchies, layout, remove, version
 
 __all__ = [
     "ROOT",
+    "SYSTEMD_SLICE",
+    "cgroup_dir",
+    "cgroups_path",
     "device_rules",
     "frozen",
     "hierarchies",
@@ -26,5 +30,6 @@ __all__ = [
     "read_stats",
     "remove",
     "settings",
+    "systemd_booted",
     "version",
 ]

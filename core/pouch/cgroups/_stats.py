@@ -2,7 +2,7 @@
 
 On cgroup v1 (and hybrid hosts) each controller has its own hierarchy under
 ``root/<controller>``; on v2 one unified tree under ``root``. ``cgroup`` is
-the path the spec's ``cgroupsPath`` names, relative to each hierarchy.
+the spec's ``cgroupsPath``, in either manager's form (see ``cgroup_dir``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from pouch.cgroups._files import read_int, read_keyed
+from pouch.cgroups._names import cgroup_dir
 from pouch.drivers import Stats
 
 __all__ = ["ROOT", "oom_kills", "read_stats"]
@@ -22,7 +23,7 @@ _UNLIMITED = 2**62
 
 def read_stats(cgroup: str, version: int, *, root: Path = ROOT) -> Stats:
     """One sample of the cgroup's counters; zeros for what cannot be read."""
-    relative = cgroup.strip("/")
+    relative = cgroup_dir(cgroup).strip("/")
     if version == 2:
         base = root / relative
         io = read_keyed(base / "io.stat")
@@ -50,7 +51,7 @@ def read_stats(cgroup: str, version: int, *, root: Path = ROOT) -> Stats:
 
 def oom_kills(cgroup: str, version: int, *, root: Path = ROOT) -> int:
     """How many processes the kernel's OOM killer ended in the cgroup."""
-    relative = cgroup.strip("/")
+    relative = cgroup_dir(cgroup).strip("/")
     if version == 2:
         return read_keyed(root / relative / "memory.events").get("oom_kill", 0)
     return read_keyed(root / "memory" / relative / "memory.oom_control").get("oom_kill", 0)

@@ -12,6 +12,7 @@ import contextlib
 from pathlib import Path
 from typing import Literal
 
+from pouch.cgroups._names import cgroup_dir
 from pouch.cgroups._stats import ROOT
 
 __all__ = ["frozen", "hierarchies", "layout", "remove", "version"]
@@ -53,7 +54,7 @@ def remove(*cgroups: str) -> None:
     """rmdir the given cgroups (deepest first) in every hierarchy; what is busy stays."""
     for hierarchy in hierarchies():
         for cgroup in cgroups:
-            path = hierarchy / cgroup.strip("/")
+            path = hierarchy / cgroup_dir(cgroup).strip("/")
             if path != hierarchy and path.is_dir():
                 for child in sorted(path.glob("**/"), key=lambda p: len(p.parts), reverse=True):
                     with contextlib.suppress(OSError):
@@ -62,7 +63,7 @@ def remove(*cgroups: str) -> None:
 
 def frozen(cgroup: str, version: int, *, root: Path = ROOT) -> bool:
     """Whether the freezer holds the cgroup (frozen, or on its way)."""
-    relative = cgroup.strip("/")
+    relative = cgroup_dir(cgroup).strip("/")
     try:
         if version == 2:
             return "frozen 1" in (root / relative / "cgroup.events").read_text()

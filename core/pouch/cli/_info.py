@@ -75,7 +75,8 @@ def info_lines(data: dict[str, Any]) -> list[str]:
     lines += [
         f" Logging Driver: {data.get('LoggingDriver', '')}",
         f" Cgroup Driver: {data.get('CgroupDriver', '')}",
-        f" Cgroup Version: {data.get('CgroupVersion', '')}",
+        f" Cgroup Version: {data.get('CgroupVersion', '')}"
+        + (f" ({data['PouchCgroupLayout']})" if data.get("PouchCgroupLayout") else ""),
         " Plugins:",
         f"  Volume: {_names(plugins.get('Volume'))}",
         f"  Network: {_names(plugins.get('Network'))}",

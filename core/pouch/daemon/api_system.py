@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from pouch import __version__, quota
+from pouch import __version__, cgroups, quota
 from pouch.daemon import docker_types as dt
 from pouch.daemon.http import Reply, Request, Response, Stream
 from pouch.daemon.routing import (
@@ -123,10 +123,6 @@ def _mem_total() -> int:
     return 0
 
 
-def _cgroup_version() -> str:
-    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
-
-
 @routes.route("GET", "/info")
 async def info(ctx: Daemon, request: Request) -> Reply:
     engine = ctx.engine
@@ -178,8 +174,9 @@ async def info(ctx: Daemon, request: Request) -> Reply:
             "NGoroutines": 0,
             "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": _cgroup_version(),
+            "CgroupDriver": config.cgroup_manager,
+            "CgroupVersion": str(cgroups.version()),
+            "PouchCgroupLayout": cgroups.layout(),
             "NEventsListener": 0,
             "KernelVersion": platform.release(),
             "OperatingSystem": _os_name(),

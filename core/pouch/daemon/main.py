@@ -86,6 +86,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="a directory of OCI hook files (JSON); repeatable, replaces the default"
         " /usr/share/pouch/hooks.d and /etc/pouch/hooks.d",
     )
+    parser.add_argument(
+        "--cgroup-manager",
+        choices=["cgroupfs", "systemd"],
+        help="who creates containers' cgroups: the runtime in the cgroup filesystem (default),"
+        " or systemd, as scopes in system.slice (runc and crun; needs systemd as init)",
+    )
     parser.add_argument("--tlsverify", action="store_true", default=None)
     parser.add_argument("--tlscacert")
     parser.add_argument("--tlscert")
@@ -126,6 +132,8 @@ def load_settings(args: argparse.Namespace) -> tuple[DaemonSettings, EngineConfi
         data["userns_remap"] = args.userns_remap
     if args.hooks_dirs:
         data["hooks_dirs"] = args.hooks_dirs
+    if args.cgroup_manager:
+        data["cgroup_manager"] = args.cgroup_manager
     config = load_config(None, **data)
     return settings, config
 

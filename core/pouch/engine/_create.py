@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import msgspec
 
-from pouch import oci, userns
+from pouch import cgroups, oci, userns
 from pouch.config import EngineConfig
 from pouch.drivers import Capability, PortMapping, Runtime
 from pouch.engine import _joins, _names
@@ -123,6 +123,7 @@ class Creator:
                     container_id=container_id,
                     hostname=hostname or container_id[:12],
                     mounts=mounts,
+                    cgroups_path=self._cgroups_path(container_id, runtime),
                 )
                 if idmap is not None:
                     _remap(spec, idmap, own_netns=networks == ["none"])
@@ -152,6 +153,13 @@ class Creator:
                 self._add_record(container, generated=generated)
         self.records.publish(container, "create")
         return container
+
+    def _cgroups_path(self, container_id: str, runtime: Runtime) -> str:
+        """systemd's scope where it manages cgroups and the runtime can ask it; else cgroupfs."""
+        manager = self.config.cgroup_manager
+        if Capability.SYSTEMD_CGROUP not in runtime.describe().capabilities:
+            manager = "cgroupfs"
+        return cgroups.cgroups_path(container_id, manager)
 
     def _idmap(self, config: ContainerConfig, runtime: Runtime) -> IdMap | None:
         """The user-namespace mapping for this container; None for the host's."""

@@ -14,10 +14,12 @@ from collections.abc import Callable, Sequence
 import anyio
 import anyio.abc
 
+from pouch import cgroups
 from pouch.config import EngineConfig
 from pouch.drivers import Service
 from pouch.engine._logrotate import keep_generations
 from pouch.engine._parts import Parts, build
+from pouch.errors import InvalidArgument
 from pouch.events import EventBus
 from pouch.images import ImageStore
 from pouch.kernel import Kernel
@@ -56,6 +58,12 @@ class Lifetime:
         ``ready`` receives the parts before ``pouch_engine_started`` runs (its
         hooks use the engine), and None again when the start fails.
         """
+        if self.config.cgroup_manager == "systemd" and not cgroups.systemd_booted():
+            raise InvalidArgument(
+                "systemd is not this host's init (no /run/systemd/system): use the"
+                " cgroupfs cgroup manager",
+                field="cgroup_manager",
+            )
         for directory in (self.config.root, self.config.run_root):
             directory.mkdir(parents=True, exist_ok=True, mode=0o711)
             if self.config.userns_remap:  # a remapped root must pass through them

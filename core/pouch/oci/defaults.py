@@ -173,6 +173,7 @@ def build_spec(
     container_id: str,
     hostname: str,
     cgroup_version: Literal[1, 2] | None = None,
+    cgroups_path: str = "",
     rlimit_ceiling: Mapping[str, int] | None = None,
     mounts: Sequence[Mount] = (),
 ) -> Spec:
@@ -187,6 +188,8 @@ def build_spec(
       caller's to turn into such mounts too.
     - ``cgroup_version`` defaults to ``detect_cgroup_version()``; the cgroup
       namespace is used only on v2.
+    - ``cgroups_path`` is the container's cgroup in the cgroup manager's form
+      (``pouch.cgroups.cgroups_path``); by default ``/pouch/<id>``.
     - ``rlimit_ceiling`` maps ``RLIMIT_*`` names to the highest hard limit the
       runtime may set (-1 unlimited); it defaults to this process's own hard
       limits, because a runtime without CAP_SYS_RESOURCE cannot go higher.
@@ -241,7 +244,7 @@ def build_spec(
     linux = Linux(
         sysctl=dict(config.sysctls),
         resources=resources,
-        cgroups_path=f"{CGROUP_PARENT}/{container_id}",
+        cgroups_path=cgroups_path or f"{CGROUP_PARENT}/{container_id}",
         namespaces=namespaces(config, version),
         devices=nodes,
         masked_paths=[] if privileged else list(DEFAULT_MASKED_PATHS),

@@ -9,17 +9,25 @@ Bound into ``RuntimeConformance`` by ``with_tests``: each function's ``self`` is
 
 from __future__ import annotations
 
+import platform
+import re
+import shutil
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
+import pytest
 
+from pouch import cgroups
 from pouch.drivers import Capability
+from pouch.engine import Engine
 from pouch.models import Mount, Resources
 from pouch.testing._suite import LONG, SuiteBase
+from pouch.testing.plugin import import_busybox
 
-if TYPE_CHECKING:
-    from pouch.engine import Engine
+# Doubles a string until the memory limit stops it: 64 MiB in some 26 steps.
+_HOG = ["awk", 'BEGIN { s = "x"; while (1) s = s s }']
 
 __all__: list[str] = []
 
@@ -83,3 +91,70 @@ async def test_mounts_tmpfs_sysctls_and_privileged(
         ]
     assert (shared / "out").read_text() == "out\n"
     assert Path("/proc/sys/kernel/shmmni").read_text().strip() != "1234"  # not the host's
+
+
+async def test_an_oom_kill_is_recorded(self: SuiteBase, engine: Engine, busybox: str) -> None:
+    self.require(engine, Capability.RESOURCES)
+    limit = Resources(memory=64 << 20, memory_swap=64 << 20)
+    with anyio.fail_after(self.timeout):
+        container = await self.run(engine, busybox, _HOG, resources=limit)
+        code = await engine.wait(container.id)
+    state = engine.inspect(container.id).state
+    assert (code, state.oom_killed) == (137, True), state
+
+
+async def test_stats_count_the_block_io_of_a_write(
+    self: SuiteBase, engine: Engine, busybox: str
+) -> None:
+    self.require(engine, Capability.STATS, Capability.EXEC)
+    release = tuple(int(n) for n in re.findall(r"\d+", platform.release())[:2])
+    if cgroups.version() == 1 and release >= (6, 10):
+        # blk-throttle keeps no per-cgroup counters on a disk until a rule is set there.
+        pytest.skip(f"Linux {release[0]}.{release[1]} counts v1 block I/O only on throttled disks")
+    with anyio.fail_after(self.timeout):
+        container = await self.run(engine, busybox, LONG)
+        before = await engine.stats(container.id)
+        # O_DIRECT: cgroup v1 charges only I/O that bypasses the page cache.
+        dd = ["dd", "if=/dev/zero", "of=/written", "bs=1M", "count=8", "oflag=direct"]
+        code, _, err = await engine.exec_run(container.id, dd)
+        assert code == 0, err
+        after = await engine.stats(container.id)
+        await engine.remove(container.id, force=True)
+    assert after.block_write - before.block_write >= 8 << 20, (before, after)
+
+
+async def test_the_systemd_cgroup_manager_makes_a_scope(
+    self: SuiteBase, engine: Engine, busybox_rootfs: Path
+) -> None:
+    self.require(engine, Capability.SYSTEMD_CGROUP, Capability.STATS, Capability.RESOURCES)
+    if not cgroups.systemd_booted() or shutil.which("systemctl") is None:
+        pytest.skip("systemd is not this host's init")
+    work = Path(tempfile.mkdtemp(prefix="pouch-systemd-", dir="/tmp"))
+    config = msgspec.structs.replace(
+        engine.config, root=work / "root", run_root=work / "run", cgroup_manager="systemd"
+    )
+    try:
+        with anyio.fail_after(self.timeout * 2):
+            async with Engine(config) as managed:
+                await import_busybox(managed, busybox_rootfs)
+                await _check_scope(self, managed)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def _check_scope(self: SuiteBase, engine: Engine) -> None:
+    limit = Resources(memory=64 << 20)
+    container = await self.run(engine, "busybox", LONG, resources=limit)
+    unit = f"pouch-{container.id}.scope"
+    try:
+        pid = container.state.pid
+        shown = await anyio.run_process(["systemctl", "status", "--no-pager", unit], check=False)
+        status = shown.stdout.decode()
+        assert "Active: active (running)" in status and f"{pid} " in status, status
+        assert f"/system.slice/{unit}" in Path(f"/proc/{pid}/cgroup").read_text()
+        assert (await engine.stats(container.id)).memory_limit == 64 << 20
+    finally:
+        await engine.remove(container.id, force=True)
+    active = await anyio.run_process(["systemctl", "is-active", unit], check=False)
+    state = active.stdout.decode().strip()
+    assert state in ("inactive", ""), f"{unit} is still {state} after the container's removal"

@@ -192,6 +192,11 @@ def _run(paths: ContainerDir) -> int:
     ]
     for pump in pumps:
         pump.start()
+    # Watching from before the cgroup exists: an OOM kill in the first
+    # milliseconds must not pass unseen (LXC removes the cgroup at the exit).
+    oom, exited = threading.Event(), threading.Event()
+    watch = (spec.cgroup, spec.cgroup_version, oom, exited)
+    threading.Thread(target=watch_oom, args=watch, daemon=True).start()
     pid = 0
     while True:  # until LXC says the command runs, or lxc-start gave up
         with contextlib.suppress(FileNotFoundError):
@@ -199,12 +204,10 @@ def _run(paths: ContainerDir) -> int:
         if pid or proc.poll() is not None:
             break
         time.sleep(0.005)
-    oom = threading.Event()
     if pid:
         write_atomic(paths.init_pid, f"{pid} {start_time(pid)}".encode())
-        watch = (spec.cgroup, spec.cgroup_version, oom)
-        threading.Thread(target=watch_oom, args=watch, daemon=True).start()
     returncode = proc.wait()
+    exited.set()
     for pump in pumps:
         pump.join(timeout=5)
     with lock:

@@ -34,10 +34,10 @@ def _watch_v1(base: Path, seen: threading.Event) -> None:
     try:
         (base / "cgroup.event_control").write_text(f"{efd} {ofd}")
         while base.is_dir():
-            os.eventfd_read(efd)
-            if _oom_kills(control):
+            if _oom_kills(control):  # also one before the eventfd was registered
                 seen.set()
                 return
+            os.eventfd_read(efd)
     finally:
         os.close(ofd)
         os.close(efd)
@@ -58,11 +58,18 @@ def _watch_v2(base: Path, seen: threading.Event) -> None:
         os.close(fd)
 
 
-def watch_oom(cgroup: str, version: int, seen: threading.Event) -> None:
-    """Set ``seen`` when the cgroup records an OOM kill; returns when it is gone."""
+def watch_oom(cgroup: str, version: int, seen: threading.Event, exited: threading.Event) -> None:
+    """Set ``seen`` when the cgroup records an OOM kill; returns when it is gone.
+
+    Started before LXC creates the cgroup: it waits for it to appear (or for
+    ``exited``, when the container never got that far)."""
     relative = cgroup.strip("/")
+    base = ROOT / relative if version == 2 else ROOT / "memory" / relative
+    while not base.is_dir():
+        if exited.wait(0.002):
+            return
     with contextlib.suppress(OSError):
         if version == 2:
-            _watch_v2(ROOT / relative, seen)
+            _watch_v2(base, seen)
         else:
-            _watch_v1(ROOT / "memory" / relative, seen)
+            _watch_v1(base, seen)

@@ -70,6 +70,8 @@ class OCIRuntime:
         self.conmon = conmon
         self.cgroup_version = cgroup_version
         self.version = version
+        # Whether each container's cgroup is a systemd scope, from its config.json.
+        self._systemd: dict[str, bool] = {}
 
     def describe(self) -> DriverInfo:
         return DriverInfo(
@@ -86,6 +88,7 @@ class OCIRuntime:
                 Capability.RESTORE,
                 Capability.SECCOMP,
                 Capability.STATS,
+                Capability.SYSTEMD_CGROUP,
                 Capability.TTY,
                 Capability.UPDATE,
                 Capability.USERNS,
@@ -108,13 +111,28 @@ class OCIRuntime:
     def _state(self) -> Path:
         return self.root / "state"
 
-    def _command(self, *args: str) -> list[str]:
-        return [self.binary, *self.args, "--root", str(self._state), *args]
+    def _command(self, *args: str, container: str) -> list[str]:
+        return [self.binary, *self._global_args(container), *args]
+
+    def _global_args(self, container_id: str) -> list[str]:
+        """The binary's global options for this container: ``--systemd-cgroup`` when
+        its ``cgroupsPath`` is a systemd scope (``slice:prefix:name``)."""
+        systemd = self._systemd.get(container_id)
+        if systemd is None:
+            try:
+                config = json.loads((self._dir(container_id) / "config.json").read_bytes())
+                systemd = ":" in config.get("linux", {}).get("cgroupsPath", "")
+            except (OSError, ValueError):
+                return [*self.args, "--root", str(self._state)]
+            self._systemd[container_id] = systemd
+        flags = ["--systemd-cgroup"] if systemd else []
+        return [*self.args, "--root", str(self._state), *flags]
 
     async def _run(
-        self, *args: str, stdin: bytes | None = None, quiet_if_gone: bool = False
+        self, *args: str, container: str, stdin: bytes | None = None, quiet_if_gone: bool = False
     ) -> str:
-        result = await anyio.run_process(self._command(*args), input=stdin, check=False)
+        command = self._command(*args, container=container)
+        result = await anyio.run_process(command, input=stdin, check=False)
         if result.returncode != 0:
             message = (result.stderr or result.stdout).decode(errors="replace").strip()
             if quiet_if_gone and any(word in message.lower() for word in _GONE):
@@ -157,7 +175,7 @@ class OCIRuntime:
                 ConmonOptions(
                     conmon=self.conmon,
                     runtime_path=self.binary,
-                    runtime_args=[*self.args, "--root", str(self._state)],
+                    runtime_args=self._global_args(container.id),
                     container_id=container.id,
                     bundle=directory,
                     state_dir=directory,
@@ -194,13 +212,15 @@ class OCIRuntime:
         return spec
 
     async def start(self, container_id: str) -> RuntimeState:
-        await self._run("start", container_id)
+        await self._run("start", container_id, container=container_id)
         return await self.state(container_id)
 
     async def kill(self, container_id: str, signal: int) -> None:
         if self._exit(container_id) is None:
             with contextlib.suppress(PouchError):  # it may have exited just now
-                await self._run("kill", container_id, str(signal), quiet_if_gone=True)
+                await self._run(
+                    "kill", container_id, str(signal), container=container_id, quiet_if_gone=True
+                )
 
     async def wait(self, container_id: str) -> ExitStatus:
         checked = time.monotonic()
@@ -226,7 +246,7 @@ class OCIRuntime:
         if status is not None:
             return status.state(container_id)
         try:
-            data = json.loads(await self._run("state", container_id))
+            data = json.loads(await self._run("state", container_id, container=container_id))
         except PouchError:
             return RuntimeState(id=container_id, status="stopped")
         runtime_status = data.get("status", "stopped")
@@ -237,12 +257,15 @@ class OCIRuntime:
     async def delete(self, container_id: str) -> None:
         directory = self._dir(container_id)
         if (self._state / container_id).exists():
-            await self._run("delete", "--force", container_id, quiet_if_gone=True)
+            await self._run(
+                "delete", "--force", container_id, container=container_id, quiet_if_gone=True
+            )
         if directory.exists() and self._conmon_alive(container_id):
             with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
                 os.kill(int((directory / "conmon.pid").read_text()), signal.SIGKILL)
         unmount(directory / "rootfs")
         await anyio.to_thread.run_sync(shutil.rmtree, directory, True)
+        self._systemd.pop(container_id, None)
 
     async def list(self) -> list[RuntimeState]:
         containers = self.root / "containers"
@@ -251,14 +274,19 @@ class OCIRuntime:
         return [await self.state(d.name) for d in sorted(containers.iterdir()) if d.is_dir()]
 
     async def pause(self, container_id: str) -> None:
-        await self._run("pause", container_id)
+        await self._run("pause", container_id, container=container_id)
 
     async def resume(self, container_id: str) -> None:
-        await self._run("resume", container_id)
+        await self._run("resume", container_id, container=container_id)
 
     async def update(self, container_id: str, resources: oci.LinuxResources) -> None:
         await self._run(
-            "update", "--resources", "-", container_id, stdin=msgspec.json.encode(resources)
+            "update",
+            "--resources",
+            "-",
+            container_id,
+            container=container_id,
+            stdin=msgspec.json.encode(resources),
         )
 
     async def exec(self, container_id: str, exec_id: str, process: oci.Process) -> ExecProcess:
@@ -274,7 +302,10 @@ class OCIRuntime:
         spec_path.write_bytes(msgspec.json.encode(process))
         pid_file = spec_path.with_suffix(".pid")
         started = await start_exec(
-            self._command("exec", "--pid-file", str(pid_file), "--process", str(spec_path)),
+            self._command(
+                *("exec", "--pid-file", str(pid_file), "--process", str(spec_path)),
+                container=container_id,
+            ),
             container_id,
             spec_path,
             terminal=process.terminal,

@@ -114,3 +114,27 @@ def test_limits_per_version() -> None:
     assert (v2["cpu.max"], v2["pids.max"]) == ("50000 100000", "64")
     keys = [k for k, _ in cgroups.settings(resources, 1)]
     assert keys.index("memory.limit_in_bytes") < keys.index("memory.memsw.limit_in_bytes")
+
+
+@pytest.mark.parametrize(
+    ("path", "directory"),
+    [
+        ("/pouch/abc", "/pouch/abc"),
+        ("pouch/abc/", "/pouch/abc"),
+        ("system.slice:pouch:abc", "/system.slice/pouch-abc.scope"),
+        ("machine-pouch.slice:pouch:abc", "/machine.slice/machine-pouch.slice/pouch-abc.scope"),
+        (":pouch:abc", "/system.slice/pouch-abc.scope"),
+        ("-.slice:pouch:abc", "/pouch-abc.scope"),
+    ],
+)
+def test_a_cgroups_path_of_either_manager_names_its_directory(path: str, directory: str) -> None:
+    assert cgroups.cgroup_dir(path) == directory
+
+
+def test_readers_follow_a_systemd_scope(tmp_path: Path) -> None:
+    root = tree(tmp_path, V2_FILES, "system.slice/pouch-abc.scope")
+    stats = cgroups.read_stats("system.slice:pouch:abc", 2, root=root)
+    assert (stats.memory_usage, stats.pids) == (4194304, 3)
+    assert cgroups.oom_kills("system.slice:pouch:abc", 2, root=root) == 1
+    assert cgroups.cgroups_path("abc", "systemd") == "system.slice:pouch:abc"
+    assert cgroups.cgroups_path("abc", "cgroupfs") == "/pouch/abc"

@@ -57,7 +57,8 @@ class RuntimeService:
     async def RuntimeConfig(
         self, request: pb.RuntimeConfigRequest, context: Any
     ) -> pb.RuntimeConfigResponse:
-        # pouch writes cgroups itself (cgroupfs), never through systemd.
+        # The engine's cgroup manager: kubelet must use the same driver.
+        systemd = self.engine.config.cgroup_manager == "systemd"
         return pb.RuntimeConfigResponse(
-            linux=pb.LinuxRuntimeConfiguration(cgroup_driver=pb.CGROUPFS)
+            linux=pb.LinuxRuntimeConfiguration(cgroup_driver=pb.SYSTEMD if systemd else pb.CGROUPFS)
         )

@@ -1,16 +1,29 @@
-"""The guest side of the kernel lane, installed into the guest image as text.
+"""The guest side of the kernel lane.
 
-``pouch-lane`` (stdlib Python, run by ``pouch-lane.service`` once the guest is
-up) mounts the host's 9p shares at the host's own paths, so the checkout's
-virtual environment and editable installs work unchanged; records what the
-guest really runs (kernel, cgroup layout, systemd); runs the job's command
-with its output in the job directory, where the host reads it as it grows;
-writes the exit code last, and powers the guest off.
+The image holds only ``GUEST_BOOTSTRAP``, run by ``pouch-lane.service`` once
+the guest is up: it mounts the job directory and runs the ``GUEST_SCRIPT`` the
+host wrote there for this boot (so changing it needs no new image). That
+script (stdlib Python) mounts the host's other 9p shares at the host's own
+paths, so the checkout's virtual environment and editable installs work
+unchanged; records what the guest really runs (kernel, cgroup layout,
+systemd); runs the job's command with its output in the job directory, where
+the host reads it as it grows; writes the exit code last, and powers the
+guest off.
 """
 
 from __future__ import annotations
 
-__all__ = ["GUEST_SCRIPT", "GUEST_UNIT"]
+__all__ = ["GUEST_BOOTSTRAP", "GUEST_SCRIPT", "GUEST_UNIT"]
+
+GUEST_BOOTSTRAP = """\
+#!/bin/sh
+mkdir -p /lane
+if mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,cache=none lane /lane; then
+    exec python3 /lane/pouch-lane.py
+fi
+echo "pouch-lane: no job share" >&2
+systemctl poweroff --no-block
+"""
 
 GUEST_UNIT = """\
 [Unit]
@@ -32,11 +45,12 @@ GUEST_SCRIPT = """\
 #!/usr/bin/python3
 import json, os, platform, subprocess, sys
 
-def mount(tag, path):
+def mount(tag, path, cache="loose"):
+    # loose: the guest caches what it reads (the host does not change the shares
+    # during a run); the job directory is written for the host to read at once.
     os.makedirs(path, exist_ok=True)
-    subprocess.run(["mount", "-t", "9p", "-o",
-                    "trans=virtio,version=9p2000.L,msize=524288,cache=mmap", tag, path],
-                   check=True)
+    options = "trans=virtio,version=9p2000.L,msize=524288,cache=" + cache
+    subprocess.run(["mount", "-t", "9p", "-o", options, tag, path], check=True)
 
 def layout():
     kinds = {}
@@ -48,7 +62,6 @@ def layout():
     return "hybrid" if "cgroup2" in kinds.values() else "v1"
 
 def main():
-    mount("lane", "/lane")
     job = json.load(open("/lane/job.json"))
     for tag, path in job["shares"].items():
         mount(tag, path)

@@ -5,7 +5,8 @@ Debian's ``linux-image-amd64``, systemd, python3 (the same 3.11 as the host,
 so the checkout's virtual environment runs in the guest unchanged), runc, crun,
 conmon, lxc, the CNI plugins and what the conformance suites call. Its
 customize hook installs the guest side of the lane: ``/usr/local/sbin/pouch-lane``
-and the unit that runs it once the system is up, then powers off.
+(which runs the script the host leaves in the job directory) and the unit
+that starts it once the system is up.
 
 ``guest_disk`` turns the rootfs tarball into an ext4 image (``mke2fs -d`` of
 the unpacked tree: Debian's mke2fs cannot read a tarball) and
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from pouch.oci import ImageConfig
 from pouch.testing.debian_images import Recipe, debian_rootfs_tar
-from pouch.testing.kernels._guest import GUEST_SCRIPT, GUEST_UNIT
+from pouch.testing.kernels._guest import GUEST_BOOTSTRAP, GUEST_UNIT
 
 __all__ = ["GUEST", "GuestDisk", "guest_disk"]
 
@@ -53,7 +54,7 @@ _CUSTOMIZE = f"""\
 set -e
 root="$1"
 cat > "$root/usr/local/sbin/pouch-lane" <<'SCRIPT'
-{GUEST_SCRIPT}SCRIPT
+{GUEST_BOOTSTRAP}SCRIPT
 chmod 755 "$root/usr/local/sbin/pouch-lane"
 cat > "$root/etc/systemd/system/pouch-lane.service" <<'UNIT'
 {GUEST_UNIT}UNIT

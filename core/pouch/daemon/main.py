@@ -218,6 +218,9 @@ def main(argv: Sequence[str] | None = None, *, extra_plugins: PluginFactory | No
     except ListenError as exc:
         print(f"pouchd: {exc}", file=sys.stderr)
         return 1
+    except InvalidArgument as exc:  # a setting the host cannot honour (cgroup_manager)
+        print(f"pouchd: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return 0

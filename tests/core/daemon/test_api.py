@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from pouch import cgroups
 from pouch.testing.daemon import PouchDaemon
 
 STRICT = {"Content-Type": "application/json", "User-Agent": "pouch-tests/1"}
@@ -58,6 +59,9 @@ def test_info_lists_plugins_and_runtimes(api: PouchDaemon) -> None:
     assert plugins["process"]["state"] == "loaded"
     assert plugins["networks"]["builtin"] is True
     assert "runtime:process" in plugins["process"]["provides"]
+    # The host's cgroups as they are, and the manager in force.
+    assert (info["CgroupDriver"], info["CgroupVersion"]) == ("cgroupfs", str(cgroups.version()))
+    assert info["PouchCgroupLayout"] == cgroups.layout()
 
 
 def test_malformed_json_is_a_400(api: PouchDaemon) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pouch import cgroups
 from pouch.daemon.main import load_settings, parse_args
 from pouch.errors import InvalidArgument
 from pouch.testing.daemon import PouchDaemon, running_pouchd
@@ -115,3 +116,20 @@ def test_an_older_state_file_keeps_its_id_and_nothing_else(tmp_path: Path) -> No
     with running_pouchd(tmp_path / "d") as daemon:
         assert daemon.json("GET", "/info")["ID"] == old["id"]
         assert "old" not in {n["Name"] for n in daemon.json("GET", "/networks")}
+
+
+def test_the_cgroup_manager_is_a_setting_the_host_must_honour(tmp_path: Path) -> None:
+    config = tmp_path / "pouchd.toml"
+    config.write_text('cgroup_manager = "systemd"\n')
+    _, engine = load_settings(parse_args(["--config", str(config)]))
+    assert engine.cgroup_manager == "systemd"
+    _, engine = load_settings(parse_args(["--cgroup-manager", "cgroupfs"]))
+    assert engine.cgroup_manager == "cgroupfs"
+    config.write_text('cgroup_manager = "upstart"\n')
+    with pytest.raises(InvalidArgument, match="cgroup_manager"):
+        load_settings(parse_args(["--config", str(config)]))
+    if cgroups.systemd_booted():
+        pytest.skip("systemd is this host's init: the systemd manager is allowed here")
+    done = pouchd("--root", str(tmp_path / "r"), "--run-root", str(tmp_path / "run"),
+                  "-H", f"unix://{tmp_path}/s.sock", "--cgroup-manager", "systemd")  # fmt: skip
+    assert done.returncode == 2 and "cgroup_manager: systemd is not this host's init" in done.stderr

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from pouch.testing._seccomp_tests import _probe as seccomp_probe
 from pouch.testing.debian_images import SYSTEMD, debian_rootfs_tar
 from pouch.testing.kernels._image import guest_disk
 from pouch.testing.kernels._report import Counts, consistent, read_junit, table
@@ -142,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     checkout = Path.cwd()
     _say("guest image: building or reusing the cached one (mmdebstrap, a few minutes at first)")
     disk = guest_disk()
-    # The systemd rich-container test imports this image: built here, read there.
+    # Built here, read there: the image the systemd rich-container test imports,
+    # and the static seccomp probe (the guest has no compiler).
     debian_rootfs_tar(SYSTEMD)
+    with contextlib.suppress(Exception, pytest.skip.Exception):
+        seccomp_probe()
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pouch"
     shares = {"src": str(checkout), "cache": str(cache)}
     # The interpreter and its virtual environment, where they are not in the checkout.
@@ -159,13 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for layout in arguments.layouts.split(","):
         directory = arguments.out / layout
-        pytest = [
+        run_tests = [
             *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "-rfE"),
             *("--import-mode=importlib", "--junitxml=/lane/junit.xml", *arguments.tests),
             *(("-k", CORE) if arguments.subset == "core" else ()),
         ]
         job = Job(
-            command=["bash", "-c", arguments.shell] if arguments.shell else pytest,
+            command=["bash", "-c", arguments.shell] if arguments.shell else run_tests,
             cwd=str(checkout),
             shares=shares,
             env={

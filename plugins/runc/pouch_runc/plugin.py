@@ -62,6 +62,12 @@ def default_runtimes() -> dict[str, dict[str, Any]]:
     return found
 
 
+# crun puts a container of a systemd scope in a "container" child cgroup on
+# cgroup v2; without it the scope is the container's cgroup, as with runc, so
+# stats, OOM watching and cleanup find it at the cgroupsPath.
+CRUN_ANNOTATIONS = {"run.oci.systemd.subgroup": ""}
+
+
 def hybrid_cgroups() -> bool:
     """cgroup v1 controllers with a cgroup2 hierarchy mounted beside them."""
     try:
@@ -134,6 +140,7 @@ def pouch_add_runtimes(config: EngineConfig) -> list[Runtime]:
                 cgroup_version=cgroup_version,
                 version=_version(path),
                 console_exec=Path(path).name == "crun",
+                annotations=CRUN_ANNOTATIONS if Path(path).name == "crun" else None,
             )
         )
     return found

@@ -59,11 +59,14 @@ class OCIRuntime:
         cgroup_version: int,
         version: str = "",
         console_exec: bool = False,
+        annotations: dict[str, str] | None = None,
     ) -> None:
         """``console_exec``: the binary runs ``exec -t`` with a console socket
-        and still waits for the process (crun does; runc only when detached)."""
+        and still waits for the process (crun does; runc only when detached).
+        ``annotations`` are added to every container's bundle spec."""
         self.name = name
         self.console_exec = console_exec
+        self.annotations = dict(annotations or {})
         self.binary = binary
         self.args = list(args)
         self.root = state_root / name
@@ -198,6 +201,8 @@ class OCIRuntime:
     def _bundle_spec(self, container: RuntimeContainer, rootfs: Path) -> oci.Spec:
         spec = msgspec.structs.replace(container.spec)
         spec.root = oci.Root(path=str(rootfs), readonly=spec.root.readonly if spec.root else False)
+        if self.annotations:
+            spec.annotations = {**spec.annotations, **self.annotations}
         if spec.process is not None:
             spec.process = msgspec.structs.replace(
                 spec.process, user=resolve_user(spec.process.user, rootfs)

@@ -76,7 +76,7 @@ def info_lines(data: dict[str, Any]) -> list[str]:
         f" Logging Driver: {data.get('LoggingDriver', '')}",
         f" Cgroup Driver: {data.get('CgroupDriver', '')}",
         f" Cgroup Version: {data.get('CgroupVersion', '')}"
-        + (f" ({data['PouchCgroupLayout']})" if data.get("PouchCgroupLayout") else ""),
+        + (" (hybrid)" if data.get("PouchCgroupLayout") == "hybrid" else ""),
         " Plugins:",
         f"  Volume: {_names(plugins.get('Volume'))}",
         f"  Network: {_names(plugins.get('Network'))}",

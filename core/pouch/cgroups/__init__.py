@@ -9,6 +9,7 @@ or move processes: that is the runtime's.
 
 from __future__ import annotations
 
+from pouch.cgroups._accounting import disks, with_v1_accounting
 from pouch.cgroups._files import read_int, read_keyed
 from pouch.cgroups._limits import device_rules, settings
 from pouch.cgroups._names import SYSTEMD_SLICE, cgroup_dir, cgroups_path, systemd_booted
@@ -21,6 +22,7 @@ __all__ = [
     "cgroup_dir",
     "cgroups_path",
     "device_rules",
+    "disks",
     "frozen",
     "hierarchies",
     "layout",
@@ -32,4 +34,5 @@ __all__ = [
     "settings",
     "systemd_booted",
     "version",
+    "with_v1_accounting",
 ]

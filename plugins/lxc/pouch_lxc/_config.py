@@ -23,7 +23,7 @@ from pathlib import Path
 
 import msgspec
 
-from pouch.cgroups import device_rules, settings
+from pouch.cgroups import device_rules, disks, settings, with_v1_accounting
 from pouch.drivers import RuntimeContainer
 from pouch.errors import InvalidArgument, PouchError
 from pouch.oci import ANNOTATION_CGROUPNS, RLIM_INFINITY, User, all_capabilities
@@ -197,6 +197,8 @@ def render(
     ]
     prefix = "lxc.cgroup2" if cgroup_version == 2 else "lxc.cgroup"
     resources = linux.resources if linux else None
+    if cgroup_version == 1 and linux is not None:  # block I/O counted, as on v2
+        resources = with_v1_accounting(resources, disks())
     pairs = settings(resources, cgroup_version)
     pairs += device_rules(resources.devices if resources else [])
     lines += [f"{prefix}.{key} = {_value(value, 'a cgroup value')}" for key, value in pairs]

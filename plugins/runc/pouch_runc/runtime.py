@@ -21,7 +21,7 @@ import anyio
 import msgspec
 
 from pouch import oci
-from pouch.cgroups import read_stats
+from pouch.cgroups import disks, read_stats, with_v1_accounting
 from pouch.drivers import (
     Capability,
     DriverInfo,
@@ -206,6 +206,10 @@ class OCIRuntime:
         if spec.process is not None:
             spec.process = msgspec.structs.replace(
                 spec.process, user=resolve_user(spec.process.user, rootfs)
+            )
+        if spec.linux is not None and self.cgroup_version == 1:  # block I/O counted, as on v2
+            spec.linux = msgspec.structs.replace(
+                spec.linux, resources=with_v1_accounting(spec.linux.resources, disks())
             )
         if spec.linux is not None and container.sandbox.netns_path:
             spec.linux.namespaces = [

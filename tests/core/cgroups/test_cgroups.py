@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from pouch import cgroups
-from pouch.oci import LinuxCPU, LinuxMemory, LinuxPids, LinuxResources
+from pouch.oci import (
+    LinuxBlockIO,
+    LinuxCPU,
+    LinuxMemory,
+    LinuxPids,
+    LinuxResources,
+    LinuxThrottleDevice,
+)
 
 CGROUP = "/pouch/abc"
 
@@ -138,3 +145,21 @@ def test_readers_follow_a_systemd_scope(tmp_path: Path) -> None:
     assert cgroups.oom_kills("system.slice:pouch:abc", 2, root=root) == 1
     assert cgroups.cgroups_path("abc", "systemd") == "system.slice:pouch:abc"
     assert cgroups.cgroups_path("abc", "cgroupfs") == "/pouch/abc"
+
+
+def test_v1_accounting_rules_cover_every_disk_and_keep_the_users(tmp_path: Path) -> None:
+    for name, dev, size in (("vda", "254:0", "100"), ("loop0", "7:0", "0"), ("sdb", "8:16", "9")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "dev").write_text(dev + "\n")
+        (tmp_path / name / "size").write_text(size + "\n")
+    assert cgroups.disks(tmp_path) == [(8, 16), (254, 0)]  # an empty loop device has no I/O
+    own = LinuxBlockIO(throttle_write_bps_device=[LinuxThrottleDevice(major=8, minor=16, rate=1)])
+    resources = cgroups.with_v1_accounting(LinuxResources(block_io=own), [(8, 16), (254, 0)])
+    assert resources.block_io is not None
+    writes = {(d.major, d.minor): d.rate for d in resources.block_io.throttle_write_bps_device}
+    reads = {(d.major, d.minor): d.rate for d in resources.block_io.throttle_read_bps_device}
+    assert writes == {(8, 16): 1, (254, 0): 2**62}  # the user's own limit stays
+    assert reads == {(8, 16): 2**62, (254, 0): 2**62}
+    assert ("blkio.throttle.read_bps_device", "254:0 4611686018427387904") in (
+        cgroups.settings(resources, 1)
+    )

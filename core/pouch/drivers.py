@@ -71,6 +71,9 @@ class Capability(enum.StrEnum):
     UPDATE = "update"
     #: ``Runtime.stats`` samples resource usage.
     STATS = "stats"
+    #: those samples count the container's block I/O (``block_read``,
+    #: ``block_write``): a VM writing to a shared file system has none.
+    BLOCK_STATS = "block-stats"
     #: a container can have a terminal (``process.terminal``); ``Runtime.resize`` works.
     TTY = "tty"
     #: ``Runtime.attach`` connects to the main process's stdin.

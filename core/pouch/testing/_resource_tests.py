@@ -104,7 +104,7 @@ async def test_an_oom_kill_is_recorded(self: SuiteBase, engine: Engine, busybox:
 async def test_stats_count_the_block_io_of_a_write(
     self: SuiteBase, engine: Engine, busybox: str
 ) -> None:
-    self.require(engine, Capability.STATS, Capability.EXEC)
+    self.require(engine, Capability.STATS, Capability.BLOCK_STATS, Capability.EXEC)
     with anyio.fail_after(self.timeout):
         container = await self.run(engine, busybox, LONG)
         before = await engine.stats(container.id)

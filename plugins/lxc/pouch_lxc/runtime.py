@@ -60,6 +60,7 @@ _CAPABILITIES = [
     Capability.RESTORE,
     Capability.SECCOMP,
     Capability.STATS,
+    Capability.BLOCK_STATS,
 ]
 
 

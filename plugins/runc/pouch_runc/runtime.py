@@ -82,6 +82,7 @@ class OCIRuntime:
             version=self.version,
             capabilities=[
                 Capability.ATTACH,
+                Capability.BLOCK_STATS,
                 Capability.DEVICES,
                 Capability.EXEC,
                 Capability.HOOKS,

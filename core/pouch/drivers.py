@@ -71,6 +71,9 @@ class Capability(enum.StrEnum):
     UPDATE = "update"
     #: ``Runtime.stats`` samples resource usage.
     STATS = "stats"
+    #: an exit by the kernel's OOM killer is reported (``ExitStatus.oom_killed``)
+    #: whenever it happens, also in the container's first milliseconds.
+    OOM_KILLED = "oom-killed"
     #: those samples count the container's block I/O (``block_read``,
     #: ``block_write``): a VM writing to a shared file system has none.
     BLOCK_STATS = "block-stats"

@@ -92,7 +92,7 @@ async def test_mounts_tmpfs_sysctls_and_privileged(
 
 
 async def test_an_oom_kill_is_recorded(self: SuiteBase, engine: Engine, busybox: str) -> None:
-    self.require(engine, Capability.RESOURCES)
+    self.require(engine, Capability.RESOURCES, Capability.OOM_KILLED)
     limit = Resources(memory=64 << 20, memory_swap=64 << 20)
     with anyio.fail_after(self.timeout):
         container = await self.run(engine, busybox, _HOG, resources=limit)

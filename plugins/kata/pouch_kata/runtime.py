@@ -154,6 +154,7 @@ class KataRuntime:
                 Capability.RESTORE,
                 Capability.SECCOMP,
                 Capability.STATS,
+                Capability.OOM_KILLED,
                 Capability.TTY,
                 Capability.UPDATE,
             ],

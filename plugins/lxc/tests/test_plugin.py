@@ -47,6 +47,7 @@ def test_registers_the_lxc_runtime_when_installed(tmp_path: Path) -> None:
     assert info.version and info.version[0].isdigit()
     expected = {
         "attach",
+        "block-stats",
         "exec",
         "hooks",
         "namespaces",

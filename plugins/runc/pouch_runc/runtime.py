@@ -87,6 +87,7 @@ class OCIRuntime:
                 Capability.EXEC,
                 Capability.HOOKS,
                 Capability.NAMESPACES,
+                Capability.OOM_KILLED,
                 Capability.PAUSE,
                 Capability.RESOURCES,
                 Capability.RESTORE,

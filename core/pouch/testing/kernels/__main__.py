@@ -71,8 +71,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--subset",
         choices=("all", "core"),
         default="all",
-        help="all: the suites whole (some 15 minutes a layout under TCG); core: the tests"
-        " the cgroup layout can change (some 6 minutes a layout)",
+        help="all: the suites whole (some 21 minutes a layout under TCG); core: the tests"
+        " the cgroup layout can change (some 9 minutes a layout)",
     )
     parser.add_argument(
         "--accel",

@@ -68,17 +68,28 @@ def default_runtimes() -> dict[str, dict[str, Any]]:
 CRUN_ANNOTATIONS = {"run.oci.systemd.subgroup": ""}
 
 
-def hybrid_cgroups() -> bool:
-    """cgroup v1 controllers with a cgroup2 hierarchy mounted beside them."""
+def hybrid_cgroups(root: str = "/sys/fs/cgroup") -> bool:
+    """cgroup v1 controllers with a cgroup2 hierarchy beside them that holds one.
+
+    systemd's hybrid mode mounts an empty cgroup2 hierarchy at unified/, which
+    crun handles; a host that binds a controller there (hugetlb, say) is one
+    crun 1.8 refuses.
+    """
     try:
         mounts = Path("/proc/self/mounts").read_text().splitlines()
     except OSError:
         return False
-    return any(
-        line.split()[1] == "/sys/fs/cgroup/unified" and line.split()[2] == "cgroup2"
-        for line in mounts
-        if len(line.split()) > 2
-    )
+    unified = f"{root}/unified"
+    if not any(
+        fields[1] == unified and fields[2] == "cgroup2"
+        for fields in (line.split() for line in mounts)
+        if len(fields) > 2
+    ):
+        return False
+    try:
+        return bool(Path(unified, "cgroup.controllers").read_text().split())
+    except OSError:
+        return False
 
 
 def crun_wrapper(binary: str, directory: Path) -> str:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from pouch.builders import Builder
     from pouch.config import EngineConfig
+    from pouch.distribution import Source
     from pouch.drivers import NetworkDriver, Runtime, Service, VolumeDriver
     from pouch.engine import Engine
     from pouch.models import Container
@@ -112,6 +113,22 @@ def pouch_security_options(config: EngineConfig) -> list[str]:
 # ---------------------------------------------------------------------------
 # engine: start and stop of the whole engine
 # ---------------------------------------------------------------------------
+
+
+@hookspec
+def pouch_blob_peers(registry: str, repository: str) -> list[Source]:
+    """Peers that may hold blobs of ``registry``/``repository``, for one pull.
+
+    Called once per pull, from a worker thread; each blob is then asked of
+    the peers in order, then of the registry's mirrors, then of the registry,
+    and whatever a peer serves is verified by digest before it is stored. A
+    peer that lacks a blob raises ``NoSuchObject`` from ``open``; one that
+    cannot serve it raises a ``RegistryError``. Manifests by tag never come
+    from peers.
+
+    :param registry: the image's registry (``docker.io``, ``host:port``).
+    :param repository: the repository within it (``library/busybox``).
+    """
 
 
 @hookspec

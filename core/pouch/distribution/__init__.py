@@ -9,10 +9,14 @@ registry without an image store, such as test helpers. Standard library only
 and progress callbacks are called from those threads. Every blob is verified
 by digest before the store keeps it. This package must not unpack layers or
 record images itself: ``ImageStore.add_image`` does, through ``BlobSource``.
+Blobs come through a ``SourceChain`` per pull: peers (``PeerFinder``, which
+plugins provide), the mirrors, the registry, chosen per blob and resumed from
+the bytes already received when a source stops.
 """
 
 from __future__ import annotations
 
+from pouch.distribution._chain import EndpointSource, PeerFinder, Source, SourceChain, no_peers
 from pouch.distribution._client import MANIFEST_ACCEPT, Endpoint, RegistryClient
 from pouch.distribution._credentials import CredentialStore, registry_key
 from pouch.distribution._errors import (
@@ -36,7 +40,9 @@ __all__ = [
     "DigestMismatch",
     "Distribution",
     "Endpoint",
+    "EndpointSource",
     "ImageNotFound",
+    "PeerFinder",
     "PlatformNotAvailable",
     "ProgressCallback",
     "PullProgress",
@@ -47,7 +53,10 @@ __all__ = [
     "RegistryError",
     "RegistryUnauthorized",
     "RegistryUnavailable",
+    "Source",
+    "SourceChain",
     "format_platform",
+    "no_peers",
     "parse_platform",
     "registry_key",
 ]

@@ -208,25 +208,48 @@ class RegistryClient:
         response.close()
         return response.status == 200
 
-    def open_blob(self, repo: str, digest: str) -> Response:
-        """Start downloading a blob (redirects followed); ``NoSuchObject`` for a 404."""
+    def open_blob(self, repo: str, digest: str, offset: int = 0) -> Response:
+        """Start downloading a blob (redirects followed); ``NoSuchObject`` for a 404.
+
+        With ``offset`` the transfer starts there (``Range``); a server that
+        ignores the range answers 200 with the whole blob, which the caller
+        of ``blob_chunks`` never sees: it skips the bytes it already has.
+        """
+        headers = {"Range": f"bytes={offset}-"} if offset else None
         response = self.request(
             "GET",
             f"/v2/{repo}/blobs/{digest}",
             scopes=(pull_scope(repo),),
             what=f"blob {digest} of {self.host}/{repo}",
-            expect=(200, 404),
+            headers=headers,
+            expect=(200, 206, 404),
         )
         if response.status == 404:
             response.close()
             raise NoSuchObject(f"blob {digest} not found in {self.host}/{repo}")
         return response
 
-    def blob_chunks(self, repo: str, digest: str) -> Generator[bytes, None, None]:
-        """The blob's bytes; an interrupted transfer raises ``RegistryUnavailable``."""
-        with self.open_blob(repo, digest) as response:
+    def blob_chunks(self, repo: str, digest: str, offset: int = 0) -> Generator[bytes, None, None]:
+        """The blob's bytes from ``offset``; a cut transfer raises ``RegistryUnavailable``."""
+        with self.open_blob(repo, digest, offset) as response:
+            skip = offset
+            if response.status == 206:
+                start = response.header("Content-Range").removeprefix("bytes ").split("-")[0]
+                if start != str(offset):
+                    raise RegistryError(
+                        f"{self.host} answered a range request for {digest} from byte "
+                        f"{offset} with {response.header('Content-Range')!r}",
+                        host=self.host,
+                    )
+                skip = 0
             try:
-                yield from response.chunks()
+                for chunk in response.chunks():
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk, skip = chunk[dropped:], skip - dropped
+                        if not chunk:
+                            continue
+                    yield chunk
             except TransportError as exc:
                 raise RegistryUnavailable(
                     f"download of {digest} from {self.host}/{repo} was interrupted: "

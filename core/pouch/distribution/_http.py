@@ -101,8 +101,9 @@ class Response:
                 raise TransportError(self.host, f"response body larger than {limit} bytes")
         return bytes(data)
 
-    def chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
-        """The body in pieces; a connection cut short raises ``TransportError``."""
+    def chunks(self, size: int | None = None) -> Iterator[bytes]:
+        """The body in pieces as they arrive (or of ``size``); a connection cut
+        short raises ``TransportError`` after the bytes that did arrive."""
         length = self.header("Content-Length")
         expected = int(length) if length.isdigit() else None
         received = 0

@@ -13,16 +13,18 @@ write blobs or snapshots except through ``ImageStore``. Blocking.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
 import msgspec
 
 from pouch.distribution import _progress as status
-from pouch.distribution._client import RegistryClient
+from pouch.distribution._chain import EndpointSource, PeerFinder, Source, SourceChain, no_peers
+from pouch.distribution._client import Endpoint, RegistryClient
 from pouch.distribution._errors import DigestMismatch, RegistryError
 from pouch.distribution._platforms import select_manifest
 from pouch.distribution._progress import Reporter, short_id
@@ -48,6 +50,10 @@ _T = TypeVar("_T")
 _POLL = 0.05  # how often the unpack watcher looks for a layer's committed snapshot
 
 
+def _same(client: RegistryClient) -> RegistryClient:
+    return client
+
+
 class _Stopped(Exception):
     """Another download of the same pull failed: stop this one."""
 
@@ -55,10 +61,18 @@ class _Stopped(Exception):
 class Puller:
     """Pulls into ``store`` from ``registries``; share one per engine (it holds the locks)."""
 
-    def __init__(self, registries: Registries, store: ImageStore, locks: KeyedLocks) -> None:
+    def __init__(
+        self,
+        registries: Registries,
+        store: ImageStore,
+        locks: KeyedLocks,
+        peers: PeerFinder = no_peers,
+    ) -> None:
+        """``peers(registry, repo)``: the sources asked for each blob before mirrors."""
         self.registries = registries
         self.store = store
         self.locks = locks
+        self.peers = peers
 
     def pull(
         self,
@@ -68,7 +82,7 @@ class Puller:
         credentials: tuple[str, str] | None = None,
     ) -> Image:
         """``credentials`` go to the registry itself, never to its mirrors."""
-        client, raw, media_type, top_digest = self._manifest(ref, credentials)
+        client, raw, media_type, top_digest, chain = self._manifest(ref, credentials)
         report(f"Pulling from {ref.path}", ref.tag or ref.digest)
         top = Descriptor(mediaType=media_type or OCI_MANIFEST, digest=top_digest, size=len(raw))
         source = RegistryBlobSource(client, ref.path)
@@ -83,12 +97,12 @@ class Puller:
                 before = self._existing(ref)
                 layers = [layer.digest for layer in manifest.layers]
                 with self.store.lease(chosen.digest, manifest.config.digest, *layers):
-                    self._fetch(source, manifest.config, "config")
+                    self._store_blob(chain, manifest.config, "config")
                     document = self._decode(manifest.config, ImageDocument, ref)
                     chains = chain_ids(document.rootfs.diff_ids)
                     if len(chains) != len(layers):
                         chains = [""] * len(layers)  # add_image reports the mismatch
-                    self._download(source, manifest.layers, chains, report)
+                    self._download(chain, manifest.layers, chains, report)
                     name = ref.digested if ref.digest else ref.tagged
                     image = self._record(
                         top, name, source, platform, manifest.layers, chains, report
@@ -101,20 +115,37 @@ class Puller:
 
     def _manifest(
         self, ref: Reference, credentials: tuple[str, str] | None
-    ) -> tuple[RegistryClient, bytes, str, str]:
-        """The manifest or index from the first endpoint that has it."""
-        for endpoint in self.registries.endpoints(ref.domain):
+    ) -> tuple[RegistryClient, bytes, str, str, SourceChain]:
+        """The manifest or index from the first endpoint that has it, and the blob sources.
+
+        Blobs come from the peers, then from that endpoint and the ones after
+        it: a mirror that had the manifest but lacks a blob falls through.
+        """
+        endpoints = self.registries.endpoints(ref.domain)
+        for index, endpoint in enumerate(endpoints):
             try:
                 client = self.registries.client(endpoint, None if endpoint.mirror else credentials)
                 raw, media_type, digest = client.get_manifest(
                     ref.path, ref.digest or ref.tag, what=ref.familiar()
                 )
-                return client, raw, media_type, digest
             except (RegistryError, NoSuchImage) as exc:
                 if not endpoint.mirror:
                     raise
-                log.info("mirror %s skipped for %s: %s", endpoint.host, ref, exc)
+                log.warning("mirror %s skipped for %s: %s", endpoint.host, ref, exc)
+                continue
+            sources: list[Source] = list(self.peers(ref.domain, ref.path))
+            sources.append(EndpointSource(functools.partial(_same, client), endpoint))
+            sources += [self._endpoint_source(e, credentials) for e in endpoints[index + 1 :]]
+            return client, raw, media_type, digest, SourceChain(sources, ref.path)
         raise AssertionError("the origin is always the last endpoint")
+
+    def _endpoint_source(
+        self, endpoint: Endpoint, credentials: tuple[str, str] | None
+    ) -> EndpointSource:
+        def make() -> RegistryClient:
+            return self.registries.client(endpoint, None if endpoint.mirror else credentials)
+
+        return EndpointSource(make, endpoint)
 
     def _existing(self, ref: Reference) -> Image | None:
         try:
@@ -149,11 +180,60 @@ class Puller:
             host=source.client.host,
         )
 
+    def _store_blob(
+        self,
+        chain: SourceChain,
+        descriptor: Descriptor,
+        kind: str,
+        wrap: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
+    ) -> list[str]:
+        """A blob into the store from the chain, verified; the sources it came from.
+
+        Bytes that fail verification mark their sources bad for this pull and
+        the blob is fetched again from the next ones; the registry's bad bytes
+        end the pull.
+        """
+        if self.store.content.exists(descriptor.digest):
+            return []
+        for _ in chain.sources:
+            used: list[str] = []
+            body = chain.blob(descriptor.digest, used)
+            stream = wrap(body) if wrap is not None else body
+            try:
+                self.store.content.write(stream, descriptor.digest, descriptor.size)
+                log.info("%s %s from %s", kind, descriptor.digest, ", ".join(used) or "nowhere")
+                return used
+            except InvalidArgument as exc:
+                named = ", ".join(used) or chain.last.name
+                log.warning(
+                    "%s %s from %s failed verification: %s",
+                    kind,
+                    descriptor.digest,
+                    named,
+                    exc.message,
+                )
+                chain.mark_bad(used, exc.message)
+                if not used or chain.last.name in used:
+                    raise DigestMismatch(
+                        f"{kind} {descriptor.digest} from {named}/{chain.repo} failed "
+                        f"verification and was not stored: {exc.message}",
+                        host=named.rpartition(" ")[2],
+                    ) from None
+            finally:
+                for opened in (stream, body):
+                    close = getattr(opened, "close", None)
+                    if close is not None:
+                        close()
+        raise DigestMismatch(
+            f"{kind} {descriptor.digest} of {chain.repo}: every source served bytes that "
+            "failed verification; nothing was stored"
+        )
+
     # -- layers -------------------------------------------------------------------
 
     def _download(
         self,
-        source: RegistryBlobSource,
+        sources: SourceChain,
         layers: list[Descriptor],
         chains: list[str],
         report: Reporter,
@@ -182,7 +262,7 @@ class Puller:
         stop = threading.Event()
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="pouch-pull") as pool:
             futures = [
-                pool.submit(self._download_one, source, layer, report, stop)
+                pool.submit(self._download_one, sources, layer, report, stop)
                 for layer in missing.values()
             ]
             try:
@@ -195,7 +275,7 @@ class Puller:
                 raise
 
     def _download_one(
-        self, source: RegistryBlobSource, layer: Descriptor, report: Reporter, stop: threading.Event
+        self, chain: SourceChain, layer: Descriptor, report: Reporter, stop: threading.Event
     ) -> None:
         short = short_id(layer.digest)
         with self.locks.hold(layer.digest):
@@ -204,23 +284,15 @@ class Puller:
             if self.store.content.exists(layer.digest):  # a concurrent pull fetched it
                 report(status.DOWNLOAD_COMPLETE, short)
                 return
-            chunks = source.client.blob_chunks(source.repo, layer.digest)
 
-            def stream() -> Generator[bytes, None, None]:
+            def stream(chunks: Iterator[bytes]) -> Generator[bytes, None, None]:
                 for chunk in report.counted(chunks, short, layer.size):
                     if stop.is_set():
                         raise _Stopped
                     yield chunk
                 report(status.VERIFYING, short)
 
-            body = stream()
-            try:
-                self.store.content.write(body, layer.digest, layer.size)
-            except InvalidArgument as exc:
-                raise self._mismatch(source, "layer", layer, exc) from None
-            finally:
-                body.close()
-                chunks.close()
+            self._store_blob(chain, layer, "layer", stream)
         report(status.DOWNLOAD_COMPLETE, short)
 
     # -- unpacking ----------------------------------------------------------------

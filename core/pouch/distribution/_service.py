@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pouch.config import RegistrySettings
+from pouch.distribution._chain import PeerFinder, no_peers
 from pouch.distribution._platforms import parse_platform
 from pouch.distribution._progress import ProgressCallback, Reporter
 from pouch.distribution._pull import Puller
@@ -38,12 +39,14 @@ class Distribution:
         *,
         timeout: float = 60.0,
         mirrors: Mapping[str, Sequence[str]] | None = None,
+        peers: PeerFinder = no_peers,
     ) -> None:
-        """``mirrors`` overrides ``settings.mirrors`` with mirrors per registry."""
+        """``mirrors`` overrides ``settings.mirrors`` with mirrors per registry;
+        ``peers(registry, repo)`` lists the sources asked for a blob before them."""
         self.store = store
         self.registries = Registries(settings, timeout=timeout, mirrors=mirrors)
         self._locks = KeyedLocks()
-        self._puller = Puller(self.registries, store, self._locks)
+        self._puller = Puller(self.registries, store, self._locks, peers)
         self._pusher = Pusher(self.registries, store, self._locks)
 
     def pull(

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 import anyio
 
 from pouch.config import EngineConfig
-from pouch.distribution import Distribution, ProgressCallback
+from pouch.distribution import Distribution, PeerFinder, ProgressCallback, no_peers
 from pouch.engine._image_archives import ImageArchives
 from pouch.engine._records import Records
 from pouch.events import EventBus
@@ -41,8 +41,11 @@ class Images:
         records: Records,
         events: EventBus,
         archives: ImageArchives,
+        peers: PeerFinder = no_peers,
     ) -> None:
+        """``peers``: where blobs are asked for first (the ``pouch_blob_peers`` hook)."""
         self.config = config
+        self._peers = peers
         self.store = store
         """The image and layer store (content, snapshots, names)."""
         self.records = records
@@ -54,7 +57,7 @@ class Images:
     def distribution(self) -> Distribution:
         """The registry client of this engine (made on first use)."""
         if self._distribution is None:
-            self._distribution = Distribution(self.store, self.config.registries)
+            self._distribution = Distribution(self.store, self.config.registries, peers=self._peers)
         return self._distribution
 
     def _image_in_use(self, image_id: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar, cast
 import anyio.abc
 
 from pouch.config import EngineConfig
+from pouch.distribution import Source
 from pouch.engine._archive import ContainerFiles
 from pouch.engine._attach import Attachments
 from pouch.engine._commit import Commits
@@ -81,7 +82,12 @@ def build(
     runs = Runs(config, kernel, records, sandboxes, store, task_group, auto_remove, health)
     containers = Containers(kernel, records, runs, volumes, store)
     creator = Creator(config, kernel, records, networks, volumes, store, default_runtime)
-    images = Images(config, store, records, events, ImageArchives(store, events))
+
+    def peers(registry: str, repository: str) -> list[Source]:
+        found = kernel.pm.hook.pouch_blob_peers(registry=registry, repository=repository)
+        return [source for sources in found for source in sources]
+
+    images = Images(config, store, records, events, ImageArchives(store, events), peers)
     return Parts(
         records=records,
         networks=networks,

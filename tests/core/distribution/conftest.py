@@ -44,7 +44,8 @@ class FakeRegistry:
     blobs stop half-way with the full Content-Length; ``redirect`` sends blob
     GETs to ``/storage/…`` on ``localhost`` (another host for the client);
     ``fail_with`` answers every API request with that status; ``users`` turns
-    on bearer-token auth with the ``/token`` endpoint.
+    on bearer-token auth with the ``/token`` endpoint. Blob GETs honour
+    ``Range: bytes=N-`` (206) unless ``ranges`` is False.
     """
 
     def __init__(self, users: dict[str, str] | None = None) -> None:
@@ -54,6 +55,7 @@ class FakeRegistry:
         self.truncated: set[str] = set()
         self.redirect = False
         self.fail_with = 0
+        self.ranges = True
         self.users = users
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.token_requests: list[str] = []
@@ -181,6 +183,11 @@ class FakeRegistry:
                 elif digest in fake.truncated:
                     self._send(200, data[: len(data) // 2], length=str(len(data)))
                     self.close_connection = True
+                elif self.headers.get("Range", "").startswith("bytes=") and fake.ranges:
+                    start = int(self.headers["Range"][6:].partition("-")[0])
+                    rest = data[start:]
+                    end = f"{start}-{len(data) - 1}/{len(data)}"
+                    self._send(206, rest, Content_Range=f"bytes {end}")
                 else:
                     self._send(200, data)
 

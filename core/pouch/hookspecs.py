@@ -116,7 +116,7 @@ def pouch_security_options(config: EngineConfig) -> list[str]:
 
 
 @hookspec
-def pouch_blob_peers(registry: str, repository: str) -> list[Source]:
+def pouch_blob_peers(config: EngineConfig, registry: str, repository: str) -> list[Source]:
     """Peers that may hold blobs of ``registry``/``repository``, for one pull.
 
     Called once per pull, from a worker thread; each blob is then asked of
@@ -126,6 +126,7 @@ def pouch_blob_peers(registry: str, repository: str) -> list[Source]:
     cannot serve it raises a ``RegistryError``. Manifests by tag never come
     from peers.
 
+    :param config: the engine's configuration.
     :param registry: the image's registry (``docker.io``, ``host:port``).
     :param repository: the repository within it (``library/busybox``).
     """

@@ -84,7 +84,9 @@ def build(
     creator = Creator(config, kernel, records, networks, volumes, store, default_runtime)
 
     def peers(registry: str, repository: str) -> list[Source]:
-        found = kernel.pm.hook.pouch_blob_peers(registry=registry, repository=repository)
+        found = kernel.pm.hook.pouch_blob_peers(
+            config=config, registry=registry, repository=repository
+        )
         return [source for sources in found for source in sources]
 
     images = Images(config, store, records, events, ImageArchives(store, events), peers)

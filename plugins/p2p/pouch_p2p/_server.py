@@ -1,0 +1,238 @@
+"""The peer service: this node's verified blobs, read-only, to peers that know the token.
+
+Owns ``PeerServer``: an HTTP/1.1 server on the one configured address that
+speaks the part of the OCI distribution API a puller needs — ``GET /v2/``,
+``HEAD``/``GET /v2/<name>/blobs/<digest>`` (with ``Range``) and
+``/v2/<name>/manifests/<digest>`` — from the engine's content store. The
+store holds only blobs whose digest was verified when they were written
+(downloads in progress are temporary files it never lists), so nothing
+unverified can be served. Tags are never answered: a peer is asked for
+content by digest, and what a tag means comes from the registry alone. Every
+request needs ``Authorization: Bearer <token>``; ``rate`` bounds the bytes per
+second sent to all peers together. Threads: one per connection.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from pouch.errors import InvalidArgument
+from pouch.images import ContentStore, check_digest
+
+__all__ = ["PeerServer"]
+
+log = logging.getLogger(__name__)
+
+_PATH = re.compile(
+    r"^/v2/(?P<name>[a-z0-9][a-z0-9._/-]*)/(?P<kind>blobs|manifests)/(?P<ref>[^/]+)$"
+)
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_CHUNK = 256 << 10
+
+
+class _Bucket:
+    """A token bucket of bytes per second shared by every transfer (0: unlimited)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._level = float(rate)
+        self._at = time.monotonic()
+
+    def take(self, size: int) -> None:
+        if not self.rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._level = min(float(self.rate), self._level + (now - self._at) * self.rate)
+            self._at = now
+            self._level -= size
+            wait = -self._level / self.rate if self._level < 0 else 0.0
+        if wait:
+            time.sleep(wait)
+
+
+class PeerServer:
+    """Serves ``content`` on ``address`` to requests carrying ``token``."""
+
+    def __init__(
+        self,
+        content: Callable[[], ContentStore | None],
+        address: tuple[str, int],
+        token: str,
+        *,
+        rate: int = 0,
+    ) -> None:
+        """``content()``: the engine's content store, None while the engine starts."""
+        self._content = content
+        self._token = token.encode()
+        self._bucket = _Bucket(rate)
+        self._server = ThreadingHTTPServer(address, self._handler())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+        self.served: list[str] = []
+        """Digests sent whole or in part, in order (for the log and for tests)."""
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.2,), name="pouch-p2p", daemon=True
+        )
+        self._thread.start()
+        log.info("p2p: serving blobs to peers on %s:%d", *self.address)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # -- requests ---------------------------------------------------------------
+
+    def authorized(self, header: str) -> bool:
+        scheme, _, secret = header.partition(" ")
+        return scheme == "Bearer" and hmac.compare_digest(secret.strip().encode(), self._token)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "pouch-p2p"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("p2p: %s %s", self.address_string(), format % args)
+
+            def do_HEAD(self) -> None:
+                server._answer(self)
+
+            def do_GET(self) -> None:
+                server._answer(self)
+
+            def _refuse(self) -> None:
+                self.send_error_json(405, "UNSUPPORTED", "peers are read-only")
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
+
+            def send_error_json(self, status: int, code: str, message: str, **headers: str) -> None:
+                body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+        return Handler
+
+    def _answer(self, request: Any) -> None:
+        if not self.authorized(request.headers.get("Authorization", "")):
+            request.send_error_json(
+                401,
+                "UNAUTHORIZED",
+                "this node serves its peers only: send the shared token",
+                **{"WWW-Authenticate": 'Bearer realm="pouch-p2p"'},
+            )
+            return
+        path = request.path.split("?", 1)[0]
+        if path in ("/v2/", "/v2"):
+            self._send(request, 200, b"{}", **{"Content-Type": "application/json"})
+            return
+        match = _PATH.match(path)
+        if match is None:
+            request.send_error_json(404, "NAME_UNKNOWN", f"nothing at {path}")
+            return
+        ref = match["ref"]
+        try:
+            check_digest(ref)
+        except InvalidArgument:
+            code = "MANIFEST_UNKNOWN" if match["kind"] == "manifests" else "DIGEST_INVALID"
+            request.send_error_json(
+                404, code, "peers serve content by digest only, never a tag: ask the registry"
+            )
+            return
+        content = self._content()
+        if content is None or not content.exists(ref):
+            unknown = "MANIFEST_UNKNOWN" if match["kind"] == "manifests" else "BLOB_UNKNOWN"
+            request.send_error_json(404, unknown, f"{ref} is not on this node")
+            return
+        self._send_blob(request, content, ref, manifest=match["kind"] == "manifests")
+
+    def _send(self, request: Any, status: int, body: bytes, **headers: str) -> None:
+        request.send_response(status)
+        for name, value in headers.items():
+            request.send_header(name, value)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(body)
+
+    def _send_blob(self, request: Any, content: ContentStore, digest: str, manifest: bool) -> None:
+        try:
+            blob = content.open(digest)
+        except Exception:  # removed between exists() and open()
+            request.send_error_json(404, "BLOB_UNKNOWN", f"{digest} is not on this node")
+            return
+        with blob:
+            size = blob.seek(0, 2)
+            start, end = 0, size - 1
+            wanted = _RANGE.match(request.headers.get("Range", ""))
+            if wanted:
+                start = int(wanted[1])
+                end = min(int(wanted[2]), size - 1) if wanted[2] else size - 1
+                if start >= size or start > end:
+                    request.send_error_json(
+                        416,
+                        "RANGE_INVALID",
+                        f"{digest} has {size} bytes",
+                        **{"Content-Range": f"bytes */{size}"},
+                    )
+                    return
+            request.send_response(206 if wanted else 200)
+            media = "application/octet-stream"
+            if manifest:
+                blob.seek(0)
+                media = _media_type(blob.read(4 << 20)) or media
+            request.send_header("Content-Type", media)
+            request.send_header("Docker-Content-Digest", digest)
+            request.send_header("Content-Length", str(end - start + 1))
+            if wanted:
+                request.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            request.end_headers()
+            if request.command == "HEAD":
+                return
+            self.served.append(digest)
+            blob.seek(start)
+            left = end - start + 1
+            try:
+                while left > 0:
+                    chunk = blob.read(min(_CHUNK, left))
+                    if not chunk:
+                        break
+                    self._bucket.take(len(chunk))
+                    request.wfile.write(chunk)
+                    left -= len(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                log.debug("p2p: peer %s went away during %s", request.address_string(), digest)
+
+
+def _media_type(raw: bytes) -> str:
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return ""
+    return str(document.get("mediaType", "")) if isinstance(document, dict) else ""

@@ -1,0 +1,70 @@
+"""The peer service as an engine service: started with pouchd, stopped with it.
+
+Owns ``PeerService`` (the ``pouch.drivers.Service`` that runs a ``PeerServer``
+on the configured address for as long as the engine runs) and the map from an
+engine's root to its content store, filled when the engine has started, so
+the server answers 404 rather than serving from a store that is not open.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from pouch.errors import PouchError
+from pouch.images import ContentStore
+from pouch_p2p._server import PeerServer
+from pouch_p2p._settings import P2PSettings
+
+if TYPE_CHECKING:
+    from pouch.engine import Engine
+
+__all__ = ["PeerService", "engine_started", "engine_stopping"]
+
+log = logging.getLogger(__name__)
+
+_content: dict[Path, ContentStore] = {}
+
+
+def engine_started(engine: Engine) -> None:
+    _content[engine.config.root] = engine.images.store.content
+
+
+def engine_stopping(engine: Engine) -> None:
+    _content.pop(engine.config.root, None)
+
+
+class PeerService:
+    """Serves the engine's blobs to peers on ``settings.listen``."""
+
+    name = "p2p"
+
+    def __init__(self, root: Path, settings: P2PSettings) -> None:
+        assert settings.listen is not None
+        self.root = root
+        self.settings = settings
+        self.server: PeerServer | None = None
+
+    async def serve(self) -> None:
+        assert self.settings.listen is not None
+        host, port = self.settings.listen
+        try:
+            self.server = PeerServer(
+                lambda: _content.get(self.root),
+                (host, port),
+                self.settings.token,
+                rate=self.settings.rate,
+            )
+        except OSError as exc:
+            raise PouchError(
+                f"p2p: cannot serve peers on {host}:{port} ({exc.strerror}); "
+                "plugin.p2p.listen must be an address of this node"
+            ) from None
+        self.server.start()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            await anyio.to_thread.run_sync(self.server.stop)

@@ -1,0 +1,108 @@
+"""The ``[plugin.p2p]`` table, checked: where to serve, who the peers are, the secret.
+
+Owns ``P2PSettings`` and ``parse_settings``, which names the offending key of
+anything it refuses (``plugin.p2p.listen``). Serving is never on by default:
+without ``listen`` the node only asks its peers. It must not open sockets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pouch.errors import InvalidArgument
+
+__all__ = ["P2PSettings", "parse_settings", "split_address"]
+
+_KNOWN = ("listen", "token", "peers", "dns", "rate", "timeout")
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+@dataclass(frozen=True)
+class P2PSettings:
+    listen: tuple[str, int] | None = None
+    """Serve this node's blobs to peers on this address (off when None)."""
+    token: str = ""
+    """The shared secret peers send as ``Authorization: Bearer``."""
+    peers: tuple[tuple[str, int], ...] = ()
+    """Peers by address."""
+    dns: tuple[str, int] | None = None
+    """A name whose A/AAAA records are peers, all on this port."""
+    rate: int = 0
+    """Bytes per second this node serves to all peers together (0: no limit)."""
+    timeout: float = 10.0
+    """Seconds to wait for a peer to answer or to send more bytes."""
+
+
+def split_address(text: str, key: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port``, with the key named when it is not one."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidArgument(f"{text!r} is not host:port", field=key)
+    return host, int(port)
+
+
+def _rate(value: object) -> int:
+    text = str(value).strip().lower().removesuffix("b")
+    unit = text[-1:] if text[-1:] in _UNITS and not text[-1:].isdigit() else ""
+    number = text[: len(text) - len(unit)]
+    try:
+        rate = int(float(number) * _UNITS[unit])
+    except ValueError:
+        raise InvalidArgument(
+            f"{value!r} is not a rate in bytes per second (50m, 1g, 0)", field="plugin.p2p.rate"
+        ) from None
+    if rate < 0:
+        raise InvalidArgument("a rate cannot be negative", field="plugin.p2p.rate")
+    return rate
+
+
+def parse_settings(table: Mapping[str, object]) -> P2PSettings:
+    """The checked settings; ``InvalidArgument`` naming the key otherwise."""
+    unknown = sorted(set(table) - set(_KNOWN))
+    if unknown:
+        raise InvalidArgument(
+            f"unknown setting(s) {', '.join(unknown)} (known: {', '.join(_KNOWN)})",
+            field="plugin.p2p",
+        )
+    token = str(table.get("token", ""))
+    listen = None
+    if table.get("listen"):
+        listen = split_address(str(table["listen"]), "plugin.p2p.listen")
+        try:
+            unspecified = ipaddress.ip_address(listen[0]).is_unspecified
+        except ValueError:
+            unspecified = False
+        if unspecified:
+            raise InvalidArgument(
+                f"{table['listen']!r} listens on every address; name the one address "
+                "peers reach this node on",
+                field="plugin.p2p.listen",
+            )
+        if len(token) < 16:
+            raise InvalidArgument(
+                "serving blobs to peers needs a shared token of at least 16 characters "
+                "(plugin.p2p.token), the same on every node",
+                field="plugin.p2p.token",
+            )
+    raw_peers = table.get("peers", [])
+    if not isinstance(raw_peers, list):
+        raise InvalidArgument("a list of host:port", field="plugin.p2p.peers")
+    peers = tuple(split_address(str(p), "plugin.p2p.peers") for p in raw_peers)
+    dns = split_address(str(table["dns"]), "plugin.p2p.dns") if table.get("dns") else None
+    try:
+        timeout = float(str(table.get("timeout", 10.0)))
+    except ValueError:
+        raise InvalidArgument("seconds, a number", field="plugin.p2p.timeout") from None
+    if timeout <= 0:
+        raise InvalidArgument("seconds, more than 0", field="plugin.p2p.timeout")
+    return P2PSettings(
+        listen=listen,
+        token=token,
+        peers=peers,
+        dns=dns,
+        rate=_rate(table.get("rate", 0)),
+        timeout=timeout,
+    )

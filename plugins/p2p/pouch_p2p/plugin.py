@@ -1,0 +1,61 @@
+"""Registration of pouch-p2p: the peers of each pull, and the peer service.
+
+``pouch_blob_peers`` answers every pull with the configured peers (static and
+DNS); ``pouch_add_services`` runs the peer service when ``listen`` is set.
+Settings are read and checked once per engine root; a bad table fails the
+plugin with the key named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pouch.markers import hookimpl
+from pouch_p2p._peers import find_peers
+from pouch_p2p._service import PeerService, engine_started, engine_stopping
+from pouch_p2p._settings import P2PSettings, parse_settings
+
+if TYPE_CHECKING:
+    from pouch.config import EngineConfig
+    from pouch.distribution import Source
+    from pouch.drivers import Service
+    from pouch.engine import Engine
+
+__all__ = [
+    "pouch_add_services",
+    "pouch_blob_peers",
+    "pouch_engine_started",
+    "pouch_engine_stopping",
+]
+
+_settings: dict[Path, P2PSettings] = {}
+
+
+def settings_for(config: EngineConfig) -> P2PSettings:
+    if config.root not in _settings:
+        _settings[config.root] = parse_settings(config.plugin_settings("p2p"))
+    return _settings[config.root]
+
+
+@hookimpl
+def pouch_blob_peers(config: EngineConfig, registry: str, repository: str) -> list[Source]:
+    return list(find_peers(settings_for(config)))
+
+
+@hookimpl
+def pouch_add_services(config: EngineConfig) -> list[Service]:
+    settings = settings_for(config)
+    if settings.listen is None:
+        return []
+    return [PeerService(config.root, settings)]
+
+
+@hookimpl
+def pouch_engine_started(engine: Engine) -> None:
+    engine_started(engine)
+
+
+@hookimpl
+def pouch_engine_stopping(engine: Engine) -> None:
+    engine_stopping(engine)

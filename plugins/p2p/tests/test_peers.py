@@ -1,0 +1,105 @@
+"""Nodes pulling from each other: the registry serves each blob once; lies and cuts survived."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from pouch.testing.images import LayerBuilder
+from pouch.testing.registry import Registry
+from pouch.testing.registry_images import TestImage, image_from_layers, push_test_image
+
+pytestmark = pytest.mark.anyio
+
+
+def three_layers() -> TestImage:
+    """Three layers of incompressible bytes, some 1.5 MB each."""
+    import os
+
+    layers = [LayerBuilder().file(f"data/{n}", os.urandom(1_500_000)).tobytes() for n in range(3)]
+    return image_from_layers(layers)
+
+
+def blob_gets(registry: Registry) -> list[str]:
+    return [
+        r.uri.rpartition("/")[2]
+        for r in registry.requests()
+        if r.method == "GET" and "/blobs/" in r.uri
+    ]
+
+
+async def push(registry: Registry, name: str, image: TestImage) -> str:
+    await anyio.to_thread.run_sync(
+        functools.partial(push_test_image, registry.address, name, image)
+    )
+    return f"{registry.address}/{name}"
+
+
+async def test_the_second_and_third_node_pull_every_blob_from_peers(
+    registry: Registry, nodes: Any
+) -> None:
+    image = three_layers()
+    ref = await push(registry, "app", image)
+    first, second, third = await nodes(3)
+
+    pulled = await first.images.pull(ref)
+    assert sorted(blob_gets(registry)) == sorted(image.blobs)  # no peer had anything
+    for node in (second, third):
+        assert (await node.images.pull(ref)).id == pulled.id
+    assert sorted(blob_gets(registry)) == sorted(image.blobs)  # each blob served once
+
+
+async def test_a_peer_that_answers_wrong_bytes_is_named_and_the_pull_succeeds(
+    registry: Registry, nodes: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    image = three_layers()
+    ref = await push(registry, "app", image)
+    liar, honest = await nodes(2)
+    await liar.images.pull(ref)
+    layer = next(d for d, data in image.blobs.items() if len(data) > 1_000_000)
+    stored = liar.images.store.content.path(layer)
+    data = bytearray(stored.read_bytes())
+    data[-1] ^= 1
+    stored.chmod(0o644)
+    stored.write_bytes(bytes(data))  # the disk under the liar went bad
+
+    before = len(blob_gets(registry))
+    with caplog.at_level(logging.WARNING, logger="pouch.distribution"):
+        await honest.images.pull(ref)
+    bad = [r.getMessage() for r in caplog.records if "failed verification" in r.getMessage()]
+    assert bad and f"peer {liar.config.plugin['p2p']['listen']}" in bad[0]
+    assert blob_gets(registry)[before:] == [layer]  # only the bad blob came from the registry
+
+
+async def test_the_peer_service_refuses_strangers_tags_and_other_addresses(
+    registry: Registry, nodes: Any
+) -> None:
+    image = three_layers()
+    ref = await push(registry, "app", image)
+    (node,) = await nodes(1)
+    pulled = await node.images.pull(ref)
+    listen = node.config.plugin["p2p"]["listen"]
+    base = f"http://{listen}/v2/app"
+    layer = pulled.layers[0]
+    auth = {"Authorization": f"Bearer {node.config.plugin['p2p']['token']}"}
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+        assert (await client.get(f"{base}/blobs/{layer}")).status_code == 401
+        wrong = {"Authorization": "Bearer not-the-token-at-all"}
+        assert (await client.get(f"{base}/blobs/{layer}", headers=wrong)).status_code == 401
+        tag = await client.get(f"{base}/manifests/latest", headers=auth)
+        assert tag.status_code == 404 and "never a tag" in tag.text
+        by_digest = await client.get(f"{base}/manifests/{pulled.manifest}", headers=auth)
+        assert by_digest.status_code == 200
+        assert by_digest.headers["Docker-Content-Digest"] == pulled.manifest
+        part = await client.get(f"{base}/blobs/{layer}", headers={**auth, "Range": "bytes=100-"})
+        assert part.status_code == 206 and part.content == image.blobs[layer][100:]
+        put = await client.put(f"{base}/blobs/{layer}", headers=auth, content=b"x")
+        assert put.status_code == 405
+        port = listen.rpartition(":")[2]
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{port}/v2/", headers=auth)

@@ -137,7 +137,11 @@ def _free_port() -> int:
 
 
 def _config(
-    root: Path, port: int, auth: dict[str, Any] | None, tls: tuple[Path, Path] | None
+    root: Path,
+    port: int,
+    auth: dict[str, Any] | None,
+    tls: tuple[Path, Path] | None,
+    proxy: str | None = None,
 ) -> dict[str, object]:
     config: dict[str, object] = {
         "version": "0.1",
@@ -157,6 +161,8 @@ def _config(
         }
     if auth is not None:
         config["auth"] = auth
+    if proxy is not None:
+        config["proxy"] = {"remoteurl": proxy}
     return config
 
 
@@ -196,10 +202,13 @@ def running_registry(
     users: Mapping[str, str] | None = None,
     token_auth: bool = False,
     tls: bool = False,
+    proxy: str | None = None,
     binary: Path = REGISTRY_BINARY,
 ) -> Iterator[Registry]:
     """A registry on 127.0.0.1 for the block.
 
+    ``proxy`` (``http://127.0.0.1:PORT``) makes it a pull-through cache of
+    that registry, as a mirror in front of it, read-only.
     ``users`` turns on htpasswd basic auth, or with ``token_auth`` bearer-token
     auth through a ``TokenServer`` (``Registry.token_server``) that knows them;
     ``tls`` serves HTTPS with a fresh self-signed certificate
@@ -227,7 +236,7 @@ def running_registry(
         for _attempt in range(3):  # the free port may be taken before the registry binds it
             port = _free_port()
             config = root / "config.yml"  # JSON is YAML: no YAML writer needed
-            config.write_text(json.dumps(_config(root, port, auth, pair)))
+            config.write_text(json.dumps(_config(root, port, auth, pair, proxy)))
             with open(root / "registry.log", "ab") as log:
                 process = subprocess.Popen(
                     [str(binary), "serve", str(config)],

@@ -21,7 +21,8 @@ from pouch.distribution import (
 from pouch.engine import Engine
 from pouch.errors import NoSuchObject
 from pouch.markers import hookimpl
-from pouch.testing.registry_images import TestImage, single_layer_image
+from pouch.testing.registry import Registry, running_registry
+from pouch.testing.registry_images import TestImage, push_test_image, single_layer_image
 
 pytestmark = pytest.mark.anyio
 
@@ -224,3 +225,28 @@ async def test_an_engine_asks_the_peers_its_plugins_name(
     assert plugin.asked == [(origin.address, "app")]
     assert (layer, 0) in plugin.peer.asked
     assert layer not in [d for d, _ in blob_gets(origin)]
+
+
+async def test_a_pull_through_proxy_as_mirror_serves_the_pull_and_when_down_is_skipped_once(
+    registry: Registry, make_engine: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    image = single_layer_image()
+    push = functools.partial(push_test_image, registry.address, "team/app", image)
+    await anyio.to_thread.run_sync(push)
+    ref = f"{registry.address}/team/app"
+    with running_registry(proxy=f"http://{registry.address}") as proxy:
+        mirrors = {registry.address: [f"http://{proxy.address}"]}
+        async with make_engine(registry_mirrors=mirrors) as engine:
+            assert (await engine.images.pull(ref)).layers == [layer_of(image)]
+        through = [r.uri for r in proxy.requests() if r.method == "GET" and "/blobs/" in r.uri]
+        assert sorted(u.rpartition("/")[2] for u in through) == sorted(image.blobs)
+        proxy_address = proxy.address
+    # The proxy is gone: the pull goes to the registry and says so once.
+    mirrors = {registry.address: [f"http://{proxy_address}"]}
+    before = len([r for r in registry.requests() if "/blobs/" in r.uri])
+    with caplog.at_level(logging.INFO, logger="pouch.distribution"):
+        async with make_engine(registry_mirrors=mirrors) as engine:
+            assert (await engine.images.pull(ref)).layers == [layer_of(image)]
+    said = [r.getMessage() for r in caplog.records if proxy_address in r.getMessage()]
+    assert len(said) == 1 and "skipped" in said[0], said
+    assert len([r for r in registry.requests() if "/blobs/" in r.uri]) > before

@@ -14,6 +14,7 @@ second sent to all peers together. Threads: one per connection.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -26,6 +27,7 @@ from typing import Any
 
 from pouch.errors import InvalidArgument
 from pouch.images import ContentStore, check_digest
+from pouch_p2p._upstream import Upstream
 
 __all__ = ["PeerServer"]
 
@@ -70,9 +72,14 @@ class PeerServer:
         token: str,
         *,
         rate: int = 0,
+        upstream: Upstream | None = None,
+        wait: float = 8.0,
     ) -> None:
-        """``content()``: the engine's content store, None while the engine starts."""
+        """``content()``: the engine's content store, None while the engine starts;
+        a blob ``upstream`` says this node is fetching is waited for ``wait`` seconds."""
         self._content = content
+        self._upstream = upstream
+        self._wait = wait
         self._token = token.encode()
         self._bucket = _Bucket(rate)
         self._server = ThreadingHTTPServer(address, self._handler())
@@ -166,6 +173,10 @@ class PeerServer:
             )
             return
         content = self._content()
+        if content is not None and not content.exists(ref) and self._upstream is not None:
+            # This node is fetching it from the registry: wait rather than send the
+            # asking peer there too (bounded, below the peers' own timeout).
+            self._upstream.wait(ref, functools.partial(content.exists, ref), self._wait)
         if content is None or not content.exists(ref):
             unknown = "MANIFEST_UNKNOWN" if match["kind"] == "manifests" else "BLOB_UNKNOWN"
             request.send_error_json(404, unknown, f"{ref} is not on this node")

@@ -18,6 +18,7 @@ from pouch.errors import PouchError
 from pouch.images import ContentStore
 from pouch_p2p._server import PeerServer
 from pouch_p2p._settings import P2PSettings
+from pouch_p2p._upstream import Upstream
 
 if TYPE_CHECKING:
     from pouch.engine import Engine
@@ -42,10 +43,11 @@ class PeerService:
 
     name = "p2p"
 
-    def __init__(self, root: Path, settings: P2PSettings) -> None:
+    def __init__(self, root: Path, settings: P2PSettings, upstream: Upstream) -> None:
         assert settings.listen is not None
         self.root = root
         self.settings = settings
+        self.upstream = upstream
         self.server: PeerServer | None = None
 
     async def serve(self) -> None:
@@ -57,6 +59,8 @@ class PeerService:
                 (host, port),
                 self.settings.token,
                 rate=self.settings.rate,
+                upstream=self.upstream,
+                wait=self.settings.timeout * 0.8,
             )
         except OSError as exc:
             raise PouchError(

@@ -15,6 +15,7 @@ from pouch.markers import hookimpl
 from pouch_p2p._peers import find_peers
 from pouch_p2p._service import PeerService, engine_started, engine_stopping
 from pouch_p2p._settings import P2PSettings, parse_settings
+from pouch_p2p._upstream import Upstream, UpstreamMark
 
 if TYPE_CHECKING:
     from pouch.config import EngineConfig
@@ -30,17 +31,22 @@ __all__ = [
 ]
 
 _settings: dict[Path, P2PSettings] = {}
+_upstream: dict[Path, Upstream] = {}
 
 
 def settings_for(config: EngineConfig) -> P2PSettings:
     if config.root not in _settings:
         _settings[config.root] = parse_settings(config.plugin_settings("p2p"))
+        _upstream[config.root] = Upstream()
     return _settings[config.root]
 
 
 @hookimpl
 def pouch_blob_peers(config: EngineConfig, registry: str, repository: str) -> list[Source]:
-    return list(find_peers(settings_for(config)))
+    peers: list[Source] = list(find_peers(settings_for(config)))
+    if not peers:
+        return []
+    return [*peers, UpstreamMark(_upstream[config.root])]
 
 
 @hookimpl
@@ -48,7 +54,7 @@ def pouch_add_services(config: EngineConfig) -> list[Service]:
     settings = settings_for(config)
     if settings.listen is None:
         return []
-    return [PeerService(config.root, settings)]
+    return [PeerService(config.root, settings, _upstream[config.root])]
 
 
 @hookimpl

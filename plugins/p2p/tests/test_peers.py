@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import httpx
+import pouch_p2p.plugin
 import pytest
 
 from pouch.testing.images import LayerBuilder
@@ -103,3 +104,27 @@ async def test_the_peer_service_refuses_strangers_tags_and_other_addresses(
         port = listen.rpartition(":")[2]
         with pytest.raises(httpx.ConnectError):
             await client.get(f"http://127.0.0.1:{port}/v2/", headers=auth)
+
+
+async def test_a_peer_asked_for_a_blob_it_is_fetching_waits_for_it_rather_than_say_404(
+    registry: Registry, nodes: Any
+) -> None:
+    image = three_layers()
+    ref = await push(registry, "app", image)
+    (node,) = await nodes(1)
+    layer = next(d for d, data in image.blobs.items() if len(data) > 1_000_000)
+    pouch_p2p.plugin._upstream[node.config.root].begin(layer)  # as its pull would
+    listen = node.config.plugin["p2p"]["listen"]
+    auth = {"Authorization": f"Bearer {node.config.plugin['p2p']['token']}"}
+    answers: list[httpx.Response] = []
+
+    async def ask() -> None:
+        async with httpx.AsyncClient(timeout=20, trust_env=False) as client:
+            answers.append(await client.get(f"http://{listen}/v2/app/blobs/{layer}", headers=auth))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(ask)
+        await anyio.sleep(0.5)  # the request is in, the blob not yet here
+        assert not answers
+        await node.images.pull(ref)
+    assert answers[0].status_code == 200 and answers[0].content == image.blobs[layer]

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from pouch.config import RegistrySettings
 from pouch.distribution import Registries, RegistryClient
 from pouch.distribution._platforms import parse_platform
 from pouch.images import (
@@ -240,9 +241,13 @@ def push_test_image(
     *,
     tag: str = "latest",
     credentials: tuple[str, str] | None = None,
+    insecure: bool = False,
 ) -> str:
-    """Upload ``image`` to ``address`` (``127.0.0.1:PORT``) as ``name:tag``; its digest."""
-    registries = Registries(credentials=lambda registry: credentials)
+    """Upload ``image`` to ``address`` (``127.0.0.1:PORT``) as ``name:tag``; its digest.
+
+    ``insecure``: plain HTTP beyond loopback too (a registry in a test's namespace)."""
+    settings = RegistrySettings(insecure=[address]) if insecure else None
+    registries = Registries(settings, credentials=lambda registry: credentials)
     return _push(registries.client(address), name, image, tag)
 
 

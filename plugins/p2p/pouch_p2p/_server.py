@@ -5,25 +5,30 @@ speaks the part of the OCI distribution API a puller needs — ``GET /v2/``,
 ``HEAD``/``GET /v2/<name>/blobs/<digest>`` (with ``Range``) and
 ``/v2/<name>/manifests/<digest>`` — from the engine's content store. The
 store holds only blobs whose digest was verified when they were written
-(downloads in progress are temporary files it never lists), so nothing
-unverified can be served. Tags are never answered: a peer is asked for
+(downloads in progress are temporary files it never lists), and each blob
+is hashed again before it is sent, so bytes that rotted on disk are refused
+rather than passed on. Tags are never answered: a peer is asked for
 content by digest, and what a tag means comes from the registry alone. Every
 request needs ``Authorization: Bearer <token>``; ``rate`` bounds the bytes per
-second sent to all peers together. Threads: one per connection.
+second sent to all peers together. ``stop`` also cuts the transfers in
+flight, as a dying node would. Threads: one per connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import hmac
 import json
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, BinaryIO
 
 from pouch.errors import InvalidArgument
 from pouch.images import ContentStore, check_digest
@@ -82,6 +87,8 @@ class PeerServer:
         self._wait = wait
         self._token = token.encode()
         self._bucket = _Bucket(rate)
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         self._server = ThreadingHTTPServer(address, self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -101,8 +108,14 @@ class PeerServer:
         log.info("p2p: serving blobs to peers on %s:%d", *self.address)
 
     def stop(self) -> None:
+        """Stop listening and cut the transfers in flight (their peers resume elsewhere)."""
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -118,6 +131,17 @@ class PeerServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "pouch-p2p"
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                with contextlib.suppress(OSError):
+                    super().finish()
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("p2p: %s %s", self.address_string(), format % args)
@@ -199,6 +223,10 @@ class PeerServer:
             request.send_error_json(404, "BLOB_UNKNOWN", f"{digest} is not on this node")
             return
         with blob:
+            if not _intact(blob, digest):
+                log.error("p2p: %s in the content store does not match its digest", digest)
+                request.send_error_json(404, "BLOB_UNKNOWN", f"{digest} is not on this node")
+                return
             size = blob.seek(0, 2)
             start, end = 0, size - 1
             wanted = _RANGE.match(request.headers.get("Range", ""))
@@ -239,6 +267,15 @@ class PeerServer:
                     left -= len(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 log.debug("p2p: peer %s went away during %s", request.address_string(), digest)
+
+
+def _intact(blob: BinaryIO, digest: str) -> bool:
+    """Whether the stored bytes still hash to their name (disks rot; peers must not pass it on)."""
+    hasher = hashlib.sha256()
+    blob.seek(0)
+    while chunk := blob.read(1 << 20):
+        hasher.update(chunk)
+    return f"sha256:{hasher.hexdigest()}" == digest
 
 
 def _media_type(raw: bytes) -> str:

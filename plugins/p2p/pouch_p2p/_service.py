@@ -23,11 +23,17 @@ from pouch_p2p._upstream import Upstream
 if TYPE_CHECKING:
     from pouch.engine import Engine
 
-__all__ = ["PeerService", "engine_started", "engine_stopping"]
+__all__ = ["PeerService", "engine_started", "engine_stopping", "server_of"]
 
 log = logging.getLogger(__name__)
 
 _content: dict[Path, ContentStore] = {}
+_servers: dict[Path, PeerServer] = {}
+
+
+def server_of(root: Path) -> PeerServer | None:
+    """The peer server of the engine at ``root``, while it runs."""
+    return _servers.get(root)
 
 
 def engine_started(engine: Engine) -> None:
@@ -68,7 +74,9 @@ class PeerService:
                 "plugin.p2p.listen must be an address of this node"
             ) from None
         self.server.start()
+        _servers[self.root] = self.server
         try:
             await anyio.sleep_forever()
         finally:
+            _servers.pop(self.root, None)
             await anyio.to_thread.run_sync(self.server.stop)

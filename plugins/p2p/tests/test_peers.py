@@ -10,6 +10,7 @@ import anyio
 import httpx
 import pouch_p2p.plugin
 import pytest
+from pouch_p2p import _service
 
 from pouch.testing.images import LayerBuilder
 from pouch.testing.registry import Registry
@@ -55,26 +56,54 @@ async def test_the_second_and_third_node_pull_every_blob_from_peers(
     assert sorted(blob_gets(registry)) == sorted(image.blobs)  # each blob served once
 
 
-async def test_a_peer_that_answers_wrong_bytes_is_named_and_the_pull_succeeds(
+async def test_a_peer_whose_stored_blob_rotted_refuses_it_and_the_pull_succeeds(
     registry: Registry, nodes: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     image = three_layers()
     ref = await push(registry, "app", image)
-    liar, honest = await nodes(2)
-    await liar.images.pull(ref)
+    rotten, other = await nodes(2)
+    await rotten.images.pull(ref)
     layer = next(d for d, data in image.blobs.items() if len(data) > 1_000_000)
-    stored = liar.images.store.content.path(layer)
+    stored = rotten.images.store.content.path(layer)
     data = bytearray(stored.read_bytes())
     data[-1] ^= 1
     stored.chmod(0o644)
-    stored.write_bytes(bytes(data))  # the disk under the liar went bad
+    stored.write_bytes(bytes(data))  # the disk under it went bad
 
     before = len(blob_gets(registry))
+    with caplog.at_level(logging.ERROR, logger="pouch_p2p"):
+        await other.images.pull(ref)
+    said = [r.getMessage() for r in caplog.records if layer in r.getMessage()]
+    assert said and "does not match its digest" in said[0]
+    assert blob_gets(registry)[before:] == [layer]  # only the rotten blob from the registry
+
+
+async def test_a_peer_that_dies_mid_blob_is_continued_from_the_same_byte(
+    registry: Registry, nodes: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    image = three_layers()
+    ref = await push(registry, "app", image)
+    slow, puller = await nodes(2, rate="500k")  # some 9 s for the three layers
+    await slow.images.pull(ref)
+    before = len(blob_gets(registry))
+
+    async def kill_soon() -> None:
+        await anyio.sleep(1.5)
+        server = _service.server_of(slow.config.root)
+        assert server is not None
+        await anyio.to_thread.run_sync(server.stop)
+
     with caplog.at_level(logging.WARNING, logger="pouch.distribution"):
-        await honest.images.pull(ref)
-    bad = [r.getMessage() for r in caplog.records if "failed verification" in r.getMessage()]
-    assert bad and f"peer {liar.config.plugin['p2p']['listen']}" in bad[0]
-    assert blob_gets(registry)[before:] == [layer]  # only the bad blob came from the registry
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(kill_soon)
+            pulled = await puller.images.pull(ref)
+    assert sorted(pulled.layers) == sorted(d for d in image.blobs if len(image.blobs[d]) > 1e6)
+    peer = f"peer {slow.config.plugin['p2p']['listen']}"
+    resumed = [r.getMessage() for r in caplog.records if "stopped at byte" in r.getMessage()]
+    assert resumed and all(m.startswith(peer) for m in resumed), resumed
+    offsets = [int(m.split("stopped at byte ")[1].split()[0]) for m in resumed]
+    assert all(offset > 0 for offset in offsets)
+    assert len(blob_gets(registry)) - before == len(resumed)  # only the cut layers, once each
 
 
 async def test_the_peer_service_refuses_strangers_tags_and_other_addresses(

@@ -44,7 +44,7 @@ class PeerSource:
         headers = {"Authorization": f"Bearer {self._token}"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        url = f"http://{_url_host(self.host)}:{self.port}/v2/{repo}/blobs/{digest}"
+        url = self._url(repo, digest)
         client = httpx.Client(timeout=self._timeout, trust_env=False)
         try:
             response = client.send(client.build_request("GET", url, headers=headers), stream=True)
@@ -66,6 +66,35 @@ class PeerSource:
                 host=self.host,
             )
         return self._chunks(client, response, digest, offset)
+
+    def _url(self, repo: str, digest: str) -> str:
+        return f"http://{_url_host(self.host)}:{self.port}/v2/{repo}/blobs/{digest}"
+
+    def size(self, repo: str, digest: str) -> int | None:
+        """The blob's size when this peer has it (``HEAD``), else None."""
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            with httpx.Client(timeout=self._timeout, trust_env=False) as client:
+                response = client.head(self._url(repo, digest), headers=headers)
+        except httpx.HTTPError:
+            return None
+        length = response.headers.get("Content-Length", "")
+        return int(length) if response.status_code == 200 and length.isdigit() else None
+
+    def piece(self, repo: str, digest: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (inclusive) of the blob; ``RegistryUnavailable`` if not."""
+        headers = {"Authorization": f"Bearer {self._token}", "Range": f"bytes={start}-{end}"}
+        try:
+            with httpx.Client(timeout=self._timeout, trust_env=False) as client:
+                response = client.get(self._url(repo, digest), headers=headers)
+        except httpx.HTTPError as exc:
+            raise RegistryUnavailable(f"{self.name}: {exc}", host=self.host) from None
+        if response.status_code != 206 or len(response.content) != end - start + 1:
+            raise RegistryUnavailable(
+                f"{self.name} answered {response.status_code} for bytes {start}-{end} of {digest}",
+                host=self.host,
+            )
+        return response.content
 
     def _chunks(
         self, client: httpx.Client, response: httpx.Response, digest: str, offset: int

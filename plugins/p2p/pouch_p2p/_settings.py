@@ -15,7 +15,7 @@ from pouch.errors import InvalidArgument
 
 __all__ = ["P2PSettings", "parse_settings", "split_address"]
 
-_KNOWN = ("listen", "token", "peers", "dns", "rate", "timeout")
+_KNOWN = ("listen", "token", "peers", "dns", "rate", "piece", "timeout")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
@@ -31,6 +31,8 @@ class P2PSettings:
     """A name whose A/AAAA records are peers, all on this port."""
     rate: int = 0
     """Bytes per second this node serves to all peers together (0: no limit)."""
+    piece: int = 4 << 20
+    """Bytes per piece when a blob is fetched from several peers at once."""
     timeout: float = 10.0
     """Seconds to wait for a peer to answer or to send more bytes."""
 
@@ -44,7 +46,7 @@ def split_address(text: str, key: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _rate(value: object) -> int:
+def _bytes(value: object, key: str) -> int:
     text = str(value).strip().lower().removesuffix("b")
     unit = text[-1:] if text[-1:] in _UNITS and not text[-1:].isdigit() else ""
     number = text[: len(text) - len(unit)]
@@ -52,10 +54,10 @@ def _rate(value: object) -> int:
         rate = int(float(number) * _UNITS[unit])
     except ValueError:
         raise InvalidArgument(
-            f"{value!r} is not a rate in bytes per second (50m, 1g, 0)", field="plugin.p2p.rate"
+            f"{value!r} is not a number of bytes (50m, 1g, 0)", field=f"plugin.p2p.{key}"
         ) from None
     if rate < 0:
-        raise InvalidArgument("a rate cannot be negative", field="plugin.p2p.rate")
+        raise InvalidArgument("cannot be negative", field=f"plugin.p2p.{key}")
     return rate
 
 
@@ -103,6 +105,7 @@ def parse_settings(table: Mapping[str, object]) -> P2PSettings:
         token=token,
         peers=peers,
         dns=dns,
-        rate=_rate(table.get("rate", 0)),
+        rate=_bytes(table.get("rate", 0), "rate"),
+        piece=max(64 << 10, _bytes(table.get("piece", 4 << 20), "piece")),
         timeout=timeout,
     )

@@ -15,6 +15,7 @@ from pouch.markers import hookimpl
 from pouch_p2p._peers import find_peers
 from pouch_p2p._service import PeerService, engine_started, engine_stopping
 from pouch_p2p._settings import P2PSettings, parse_settings
+from pouch_p2p._swarm import Swarm
 from pouch_p2p._upstream import Upstream, UpstreamMark
 
 if TYPE_CHECKING:
@@ -43,10 +44,12 @@ def settings_for(config: EngineConfig) -> P2PSettings:
 
 @hookimpl
 def pouch_blob_peers(config: EngineConfig, registry: str, repository: str) -> list[Source]:
-    peers: list[Source] = list(find_peers(settings_for(config)))
+    settings = settings_for(config)
+    peers = find_peers(settings)
     if not peers:
         return []
-    return [*peers, UpstreamMark(_upstream[config.root])]
+    first: Source = peers[0] if len(peers) == 1 else Swarm(peers, settings.piece)
+    return [first, UpstreamMark(_upstream[config.root])]
 
 
 @hookimpl

@@ -157,3 +157,25 @@ async def test_a_peer_asked_for_a_blob_it_is_fetching_waits_for_it_rather_than_s
         assert not answers
         await node.images.pull(ref)
     assert answers[0].status_code == 200 and answers[0].content == image.blobs[layer]
+
+
+async def test_a_large_blob_comes_in_pieces_from_every_peer_that_has_it(
+    registry: Registry, nodes: Any
+) -> None:
+    image = three_layers()
+    ref = await push(registry, "app", image)
+    first, second, third = await nodes(3, piece="256k")
+    await first.images.pull(ref)
+    await second.images.pull(ref)
+    before = len(blob_gets(registry))
+    holders = [_service.server_of(node.config.root) for node in (first, second)]
+    assert all(holders)
+    served_before = [list(h.served) for h in holders if h]
+
+    assert (await third.images.pull(ref)).layers
+    assert len(blob_gets(registry)) == before  # nothing from the registry
+    layers = {d for d, data in image.blobs.items() if len(data) > 1_000_000}
+    for holder, earlier in zip(holders, served_before, strict=True):
+        assert holder is not None
+        sent = holder.served[len(earlier) :]
+        assert layers <= set(sent), "each layer came partly from each holder"

@@ -25,7 +25,7 @@ def test_loaded_and_serving_nothing_by_default(tmp_path: Path) -> None:
         ({"listen": "0.0.0.0:5050", "token": "x" * 20}, "plugin.p2p.listen", "every address"),
         ({"listen": "127.0.0.2", "token": "x" * 20}, "plugin.p2p.listen", "host:port"),
         ({"peers": ["10.0.0.2"]}, "plugin.p2p.peers", "host:port"),
-        ({"rate": "fast"}, "plugin.p2p.rate", "bytes per second"),
+        ({"rate": "fast"}, "plugin.p2p.rate", "number of bytes"),
         ({"tracker": "x"}, "plugin.p2p", "unknown setting"),
     ],
 )

@@ -32,6 +32,8 @@ from typing import Any, BinaryIO
 
 from pouch.errors import InvalidArgument
 from pouch.images import ContentStore, check_digest
+from pouch_p2p._settings import split_address
+from pouch_p2p._tracker import Holders
 from pouch_p2p._upstream import Upstream
 
 __all__ = ["PeerServer"]
@@ -83,6 +85,8 @@ class PeerServer:
         """``content()``: the engine's content store, None while the engine starts;
         a blob ``upstream`` says this node is fetching is waited for ``wait`` seconds."""
         self._content = content
+        self.holders = Holders()
+        """Which nodes announced which blobs (this node as a tracker)."""
         self._upstream = upstream
         self._wait = wait
         self._token = token.encode()
@@ -155,7 +159,10 @@ class PeerServer:
             def _refuse(self) -> None:
                 self.send_error_json(405, "UNSUPPORTED", "peers are read-only")
 
-            do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
+            def do_POST(self) -> None:
+                server._answer(self)
+
+            do_PUT = do_PATCH = do_DELETE = _refuse
 
             def send_error_json(self, status: int, code: str, message: str, **headers: str) -> None:
                 body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
@@ -172,6 +179,7 @@ class PeerServer:
 
     def _answer(self, request: Any) -> None:
         if not self.authorized(request.headers.get("Authorization", "")):
+            request.close_connection = True  # a body it sent is not read
             request.send_error_json(
                 401,
                 "UNAUTHORIZED",
@@ -180,6 +188,13 @@ class PeerServer:
             )
             return
         path = request.path.split("?", 1)[0]
+        if path.startswith("/p2p/"):
+            self._tracker(request, path)
+            return
+        if request.command == "POST":
+            request.close_connection = True
+            request.send_error_json(405, "UNSUPPORTED", "peers are read-only")
+            return
         if path in ("/v2/", "/v2"):
             self._send(request, 200, b"{}", **{"Content-Type": "application/json"})
             return
@@ -206,6 +221,31 @@ class PeerServer:
             request.send_error_json(404, unknown, f"{ref} is not on this node")
             return
         self._send_blob(request, content, ref, manifest=match["kind"] == "manifests")
+
+    def _tracker(self, request: Any, path: str) -> None:
+        """``POST /p2p/announce`` and ``GET /p2p/holders/<digest>``: this node as a tracker."""
+        if request.command == "POST" and path == "/p2p/announce":
+            length = int(request.headers.get("Content-Length", "0") or 0)
+            try:
+                if length > 16 << 20:
+                    raise ValueError("an announcement of more than 16 MiB")
+                body = json.loads(request.rfile.read(length))
+                address = str(body["address"])
+                split_address(address, "address")
+                digests = [check_digest(str(d)) and str(d) for d in body["digests"]]
+                ttl = min(float(body.get("ttl", 30.0)), 3600.0)
+            except (ValueError, KeyError, TypeError, InvalidArgument) as exc:
+                request.send_error_json(400, "INVALID", f"announcement: {exc}")
+                return
+            self.holders.announce(address, digests, ttl)
+            self._send(request, 204, b"")
+            return
+        prefix = "/p2p/holders/"
+        if request.command in ("GET", "HEAD") and path.startswith(prefix):
+            body = json.dumps({"holders": self.holders.holders(path[len(prefix) :])}).encode()
+            self._send(request, 200, body, **{"Content-Type": "application/json"})
+            return
+        request.send_error_json(404, "NAME_UNKNOWN", f"nothing at {path}")
 
     def _send(self, request: Any, status: int, body: bytes, **headers: str) -> None:
         request.send_response(status)

@@ -18,6 +18,7 @@ from pouch.errors import PouchError
 from pouch.images import ContentStore
 from pouch_p2p._server import PeerServer
 from pouch_p2p._settings import P2PSettings
+from pouch_p2p._tracker import TrackerClient
 from pouch_p2p._upstream import Upstream
 
 if TYPE_CHECKING:
@@ -52,6 +53,11 @@ class PeerService:
     def __init__(self, root: Path, settings: P2PSettings, upstream: Upstream) -> None:
         assert settings.listen is not None
         self.root = root
+        self.tracker = (
+            TrackerClient(settings.tracker, settings.token, settings.timeout)
+            if settings.tracker
+            else None
+        )
         self.settings = settings
         self.upstream = upstream
         self.server: PeerServer | None = None
@@ -76,7 +82,22 @@ class PeerService:
         self.server.start()
         _servers[self.root] = self.server
         try:
-            await anyio.sleep_forever()
+            if self.settings.tracker is None:
+                await anyio.sleep_forever()
+            await self._announce_forever(
+                f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+            )
         finally:
             _servers.pop(self.root, None)
             await anyio.to_thread.run_sync(self.server.stop)
+
+    async def _announce_forever(self, address: str) -> None:
+        """Tell the tracker what this node holds, every ``announce`` seconds."""
+        assert self.tracker is not None
+        every = self.settings.announce
+        while True:
+            content = _content.get(self.root)
+            if content is not None:
+                digests = await anyio.to_thread.run_sync(content.list)
+                await anyio.to_thread.run_sync(self.tracker.announce, address, digests, 3 * every)
+            await anyio.sleep(every)

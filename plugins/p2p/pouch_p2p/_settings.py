@@ -15,7 +15,7 @@ from pouch.errors import InvalidArgument
 
 __all__ = ["P2PSettings", "parse_settings", "split_address"]
 
-_KNOWN = ("listen", "token", "peers", "dns", "rate", "piece", "timeout")
+_KNOWN = ("listen", "token", "peers", "dns", "tracker", "announce", "rate", "piece", "timeout")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
@@ -29,6 +29,10 @@ class P2PSettings:
     """Peers by address."""
     dns: tuple[str, int] | None = None
     """A name whose A/AAAA records are peers, all on this port."""
+    tracker: tuple[str, int] | None = None
+    """A node (its ``listen`` address) that knows which nodes hold which blobs."""
+    announce: float = 10.0
+    """Seconds between this node's announcements of its blobs to the tracker."""
     rate: int = 0
     """Bytes per second this node serves to all peers together (0: no limit)."""
     piece: int = 4 << 20
@@ -59,6 +63,16 @@ def _bytes(value: object, key: str) -> int:
     if rate < 0:
         raise InvalidArgument("cannot be negative", field=f"plugin.p2p.{key}")
     return rate
+
+
+def _seconds(value: object, key: str) -> float:
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        raise InvalidArgument("seconds, a number", field=f"plugin.p2p.{key}") from None
+    if seconds <= 0:
+        raise InvalidArgument("seconds, more than 0", field=f"plugin.p2p.{key}")
+    return seconds
 
 
 def parse_settings(table: Mapping[str, object]) -> P2PSettings:
@@ -94,17 +108,24 @@ def parse_settings(table: Mapping[str, object]) -> P2PSettings:
         raise InvalidArgument("a list of host:port", field="plugin.p2p.peers")
     peers = tuple(split_address(str(p), "plugin.p2p.peers") for p in raw_peers)
     dns = split_address(str(table["dns"]), "plugin.p2p.dns") if table.get("dns") else None
-    try:
-        timeout = float(str(table.get("timeout", 10.0)))
-    except ValueError:
-        raise InvalidArgument("seconds, a number", field="plugin.p2p.timeout") from None
-    if timeout <= 0:
-        raise InvalidArgument("seconds, more than 0", field="plugin.p2p.timeout")
+    tracker = None
+    if table.get("tracker"):
+        tracker = split_address(str(table["tracker"]), "plugin.p2p.tracker")
+        if len(token) < 16:
+            raise InvalidArgument(
+                "asking a tracker needs the shared token of at least 16 characters "
+                "(plugin.p2p.token)",
+                field="plugin.p2p.token",
+            )
+    announce = _seconds(table.get("announce", 10.0), "announce")
+    timeout = _seconds(table.get("timeout", 10.0), "timeout")
     return P2PSettings(
         listen=listen,
         token=token,
         peers=peers,
         dns=dns,
+        tracker=tracker,
+        announce=announce,
         rate=_bytes(table.get("rate", 0), "rate"),
         piece=max(64 << 10, _bytes(table.get("piece", 4 << 20), "piece")),
         timeout=timeout,

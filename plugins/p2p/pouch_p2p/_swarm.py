@@ -14,7 +14,7 @@ could. The core verifies the digest of the whole. Blocking; its own threads.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from pouch.distribution import RegistryUnavailable
@@ -29,18 +29,32 @@ log = logging.getLogger(__name__)
 class Swarm:
     """The peers of a pull as one source that spreads a large blob over its holders."""
 
-    def __init__(self, peers: Sequence[PeerSource], piece: int = 4 << 20) -> None:
+    def __init__(
+        self,
+        peers: Sequence[PeerSource],
+        piece: int = 4 << 20,
+        tracker: Callable[[str], Sequence[PeerSource]] | None = None,
+    ) -> None:
+        """``tracker(digest)``: more candidates for a blob, from the tracker."""
         self.peers = list(peers)
         self.piece_size = piece
+        self.tracker = tracker
 
     @property
     def name(self) -> str:
-        return "peers " + ", ".join(p.name.removeprefix("peer ") for p in self.peers)
+        names = [p.name.removeprefix("peer ") for p in self.peers]
+        return "peers " + ", ".join(names + (["the tracker's"] if self.tracker else []))
 
     def _holders(self, repo: str, digest: str) -> tuple[list[PeerSource], int]:
-        with ThreadPoolExecutor(len(self.peers), thread_name_prefix="pouch-p2p-head") as pool:
-            sizes = list(pool.map(lambda peer: peer.size(repo, digest), self.peers))
-        holders = [peer for peer, size in zip(self.peers, sizes, strict=True) if size is not None]
+        candidates = list(self.peers)
+        if self.tracker is not None:
+            known = {p.name for p in candidates}
+            candidates += [p for p in self.tracker(digest) if p.name not in known]
+        if not candidates:
+            return [], 0
+        with ThreadPoolExecutor(len(candidates), thread_name_prefix="pouch-p2p-head") as pool:
+            sizes = list(pool.map(lambda peer: peer.size(repo, digest), candidates))
+        holders = [peer for peer, size in zip(candidates, sizes, strict=True) if size is not None]
         size = next((s for s in sizes if s is not None), 0)
         return holders, size
 

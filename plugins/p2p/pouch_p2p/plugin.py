@@ -8,14 +8,16 @@ plugin with the key named.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pouch.markers import hookimpl
-from pouch_p2p._peers import find_peers
+from pouch_p2p._peers import PeerSource, find_peers
 from pouch_p2p._service import PeerService, engine_started, engine_stopping
 from pouch_p2p._settings import P2PSettings, parse_settings
 from pouch_p2p._swarm import Swarm
+from pouch_p2p._tracker import TrackerClient
 from pouch_p2p._upstream import Upstream, UpstreamMark
 
 if TYPE_CHECKING:
@@ -46,10 +48,25 @@ def settings_for(config: EngineConfig) -> P2PSettings:
 def pouch_blob_peers(config: EngineConfig, registry: str, repository: str) -> list[Source]:
     settings = settings_for(config)
     peers = find_peers(settings)
-    if not peers:
+    tracker = None
+    if settings.tracker is not None:
+        client = TrackerClient(settings.tracker, settings.token, settings.timeout)
+        tracker = functools.partial(_tracked, client, settings)
+    if not peers and tracker is None:
         return []
-    first: Source = peers[0] if len(peers) == 1 else Swarm(peers, settings.piece)
+    first: Source = (
+        peers[0] if len(peers) == 1 and tracker is None else Swarm(peers, settings.piece, tracker)
+    )
     return [first, UpstreamMark(_upstream[config.root])]
+
+
+def _tracked(client: TrackerClient, settings: P2PSettings, digest: str) -> list[PeerSource]:
+    """The nodes the tracker says hold ``digest``, less this one."""
+    return [
+        PeerSource(host, port, settings.token, settings.timeout)
+        for host, port in client.holders(digest)
+        if (host, port) != settings.listen
+    ]
 
 
 @hookimpl

@@ -31,18 +31,21 @@ def free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def node_settings(index: int, addresses: list[str], **extra: Any) -> dict[str, Any]:
-    return {
-        "listen": addresses[index],
-        "token": TOKEN,
-        "peers": [a for n, a in enumerate(addresses) if n != index],
-        **extra,
-    }
+def node_settings(
+    index: int, addresses: list[str], tracker: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """Every other node as a static peer; with ``tracker``, none, and node 1 as tracker."""
+    if tracker:
+        found: dict[str, Any] = {"tracker": addresses[0], "announce": 0.2}
+    else:
+        found = {"peers": [a for n, a in enumerate(addresses) if n != index]}
+    return {"listen": addresses[index], "token": TOKEN, **found, **extra}
 
 
 @pytest.fixture
 async def nodes(anyio_backend: str) -> AsyncIterator[Callable[..., Awaitable[list[Engine]]]]:
-    """``await nodes(3)``: three started engines that are each other's peers."""
+    """``await nodes(3)``: three started engines that are each other's peers
+    (``nodes(3, tracker=True)``: that find each other through node 1 instead)."""
     stack = AsyncExitStack()
     dirs: list[Path] = []
 

@@ -26,7 +26,8 @@ def test_loaded_and_serving_nothing_by_default(tmp_path: Path) -> None:
         ({"listen": "127.0.0.2", "token": "x" * 20}, "plugin.p2p.listen", "host:port"),
         ({"peers": ["10.0.0.2"]}, "plugin.p2p.peers", "host:port"),
         ({"rate": "fast"}, "plugin.p2p.rate", "number of bytes"),
-        ({"tracker": "x"}, "plugin.p2p", "unknown setting"),
+        ({"seeds": "x"}, "plugin.p2p", "unknown setting"),
+        ({"tracker": "x"}, "plugin.p2p.tracker", "host:port"),
     ],
 )
 def test_bad_settings_fail_the_plugin_naming_the_key(

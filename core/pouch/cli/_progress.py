@@ -38,9 +38,11 @@ def bar(detail: Mapping[str, Any] | None) -> str:
 class ProgressView:
     """Writes a stream of progress messages to ``out``; raises on an ``error`` message."""
 
-    def __init__(self, out: TextIO, tty: bool) -> None:
+    def __init__(self, out: TextIO, tty: bool, sources: bool = False) -> None:
+        """``sources``: add where a layer came from (pouchd's ``source``) to its status."""
         self.out = out
         self.tty = tty
+        self.sources = sources
         self._lines: dict[str, int] = {}
         self.last_status = ""
 
@@ -60,6 +62,8 @@ class ProgressView:
             return
         layer = str(message.get("id") or "")
         status = str(message.get("status") or "")
+        if self.sources and message.get("source"):
+            status += f" (from {message['source']})"
         detail = message.get("progressDetail")
         progress = str(message.get("progress") or "") or bar(detail)
         if status:

@@ -36,8 +36,10 @@ def pull_image(
     quiet: bool = False,
     all_tags: bool = False,
     out: TextIO | None = None,
+    sources: bool = False,
 ) -> None:
-    """Pull ``reference`` through pouchd, showing progress on ``out`` unless quiet."""
+    """Pull ``reference`` through pouchd, showing progress on ``out`` unless quiet;
+    ``sources``: say where each layer came from (a peer, a mirror, the registry)."""
     out = out or sys.stdout
     name, tag = split_reference(reference)
     if all_tags:
@@ -50,7 +52,7 @@ def pull_image(
         query={"fromImage": name, "tag": tag or None, "platform": platform or None},
         headers=auth_header(config, reference),
     )
-    view = ProgressView(out, tty=out.isatty())
+    view = ProgressView(out, tty=out.isatty(), sources=sources)
     if quiet:
         for message in response.messages():
             if isinstance(message, dict) and message.get("error"):
@@ -78,6 +80,7 @@ def pull(args: argparse.Namespace, client: Client) -> int:
         platform=args.platform,
         quiet=args.quiet,
         all_tags=args.all_tags,
+        sources=bool(getattr(args, "debug", False)),
     )
     if not args.all_tags:
         sys.stdout.write(_full_name(args.image) + "\n")

@@ -55,12 +55,16 @@ class PullProgress(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str = ""
     current: int = 0
     total: int = 0
+    source: str = ""
+    """Where a downloaded layer came from ("peer 10.0.0.2:5050", "registry …")."""
 
     def to_docker(self) -> dict[str, Any]:
         """The Docker Engine API's JSON message for this line (``/images/create``)."""
         message: dict[str, Any] = {"status": self.status}
         if self.id:
             message["id"] = self.id
+        if self.source:
+            message["source"] = self.source  # pouch's own; docker's clients ignore it
         if self.total or self.current:
             message["progressDetail"] = {"current": self.current, "total": self.total}
         else:
@@ -83,10 +87,12 @@ class Reporter:
         self._callback = callback
         self._lock = threading.Lock()
 
-    def __call__(self, status: str, id: str = "", current: int = 0, total: int = 0) -> None:
+    def __call__(
+        self, status: str, id: str = "", current: int = 0, total: int = 0, source: str = ""
+    ) -> None:
         if self._callback is None:
             return
-        line = PullProgress(status=status, id=id, current=current, total=total)
+        line = PullProgress(status=status, id=id, current=current, total=total, source=source)
         # One line at a time: callbacks need not be thread-safe themselves.
         with self._lock:
             self._callback(line)

@@ -292,8 +292,8 @@ class Puller:
                     yield chunk
                 report(status.VERIFYING, short)
 
-            self._store_blob(chain, layer, "layer", stream)
-        report(status.DOWNLOAD_COMPLETE, short)
+            used = self._store_blob(chain, layer, "layer", stream)
+        report(status.DOWNLOAD_COMPLETE, short, source=", ".join(used))
 
     # -- unpacking ----------------------------------------------------------------
 

@@ -19,7 +19,13 @@ from typing import Any, BinaryIO
 import anyio
 
 from pouch.config import EngineConfig
-from pouch.distribution import Distribution, PeerFinder, ProgressCallback, no_peers
+from pouch.distribution import (
+    Distribution,
+    PeerFinder,
+    ProgressCallback,
+    PullProgress,
+    no_peers,
+)
 from pouch.engine._image_archives import ImageArchives
 from pouch.engine._records import Records
 from pouch.events import EventBus
@@ -31,6 +37,8 @@ __all__ = ["Images"]
 
 # OpenTelemetry semantic convention for the image a span is about.
 IMAGE_NAME = "container.image.name"
+# Where each downloaded layer came from: "<short id>: peer 10.0.0.2:5050".
+LAYER_SOURCES = "pouch.image.layer_sources"
 
 
 class Images:
@@ -133,16 +141,27 @@ class Images:
         exception it raises aborts the pull. Publishes the image event "pull".
         """
         name = parse_reference(ref).familiar()
+        sources: list[str] = []
+
+        def noted(line: PullProgress) -> None:
+            if line.source:
+                sources.append(f"{line.id}: {line.source}")
+            if progress is not None:
+                progress(line)
+
         pull = functools.partial(
             self.distribution.pull,
             ref,
             platform=platform,
-            progress=progress,
+            progress=noted,
             credentials=credentials,
         )
         with operation("image.pull") as span:
             span.set_attribute(IMAGE_NAME, name)
-            image = await anyio.to_thread.run_sync(pull)
+            try:
+                image = await anyio.to_thread.run_sync(pull)
+            finally:
+                span.set_attribute(LAYER_SOURCES, sources)
         self.events.publish("image", "pull", name, {"name": name})
         return image
 

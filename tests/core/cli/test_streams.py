@@ -122,3 +122,17 @@ def test_terminal_progress_redraws_layer_lines() -> None:
 def test_error_messages_raise() -> None:
     with pytest.raises(CLIError, match="manifest unknown"):
         ProgressView(io.StringIO(), tty=False).show({"error": "manifest unknown"})
+
+
+def test_with_debug_each_layer_says_where_it_came_from() -> None:
+    line = {
+        "status": "Download complete",
+        "progressDetail": {},
+        "id": "abc",
+        "source": "peer 10.0.0.2:5050",
+    }
+    quiet, told = io.StringIO(), io.StringIO()
+    ProgressView(quiet, tty=False).show(line)
+    ProgressView(told, tty=False, sources=True).show(line)
+    assert quiet.getvalue() == "abc: Download complete\n"
+    assert told.getvalue() == "abc: Download complete (from peer 10.0.0.2:5050)\n"

@@ -9,20 +9,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 
 from pouch.config import EngineConfig
 from pouch.distribution import (
     DigestMismatch,
     Distribution,
+    PullProgress,
     RegistryUnavailable,
     Source,
 )
 from pouch.engine import Engine
 from pouch.errors import NoSuchObject
 from pouch.markers import hookimpl
+from pouch.testing.images import LayerBuilder
 from pouch.testing.registry import Registry, running_registry
-from pouch.testing.registry_images import TestImage, push_test_image, single_layer_image
+from pouch.testing.registry_images import (
+    TestImage,
+    image_from_layers,
+    push_test_image,
+    single_layer_image,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -250,3 +258,36 @@ async def test_a_pull_through_proxy_as_mirror_serves_the_pull_and_when_down_is_s
     said = [r.getMessage() for r in caplog.records if proxy_address in r.getMessage()]
     assert len(said) == 1 and "skipped" in said[0], said
     assert len([r for r in registry.requests() if "/blobs/" in r.uri]) > before
+
+
+async def test_progress_and_the_pull_span_name_the_source_of_each_layer(
+    engine: Engine, app: App
+) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    peer = Peer("peer 10.0.0.2", {app.layer: app.image.blobs[app.layer]})
+    dist = distribution(engine, peers=lambda registry, repo: [peer])
+    lines: list[PullProgress] = []
+    pull = functools.partial(dist.pull, app.ref, progress=lines.append)
+    await anyio.to_thread.run_sync(pull)
+    done = [line for line in lines if line.status == "Download complete"]
+    assert [line.source for line in done] == ["peer 10.0.0.2"]
+    assert done[0].to_docker()["source"] == "peer 10.0.0.2"
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    if trace.get_tracer_provider() is not provider:
+        pytest.skip("another test already installed a tracer provider")
+    other = image_from_layers([LayerBuilder().file("other", b"other\n").tobytes()])
+    app.mirror.add("other", other)
+    await engine.images.pull(f"{app.mirror.address}/other")
+    (span,) = [s for s in exporter.get_finished_spans() if s.name.endswith("image.pull")]
+    assert span.attributes is not None
+    sources = list(span.attributes["pouch.image.layer_sources"])  # type: ignore[arg-type]
+    layer = msgspec.json.decode(other.manifest)["layers"][0]["digest"]
+    assert sources == [f"{layer[7:19]}: registry {app.mirror.address}"]

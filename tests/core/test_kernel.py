@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -136,18 +137,7 @@ def test_lifecycle_hook_errors_name_the_plugin(tmp_path: Path) -> None:
         k.call("pouch_container_create", container=stub, spec=None)
 
 
-def test_every_hook_call_is_traced(tmp_path: Path) -> None:
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    if trace.get_tracer_provider() is not provider:
-        pytest.skip("another test already installed a tracer provider")
+def test_every_hook_call_is_traced(tmp_path: Path, finished_spans: Callable[[], list[Any]]) -> None:
 
     class Container:
         id = "f" * 64
@@ -162,9 +152,7 @@ def test_every_hook_call_is_traced(tmp_path: Path) -> None:
     k = kernel(tmp_path)
     k.register(Watcher(), "watcher")
     k.call("pouch_container_started", container=Container())
-    spans = [
-        s for s in exporter.get_finished_spans() if s.name == "pouch.hook.pouch_container_started"
-    ]
+    spans = [s for s in finished_spans() if s.name == "pouch.hook.pouch_container_started"]
     assert len(spans) == 1
     assert spans[0].attributes is not None
     assert spans[0].attributes["container.id"] == "f" * 64

@@ -24,6 +24,10 @@ depends on pouch gets these fixtures without a conftest:
     ``busybox:latest`` after importing it into ``engine``.
 ``registry``
     Debian's ``docker-registry`` running on 127.0.0.1 (``pouch.testing.registry``).
+``finished_spans``
+    an in-memory OpenTelemetry exporter (installed once per process, emptied
+    for each test) as a function listing the spans finished so far in the
+    test; skips where something else installed the tracer provider.
 
 Tests are ``async`` functions marked ``@pytest.mark.anyio``; ``anyio_backend``
 is ``"asyncio"``. The markers ``root`` and ``binary(name, ...)`` skip a test,
@@ -36,10 +40,10 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -288,3 +292,27 @@ def registry() -> Iterator[Registry]:
 
 
 pytest_plugins = ["pouch.testing.daemon"]  # pouchd, pouchd_busybox, docker_cli: a real daemon
+
+
+_exporters: list[Any] = []  # the one in-memory exporter of this process, once installed
+
+
+@pytest.fixture
+def finished_spans() -> Callable[[], list[Any]]:
+    """``finished_spans()``: the spans ended since this test began."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    if not _exporters:
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        if trace.get_tracer_provider() is not provider:
+            pytest.skip("something else installed the process's tracer provider")
+        _exporters.append(exporter)
+    exporter = _exporters[0]
+    exporter.clear()
+    return lambda: list(exporter.get_finished_spans())

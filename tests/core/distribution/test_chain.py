@@ -261,13 +261,8 @@ async def test_a_pull_through_proxy_as_mirror_serves_the_pull_and_when_down_is_s
 
 
 async def test_progress_and_the_pull_span_name_the_source_of_each_layer(
-    engine: Engine, app: App
+    engine: Engine, app: App, finished_spans: Callable[[], list[Any]]
 ) -> None:
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
     peer = Peer("peer 10.0.0.2", {app.layer: app.image.blobs[app.layer]})
     dist = distribution(engine, peers=lambda registry, repo: [peer])
     lines: list[PullProgress] = []
@@ -277,16 +272,11 @@ async def test_progress_and_the_pull_span_name_the_source_of_each_layer(
     assert [line.source for line in done] == ["peer 10.0.0.2"]
     assert done[0].to_docker()["source"] == "peer 10.0.0.2"
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    if trace.get_tracer_provider() is not provider:
-        pytest.skip("another test already installed a tracer provider")
+    spans = finished_spans  # installed from here on
     other = image_from_layers([LayerBuilder().file("other", b"other\n").tobytes()])
     app.mirror.add("other", other)
     await engine.images.pull(f"{app.mirror.address}/other")
-    (span,) = [s for s in exporter.get_finished_spans() if s.name.endswith("image.pull")]
+    (span,) = [s for s in spans() if s.name.endswith("image.pull")]
     assert span.attributes is not None
     sources = list(span.attributes["pouch.image.layer_sources"])  # type: ignore[arg-type]
     layer = msgspec.json.decode(other.manifest)["layers"][0]["digest"]

@@ -13,7 +13,6 @@ write blobs or snapshots except through ``ImageStore``. Blocking.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -48,10 +47,6 @@ __all__ = ["Puller"]
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _POLL = 0.05  # how often the unpack watcher looks for a layer's committed snapshot
-
-
-def _same(client: RegistryClient) -> RegistryClient:
-    return client
 
 
 class _Stopped(Exception):
@@ -133,11 +128,22 @@ class Puller:
                     raise
                 log.warning("mirror %s skipped for %s: %s", endpoint.host, ref, exc)
                 continue
-            sources: list[Source] = list(self.peers(ref.domain, ref.path))
-            sources.append(EndpointSource(functools.partial(_same, client), endpoint))
-            sources += [self._endpoint_source(e, credentials) for e in endpoints[index + 1 :]]
-            return client, raw, media_type, digest, SourceChain(sources, ref.path)
+            chain = self._chain(ref, endpoints[index:], client, credentials)
+            return client, raw, media_type, digest, chain
         raise AssertionError("the origin is always the last endpoint")
+
+    def _chain(
+        self,
+        ref: Reference,
+        endpoints: list[Endpoint],
+        client: RegistryClient,
+        credentials: tuple[str, str] | None,
+    ) -> SourceChain:
+        """Peers, then ``endpoints`` (the first one's ``client`` already made), per blob."""
+        sources: list[Source] = list(self.peers(ref.domain, ref.path))
+        sources.append(EndpointSource(lambda: client, endpoints[0]))
+        sources += [self._endpoint_source(e, credentials) for e in endpoints[1:]]
+        return SourceChain(sources, ref.path)
 
     def _endpoint_source(
         self, endpoint: Endpoint, credentials: tuple[str, str] | None

@@ -179,7 +179,7 @@ class PeerServer:
 
     def _answer(self, request: Any) -> None:
         if not self.authorized(request.headers.get("Authorization", "")):
-            request.close_connection = True  # a body it sent is not read
+            _drain(request)
             request.send_error_json(
                 401,
                 "UNAUTHORIZED",
@@ -192,7 +192,7 @@ class PeerServer:
             self._tracker(request, path)
             return
         if request.command == "POST":
-            request.close_connection = True
+            _drain(request)
             request.send_error_json(405, "UNSUPPORTED", "peers are read-only")
             return
         if path in ("/v2/", "/v2"):
@@ -307,6 +307,17 @@ class PeerServer:
                     left -= len(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 log.debug("p2p: peer %s went away during %s", request.address_string(), digest)
+
+
+def _drain(request: Any, limit: int = 1 << 20) -> None:
+    """Read a refused request's body, so the answer reaches the client (a small one
+    whole; past ``limit`` the connection closes after the answer)."""
+    length = request.headers.get("Content-Length", "0")
+    size = int(length) if length.isdigit() else 0
+    if 0 < size <= limit:
+        request.rfile.read(size)
+    elif size:
+        request.close_connection = True
 
 
 def _intact(blob: BinaryIO, digest: str) -> bool:

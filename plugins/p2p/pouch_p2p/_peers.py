@@ -12,6 +12,7 @@ core verifies every byte's digest: this module must not store anything.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Iterator
 
 import httpx
@@ -20,7 +21,7 @@ from pouch.distribution import RegistryUnavailable
 from pouch.errors import NoSuchObject
 from pouch_p2p._settings import P2PSettings
 
-__all__ = ["PeerSource", "find_peers"]
+__all__ = ["PeerSource", "find_peers", "peer_source"]
 
 
 def _url_host(host: str) -> str:
@@ -30,11 +31,23 @@ def _url_host(host: str) -> str:
 class PeerSource:
     """One peer's blob service, at ``host:port``."""
 
-    def __init__(self, host: str, port: int, token: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        token: str,
+        timeout: float = 10.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """``tls``: HTTPS with this client context (mutual TLS), else plain HTTP."""
         self.host = host
         self.port = port
         self._token = token
         self._timeout = timeout
+        self._tls = tls
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(timeout=self._timeout, trust_env=False, verify=self._tls or True)
 
     @property
     def name(self) -> str:
@@ -45,7 +58,7 @@ class PeerSource:
         if offset:
             headers["Range"] = f"bytes={offset}-"
         url = self._url(repo, digest)
-        client = httpx.Client(timeout=self._timeout, trust_env=False)
+        client = self._client()
         try:
             response = client.send(client.build_request("GET", url, headers=headers), stream=True)
         except httpx.HTTPError as exc:
@@ -68,13 +81,14 @@ class PeerSource:
         return self._chunks(client, response, digest, offset)
 
     def _url(self, repo: str, digest: str) -> str:
-        return f"http://{_url_host(self.host)}:{self.port}/v2/{repo}/blobs/{digest}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{_url_host(self.host)}:{self.port}/v2/{repo}/blobs/{digest}"
 
     def size(self, repo: str, digest: str) -> int | None:
         """The blob's size when this peer has it (``HEAD``), else None."""
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            with httpx.Client(timeout=self._timeout, trust_env=False) as client:
+            with self._client() as client:
                 response = client.head(self._url(repo, digest), headers=headers)
         except httpx.HTTPError:
             return None
@@ -85,7 +99,7 @@ class PeerSource:
         """Bytes ``start`` to ``end`` (inclusive) of the blob; ``RegistryUnavailable`` if not."""
         headers = {"Authorization": f"Bearer {self._token}", "Range": f"bytes={start}-{end}"}
         try:
-            with httpx.Client(timeout=self._timeout, trust_env=False) as client:
+            with self._client() as client:
                 response = client.get(self._url(repo, digest), headers=headers)
         except httpx.HTTPError as exc:
             raise RegistryUnavailable(f"{self.name}: {exc}", host=self.host) from None
@@ -137,6 +151,11 @@ def _resolve(name: str, port: int) -> list[str]:
     return addresses
 
 
+def peer_source(settings: P2PSettings, host: str, port: int) -> PeerSource:
+    """A peer at ``host:port``, asked as ``settings`` say (token, timeout, TLS)."""
+    return PeerSource(host, port, settings.token, settings.timeout, settings.ssl_context(False))
+
+
 def find_peers(settings: P2PSettings) -> list[PeerSource]:
     """The static peers, then those a DNS name resolves to; never this node itself."""
     seen: set[tuple[str, int]] = set()
@@ -151,5 +170,5 @@ def find_peers(settings: P2PSettings) -> list[PeerSource]:
         if (host, port) in seen:
             continue
         seen.add((host, port))
-        found.append(PeerSource(host, port, settings.token, settings.timeout))
+        found.append(peer_source(settings, host, port))
     return found

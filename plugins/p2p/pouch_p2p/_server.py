@@ -24,6 +24,8 @@ import json
 import logging
 import re
 import socket
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +47,13 @@ _PATH = re.compile(
 )
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 _CHUNK = 256 << 10
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A failed handshake or a peer gone away: a log line, not a traceback."""
+        error = sys.exc_info()[1]
+        log.info("p2p: connection from %s failed: %s", client_address[0], error)
 
 
 class _Bucket:
@@ -81,9 +90,11 @@ class PeerServer:
         rate: int = 0,
         upstream: Upstream | None = None,
         wait: float = 8.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """``content()``: the engine's content store, None while the engine starts;
-        a blob ``upstream`` says this node is fetching is waited for ``wait`` seconds."""
+        a blob ``upstream`` says this node is fetching is waited for ``wait`` seconds;
+        ``tls``: HTTPS with this server context (mutual TLS)."""
         self._content = content
         self.holders = Holders()
         """Which nodes announced which blobs (this node as a tracker)."""
@@ -93,8 +104,13 @@ class PeerServer:
         self._bucket = _Bucket(rate)
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
-        self._server = ThreadingHTTPServer(address, self._handler())
+        self._server = _Server(address, self._handler())
         self._server.daemon_threads = True
+        self._tls = tls
+        if tls is not None:  # each handshake in its connection's thread, not in accept()
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread: threading.Thread | None = None
         self.served: list[str] = []
         """Digests sent whole or in part, in order (for the log and for tests)."""
@@ -137,6 +153,9 @@ class PeerServer:
             server_version = "pouch-p2p"
 
             def setup(self) -> None:
+                if server._tls is not None:
+                    self.request.settimeout(30)
+                    self.request.do_handshake()  # a stranger's certificate fails here
                 super().setup()
                 with server._lock:
                     server._connections.add(self.connection)
@@ -144,7 +163,7 @@ class PeerServer:
             def finish(self) -> None:
                 with server._lock:
                     server._connections.discard(self.connection)
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, AttributeError):  # no handshake, no files
                     super().finish()
 
             def log_message(self, format: str, *args: Any) -> None:

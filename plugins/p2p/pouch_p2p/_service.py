@@ -54,7 +54,9 @@ class PeerService:
         assert settings.listen is not None
         self.root = root
         self.tracker = (
-            TrackerClient(settings.tracker, settings.token, settings.timeout)
+            TrackerClient(
+                settings.tracker, settings.token, settings.timeout, settings.ssl_context(False)
+            )
             if settings.tracker
             else None
         )
@@ -73,6 +75,7 @@ class PeerService:
                 rate=self.settings.rate,
                 upstream=self.upstream,
                 wait=self.settings.timeout * 0.8,
+                tls=self.settings.ssl_context(True),
             )
         except OSError as exc:
             raise PouchError(

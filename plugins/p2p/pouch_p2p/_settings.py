@@ -8,14 +8,30 @@ without ``listen`` the node only asks its peers. It must not open sockets.
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from pouch.errors import InvalidArgument
 
 __all__ = ["P2PSettings", "parse_settings", "split_address"]
 
-_KNOWN = ("listen", "token", "peers", "dns", "tracker", "announce", "rate", "piece", "timeout")
+_KNOWN = (
+    "listen",
+    "token",
+    "peers",
+    "dns",
+    "tracker",
+    "announce",
+    "rate",
+    "piece",
+    "timeout",
+    "tls_cert",
+    "tls_key",
+    "tls_ca",
+)
+_TLS = ("tls_cert", "tls_key", "tls_ca")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
@@ -39,6 +55,28 @@ class P2PSettings:
     """Bytes per piece when a blob is fetched from several peers at once."""
     timeout: float = 10.0
     """Seconds to wait for a peer to answer or to send more bytes."""
+    tls: tuple[Path, Path, Path] | None = None
+    """This node's certificate, its key and the CA every node's certificate is
+    signed by: peers speak HTTPS and each side must show a certificate of it."""
+
+    def ssl_context(self, server: bool) -> ssl.SSLContext | None:
+        """Mutual TLS as ``tls`` says (None without it)."""
+        if self.tls is None:
+            return None
+        cert, key, ca = self.tls
+        purpose = ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT
+        context = ssl.SSLContext(purpose)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+        context.load_verify_locations(cafile=ca)
+        # Peers are addressed by IP: the cluster's CA is what is trusted, not names.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
 
 def split_address(text: str, key: str) -> tuple[str, int]:
@@ -73,6 +111,24 @@ def _seconds(value: object, key: str) -> float:
     if seconds <= 0:
         raise InvalidArgument("seconds, more than 0", field=f"plugin.p2p.{key}")
     return seconds
+
+
+def _tls(table: Mapping[str, object]) -> tuple[Path, Path, Path] | None:
+    given = [key for key in _TLS if table.get(key)]
+    if not given:
+        return None
+    if len(given) != len(_TLS):
+        missing = ", ".join(f"plugin.p2p.{k}" for k in _TLS if k not in given)
+        raise InvalidArgument(
+            f"mutual TLS needs all of tls_cert, tls_key and tls_ca; missing {missing}",
+            field=f"plugin.p2p.{next(k for k in _TLS if k not in given)}",
+        )
+    paths = tuple(Path(str(table[key])) for key in _TLS)
+    for name, path in zip(_TLS, paths, strict=True):
+        if not path.is_file():
+            raise InvalidArgument(f"{path} is not a file", field=f"plugin.p2p.{name}")
+    cert, key, ca = paths
+    return cert, key, ca
 
 
 def parse_settings(table: Mapping[str, object]) -> P2PSettings:
@@ -119,6 +175,7 @@ def parse_settings(table: Mapping[str, object]) -> P2PSettings:
             )
     announce = _seconds(table.get("announce", 10.0), "announce")
     timeout = _seconds(table.get("timeout", 10.0), "timeout")
+    tls = _tls(table)
     return P2PSettings(
         listen=listen,
         token=token,
@@ -129,4 +186,5 @@ def parse_settings(table: Mapping[str, object]) -> P2PSettings:
         rate=_bytes(table.get("rate", 0), "rate"),
         piece=max(64 << 10, _bytes(table.get("piece", 4 << 20), "piece")),
         timeout=timeout,
+        tls=tls,
     )

@@ -12,6 +12,7 @@ Thread-safe.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 
@@ -49,9 +50,17 @@ class Holders:
 class TrackerClient:
     """Asks the tracker at ``address`` (``host:port``) with the shared ``token``."""
 
-    def __init__(self, address: tuple[str, int], token: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        token: str,
+        timeout: float = 10.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         host, port = address
-        self.base = f"http://{f'[{host}]' if ':' in host else host}:{port}/p2p"
+        scheme = "https" if tls else "http"
+        self.base = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/p2p"
+        self._tls = tls
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = timeout
         self._warned = False
@@ -63,7 +72,9 @@ class TrackerClient:
 
     def holders(self, digest: str) -> list[tuple[str, int]]:
         try:
-            with httpx.Client(timeout=self._timeout, trust_env=False) as client:
+            with httpx.Client(
+                timeout=self._timeout, trust_env=False, verify=self._tls or True
+            ) as client:
                 answer = client.get(f"{self.base}/holders/{digest}", headers=self._headers)
         except httpx.HTTPError as exc:
             self._failed("asking for holders", exc)
@@ -81,7 +92,9 @@ class TrackerClient:
     def announce(self, address: str, digests: list[str], ttl: float) -> bool:
         body = {"address": address, "digests": digests, "ttl": ttl}
         try:
-            with httpx.Client(timeout=self._timeout, trust_env=False) as client:
+            with httpx.Client(
+                timeout=self._timeout, trust_env=False, verify=self._tls or True
+            ) as client:
                 answer = client.post(f"{self.base}/announce", headers=self._headers, json=body)
         except httpx.HTTPError as exc:
             self._failed("announcing", exc)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pouch.markers import hookimpl
-from pouch_p2p._peers import PeerSource, find_peers
+from pouch_p2p._peers import PeerSource, find_peers, peer_source
 from pouch_p2p._service import PeerService, engine_started, engine_stopping
 from pouch_p2p._settings import P2PSettings, parse_settings
 from pouch_p2p._swarm import Swarm
@@ -50,7 +50,9 @@ def pouch_blob_peers(config: EngineConfig, registry: str, repository: str) -> li
     peers = find_peers(settings)
     tracker = None
     if settings.tracker is not None:
-        client = TrackerClient(settings.tracker, settings.token, settings.timeout)
+        client = TrackerClient(
+            settings.tracker, settings.token, settings.timeout, settings.ssl_context(False)
+        )
         tracker = functools.partial(_tracked, client, settings)
     if not peers and tracker is None:
         return []
@@ -63,7 +65,7 @@ def pouch_blob_peers(config: EngineConfig, registry: str, repository: str) -> li
 def _tracked(client: TrackerClient, settings: P2PSettings, digest: str) -> list[PeerSource]:
     """The nodes the tracker says hold ``digest``, less this one."""
     return [
-        PeerSource(host, port, settings.token, settings.timeout)
+        peer_source(settings, host, port)
         for host, port in client.holders(digest)
         if (host, port) != settings.listen
     ]

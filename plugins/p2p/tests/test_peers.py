@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import ssl
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -217,3 +220,53 @@ async def test_the_tracker_refuses_strangers_and_bad_announcements(nodes: Any) -
         assert (await client.post(f"{base}/announce", json=good, headers=auth)).status_code == 204
         listed = await client.get(f"{base}/holders/sha256:{'a' * 64}", headers=auth)
         assert listed.json() == {"holders": ["127.0.0.9:5050"]}
+
+
+def certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate (its own CA) for the nodes' loopback addresses."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", f"/CN={name}",
+         "-addext", "subjectAltName=IP:127.0.0.2,IP:127.0.0.3,IP:127.0.0.4",
+         "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, check=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.binary("openssl")
+async def test_with_mutual_tls_peers_speak_https_and_refuse_other_certificates(
+    registry: Registry, nodes: Any, tmp_path: Path
+) -> None:
+    cert, key = certificate(tmp_path, "cluster")
+    tls = {"tls_cert": str(cert), "tls_key": str(key), "tls_ca": str(cert)}
+    image = three_layers()
+    ref = await push(registry, "app", image)
+    first, second = await nodes(2, **tls)
+    await first.images.pull(ref)
+    await second.images.pull(ref)
+    assert sorted(blob_gets(registry)) == sorted(image.blobs)  # the second from the first
+
+    listen = first.config.plugin["p2p"]["listen"]
+    url = f"https://{listen}/v2/"
+    auth = {"Authorization": f"Bearer {first.config.plugin['p2p']['token']}"}
+    member = ssl.create_default_context(cafile=str(cert))
+    member.check_hostname = False
+    member.load_cert_chain(cert, key)
+    async with httpx.AsyncClient(verify=member, trust_env=False) as client:
+        assert (await client.get(url, headers=auth)).status_code == 200
+    other_cert, other_key = certificate(tmp_path, "stranger")
+    stranger = ssl.create_default_context(cafile=str(cert))
+    stranger.check_hostname = False
+    stranger.load_cert_chain(other_cert, other_key)
+    anonymous = ssl.create_default_context(cafile=str(cert))
+    anonymous.check_hostname = False
+    for context in (stranger, anonymous):
+        async with httpx.AsyncClient(verify=context, trust_env=False) as client:
+            # TLS 1.3 reports the refused certificate at the first read, unwrapped.
+            with pytest.raises((httpx.TransportError, ssl.SSLError)):
+                await client.get(url, headers=auth)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        with pytest.raises(httpx.TransportError):
+            await client.get(f"http://{listen}/v2/", headers=auth)

@@ -27,6 +27,12 @@ def test_loaded_and_serving_nothing_by_default(tmp_path: Path) -> None:
         ({"peers": ["10.0.0.2"]}, "plugin.p2p.peers", "host:port"),
         ({"rate": "fast"}, "plugin.p2p.rate", "number of bytes"),
         ({"seeds": "x"}, "plugin.p2p", "unknown setting"),
+        ({"tls_cert": "/etc/hostname"}, "plugin.p2p.tls_key", "needs all of"),
+        (
+            {"tls_cert": "/nonexistent.pem", "tls_key": "/etc/hostname", "tls_ca": "/etc/hostname"},
+            "plugin.p2p.tls_cert",
+            "is not a file",
+        ),
         ({"tracker": "x"}, "plugin.p2p.tracker", "host:port"),
     ],
 )

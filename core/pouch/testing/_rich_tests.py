@@ -186,8 +186,12 @@ async def test_rich_initscript_runs_first_as_the_containers_user(
         # And at every start again: the command saw it each time.
         await engine.stop(container.id, timeout=1)
         await engine.start(container.id)
+        lines: list[str] = []
+        deadline = anyio.current_time() + 20
+        while len(lines) < 2 and anyio.current_time() < deadline:  # the command's cat, again
+            lines = [line.strip() for line in await self.output(engine, container.id)]
+            await anyio.sleep(0.05)
         await engine.stop(container.id, timeout=1)
-        lines = [line.strip() for line in await self.output(engine, container.id)]
         assert lines == ["uid=65534 host=rich-one greeting=hello"] * 2
 
 

@@ -2,7 +2,7 @@
 
 Run by hand, as root, never in CI::
 
-    .venv/bin/python bench/p2p.py [--rounds 1] [--layers 5] [--layer-mb 17] [--json PATH]
+    .venv/bin/python bench/p2p.py [--rounds 1] [--layers 5] [--layer-mb 21] [--json PATH]
 
 Each node is a pouchd in a network namespace of its own (10.233.0.11-13 on a
 bridge ``pp2p0``), with its own state root; Debian's ``docker-registry`` runs
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--layers", type=int, default=5, help="layers, busybox included")
-    parser.add_argument("--layer-mb", type=float, default=17.0, help="MB of each random layer")
+    parser.add_argument("--layer-mb", type=float, default=21.0, help="MB of each random layer")
     parser.add_argument("--json", type=Path, help="write the rows here too")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:

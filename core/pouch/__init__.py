@@ -11,8 +11,8 @@ package and must start in a few tens of milliseconds.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pouch.config import EngineConfig
     from pouch.engine import Engine

@@ -1,15 +1,15 @@
 """The hijacked connection of ``attach`` and ``exec start``, written and parsed by hand.
 
-After ``101 UPGRADED`` the socket carries raw stream bytes both ways; http.client
-would keep some of them in its buffer, so the request line and headers are
+After ``101 UPGRADED`` the socket carries raw stream bytes both ways; a buffered
+reader would keep some of them in its buffer, so the request line and headers are
 written, and the answer's head read, here. An error answer (``404``, ``409``)
 is read in full so its ``message`` can be reported.
 """
 
 from __future__ import annotations
 
+import _socket
 import contextlib
-import socket
 
 from pouch.cli._errors import CLIError, ConnectionLost
 from pouch.cli._streams import dechunk
@@ -23,7 +23,7 @@ class Hijacked:
     ``leftover`` holds stream bytes that arrived with the answer's head.
     """
 
-    def __init__(self, sock: socket.socket, leftover: bytes, content_type: str) -> None:
+    def __init__(self, sock: _socket.socket, leftover: bytes, content_type: str) -> None:
         self.sock = sock
         self.leftover = leftover
         self.content_type = content_type
@@ -33,7 +33,7 @@ class Hijacked:
             self.sock.close()
 
 
-def read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+def read_head(sock: _socket.socket) -> tuple[int, dict[str, str], bytes]:
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
@@ -52,7 +52,7 @@ def read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return int(parts[1]), fields, rest
 
 
-def read_error_body(sock: socket.socket, fields: dict[str, str], rest: bytes) -> bytes:
+def read_error_body(sock: _socket.socket, fields: dict[str, str], rest: bytes) -> bytes:
     length = fields.get("content-length", "")
     chunked = "chunked" in fields.get("transfer-encoding", "")
     sock.settimeout(5)

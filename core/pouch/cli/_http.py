@@ -1,34 +1,35 @@
 """HTTP to pouchd with the standard library: unix or TCP (+TLS), version negotiation.
 
 One connection per request keeps streaming simple (logs, events and wait can
-stay open while other requests go out); ``ssl`` is imported only for ``--tls``.
+stay open while other requests go out); the HTTP is ``pouch.cli._wire``'s, and
+``ssl`` is imported only for ``--tls``.
 ``hijack`` takes the connection over for attach and exec (``pouch.cli._hijack``).
 """
 
 from __future__ import annotations
 
-import http.client
+import _socket
+import functools
 import json
 import os
-import socket
 from collections.abc import Mapping, Sequence
-from urllib.parse import quote, urlencode
 
 from pouch.cli._endpoint import DEFAULT_HOST, Endpoint, TLSOptions
 from pouch.cli._errors import APIError, CannotConnect, CLIError, ConnectionLost
-from pouch.cli._hijack import Hijacked, read_error_body, read_head
 from pouch.cli._response import Pending, Response, error_message
+from pouch.cli._wire import Connection
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from pouch.cli._hijack import Hijacked
 
 __all__ = [
     "API_VERSION",
     "DEFAULT_HOST",
     "Client",
     "Endpoint",
-    "Hijacked",
     "Pending",
     "Response",
     "TLSOptions",
@@ -41,19 +42,17 @@ USER_AGENT = "pouch-cli/0.1.0"
 Query = Mapping[str, "str | int | float | bool | Sequence[str] | None"]
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost")
-        self._path = path
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+
+def quote(text: str, safe: str = "") -> str:
+    """Percent-encode ``text`` as UTF-8, leaving letters, digits, ``_.-~`` and ``safe``."""
+    keep = _UNRESERVED | frozenset(safe.encode())
+    return "".join(chr(b) if b in keep else f"%{b:02X}" for b in text.encode())
+
+
+def urlencode(pairs: Sequence[tuple[str, str]]) -> str:
+    return "&".join(f"{quote(k)}={quote(v)}" for k, v in pairs)
 
 
 def _encode_query(query: Query | None) -> str:
@@ -82,21 +81,35 @@ class Client:
 
     # -- connections ----------------------------------------------------------------
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connect(self) -> Connection:
+        address = self.endpoint.address
         if self.endpoint.scheme == "unix":
-            return _UnixConnection(self.endpoint.address)
-        if self.tls is None:
-            return http.client.HTTPConnection(self.endpoint.address, self.endpoint.port)
-        from pouch.cli._tls import context
+            # The C module: the socket module's start-up (its enums) is not needed here.
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            try:
+                sock.connect(address)
+            except OSError:
+                sock.close()
+                raise
+            return Connection(sock)
+        import socket
 
-        return http.client.HTTPSConnection(
-            self.endpoint.address, self.endpoint.port, context=context(self.tls)
-        )
+        sock = socket.create_connection((address, self.endpoint.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        host = f"[{address}]" if ":" in address else address
+        if self.tls is not None:
+            from pouch.cli._tls import context
 
-    def _connected(self) -> http.client.HTTPConnection:
-        conn = self._connection()
+            try:
+                sock = context(self.tls).wrap_socket(sock, server_hostname=address)
+            except OSError:
+                sock.close()
+                raise
+        return Connection(sock, f"{host}:{self.endpoint.port}")
+
+    def _connected(self) -> Connection:
         try:
-            conn.connect()
+            conn = self._connect()
         except PermissionError as exc:
             raise CannotConnect(
                 f"Permission denied connecting to pouchd at {self.endpoint.url}: "
@@ -117,9 +130,17 @@ class Client:
 
     @property
     def version(self) -> str:
-        if self._version is None:
-            self._version = self._negotiate()
-        return self._version
+        """The API version requests use: the one negotiated, else this client's own.
+
+        Requests go out at this client's version without a ``/_ping`` first (a
+        round trip every command would pay); a daemon older than that answers
+        "client version … is too new", and ``request`` then negotiates and
+        sends the request again.
+        """
+        return self._version or API_VERSION
+
+    def _too_new(self, exc: APIError) -> bool:
+        return self._version is None and exc.http_status == 400 and "is too new" in exc.message
 
     def _negotiate(self) -> str:
         response = self.request("GET", "/_ping", versioned=False)
@@ -163,7 +184,7 @@ class Client:
         conn = self._connected()
         try:
             conn.request(method, url, body=body, headers=sent)
-        except (http.client.HTTPException, OSError) as exc:
+        except OSError as exc:
             conn.close()
             raise ConnectionLost(f"pouchd closed the connection: {exc}") from exc
         return Pending(conn)
@@ -180,16 +201,25 @@ class Client:
         versioned: bool = True,
     ) -> Response:
         """Send one request; an answer of 400 or more raises ``APIError``."""
+        send = functools.partial(
+            self.begin,
+            method,
+            path,
+            query=query,
+            json_body=json_body,
+            body=body,
+            headers=headers,
+            versioned=versioned,
+        )
         try:
-            return self.begin(
-                method,
-                path,
-                query=query,
-                json_body=json_body,
-                body=body,
-                headers=headers,
-                versioned=versioned,
-            ).finish()
+            try:
+                return send().finish()
+            except APIError as exc:
+                resendable = body is None or isinstance(body, bytes)
+                if not (versioned and resendable and self._too_new(exc)):
+                    raise
+                self._version = self._negotiate()
+                return send().finish()
         except ConnectionLost as exc:
             hinted = "--tlscert" in exc.message  # already, by the version negotiation
             if self.endpoint.scheme == "tcp" and not hinted and not (self.tls and self.tls.cert):
@@ -212,6 +242,17 @@ class Client:
 
     def hijack(self, path: str, query: Query | None = None, json_body: object = None) -> Hijacked:
         """POST with ``Upgrade: tcp`` and take the socket over (attach, exec start)."""
+        try:
+            return self._hijack(path, query, json_body)
+        except APIError as exc:
+            if not self._too_new(exc):
+                raise
+            self._version = self._negotiate()
+            return self._hijack(path, query, json_body)
+
+    def _hijack(self, path: str, query: Query | None, json_body: object) -> Hijacked:
+        from pouch.cli._hijack import Hijacked, read_error_body, read_head
+
         url = self.url(path, query)
         body = json.dumps(json_body).encode() if json_body is not None else b""
         head = (
@@ -221,7 +262,6 @@ class Client:
         )
         conn = self._connected()
         sock = conn.sock
-        assert sock is not None
         try:
             sock.sendall(head.encode("latin-1") + body)
             status, fields, rest = read_head(sock)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-from collections.abc import Iterator
 
 from pouch.cli._errors import APIError, ConnectionLost
 from pouch.cli._streams import json_messages
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
+
+    from pouch.cli._wire import Connection, WireResponse
 
 __all__ = ["Pending", "Response", "error_message"]
 
@@ -30,7 +31,7 @@ def error_message(status: int, body: bytes) -> str:
 class Response:
     """An answer from pouchd whose status is below 400."""
 
-    def __init__(self, raw: http.client.HTTPResponse, conn: http.client.HTTPConnection) -> None:
+    def __init__(self, raw: WireResponse, conn: Connection) -> None:
         self.raw = raw
         self.status = raw.status
         self._conn = conn
@@ -41,7 +42,7 @@ class Response:
     def read(self) -> bytes:
         try:
             return self.raw.read()
-        except (http.client.HTTPException, OSError) as exc:
+        except OSError as exc:
             raise ConnectionLost(f"pouchd closed the connection: {exc}") from exc
         finally:
             self.close()
@@ -55,7 +56,7 @@ class Response:
         try:
             while chunk := self.raw.read1(size):
                 yield chunk
-        except (http.client.HTTPException, OSError) as exc:
+        except OSError as exc:
             raise ConnectionLost(f"pouchd closed the connection: {exc}") from exc
         finally:
             self.close()
@@ -72,14 +73,14 @@ class Response:
 class Pending:
     """A request that was sent and whose answer has not been read yet."""
 
-    def __init__(self, conn: http.client.HTTPConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def finish(self) -> Response:
         """Read the answer (blocking); 400 or more raises ``APIError``."""
         try:
             raw = self._conn.getresponse()
-        except (http.client.HTTPException, OSError) as exc:
+        except OSError as exc:
             self._conn.close()
             raise ConnectionLost(f"pouchd closed the connection: {exc}") from exc
         if raw.status >= 400:

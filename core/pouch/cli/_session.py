@@ -9,13 +9,13 @@ as end-of-file to the container (``echo hi | pouch run -i busybox cat``).
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import os
 import selectors
-import socket
 import sys
 
-from pouch.cli._http import Hijacked
+from pouch.cli._hijack import Hijacked
 from pouch.cli._streams import Demuxer
 
 __all__ = ["DEFAULT_DETACH_KEYS", "DetachDetector", "pump"]
@@ -57,11 +57,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _half_close(sock: socket.socket) -> None:
-    if type(sock) is not socket.socket:
+def _half_close(sock: _socket.socket) -> None:
+    if hasattr(sock, "pending"):
         return  # TLS: a half-close would tear the session down; the daemon sees EOF at exit
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
+        sock.shutdown(_socket.SHUT_WR)
 
 
 def pump(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import sys
 import time
 
@@ -29,9 +29,9 @@ def _client_info(client: Client) -> dict[str, Any]:
     return {
         "Version": VERSION,
         "ApiVersion": API_VERSION,
-        "PythonVersion": platform.python_version(),
+        "PythonVersion": "{}.{}.{}".format(*sys.version_info[:3]),
         "Os": sys.platform,
-        "Arch": platform.machine(),
+        "Arch": os.uname().machine,
         "Host": client.endpoint.url,
     }
 

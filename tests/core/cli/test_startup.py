@@ -98,6 +98,14 @@ def test_help_and_version_do_not_load_the_http_client(
     assert not {"http.client", "ssl", "socket"} & loaded[command]
 
 
+def test_ps_loads_no_http_client_email_or_typing(loaded: dict[str, set[str]]) -> None:
+    """The CLI speaks HTTP itself (``pouch.cli._wire``): ``http.client`` would bring
+    the ``email`` package, and ``typing`` is not needed at run time."""
+    heavy = {"http.client", "email", "urllib", "typing", "platform", "socket", "ssl"}
+    assert not {m.partition(".")[0] for m in loaded["ps"]} & {h.partition(".")[0] for h in heavy}
+    assert not {"http.client", "email.parser"} & loaded["ps"]
+
+
 def test_a_command_loads_only_its_own_module(loaded: dict[str, set[str]]) -> None:
     cli = {m for m in loaded["ps"] if m.startswith("pouch.cli.")}
     assert "pouch.cli._containers" in cli

@@ -15,7 +15,7 @@ from typing import Any
 import pluggy
 from opentelemetry import trace
 
-__all__ = ["configure_sdk", "operation", "trace_hook_calls", "tracer"]
+__all__ = ["configure_sdk", "operation", "step", "trace_hook_calls", "tracer"]
 
 tracer = trace.get_tracer("pouch")
 
@@ -33,6 +33,11 @@ def operation(name: str, *, container_id: str = "", runtime: str = "") -> Iterat
         attributes[RUNTIME_NAME] = runtime
     with tracer.start_as_current_span(f"pouch.{name}", attributes=attributes) as span:
         yield span
+
+
+def step(name: str, **attributes: str) -> AbstractContextManager[trace.Span]:
+    """A span for one step inside an operation (``pouch.<name>``): image resolve, rootfs…"""
+    return tracer.start_as_current_span(f"pouch.{name}", attributes=attributes or None)
 
 
 def trace_hook_calls(pm: pluggy.PluginManager) -> None:
@@ -69,21 +74,33 @@ def trace_hook_calls(pm: pluggy.PluginManager) -> None:
     pm.add_hookcall_monitoring(before, after)
 
 
-def configure_sdk(exporter: str = "", endpoint: str = "") -> bool:
+def configure_sdk(exporter: str = "", endpoint: str = "", file: str = "") -> bool:
     """Install the SDK tracer provider (pouchd only). Returns whether tracing is on.
 
     ``exporter`` is "console", "otlp" or "" (off); the ``OTEL_TRACES_EXPORTER``
     and ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables fill in what the config leaves empty.
+    ``file``: every span, as it ends, also goes to that file as a line of JSON
+    (``bench/profile`` reads it).
     """
     exporter = exporter or os.environ.get("OTEL_TRACES_EXPORTER", "")
-    if exporter in ("", "none"):
+    if exporter in ("", "none") and not file:
         return False
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SimpleSpanProcessor,
+    )
+
+    from pouch._span_file import SpanFile
 
     provider = TracerProvider(resource=Resource.create({"service.name": "pouchd"}))
-    if exporter == "console":
+    if file:
+        provider.add_span_processor(SimpleSpanProcessor(SpanFile(file)))
+    if exporter in ("", "none"):
+        pass
+    elif exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     elif exporter == "otlp":
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from pouch.cli._errors import APIError, UsageError
 from pouch.cli._http import Client
@@ -136,7 +135,8 @@ def security_opt(option: str) -> str:
     if key != "seccomp" or value in ("", "unconfined", "builtin"):
         return option
     try:
-        return f"seccomp={Path(value).read_text()}"
+        with open(value, encoding="utf-8") as profile:
+            return f"seccomp={profile.read()}"
     except OSError as exc:
         raise UsageError(f"--security-opt seccomp: cannot read {value}: {exc.strerror}") from None
 
@@ -239,11 +239,11 @@ def create_container(
     client: Client, args: argparse.Namespace, query: dict[str, str | None], body: dict[str, Any]
 ) -> str:
     """Create the container (pulling per ``--pull``); print pouchd's warnings; return its ID."""
-    from pouch.cli._auth import split_reference
-    from pouch.cli._registry import pull_image
-    from pouch.cli.main import config_dir
 
     def pull() -> None:
+        from pouch.cli._registry import pull_image
+        from pouch.cli.main import config_dir
+
         pull_image(
             client,
             config_dir(args),
@@ -261,6 +261,8 @@ def create_container(
         missing = exc.not_found and "image" in exc.message.lower()
         if not missing or args.pull == "never":
             raise
+        from pouch.cli._auth import split_reference
+
         name, tag = split_reference(args.image)
         shown = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
         sys.stderr.write(f"Unable to find image '{shown}' locally\n")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import import_module
 
 from pouch.cli._errors import CLIError, UsageError
 
@@ -65,7 +64,9 @@ def make_client(args: argparse.Namespace) -> Client:
 
 def _handler(name: str) -> Callable[[argparse.Namespace, Client], int]:
     module, _, function = name.partition(":")
-    handler: Callable[[argparse.Namespace, Client], int] = getattr(import_module(module), function)
+    handler: Callable[[argparse.Namespace, Client], int] = getattr(
+        __import__(module, fromlist=[function]), function
+    )
     return handler
 
 

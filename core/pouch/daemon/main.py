@@ -43,6 +43,7 @@ PluginFactory = Callable[[EngineConfig], Sequence[tuple[str, object]]]
 class Tracing(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     exporter: str = ""  # "", "console" or "otlp"; OTEL_TRACES_EXPORTER fills it in
     endpoint: str = ""
+    file: str = ""  # every span also as a line of JSON here (--trace-file)
 
 
 class DaemonSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -92,6 +93,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="who creates containers' cgroups: the runtime in the cgroup filesystem (default),"
         " or systemd, as scopes in system.slice (runc and crun; needs systemd as init)",
     )
+    parser.add_argument(
+        "--trace-file",
+        metavar="PATH",
+        help="append every trace span, as it ends, to PATH as a line of JSON"
+        " (what bench/profile reads; [daemon.tracing] file)",
+    )
     parser.add_argument("--tlsverify", action="store_true", default=None)
     parser.add_argument("--tlscacert")
     parser.add_argument("--tlscert")
@@ -127,6 +134,9 @@ def load_settings(args: argparse.Namespace) -> tuple[DaemonSettings, EngineConfi
     settings = msgspec.structs.replace(
         settings, **{k: v for k, v in overrides.items() if v is not None}
     )
+    if args.trace_file:
+        tracing = msgspec.structs.replace(settings.tracing, file=str(args.trace_file))
+        settings = msgspec.structs.replace(settings, tracing=tracing)
     data.update({k: str(v) for k, v in (("root", args.root), ("run_root", args.run_root)) if v})
     if args.userns_remap is not None:
         data["userns_remap"] = args.userns_remap
@@ -207,9 +217,10 @@ def main(argv: Sequence[str] | None = None, *, extra_plugins: PluginFactory | No
     from pouch.telemetry import configure_sdk
 
     try:
-        if configure_sdk(settings.tracing.exporter, settings.tracing.endpoint):
+        tracing = settings.tracing
+        if configure_sdk(tracing.exporter, tracing.endpoint, tracing.file):
             log.info("tracing is on")
-    except (RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError, OSError) as exc:
         print(f"pouchd: {exc}", file=sys.stderr)
         return 2
     plugins = list(extra_plugins(config)) if extra_plugins is not None else []

@@ -25,6 +25,7 @@ from pouch import __version__
 from pouch.daemon._unknown import unknown_fields
 from pouch.daemon.http import BodyTooLarge, Reply, Request, Response
 from pouch.errors import InvalidArgument, PouchError
+from pouch.telemetry import tracer
 
 __all__ = [
     "API_VERSION",
@@ -187,7 +188,11 @@ class App:
     async def dispatch(self, request: Request) -> Reply:
         try:
             handler = self._resolve(request)
-            return await handler(self.context, request)
+            with tracer.start_as_current_span(
+                _span_name(handler),
+                attributes={"http.request.method": request.method, "url.path": request.path},
+            ):
+                return await handler(self.context, request)
         except BodyTooLarge as exc:
             return error_reply(413, str(exc))
         except PouchError as exc:
@@ -235,6 +240,12 @@ class App:
         if allowed:
             raise _MethodNotAllowed(request.method)
         raise _NotFound()
+
+
+def _span_name(handler: Handler) -> str:
+    """``pouch.api.containers.start``: the handler's module (``api_containers``) and name."""
+    area = handler.__module__.rpartition(".")[2].removeprefix("api_")
+    return f"pouch.api.{area}.{handler.__name__}"
 
 
 class _NotFound(PouchError):

@@ -196,6 +196,11 @@ class Containers:
 
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         container = self.records.lookup(ref)
+        with operation("container.remove", container_id=container.id, runtime=container.runtime):
+            await self._remove_locked(container, force=force, volumes=volumes)
+        self.records.forget_lock(container.id)
+
+    async def _remove_locked(self, container: Container, *, force: bool, volumes: bool) -> None:
         async with self.records.lock(container.id):
             container = self.records.lookup(container.id)
             status = container.state.status
@@ -210,7 +215,6 @@ class Containers:
                 container.state.stopped_by_user = True
                 await self.runs.stop(container, int(signals.SIGKILL), 0)
             await self._destroy(container, volumes=volumes)
-        self.records.forget_lock(container.id)
 
     async def prune(
         self,

@@ -32,7 +32,7 @@ from pouch.errors import Conflict, InvalidArgument
 from pouch.images import ImageStore
 from pouch.kernel import Kernel
 from pouch.models import Container, ContainerConfig
-from pouch.telemetry import operation
+from pouch.telemetry import operation, step
 from pouch.userns import IdMap
 
 __all__ = ["Creator", "default_runtime", "security_options", "with_exposed_ports"]
@@ -97,7 +97,8 @@ class Creator:
                 f' "{holder.id}". You have to remove (or rename) that container to be able'
                 " to reuse that name."
             )
-        image = await anyio.to_thread.run_sync(self.images.resolve, config.image)
+        with step("image.resolve"):
+            image = await anyio.to_thread.run_sync(self.images.resolve, config.image)
         config = with_exposed_ports(config, image.config)
         config = with_image_healthcheck(config, image.config.healthcheck)
         idmap = self._idmap(config, runtime)
@@ -116,41 +117,45 @@ class Creator:
                 log_path=config.log_options.get("path") or str(directory / "container.log"),
             )
             async with Undo(f"create {container_id[:12]}") as undo:
-                mounts = await self.volumes.publish_all(container, undo)
-                spec = oci.build_spec(
-                    config,
-                    image=image.config,
-                    container_id=container_id,
-                    hostname=hostname or container_id[:12],
-                    mounts=mounts,
-                    cgroups_path=self._cgroups_path(container_id, runtime),
-                )
-                if idmap is not None:
-                    _remap(spec, idmap, own_netns=networks == ["none"])
-                self.kernel.call("pouch_container_create", container=container, spec=spec)
-                if spec.process is not None and not spec.process.args:
-                    raise InvalidArgument(
-                        "no command to run: neither the config nor the image sets"
-                        " entrypoint or cmd",
-                        field="cmd",
+                with step("volumes.publish"):
+                    mounts = await self.volumes.publish_all(container, undo)
+                with step("spec.build"):
+                    spec = oci.build_spec(
+                        config,
+                        image=image.config,
+                        container_id=container_id,
+                        hostname=hostname or container_id[:12],
+                        mounts=mounts,
+                        cgroups_path=self._cgroups_path(container_id, runtime),
                     )
-                _check_seccomp(runtime, config, spec)
-                _check_devices(runtime, spec)
-                _check_hooks(runtime, spec)
-                if config.enable_lxcfs and oci.ANNOTATION_LXCFS not in spec.annotations:
-                    raise InvalidArgument(
-                        "no plugin gives containers lxcfs here: pip install pouch-isolation"
-                        " and apt-get install lxcfs",
-                        field="enable_lxcfs",
-                    )
-                container.spec = msgspec.json.encode(spec)
+                    if idmap is not None:
+                        _remap(spec, idmap, own_netns=networks == ["none"])
+                    self.kernel.call("pouch_container_create", container=container, spec=spec)
+                    if spec.process is not None and not spec.process.args:
+                        raise InvalidArgument(
+                            "no command to run: neither the config nor the image sets"
+                            " entrypoint or cmd",
+                            field="cmd",
+                        )
+                    _check_seccomp(runtime, config, spec)
+                    _check_devices(runtime, spec)
+                    _check_hooks(runtime, spec)
+                    if config.enable_lxcfs and oci.ANNOTATION_LXCFS not in spec.annotations:
+                        raise InvalidArgument(
+                            "no plugin gives containers lxcfs here: pip install pouch-isolation"
+                            " and apt-get install lxcfs",
+                            field="enable_lxcfs",
+                        )
+                    container.spec = msgspec.json.encode(spec)
                 directory.mkdir(parents=True, exist_ok=True)
                 undo.push("container dir", _in_thread(shutil.rmtree, directory, True))
-                await anyio.to_thread.run_sync(self.images.rootfs, container_id, image, idmap)
+                with step("rootfs.prepare"):
+                    await anyio.to_thread.run_sync(self.images.rootfs, container_id, image, idmap)
                 undo.push("rootfs", _in_thread(self.images.release, container_id))
                 writable = self.images.writable(container_id)
                 self.kernel.call("pouch_container_rootfs", container=container, writable=writable)
-                self._add_record(container, generated=generated)
+                with step("record.save"):
+                    self._add_record(container, generated=generated)
         self.records.publish(container, "create")
         return container
 

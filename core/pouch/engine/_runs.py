@@ -36,7 +36,7 @@ from pouch.errors import PouchError
 from pouch.images import ImageStore
 from pouch.kernel import Kernel
 from pouch.models import Container, State, parse_size
-from pouch.telemetry import operation
+from pouch.telemetry import operation, step
 
 __all__ = ["Run", "Runs"]
 
@@ -105,11 +105,15 @@ class Runs:
         bundle = self.bundle(container)
         with operation("container.start", container_id=container.id, runtime=runtime.name):
             try:
-                await runtime.delete(container.id)  # what a previous run left
+                with step("runtime.delete", reason="stale"):
+                    await runtime.delete(container.id)  # what a previous run left
                 bundle.mkdir(parents=True, exist_ok=True)
-                sandbox = await self.sandboxes.setup(container, runtime)
-                self.records.put(container)  # what to release, should we crash now
-                rootfs = await anyio.to_thread.run_sync(self.images.mounts, container.id)
+                with step("sandbox.setup"):
+                    sandbox = await self.sandboxes.setup(container, runtime)
+                with step("record.save"):
+                    self.records.put(container)  # what to release, should we crash now
+                with step("rootfs.mount"):
+                    rootfs = await anyio.to_thread.run_sync(self.images.mounts, container.id)
                 spec = msgspec.json.decode(container.spec, type=oci.Spec)
                 link_hosts = start_joins(self.records, container, spec, rootfs)
                 spec.mounts += self.sandboxes.etc_mounts(container, sandbox)
@@ -123,8 +127,10 @@ class Runs:
                     log_path=Path(container.log_path),
                     log_max_size=_log_max_size(container),
                 )
-                await runtime.create(request)
-                state = await runtime.start(container.id)
+                with step("runtime.create"):
+                    await runtime.create(request)
+                with step("runtime.start"):
+                    state = await runtime.start(container.id)
             except BaseException as exc:
                 with anyio.CancelScope(shield=True):
                     await self.cleanup(container, runtime)
@@ -160,10 +166,12 @@ class Runs:
         """Undo a run: runtime state, sandbox, bundle. Safe to repeat."""
         if runtime is not None:
             try:
-                await runtime.delete(container.id)
+                with step("runtime.delete"):
+                    await runtime.delete(container.id)
             except Exception:
                 log.exception("container %s: runtime delete failed", container.short_id)
-        await self.sandboxes.teardown(container, runtime)
+        with step("sandbox.teardown"):
+            await self.sandboxes.teardown(container, runtime)
         await anyio.to_thread.run_sync(release_shm, container)
         await anyio.to_thread.run_sync(shutil.rmtree, self.bundle(container), True)
 
@@ -186,13 +194,15 @@ class Runs:
             if container is None:
                 return
             try:
-                run.status = await self.runtime(container).wait(container_id)
+                with step("container.wait", **{"container.id": container_id}):
+                    run.status = await self.runtime(container).wait(container_id)
             except Exception as exc:
                 log.warning("container %s: lost track of its process: %s", container_id[:12], exc)
                 run.status = ExitStatus(exit_code=255, finished_at=time.time())
             run.exited.set()
             async with self.records.lock(container_id):
-                await self.record_exit(container_id, run)
+                with step("container.exit", **{"container.id": container_id}):
+                    await self.record_exit(container_id, run)
 
     async def record_exit(self, container_id: str, run: Run) -> None:
         """Record the run's exit once; then apply the restart policy."""

@@ -19,6 +19,7 @@ import msgspec
 
 from pouch.errors import PouchError
 from pouch.hookrun import HOOK_ERRORS
+from pouch.telemetry import step
 
 __all__ = ["ConmonOptions", "start_conmon"]
 
@@ -105,14 +106,16 @@ async def start_conmon(options: ConmonOptions) -> int:
     read_end, write_end = os.pipe()
     try:
         env = {**os.environ, "_OCI_SYNCPIPE": str(write_end)}
-        result = await anyio.run_process(
-            _argv(options),
-            env=env,
-            pass_fds=(write_end,),
-            check=False,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-        )
+        with step("conmon.spawn"):
+            result = await anyio.run_process(
+                _argv(options),
+                env=env,
+                cwd=options.state_dir,  # conmon writes an "oom" file in its working directory
+                pass_fds=(write_end,),
+                check=False,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
         os.close(write_end)
         write_end = -1
         if result.returncode != 0:
@@ -120,7 +123,7 @@ async def start_conmon(options: ConmonOptions) -> int:
                 f"conmon failed ({result.returncode}): "
                 f"{result.stderr.decode(errors='replace').strip()}"
             )
-        with anyio.fail_after(_CREATE_TIMEOUT):
+        with anyio.fail_after(_CREATE_TIMEOUT), step("conmon.sync"):
             message = await anyio.to_thread.run_sync(_read_sync, read_end, abandon_on_cancel=True)
     finally:
         if write_end >= 0:

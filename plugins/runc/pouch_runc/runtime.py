@@ -35,6 +35,7 @@ from pouch.drivers import (
 from pouch.errors import Conflict, NoSuchContainer, PouchError
 from pouch.executables import check_command
 from pouch.mounts import mount_all, unmount
+from pouch.telemetry import step
 from pouch.users import resolve_user
 from pouch_runc._conmon import ConmonOptions, start_conmon
 from pouch_runc._stdio import AttachSocket, start_exec
@@ -172,9 +173,11 @@ class OCIRuntime:
         directory.mkdir(parents=True, exist_ok=False)
         try:
             rootfs.mkdir()
-            mount_all(container.rootfs, rootfs)
-            spec = self._bundle_spec(container, rootfs)
-            (directory / "config.json").write_bytes(msgspec.json.encode(spec))
+            with step("runc.rootfs"):
+                mount_all(container.rootfs, rootfs)
+            with step("runc.bundle"):
+                spec = self._bundle_spec(container, rootfs)
+                (directory / "config.json").write_bytes(msgspec.json.encode(spec))
             terminal = bool(spec.process and spec.process.terminal)
             pid = await start_conmon(
                 ConmonOptions(
@@ -224,7 +227,12 @@ class OCIRuntime:
 
     async def start(self, container_id: str) -> RuntimeState:
         await self._run("start", container_id, container=container_id)
-        return await self.state(container_id)
+        # The PID is the one create wrote (conmon's -p): no `state` call, a process less.
+        try:
+            pid = int((self._dir(container_id) / "pid").read_text().strip())
+        except (OSError, ValueError):
+            return await self.state(container_id)
+        return RuntimeState(id=container_id, status="running", pid=pid)
 
     async def kill(self, container_id: str, signal: int) -> None:
         if self._exit(container_id) is None:
@@ -234,20 +242,51 @@ class OCIRuntime:
                 )
 
     async def wait(self, container_id: str) -> ExitStatus:
-        checked = time.monotonic()
-        while True:
-            status = self._exit(container_id)
-            if status is not None:
-                return status
-            if not self._dir(container_id).exists():
-                raise NoSuchContainer(container_id)
-            if time.monotonic() - checked > 1.0:
-                checked = time.monotonic()
-                if not self._conmon_alive(container_id):
-                    await anyio.sleep(_POLL)  # conmon writes the exit file as it leaves
-                    status = self._exit(container_id)
-                    return status or ExitStatus(exit_code=255, finished_at=time.time())
-            await anyio.sleep(_POLL)
+        # conmon writes the exit file, then exits: a pidfd of conmon wakes us at once
+        # (where the kernel has pidfds), else the exit file is looked for every _POLL.
+        pidfd = self._conmon_pidfd(container_id)
+        try:
+            checked = time.monotonic()
+            while True:
+                status = self._exit(container_id)
+                if status is not None:
+                    return status
+                if not self._dir(container_id).exists():
+                    raise NoSuchContainer(container_id)
+                if time.monotonic() - checked > 1.0:
+                    checked = time.monotonic()
+                    if not self._conmon_alive(container_id):
+                        await anyio.sleep(_POLL)  # conmon writes the exit file as it leaves
+                        status = self._exit(container_id)
+                        return status or ExitStatus(exit_code=255, finished_at=time.time())
+                if pidfd is None:
+                    await anyio.sleep(_POLL)
+                    continue
+                with anyio.move_on_after(1.0) as waited:
+                    await anyio.wait_readable(pidfd)
+                if not waited.cancelled_caught:  # conmon has exited
+                    os.close(pidfd)
+                    pidfd = None
+                    checked = time.monotonic() - 2.0
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _conmon_pidfd(self, container_id: str) -> int | None:
+        """A pidfd of the container's conmon, or None (no conmon, or no pidfds here)."""
+        try:
+            pid = int((self._dir(container_id) / "conmon.pid").read_text())
+            pidfd = os.pidfd_open(pid)
+        except (OSError, ValueError, AttributeError):
+            return None
+        try:
+            # The pidfd pins the PID: once it is open, the name check cannot race.
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "conmon":
+                return pidfd
+        except OSError:
+            pass
+        os.close(pidfd)
+        return None
 
     async def state(self, container_id: str) -> RuntimeState:
         directory = self._dir(container_id)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,27 @@ def pouchd(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+@contextlib.contextmanager
+def _launched(root: Path, run_root: Path, host: str, *flags: str) -> Iterator[PouchDaemon]:
+    """pouchd (process runtime) started with flags only; stopped by SIGTERM, exit 0 checked."""
+    daemon = PouchDaemon(root=root, run_root=run_root, config_path=root / "x",
+                         runtime="process", log_path=root / "log")  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pouch.testing._pouchd_launcher", "--root", str(root),
+         "--run-root", str(run_root), "-H", host, *flags],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not daemon.answers():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        yield daemon
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
 
 
 def test_flags_override_the_file_over_the_defaults(tmp_path: Path) -> None:
@@ -85,21 +109,8 @@ def test_a_stale_socket_file_is_replaced(tmp_path: Path) -> None:
     leftover.bind(host[len("unix://") :])
     leftover.close()
     assert Path(host[len("unix://") :]).exists()
-    daemon2 = PouchDaemon(root=tmp_path / "d2", run_root=run_root, config_path=tmp_path / "x",
-                          runtime="process", log_path=tmp_path / "log")  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pouch.testing._pouchd_launcher", "--root", str(tmp_path / "d2"),
-         "--run-root", str(run_root), "-H", host],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not daemon2.answers():
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
+    with _launched(tmp_path / "d2", run_root, host):
+        pass
     shutil.rmtree(run_root, ignore_errors=True)
 
 
@@ -133,3 +144,25 @@ def test_the_cgroup_manager_is_a_setting_the_host_must_honour(tmp_path: Path) ->
     done = pouchd("--root", str(tmp_path / "r"), "--run-root", str(tmp_path / "run"),
                   "-H", f"unix://{tmp_path}/s.sock", "--cgroup-manager", "systemd")  # fmt: skip
     assert done.returncode == 2 and "cgroup_manager: systemd is not this host's init" in done.stderr
+
+
+def test_a_trace_file_gets_a_line_of_json_per_span(tmp_path: Path) -> None:
+    """``--trace-file``: each API request and engine step as it ends (bench/profile reads it)."""
+    run_root = Path(tempfile.mkdtemp(prefix="pouchd-", dir="/tmp"))
+    host = f"unix://{run_root}/pouchd.sock"
+    spans = tmp_path / "spans.jsonl"
+    try:
+        with _launched(tmp_path / "d", run_root, host, "--trace-file", str(spans)) as daemon:
+            status, _, _ = daemon.request("GET", "/v1.41/containers/json?all=1")
+            assert status == 200
+            status, _, _ = daemon.request("GET", "/v1.41/containers/nosuch/json")
+            assert status == 404
+    finally:
+        shutil.rmtree(run_root, ignore_errors=True)
+    lines = [json.loads(line) for line in spans.read_text().splitlines()]
+    by_name = {line["name"]: line for line in lines}
+    listed = by_name["pouch.api.containers.list_containers"]
+    assert listed["attributes"]["url.path"] == "/v1.41/containers/json"
+    assert listed["parent"] is None and 0 < listed["start"] <= listed["end"]
+    assert "pouch.engine.start" in by_name
+    assert "pouch.api.containers.inspect" in by_name

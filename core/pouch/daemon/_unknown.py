@@ -9,6 +9,7 @@ alongside them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec.inspect as mi
@@ -18,12 +19,23 @@ __all__ = ["unknown_fields"]
 
 def unknown_fields(document: Any, kind: Any) -> list[str]:
     """Paths of the fields in ``document`` that ``kind`` has no place for."""
-    return _walk(document, mi.type_info(kind), "$")
+    return _walk(document, _type_info(kind), "$")
+
+
+@functools.cache
+def _type_info(kind: Any) -> mi.Type:
+    """msgspec's description of ``kind``, made once per type (it walks every nested type)."""
+    return mi.type_info(kind)
+
+
+_FIELDS: dict[int, dict[str, mi.Field]] = {}  # id of a cached StructType -> its fields by name
 
 
 def _walk(value: Any, info: mi.Type, path: str) -> list[str]:
     if isinstance(info, mi.StructType) and isinstance(value, dict):
-        fields = {field.encode_name: field for field in info.fields}
+        fields = _FIELDS.get(id(info))
+        if fields is None:
+            fields = _FIELDS[id(info)] = {field.encode_name: field for field in info.fields}
         found: list[str] = []
         for key, item in value.items():
             field = fields.get(key)

@@ -4,8 +4,8 @@
 ``Registries`` and ``RegistryClient`` are the lower layers (endpoints and
 mirrors, TLS and insecure hosts, the ``WWW-Authenticate`` challenge flow with
 basic and bearer-token auth, stored credentials) for callers that speak to a
-registry without an image store, such as test helpers. Standard library only
-(``http.client``, ``ssl``) and blocking: the engine runs it in worker threads,
+registry without an image store, such as test helpers. Blocking, on httpx
+(imported at the first request): the engine runs it in worker threads,
 and progress callbacks are called from those threads. Every blob is verified
 by digest before the store keeps it. This package must not unpack layers or
 record images itself: ``ImageStore.add_image`` does, through ``BlobSource``.

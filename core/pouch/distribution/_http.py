@@ -14,6 +14,8 @@ Blocking, on purpose: the pull and push code runs in worker threads (the
 engine calls it through ``anyio.to_thread``) and hashes blobs to disk as they
 stream; httpx's synchronous client is thread-safe and pools connections, so
 the calling convention stays as it was and the event loop never waits on it.
+httpx is imported on the first request: an idle pouchd that has not talked
+to a registry does not carry it (some 15 MiB).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from types import TracebackType
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Response", "Transport", "TransportError"]
 
@@ -54,6 +58,8 @@ def _failure(host: str, exc: BaseException) -> TransportError:
         if isinstance(seen, OSError):
             return TransportError(host, seen)
         seen = seen.__cause__ or seen.__context__
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         return TransportError(host, TimeoutError(str(exc) or "timed out"))
     return TransportError(host, exc)
@@ -104,6 +110,8 @@ class Response:
     def chunks(self, size: int | None = None) -> Iterator[bytes]:
         """The body in pieces as they arrive (or of ``size``); a connection cut
         short raises ``TransportError`` after the bytes that did arrive."""
+        import httpx
+
         length = self.header("Content-Length")
         expected = int(length) if length.isdigit() else None
         received = 0
@@ -153,6 +161,8 @@ class Transport:
         self._lock = threading.Lock()
 
     def _client(self, host: str) -> httpx.Client:
+        import httpx
+
         verify = not self._insecure(host)
         with self._lock:
             client = self._clients.get(verify)
@@ -182,6 +192,8 @@ class Transport:
         headers: Mapping[str, str],
         body: bytes | BinaryIO | None,
     ) -> Response:
+        import httpx
+
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise TransportError(parts.netloc, f"unsupported URL scheme {parts.scheme!r}")

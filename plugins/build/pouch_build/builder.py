@@ -39,11 +39,11 @@ from pouch.models import ContainerConfig
 from pouch.oci.image import ImageConfig, ImageHealthcheck
 from pouch_build._cache import BuildCache, step_key, tar_checksum
 from pouch_build._context import Context, Ownership
-from pouch_build._stages import Instruction, Stage, parse
 from pouch_build._words import expand, split_pairs
 
 if TYPE_CHECKING:
     from pouch.engine import Engine
+    from pouch_build._stages import Instruction, Stage
 
 __all__ = ["ClassicBuilder"]
 
@@ -127,6 +127,8 @@ class ClassicBuilder:
             raise InvalidArgument(
                 f"cannot read the Dockerfile {request.dockerfile}: {exc}", field="dockerfile"
             ) from None
+        from pouch_build._stages import parse  # the Dockerfile parser on the first build
+
         parsed = parse(text)
         context = Context(request.context, request.dockerfile)
         run = _Build(engine, request, output, context, self.cache)
@@ -589,6 +591,8 @@ def _triggers(texts: list[str]) -> list[Instruction]:
     """An image's ONBUILD triggers as instructions of the build that uses it."""
     if not texts:
         return []
+    from pouch_build._stages import parse
+
     return list(parse("FROM scratch\n" + "\n".join(texts) + "\n").stages[0].steps)
 
 

@@ -17,9 +17,18 @@ from pouch.drivers import Endpoint
 __all__ = ["endpoint_args", "endpoint_conflist"]
 
 
-def endpoint_conflist(conflist: dict[str, Any], endpoint: Endpoint) -> dict[str, Any]:
-    """The network's configuration list with what ``endpoint`` asks for added."""
+def endpoint_conflist(
+    conflist: dict[str, Any], endpoint: Endpoint, *, ports: bool = True
+) -> dict[str, Any]:
+    """The network's configuration list with what ``endpoint`` asks for added.
+
+    Without ``ports`` (no port published) the ``portmap`` plugin is left out: it
+    would have nothing to add, and its DEL still searches the NAT tables, the
+    costliest step of a teardown. DEL uses the same list, so nothing is missed.
+    """
     config = copy.deepcopy(conflist)
+    if not ports:
+        config["plugins"] = [p for p in config.get("plugins", []) if p.get("type") != "portmap"]
     plugins: list[dict[str, Any]] = config.get("plugins", [])
     ips = [a for a in (endpoint.ipv4_address, endpoint.ipv6_address) if a]
     if ips and plugins:

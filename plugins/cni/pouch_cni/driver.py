@@ -140,7 +140,7 @@ class BridgeDriver:
                 ifName=ifname,
                 networkName=network,
                 netns=sandbox.netns_path,
-                config=endpoint_conflist(conflist, asked),
+                config=endpoint_conflist(conflist, asked, ports=bool(ports)),
                 cniArgs=endpoint_args(asked),
                 capabilityArgs={"portMappings": [_portmap(p) for p in ports]} if ports else {},
                 sandboxName=sandbox.name,

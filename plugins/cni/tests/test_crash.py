@@ -3,7 +3,7 @@
 The engine runs in a separate process (as pouchd would). Twice it is killed
 at a bad moment — after the CNI ADD but before the runtime started the
 container (a stand-in runtime named ``runc`` blocks in ``create``), and in the
-middle of the ADD itself (a ``portmap`` shim that hangs) — and a new engine on
+middle of the ADD itself (a ``firewall`` shim that hangs) — and a new engine on
 the same directories must release the veth, the IP reservation, the
 namespace, the iptables rules and the cache entry.
 """
@@ -150,13 +150,13 @@ async def test_sigkill_in_the_middle_of_add(
     tmp_path: Path,
     container_leftovers: Callable[[], dict[str, list[str]]],
 ) -> None:
-    shims, mark = tmp_path / "shims", tmp_path / "portmap-reached"
+    shims, mark = tmp_path / "shims", tmp_path / "firewall-reached"
     shims.mkdir()
-    shim = shims / "portmap"
+    shim = shims / "firewall"
     shim.write_text(
         "#!/bin/sh\n"
         f'if [ "$CNI_COMMAND" = ADD ]; then echo $$ > {mark}; exec sleep 300; fi\n'
-        'exec /usr/lib/cni/portmap "$@"\n'
+        'exec /usr/lib/cni/firewall "$@"\n'
     )
     shim.chmod(0o755)
     cni = {"plugin_dirs": [str(shims), "/usr/lib/cni"]}
@@ -166,7 +166,7 @@ async def test_sigkill_in_the_middle_of_add(
             while not mark.exists() or not mark.read_text().strip():
                 assert proc.poll() is None, "the engine process ended before the ADD"
                 await anyio.sleep(0.05)
-        # bridge has run (veth, address, masquerading), portmap is stuck.
+        # bridge has run (veth, address, masquerading), firewall is stuck.
         found = container_leftovers()
         assert found.get("cache") and found.get("reservations") and found.get("nat"), found
     finally:

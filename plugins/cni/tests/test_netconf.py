@@ -13,10 +13,11 @@ from pathlib import Path
 import anyio
 import pytest
 from pouch_cni import BridgeDriver, MissingPlugin
+from pouch_cni._endpoints import endpoint_conflist
 from pouch_cni._settings import CNISettings
 from pouch_cni.plugin import host_problem
 
-from pouch.drivers import Sandbox
+from pouch.drivers import Endpoint, Sandbox
 from pouch.errors import Conflict, InvalidArgument
 
 pytestmark = [
@@ -148,3 +149,13 @@ async def test_a_network_with_cached_attachments_is_not_removed(driver: BridgeDr
     )
     with pytest.raises(Conflict, match="in use by x"):
         await driver.remove_network("held")
+
+
+def test_portmap_runs_only_for_an_endpoint_that_publishes_ports() -> None:
+    """Without published ports the chain leaves portmap out (ADD and DEL alike)."""
+    chain = {"plugins": [{"type": "bridge"}, {"type": "portmap"}, {"type": "firewall"}]}
+    without = endpoint_conflist(chain, Endpoint(), ports=False)
+    assert [p["type"] for p in without["plugins"]] == ["bridge", "firewall"]
+    with_ports = endpoint_conflist(chain, Endpoint(), ports=True)
+    assert [p["type"] for p in with_ports["plugins"]] == ["bridge", "portmap", "firewall"]
+    assert len(chain["plugins"]) == 3  # the network's own list is untouched

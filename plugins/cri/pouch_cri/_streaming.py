@@ -27,7 +27,6 @@ from pouch.engine import Engine
 
 from ._channels import SpdyChannels
 from ._remote import connect_in_netns, run_attach, run_exec
-from ._websocket import serve_websocket
 from .spdy import Session, Stream
 
 __all__ = ["HttpRequest", "StreamServer"]
@@ -139,6 +138,8 @@ class StreamServer:
             return
         upgrade = (request.values("upgrade") or [""])[0].lower()
         if upgrade == "websocket":
+            from ._websocket import serve_websocket  # wsproto on first use, not at idle
+
             await serve_websocket(
                 self.engine, transport, receive, request.raw, kind, pending.request
             )

@@ -15,11 +15,13 @@ import socket
 import ssl
 from collections.abc import Iterator
 
-import httpx
-
 from pouch.distribution import RegistryUnavailable
 from pouch.errors import NoSuchObject
 from pouch_p2p._settings import P2PSettings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["PeerSource", "find_peers", "peer_source"]
 
@@ -47,6 +49,8 @@ class PeerSource:
         self._tls = tls
 
     def _client(self) -> httpx.Client:
+        import httpx  # on first use: an idle node does not carry it
+
         return httpx.Client(timeout=self._timeout, trust_env=False, verify=self._tls or True)
 
     @property
@@ -54,6 +58,8 @@ class PeerSource:
         return f"peer {_url_host(self.host)}:{self.port}"
 
     def open(self, repo: str, digest: str, offset: int) -> Iterator[bytes]:
+        import httpx  # on first use: an idle node does not carry it
+
         headers = {"Authorization": f"Bearer {self._token}"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -86,6 +92,8 @@ class PeerSource:
 
     def size(self, repo: str, digest: str) -> int | None:
         """The blob's size when this peer has it (``HEAD``), else None."""
+        import httpx  # on first use: an idle node does not carry it
+
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
             with self._client() as client:
@@ -97,6 +105,8 @@ class PeerSource:
 
     def piece(self, repo: str, digest: str, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (inclusive) of the blob; ``RegistryUnavailable`` if not."""
+        import httpx  # on first use: an idle node does not carry it
+
         headers = {"Authorization": f"Bearer {self._token}", "Range": f"bytes={start}-{end}"}
         try:
             with self._client() as client:
@@ -113,6 +123,8 @@ class PeerSource:
     def _chunks(
         self, client: httpx.Client, response: httpx.Response, digest: str, offset: int
     ) -> Iterator[bytes]:
+        import httpx  # on first use: an idle node does not carry it
+
         skip = offset if response.status_code == 200 else 0
         expected = response.headers.get("Content-Length", "")
         received = 0

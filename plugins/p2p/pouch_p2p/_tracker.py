@@ -16,8 +16,6 @@ import ssl
 import threading
 import time
 
-import httpx
-
 from pouch_p2p._settings import split_address
 
 __all__ = ["Holders", "TrackerClient"]
@@ -71,6 +69,8 @@ class TrackerClient:
             log.warning("p2p: tracker %s: %s failed: %s", self.base, what, exc)
 
     def holders(self, digest: str) -> list[tuple[str, int]]:
+        import httpx  # on first use: an idle node does not carry it
+
         try:
             with httpx.Client(
                 timeout=self._timeout, trust_env=False, verify=self._tls or True
@@ -90,6 +90,8 @@ class TrackerClient:
             return []
 
     def announce(self, address: str, digests: list[str], ttl: float) -> bool:
+        import httpx  # on first use: an idle node does not carry it
+
         body = {"address": address, "digests": digests, "ttl": ttl}
         try:
             with httpx.Client(

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 import anyio
 
+from pouch._memory import give_back
 from pouch.config import EngineConfig
 from pouch.distribution import (
     Distribution,
@@ -118,7 +119,10 @@ class Images:
 
     async def load(self, source: BinaryIO, **options: Any) -> builtins.list[Image]:
         """``docker load``: see ``ImageArchives.load``."""
-        return await self.archives.load(source, **options)
+        try:
+            return await self.archives.load(source, **options)
+        finally:
+            await anyio.to_thread.run_sync(give_back)
 
     # -- registries ------------------------------------------------------------
 
@@ -162,6 +166,7 @@ class Images:
                 image = await anyio.to_thread.run_sync(pull)
             finally:
                 span.set_attribute(LAYER_SOURCES, sources)
+                await anyio.to_thread.run_sync(give_back)
         self.events.publish("image", "pull", name, {"name": name})
         return image
 

@@ -65,6 +65,10 @@ async def _check(self: SuiteBase, engine: Engine, busybox_rootfs: Path, shared: 
         uids = status.split("Uid:")[1].split()[:4]
         assert uids == [str(idmap.uid)] * 4  # not root on the host
         assert (shared / "f").stat().st_uid == idmap.uid
+        # The log lags the container's own writes: wait (bounded) for both lines.
+        with anyio.move_on_after(self.timeout):
+            while len(await self.output(engine, container.id)) < 2:
+                await anyio.sleep(0.05)
         assert await self.output(engine, container.id) == ["0", "root-owns-its-rootfs"]
         assert "name=userns" in engine.security_options()
     finally:

@@ -15,6 +15,10 @@ from typing import Any
 import pluggy
 from opentelemetry import trace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
 __all__ = ["configure_sdk", "operation", "step", "trace_hook_calls", "tracer"]
 
 tracer = trace.get_tracer("pouch")
@@ -83,36 +87,39 @@ def configure_sdk(exporter: str = "", endpoint: str = "", file: str = "") -> boo
     (``bench/profile`` reads it).
     """
     exporter = exporter or os.environ.get("OTEL_TRACES_EXPORTER", "")
-    if exporter in ("", "none") and not file:
+    if exporter == "none":
+        exporter = ""
+    if not exporter and not file:
         return False
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import (
-        BatchSpanProcessor,
-        ConsoleSpanExporter,
-        SimpleSpanProcessor,
-    )
-
-    from pouch._span_file import SpanFile
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": "pouchd"}))
     if file:
+        from pouch._span_file import SpanFile
+
         provider.add_span_processor(SimpleSpanProcessor(SpanFile(file)))
-    if exporter in ("", "none"):
-        pass
-    elif exporter == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    elif exporter == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
-                OTLPSpanExporter,
-            )
-        except ImportError as exc:
-            raise RuntimeError(
-                "OTEL_TRACES_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http installed"
-            ) from exc
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint or None)))
-    else:
-        raise ValueError(f"unknown traces exporter {exporter!r} (use console, otlp or none)")
+    if exporter:
+        provider.add_span_processor(BatchSpanProcessor(_exporter(exporter, endpoint)))
     trace.set_tracer_provider(provider)
     return True
+
+
+def _exporter(name: str, endpoint: str) -> SpanExporter:
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    if name == "console":
+        return ConsoleSpanExporter()
+    if name != "otlp":
+        raise ValueError(f"unknown traces exporter {name!r} (use console, otlp or none)")
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+            OTLPSpanExporter,
+        )
+    except ImportError as exc:
+        raise RuntimeError(
+            "OTEL_TRACES_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http installed"
+        ) from exc
+    exporter: SpanExporter = OTLPSpanExporter(endpoint=endpoint or None)
+    return exporter

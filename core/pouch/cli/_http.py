@@ -21,7 +21,10 @@ from pouch.cli._wire import Connection
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
     from pouch.cli._hijack import Hijacked
 
@@ -139,8 +142,17 @@ class Client:
         """
         return self._version or API_VERSION
 
-    def _too_new(self, exc: APIError) -> bool:
-        return self._version is None and exc.http_status == 400 and "is too new" in exc.message
+    def _negotiating(self, send: Callable[[], T]) -> T:
+        """``send()``; when a daemon older than this client refuses its API version,
+        the version is negotiated and ``send()`` runs once more."""
+        try:
+            return send()
+        except APIError as exc:
+            too_new = exc.http_status == 400 and "is too new" in exc.message
+            if self._version is not None or not too_new:
+                raise
+        self._version = self._negotiate()
+        return send()
 
     def _negotiate(self) -> str:
         response = self.request("GET", "/_ping", versioned=False)
@@ -211,15 +223,11 @@ class Client:
             headers=headers,
             versioned=versioned,
         )
+        resendable = versioned and (body is None or isinstance(body, bytes))
         try:
-            try:
+            if not resendable:
                 return send().finish()
-            except APIError as exc:
-                resendable = body is None or isinstance(body, bytes)
-                if not (versioned and resendable and self._too_new(exc)):
-                    raise
-                self._version = self._negotiate()
-                return send().finish()
+            return self._negotiating(lambda: send().finish())
         except ConnectionLost as exc:
             hinted = "--tlscert" in exc.message  # already, by the version negotiation
             if self.endpoint.scheme == "tcp" and not hinted and not (self.tls and self.tls.cert):
@@ -242,34 +250,31 @@ class Client:
 
     def hijack(self, path: str, query: Query | None = None, json_body: object = None) -> Hijacked:
         """POST with ``Upgrade: tcp`` and take the socket over (attach, exec start)."""
-        try:
-            return self._hijack(path, query, json_body)
-        except APIError as exc:
-            if not self._too_new(exc):
-                raise
-            self._version = self._negotiate()
-            return self._hijack(path, query, json_body)
+        return self._negotiating(lambda: self._hijack(path, query, json_body))
 
     def _hijack(self, path: str, query: Query | None, json_body: object) -> Hijacked:
-        from pouch.cli._hijack import Hijacked, read_error_body, read_head
+        from pouch.cli._hijack import Hijacked
 
-        url = self.url(path, query)
         body = json.dumps(json_body).encode() if json_body is not None else b""
-        head = (
-            f"POST {url} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {USER_AGENT}\r\n"
-            "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
+        headers = {
+            "User-Agent": USER_AGENT,
+            "Connection": "Upgrade",
+            "Upgrade": "tcp",
+            "Content-Type": "application/json",
+        }
         conn = self._connected()
-        sock = conn.sock
         try:
-            sock.sendall(head.encode("latin-1") + body)
-            status, fields, rest = read_head(sock)
+            conn.request("POST", self.url(path, query), body=body, headers=headers)
+            answer = conn.getresponse()
         except OSError as exc:
-            sock.close()
+            conn.close()
             raise ConnectionLost(f"pouchd closed the connection: {exc}") from exc
-        if status >= 400:
-            data = read_error_body(sock, fields, rest)
-            sock.close()
-            raise APIError(status, error_message(status, data))
-        return Hijacked(sock, rest, fields.get("content-type", ""))
+        if answer.status >= 400:
+            conn.sock.settimeout(5)  # the message is worth a wait, not a hang
+            try:
+                data = answer.read()
+            except OSError:
+                data = b""
+            conn.close()
+            raise APIError(answer.status, error_message(answer.status, data))
+        return Hijacked(conn.sock, answer.leftover(), answer.getheader("content-type"))

@@ -96,6 +96,11 @@ class _Reader:
         data, self._buf = self._buf[:size], self._buf[size:]
         return data
 
+    def take(self) -> bytes:
+        """What is buffered and not yet read, emptying the buffer."""
+        data, self._buf = self._buf, b""
+        return data
+
     def close(self) -> None:
         self._buf = b""
 
@@ -138,6 +143,11 @@ class WireResponse:
             name, _, value = line.decode("latin-1").partition(":")
             key = name.strip().lower()
             fields[key] = f"{fields[key]}, {value.strip()}" if key in fields else value.strip()
+
+    def leftover(self) -> bytes:
+        """Bytes that came after the head and were not read: the first bytes of a
+        connection taken over after ``101`` (attach, exec)."""
+        return self._rfile.take()
 
     def getheader(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)

@@ -10,6 +10,7 @@ It must not know what any endpoint does.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -242,6 +243,7 @@ class App:
         raise _NotFound()
 
 
+@functools.cache
 def _span_name(handler: Handler) -> str:
     """``pouch.api.containers.start``: the handler's module (``api_containers``) and name."""
     area = handler.__module__.rpartition(".")[2].removeprefix("api_")

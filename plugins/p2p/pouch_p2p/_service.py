@@ -18,7 +18,7 @@ from pouch.errors import PouchError
 from pouch.images import ContentStore
 from pouch_p2p._server import PeerServer
 from pouch_p2p._settings import P2PSettings
-from pouch_p2p._tracker import TrackerClient
+from pouch_p2p._tracker import tracker_client
 from pouch_p2p._upstream import Upstream
 
 if TYPE_CHECKING:
@@ -53,13 +53,7 @@ class PeerService:
     def __init__(self, root: Path, settings: P2PSettings, upstream: Upstream) -> None:
         assert settings.listen is not None
         self.root = root
-        self.tracker = (
-            TrackerClient(
-                settings.tracker, settings.token, settings.timeout, settings.ssl_context(False)
-            )
-            if settings.tracker
-            else None
-        )
+        self.tracker = tracker_client(settings)
         self.settings = settings
         self.upstream = upstream
         self.server: PeerServer | None = None

@@ -17,6 +17,7 @@ from pouch.errors import InvalidArgument
 
 __all__ = ["P2PSettings", "parse_settings", "split_address"]
 
+_TLS = ("tls_cert", "tls_key", "tls_ca")
 _KNOWN = (
     "listen",
     "token",
@@ -27,11 +28,8 @@ _KNOWN = (
     "rate",
     "piece",
     "timeout",
-    "tls_cert",
-    "tls_key",
-    "tls_ca",
+    *_TLS,
 )
-_TLS = ("tls_cert", "tls_key", "tls_ca")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
@@ -73,10 +71,6 @@ class P2PSettings:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_REQUIRED
         return context
-
-    @property
-    def scheme(self) -> str:
-        return "https" if self.tls else "http"
 
 
 def split_address(text: str, key: str) -> tuple[str, int]:

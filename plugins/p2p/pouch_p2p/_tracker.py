@@ -16,9 +16,9 @@ import ssl
 import threading
 import time
 
-from pouch_p2p._settings import split_address
+from pouch_p2p._settings import P2PSettings, split_address
 
-__all__ = ["Holders", "TrackerClient"]
+__all__ = ["Holders", "TrackerClient", "tracker_client"]
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +106,12 @@ class TrackerClient:
             return False
         self._warned = False
         return True
+
+
+def tracker_client(settings: P2PSettings) -> TrackerClient | None:
+    """The client of the configured tracker (token, timeout, TLS), or None."""
+    if settings.tracker is None:
+        return None
+    return TrackerClient(
+        settings.tracker, settings.token, settings.timeout, settings.ssl_context(False)
+    )

@@ -17,7 +17,7 @@ from pouch_p2p._peers import PeerSource, find_peers, peer_source
 from pouch_p2p._service import PeerService, engine_started, engine_stopping
 from pouch_p2p._settings import P2PSettings, parse_settings
 from pouch_p2p._swarm import Swarm
-from pouch_p2p._tracker import TrackerClient
+from pouch_p2p._tracker import TrackerClient, tracker_client
 from pouch_p2p._upstream import Upstream, UpstreamMark
 
 if TYPE_CHECKING:
@@ -48,12 +48,8 @@ def settings_for(config: EngineConfig) -> P2PSettings:
 def pouch_blob_peers(config: EngineConfig, registry: str, repository: str) -> list[Source]:
     settings = settings_for(config)
     peers = find_peers(settings)
-    tracker = None
-    if settings.tracker is not None:
-        client = TrackerClient(
-            settings.tracker, settings.token, settings.timeout, settings.ssl_context(False)
-        )
-        tracker = functools.partial(_tracked, client, settings)
+    client = tracker_client(settings)
+    tracker = functools.partial(_tracked, client, settings) if client is not None else None
     if not peers and tracker is None:
         return []
     first: Source = (

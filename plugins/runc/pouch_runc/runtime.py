@@ -275,16 +275,12 @@ class OCIRuntime:
     def _conmon_pidfd(self, container_id: str) -> int | None:
         """A pidfd of the container's conmon, or None (no conmon, or no pidfds here)."""
         try:
-            pid = int((self._dir(container_id) / "conmon.pid").read_text())
-            pidfd = os.pidfd_open(pid)
+            pidfd = os.pidfd_open(int((self._dir(container_id) / "conmon.pid").read_text()))
         except (OSError, ValueError, AttributeError):
             return None
-        try:
-            # The pidfd pins the PID: once it is open, the name check cannot race.
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "conmon":
-                return pidfd
-        except OSError:
-            pass
+        # The pidfd pins the PID: once it is open, the name check cannot race.
+        if self._conmon_alive(container_id):
+            return pidfd
         os.close(pidfd)
         return None
 

@@ -27,6 +27,7 @@ from pouch.engine._networks import Networks
 from pouch.engine._reconcile import Reconciler
 from pouch.engine._records import Records
 from pouch.engine._registry_lookup import RegistryLookup
+from pouch.engine._repair import Repairs
 from pouch.engine._runs import Runs
 from pouch.engine._sandboxes import Sandboxes
 from pouch.engine._usage import DiskUsage
@@ -101,7 +102,15 @@ def build(
         io=io,
         attachments=Attachments(kernel, records, task_group),
         images=images,
-        reconciler=Reconciler(kernel, records, runs, volumes, task_group, auto_remove),
+        reconciler=Reconciler(
+            kernel,
+            records,
+            runs,
+            volumes,
+            task_group,
+            auto_remove,
+            Repairs(config.root, config.run_root, records, store),
+        ),
         files=ContainerFiles(config, records, store, sandboxes),
         commits=Commits(records, containers, store),
         disk=DiskUsage(records, containers, volumes, store),

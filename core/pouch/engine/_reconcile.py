@@ -5,7 +5,8 @@ runtimes hold but the store does not know are deleted; containers the store
 thinks are running are watched again, or their exit is recorded with the code
 the runtime kept; what a crash left half-made (attachments, namespaces) is
 released; volume publications to containers that no longer exist are
-undone; restart policies that should act again are scheduled.
+undone; restart policies that should act again are scheduled. Last, the
+repairs sweep what no record names at all (``_repair``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import anyio.abc
 
 from pouch.drivers import ExitStatus
 from pouch.engine._records import Records
+from pouch.engine._repair import Repairs
 from pouch.engine._runs import Run, Runs
 from pouch.engine._volumes import Volumes
 from pouch.errors import NoSuchObject
@@ -39,6 +41,7 @@ class Reconciler:
         volumes: Volumes,
         task_group: anyio.abc.TaskGroup,
         auto_remove: Callable[[str], Coroutine[Any, Any, None]],
+        repairs: Repairs,
     ) -> None:
         self.kernel = kernel
         self.records = records
@@ -46,6 +49,7 @@ class Reconciler:
         self.volumes = volumes
         self.task_group = task_group
         self._auto_remove = auto_remove
+        self.repairs = repairs
 
     async def reconcile(self) -> None:
         """Make the records agree with the runtimes after a (re)start of the engine."""
@@ -73,6 +77,7 @@ class Reconciler:
                 await driver.gc(live)
             except Exception:
                 log.exception("network driver %s: gc failed", driver.name)
+        await self.repairs.sweep()
 
     async def _reconcile_one(self, container: Container) -> None:
         if container.runtime not in self.kernel.runtimes:

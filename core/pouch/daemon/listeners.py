@@ -1,8 +1,9 @@
 """Where pouchd listens: the unix socket, and TCP only with mutual TLS.
 
-Owns the socket's safety: mode 0660, group ``pouch`` when that group exists
-(members may drive the daemon, which is root-equivalent), a stale socket
-file removed, and a refusal to start when another daemon answers on it. A
+Owns the socket's safety: mode 0660, owner root, the group given with ``-G``
+(``pouch`` by default, where that group exists; members may drive the
+daemon, which is root-equivalent), a stale socket file removed, and a
+refusal to start when another daemon answers on it. A
 ``tcp://`` address without client-certificate verification is refused: an
 unauthenticated TCP endpoint would hand root to anyone who can reach it.
 """
@@ -22,7 +23,7 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSListener
 
-__all__ = ["ListenError", "TLSFiles", "open_listener", "unix_path"]
+__all__ = ["SOCKET_GROUP", "ListenError", "TLSFiles", "group_id", "open_listener", "unix_path"]
 
 SOCKET_GROUP = "pouch"
 
@@ -48,6 +49,17 @@ def unix_path(address: str) -> Path | None:
     return None
 
 
+def group_id(group: str) -> int | None:
+    """The gid of ``group``, a name or a number; None for "" or a name no group has."""
+    if not group:
+        return None
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        pass
+    return int(group) if group.isdecimal() else None
+
+
 def _answers(path: Path) -> bool:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(2)
@@ -60,7 +72,7 @@ def _answers(path: Path) -> bool:
     return True
 
 
-async def _unix(path: Path, group: str) -> anyio.abc.Listener[Any]:
+async def _unix(path: Path, gid: int | None) -> anyio.abc.Listener[Any]:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o711)
     try:
         mode = path.lstat().st_mode
@@ -75,12 +87,15 @@ async def _unix(path: Path, group: str) -> anyio.abc.Listener[Any]:
             raise ListenError(f"another daemon is already serving {path}")
         path.unlink()  # left by a daemon that did not exit cleanly
     listener = await anyio.create_unix_listener(path, mode=0o660)
+    # Without a group the socket is root's alone: root:root, not the group of
+    # whoever started pouchd.
+    keep = 0 if os.geteuid() == 0 else -1
     try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        gid = -1
-    if gid != -1 or os.geteuid() == 0:
-        os.chown(path, 0 if os.geteuid() == 0 else -1, gid)
+        os.chown(path, keep, keep if gid is None else gid)
+    except OSError as exc:
+        await listener.aclose()
+        path.unlink(missing_ok=True)
+        raise ListenError(f"cannot give {path} to group {gid}: {exc.strerror}") from None
     return listener
 
 
@@ -93,12 +108,16 @@ def _tls_context(tls: TLSFiles) -> ssl.SSLContext:
 
 
 async def open_listener(
-    address: str, *, tls: TLSFiles | None = None, group: str = SOCKET_GROUP
+    address: str, *, tls: TLSFiles | None = None, socket_gid: int | None = None
 ) -> anyio.abc.Listener[Any]:
-    """A listener for ``unix:///path`` or ``tcp://host:port`` (the latter only with ``tls``)."""
+    """A listener for ``unix:///path`` or ``tcp://host:port`` (the latter only with ``tls``).
+
+    A unix socket gets mode 0660, owner root and group ``socket_gid`` (root's
+    group when None).
+    """
     path = unix_path(address)
     if path is not None:
-        return await _unix(path, group)
+        return await _unix(path, socket_gid)
     parts = urlsplit(address)
     if parts.scheme != "tcp" or not parts.hostname or parts.port is None:
         raise ListenError(f"cannot listen on {address!r}: use unix:///path or tcp://host:port")

@@ -27,7 +27,14 @@ import msgspec
 
 from pouch import __version__
 from pouch.config import EngineConfig, load_config
-from pouch.daemon.listeners import ListenError, TLSFiles, open_listener, unix_path
+from pouch.daemon.listeners import (
+    SOCKET_GROUP,
+    ListenError,
+    TLSFiles,
+    group_id,
+    open_listener,
+    unix_path,
+)
 from pouch.errors import InvalidArgument
 
 __all__ = ["DEFAULT_CONFIG", "DEFAULT_HOST", "DaemonSettings", "main", "parse_args", "serve"]
@@ -51,7 +58,9 @@ class DaemonSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     hosts: list[str] = msgspec.field(default_factory=lambda: [DEFAULT_HOST])
     log_level: str = "info"
-    socket_group: str = "pouch"
+    # Group of the unix sockets (-G): members can drive pouchd, so are root on
+    # the host. The default applies only when that group exists; "" is root only.
+    socket_group: str = SOCKET_GROUP
     tls_verify: bool = False
     tls_ca_cert: str = ""
     tls_cert: str = ""
@@ -74,6 +83,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"unix:///path, or tcp://host:port with --tlsverify; repeatable ({DEFAULT_HOST})",
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "-G",
+        "--group",
+        dest="socket_group",
+        metavar="GROUP",
+        help="group (name or gid) of the unix socket, mode 0660 ([daemon] socket_group; default"
+        f' {SOCKET_GROUP} when that group exists, "" for root only). Anyone in it can start a'
+        " privileged container: membership is root on this host",
+    )
     parser.add_argument(
         "--userns-remap",
         metavar="default|NAME[:GROUP]",
@@ -126,6 +144,7 @@ def load_settings(args: argparse.Namespace) -> tuple[DaemonSettings, EngineConfi
     overrides = {
         "hosts": args.hosts,
         "log_level": args.log_level,
+        "socket_group": args.socket_group,
         "tls_verify": args.tlsverify,
         "tls_ca_cert": args.tlscacert,
         "tls_cert": args.tlscert,
@@ -134,6 +153,7 @@ def load_settings(args: argparse.Namespace) -> tuple[DaemonSettings, EngineConfi
     settings = msgspec.structs.replace(
         settings, **{k: v for k, v in overrides.items() if v is not None}
     )
+    _check_socket_group(settings.socket_group, args, path, daemon_table)
     if args.trace_file:
         tracing = msgspec.structs.replace(settings.tracing, file=str(args.trace_file))
         settings = msgspec.structs.replace(settings, tracing=tracing)
@@ -146,6 +166,23 @@ def load_settings(args: argparse.Namespace) -> tuple[DaemonSettings, EngineConfi
         data["cgroup_manager"] = args.cgroup_manager
     config = load_config(None, **data)
     return settings, config
+
+
+def _check_socket_group(
+    group: str, args: argparse.Namespace, path: Path, daemon_table: dict[str, Any]
+) -> None:
+    """A group named on purpose must exist; the default one only where it does."""
+    if args.socket_group is not None:
+        where = "-G/--group"
+    elif "socket_group" in daemon_table:
+        where = f"{path}: [daemon] socket_group"
+    else:
+        return
+    if group and group_id(group) is None:
+        raise InvalidArgument(
+            f"no such group {group!r}; create it (groupadd {group}) or name an existing group",
+            field=where,
+        )
 
 
 def _notify_systemd(message: str) -> None:
@@ -180,11 +217,14 @@ async def serve(
         key=settings.tls_key,
     )
     sockets = [p for p in (unix_path(h) for h in settings.hosts) if p is not None]
+    gid = group_id(settings.socket_group)
+    if sockets and gid is None and settings.socket_group:
+        log.info("no group %s: the API socket is root's only", settings.socket_group)
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with AsyncExitStack() as stack:
             listeners = []
             for host in settings.hosts:
-                listener = await open_listener(host, tls=tls, group=settings.socket_group)
+                listener = await open_listener(host, tls=tls, socket_gid=gid)
                 stack.push_async_callback(listener.aclose)
                 listeners.append(listener)
             for path in sockets:

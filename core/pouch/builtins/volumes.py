@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -23,10 +24,11 @@ from pouch.drivers import Capability, DriverInfo, Mount, StagedVolume, VolumeDri
 from pouch.errors import Conflict, InvalidArgument, NoSuchObject
 from pouch.markers import hookimpl
 from pouch.models import parse_size
-from pouch.quota import Projects, QuotaError, clear, limit
+from pouch.quota import Projects, clear, limit
 
 __all__ = ["LocalVolumes"]
 
+_STAGING = ".new-"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
 
@@ -42,6 +44,14 @@ class LocalVolumes:
         self.root = root
         # Project IDs of sized volumes (the engine's, shared with containers').
         self.projects = projects or Projects(root.parent / "quota" / "projects.json")
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove what creates cut short by a crash left (their hidden directories)."""
+        if self.root.is_dir():
+            for entry in self.root.iterdir():
+                if entry.name.startswith(_STAGING):
+                    shutil.rmtree(entry, ignore_errors=True)
 
     def describe(self) -> DriverInfo:
         return DriverInfo(
@@ -89,24 +99,32 @@ class LocalVolumes:
             return self._read(name).info
         except NoSuchObject:
             pass
-        (directory / "_data").mkdir(parents=True, exist_ok=True)
-        if size:
-            try:
+        # Made aside and renamed into place: a crash leaves a hidden directory
+        # (swept at the next start), never a volume without its volume.json.
+        staging = self.root / f"{_STAGING}{name}-{secrets.token_hex(4)}"
+        (staging / "_data").mkdir(parents=True)
+        try:
+            if size:
                 limit(
-                    directory / "_data", f"volume:{name}", size, self.projects, field="options.size"
+                    staging / "_data", f"volume:{name}", size, self.projects, field="options.size"
                 )
-            except QuotaError:
-                shutil.rmtree(directory, ignore_errors=True)
-                raise
-        info = VolumeInfo(
-            name=name,
-            driver=self.name,
-            mountpoint=str(directory / "_data"),
-            created_at=time.time(),
-            labels=labels,
-            options=dict(options),
-        )
-        self._write(_Meta(info=info))
+            info = VolumeInfo(
+                name=name,
+                driver=self.name,
+                mountpoint=str(directory / "_data"),
+                created_at=time.time(),
+                labels=labels,
+                options=dict(options),
+            )
+            (staging / "volume.json").write_bytes(msgspec.json.encode(_Meta(info=info)))
+            try:
+                staging.rename(directory)
+            except OSError:
+                if not directory.is_dir():
+                    raise
+                return self._read(name).info  # made by a create at the same time
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return info
 
     async def remove(self, name: str) -> None:

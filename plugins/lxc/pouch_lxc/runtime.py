@@ -212,6 +212,8 @@ class LxcRuntime:
         if not paths.exists():
             raise NoSuchContainer(container_id)
         record = paths.read_exit()
+        if record is None and paths.monitor_pid.exists() and not paths.monitor_alive():
+            record = paths.read_exit()  # written as the monitor ended, after the read above
         if record is not None:
             return RuntimeState(
                 id=container_id,

@@ -43,6 +43,8 @@ from pouch_runc._stdio import AttachSocket, start_exec
 __all__ = ["OCIRuntime"]
 
 _POLL = 0.05
+# How long conmon may take to write a container's exit once its process ended.
+_EXIT_WRITE_TIMEOUT = 5.0
 _GONE = ("does not exist", "not found", "no such file")
 
 
@@ -297,8 +299,23 @@ class OCIRuntime:
             return RuntimeState(id=container_id, status="stopped")
         runtime_status = data.get("status", "stopped")
         if runtime_status not in ("created", "running", "paused"):
+            status = await self._exit_soon(container_id)
+            if status is not None:
+                return status.state(container_id)
             runtime_status = "stopped"
         return RuntimeState(id=container_id, status=runtime_status, pid=int(data.get("pid") or 0))
+
+    async def _exit_soon(self, container_id: str) -> ExitStatus | None:
+        """The exit conmon is about to write: the process has just ended, so
+        ``runc state`` says stopped before conmon has reaped it (bounded wait)."""
+        deadline = anyio.current_time() + _EXIT_WRITE_TIMEOUT
+        while True:
+            status = self._exit(container_id)
+            if status is not None or not self._conmon_alive(container_id):
+                return status if status is not None else self._exit(container_id)
+            if anyio.current_time() > deadline:
+                return None
+            await anyio.sleep(_POLL)
 
     async def delete(self, container_id: str) -> None:
         directory = self._dir(container_id)

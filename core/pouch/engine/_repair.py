@@ -2,7 +2,8 @@
 
 A ``kill -9`` can land between making a thing and recording it: a network
 namespace pinned but not yet on its container's record, a container's
-directory and writable snapshot made before its record was added. After the
+directory and writable snapshot made before its record was added, the
+partly written blob of a pull or load. After the
 records agree with the runtimes (``Reconciler``), these sweeps remove every
 such leftover, one log line each. They run before the engine takes requests,
 so nothing half-made belongs to an operation still in flight.
@@ -41,7 +42,20 @@ class Repairs:
         count = await self._namespaces(pinned)
         count += await anyio.to_thread.run_sync(self._snapshots, known)
         count += await anyio.to_thread.run_sync(self._directories, known)
+        count += await anyio.to_thread.run_sync(self._partial_blobs)
         return count
+
+    def _partial_blobs(self) -> int:
+        """Blobs a pull or load was writing when it was cut short (no writer is left)."""
+        try:
+            removed = self.store.content.remove_stale_temp(older_than=0)
+        except FileNotFoundError:
+            return 0
+        if removed:
+            log.info(
+                "repair: removed %d partly written blob(s) of interrupted pulls or loads", removed
+            )
+        return removed
 
     async def _namespaces(self, pinned: set[Path]) -> int:
         directory = self.run_root / "netns"

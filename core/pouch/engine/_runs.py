@@ -226,6 +226,10 @@ class Runs:
             oom_killed=status.oom_killed,
             error=status.error,
         )
+        # Kept before the cleanup deletes the runtime's copy of the exit: a crash
+        # during the cleanup then leaves an exited record, which reconciliation
+        # cleans up again.
+        self.records.put(container)
         with anyio.CancelScope(shield=True):
             await self.cleanup(container, self.runtime(container))
         self.records.put(container)

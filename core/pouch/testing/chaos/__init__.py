@@ -1,0 +1,43 @@
+"""Chaos: pouchd killed with SIGKILL at random moments while clients drive it.
+
+Workers run a seeded random mix of what users do through the ``pouch`` CLI
+— ``run -d``, ``create``/``start``, ``stop``, ``kill``, ``rm -f``, ``exec``,
+``logs``, network create/connect/rm, volume create/rm, ``pull``, ``load``,
+``rmi`` — across the runc, crun and lxc runtimes, while pouchd is killed
+again and again (sometimes during its own start-up) and restarted. After
+every restart the invariants hold (``_invariants``): what a client was told
+is kept, states are true, logs are whole, the database is sound. At the end
+everything is removed, pouchd restarts once more, and the host must hold
+nothing a container or network left (``_leaks``).
+
+By hand::
+
+    python -m pouch.testing.chaos --kills 100 --seed 7
+
+prints one line per round, the violations with the seed that replays them,
+and a summary table; it exits 1 on any violation.
+"""
+
+from __future__ import annotations
+
+from pouch.testing.chaos._run import Chaos, ChaosSettings, Round
+from pouch.testing.chaos._setup import Stage, staged
+
+__all__ = ["Chaos", "ChaosSettings", "Round", "Stage", "staged", "summary"]
+
+
+def summary(chaos: Chaos) -> str:
+    """The run as a table: rounds, operations, cuts, repairs, violations."""
+    rounds = chaos.rounds
+    operations = sum(sum(r.operations.values()) for r in rounds)
+    rows = [
+        ("kills of pouchd", str(len(rounds) + sum(r.startup_killed for r in rounds))),
+        ("  during its start-up", str(sum(r.startup_killed for r in rounds))),
+        ("operations", str(operations)),
+        ("  failed (cut short by a kill, or refused)", str(sum(r.failed for r in rounds))),
+        ("start-up repairs logged", str(sum(r.repairs for r in rounds))),
+        ("violations after restarts", str(sum(len(r.violations) for r in rounds))),
+        ("leaks or violations at the end", str(len(chaos.final))),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v:>6}" for k, v in rows)

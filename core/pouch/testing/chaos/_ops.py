@@ -1,0 +1,228 @@
+"""The operations a chaos worker draws: what users do, through the ``pouch`` CLI.
+
+Each operation runs one or two CLI commands against the daemon and writes
+what the client was told into the ``Ledger``. A command cut short by the
+daemon's death fails, and the ledger then records only what is certain.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pouch.testing.chaos._ledger import ENDLESS, Expected, Ledger
+
+__all__ = ["Client", "Operations", "Outcome"]
+
+_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    ok: bool
+
+
+class Client:
+    """The ``pouch`` program, pointed at one daemon."""
+
+    def __init__(self, program: Path, host: str) -> None:
+        self.program = program
+        self.env = {"POUCH_HOST": host, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        if "PYTHONPATH" in os.environ:  # a checkout run in place
+            self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+
+    def __call__(self, *args: str, timeout: float = _TIMEOUT) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(
+                [str(self.program), *args],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            return subprocess.CompletedProcess(exc.cmd, 124, "", f"timed out: {exc}")
+
+
+class Operations:
+    """The weighted operations; ``draw`` picks and runs one."""
+
+    def __init__(
+        self,
+        client: Client,
+        ledger: Ledger,
+        *,
+        runtimes: Sequence[str],
+        image: str,
+        pullable: Sequence[str],
+        archive: Path,
+    ) -> None:
+        self.run = client
+        self.ledger = ledger
+        self.runtimes = list(runtimes)
+        self.image = image
+        self.pullable = list(pullable)
+        self.archive = archive
+        self._table: list[tuple[int, Callable[[random.Random], bool]]] = [
+            (24, self.run_detached),
+            (8, self.create_then_start),
+            (6, self.stop),
+            (4, self.kill),
+            (10, self.remove),
+            (6, self.exec),
+            (6, self.logs),
+            (2, self.attach),
+            (3, self.network_create),
+            (3, self.network_connect),
+            (2, self.network_remove),
+            (3, self.volume_create),
+            (2, self.volume_remove),
+            (3 if self.pullable else 0, self.pull),
+            (2, self.load),
+            (2, self.image_remove),
+        ]
+
+    def draw(self, rng: random.Random) -> Outcome:
+        weights = [w for w, _ in self._table]
+        (_, operation) = rng.choices(self._table, weights=weights)[0]
+        if len(self.ledger.containers) > 24 and rng.random() < 0.5:
+            operation = self.remove  # keep the population bounded
+        return Outcome(operation.__name__, operation(rng))
+
+    # -- containers ---------------------------------------------------------------
+
+    def _expected(self, rng: random.Random, prefix: str) -> Expected:
+        lines = ENDLESS if rng.random() < 0.3 else rng.randint(3, 40)
+        expected = Expected(
+            name=self.ledger.new_name(prefix),
+            runtime=rng.choice(self.runtimes),
+            lines=lines,
+            code=rng.randint(0, 9),
+        )
+        self.ledger.add(expected)
+        return expected
+
+    def _create_args(self, rng: random.Random, expected: Expected) -> list[str]:
+        args = ["--name", expected.name, "--runtime", expected.runtime]
+        network = self.ledger.pick(rng, "networks")
+        if network and rng.random() < 0.3:
+            args += ["--network", network]
+        volume = self.ledger.pick(rng, "volumes")
+        if volume and rng.random() < 0.3:
+            args += ["-v", f"{volume}:/data"]
+        return [*args, self.image, "sh", "-c", expected.script()]
+
+    def run_detached(self, rng: random.Random) -> bool:
+        expected = self._expected(rng, "chaos-run")
+        done = self.run("run", "-d", *self._create_args(rng, expected))
+        if done.returncode == 0:
+            self.ledger.acknowledge(expected.name, done.stdout.strip())
+        return done.returncode == 0
+
+    def create_then_start(self, rng: random.Random) -> bool:
+        expected = self._expected(rng, "chaos-create")
+        done = self.run("create", *self._create_args(rng, expected))
+        if done.returncode != 0:
+            return False
+        self.ledger.acknowledge(expected.name, done.stdout.strip())
+        return self.run("start", expected.name).returncode == 0
+
+    def stop(self, rng: random.Random) -> bool:
+        with self.ledger.claim(rng) as expected:
+            if expected is None:
+                return False
+            expected.interfered = True
+            return self.run("stop", "-t", "1", expected.name).returncode == 0
+
+    def kill(self, rng: random.Random) -> bool:
+        with self.ledger.claim(rng) as expected:
+            if expected is None:
+                return False
+            expected.interfered = True
+            return self.run("kill", expected.name).returncode == 0
+
+    def remove(self, rng: random.Random) -> bool:
+        with self.ledger.claim(rng) as expected:
+            if expected is None:
+                return False
+            done = self.run("rm", "-f", expected.name)
+            if done.returncode == 0:
+                self.ledger.forget(expected.name, expected.id)
+            return done.returncode == 0
+
+    def exec(self, rng: random.Random) -> bool:
+        with self.ledger.claim(rng) as expected:
+            if expected is None:
+                return False
+            return self.run("exec", expected.name, "echo", "exec-ok").stdout == "exec-ok\n"
+
+    def logs(self, rng: random.Random) -> bool:
+        with self.ledger.claim(rng) as expected:
+            if expected is None:
+                return False
+            return self.run("logs", expected.name).returncode == 0
+
+    def attach(self, rng: random.Random) -> bool:
+        """Attach for a moment (the client leaves; the container runs on)."""
+        with self.ledger.claim(rng) as expected:
+            if expected is None:
+                return False
+            done = self.run("attach", "--no-stdin", expected.name, timeout=rng.uniform(0.2, 1.5))
+            return done.returncode in (0, 124)
+
+    # -- networks, volumes, images ----------------------------------------------
+
+    def network_create(self, rng: random.Random) -> bool:
+        name = self.ledger.new_name("chaos-net")
+        self.ledger.networks.add(name)  # made or not, it is removed at the end
+        return self.run("network", "create", name).returncode == 0
+
+    def network_connect(self, rng: random.Random) -> bool:
+        network = self.ledger.pick(rng, "networks")
+        with self.ledger.claim(rng) as expected:
+            if expected is None or network is None:
+                return False
+            return self.run("network", "connect", network, expected.name).returncode == 0
+
+    def network_remove(self, rng: random.Random) -> bool:
+        network = self.ledger.pick(rng, "networks")
+        if network is None:
+            return False
+        done = self.run("network", "rm", network)
+        if done.returncode == 0:
+            self.ledger.networks.discard(network)
+        return done.returncode == 0
+
+    def volume_create(self, rng: random.Random) -> bool:
+        name = self.ledger.new_name("chaos-vol")
+        self.ledger.volumes.add(name)
+        return self.run("volume", "create", name).returncode == 0
+
+    def volume_remove(self, rng: random.Random) -> bool:
+        volume = self.ledger.pick(rng, "volumes")
+        if volume is None:
+            return False
+        done = self.run("volume", "rm", volume)
+        if done.returncode == 0:
+            self.ledger.volumes.discard(volume)
+        return done.returncode == 0
+
+    def pull(self, rng: random.Random) -> bool:
+        reference = rng.choice(self.pullable)
+        self.ledger.images.add(reference)
+        return self.run("pull", "-q", reference).returncode == 0
+
+    def load(self, rng: random.Random) -> bool:
+        return self.run("load", "-q", "-i", str(self.archive)).returncode == 0
+
+    def image_remove(self, rng: random.Random) -> bool:
+        reference = self.ledger.pick(rng, "images")
+        if reference is None:
+            return False
+        return self.run("rmi", reference).returncode == 0

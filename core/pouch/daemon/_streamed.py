@@ -2,9 +2,10 @@
 
 ``streamed`` runs ``work(send)`` in the daemon's task group; what it sends
 goes out one JSON line each, a ``PouchError`` it sends (or raises) as
-docker's ``errorDetail`` line. An error before anything else was sent is
-the HTTP answer instead (a 400 or 404 naming what is wrong). The work is
-cancelled when the client goes away.
+docker's ``errorDetail`` line; a full disk (``ENOSPC``, ``EDQUOT``) the
+work did not name is said as ``NoSpace``, and logged once. An error before
+anything else was sent is the HTTP answer instead (a 400 or 404 naming what
+is wrong). The work is cancelled when the client goes away.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import msgspec
 from anyio.streams.memory import MemoryObjectSendStream
 
 from pouch.daemon.replies import Reply, Stream
-from pouch.errors import PouchError
+from pouch.errors import NoSpace, PouchError, no_space
 
 __all__ = ["Send", "streamed"]
 
@@ -48,8 +49,12 @@ async def streamed(
                 await work(send)
             except PouchError as exc:
                 send.send_nowait(exc)
-            except Exception as exc:  # a bug: reported, and the daemon goes on
-                log.exception("%s failed", what)
+            except Exception as exc:
+                full = no_space(exc)
+                if full is not None:
+                    send.send_nowait(full)
+                    return
+                log.exception("%s failed", what)  # a bug: reported, and the daemon goes on
                 send.send_nowait(PouchError(f"internal error: {type(exc).__name__}: {exc}"))
 
     task_group.start_soon(run)
@@ -65,6 +70,8 @@ async def streamed(
         item = first
         try:
             while item is not None:
+                if isinstance(item, NoSpace):  # the first item is logged as the HTTP answer
+                    log.warning("%s: %s", what, item.message)
                 yield _line(item)
                 item = await receive.receive()
         except anyio.EndOfStream:

@@ -4,8 +4,9 @@ Owns the translation between a ``Request`` and a handler call: the version
 prefix (``/v1.41/...``, negotiated down to 1.24, or none), path templates
 (``{name}`` one segment, ``{name:path}`` the rest, for image names with
 slashes), docker's query-parameter conventions, msgspec decoding of bodies,
-and the mapping of exceptions to ``{"message": ...}`` with their status.
-It must not know what any endpoint does.
+and the mapping of exceptions to ``{"message": ...}`` with their status
+(a full disk the engine did not name, ``ENOSPC``/``EDQUOT``, becomes the
+507 of ``NoSpace`` too). It must not know what any endpoint does.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import msgspec
 from pouch import __version__
 from pouch.daemon._unknown import unknown_fields
 from pouch.daemon.http import BodyTooLarge, Reply, Request, Response
-from pouch.errors import InvalidArgument, PouchError
+from pouch.errors import InvalidArgument, NoSpace, PouchError, no_space, writing
 from pouch.telemetry import tracer
 
 __all__ = [
@@ -197,7 +198,7 @@ class App:
         except BodyTooLarge as exc:
             return error_reply(413, str(exc))
         except PouchError as exc:
-            return error_reply(exc.status, exc.message)
+            return _pouch_error(request, exc)
         except msgspec.ValidationError as exc:
             return error_reply(400, f"invalid body: {exc}")
         except msgspec.DecodeError as exc:
@@ -205,6 +206,9 @@ class App:
         except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError):
             raise
         except Exception as exc:
+            full = no_space(exc)
+            if full is not None:
+                return _pouch_error(request, full)
             log.exception("%s %s failed", request.method, request.target)
             return error_reply(500, f"internal error: {type(exc).__name__}: {exc}")
 
@@ -243,6 +247,12 @@ class App:
         raise _NotFound()
 
 
+def _pouch_error(request: Request, exc: PouchError) -> Response:
+    if isinstance(exc, NoSpace):  # the host needs room: worth the operator's attention
+        log.warning("%s %s: %s", request.method, request.path, exc.message)
+    return error_reply(exc.status, exc.message)
+
+
 @functools.cache
 def _span_name(handler: Handler) -> str:
     """``pouch.api.containers.start``: the handler's module (``api_containers``) and name."""
@@ -267,9 +277,10 @@ class _MethodNotAllowed(PouchError):
 async def spool_body(request: Request, directory: Path) -> Path:
     """The request body in a new temporary file in ``directory`` (removed by the caller)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, name = tempfile.mkstemp(dir=directory, suffix=".tar")
+    with writing(f"an upload in {directory}", area=directory):
+        fd, name = tempfile.mkstemp(dir=directory, suffix=".tar")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with writing(f"the uploaded tarball {name}", area=directory), os.fdopen(fd, "wb") as out:
             async for chunk in request.stream():
                 await anyio.to_thread.run_sync(out.write, chunk)
     except BaseException:

@@ -28,7 +28,7 @@ from pouch.engine._changes import mount_points, write_layer
 from pouch.engine._containers import Containers
 from pouch.engine._derive import derive
 from pouch.engine._records import Records
-from pouch.errors import Conflict, NoSuchContainer, NotSupported
+from pouch.errors import Conflict, NoSuchContainer, NotSupported, during, writing
 from pouch.images import (
     History,
     Image,
@@ -151,7 +151,8 @@ class Commits:
                 config,
                 created_by,
             )
-            image = await anyio.to_thread.run_sync(work)
+            with during(f"committing container {container.name}"):
+                image = await anyio.to_thread.run_sync(work)
         finally:
             if paused:
                 with anyio.CancelScope(shield=True), contextlib.suppress(Conflict):
@@ -164,7 +165,7 @@ class Commits:
         upper = self.store.writable(container.id) / "fs"
         fd, name = tempfile.mkstemp(dir=self.store.root, prefix="commit-", suffix=".tar")
         try:
-            with os.fdopen(fd, "wb") as out:
+            with writing(name, area=self.store.root), os.fdopen(fd, "wb") as out:
                 write_layer(upper, out, mount_points(container))
             yield Path(name)
         finally:

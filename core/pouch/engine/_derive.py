@@ -19,6 +19,7 @@ from pathlib import Path
 
 import msgspec
 
+from pouch.errors import writing
 from pouch.images import (
     OCI_LAYER_GZIP,
     Descriptor,
@@ -44,7 +45,8 @@ def _write_gzipped(store: ImageStore, layer_file: Path) -> str:
     Level 1: a build step's layer is written while the user waits, and the
     size gained by higher levels is small for the time they cost.
     """
-    with tempfile.TemporaryFile(dir=store.root) as packed:
+    packing = writing(f"a compressed layer in {store.root}", area=store.root)
+    with packing, tempfile.TemporaryFile(dir=store.root) as packed:
         with (
             layer_file.open("rb") as source,
             gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=1, mtime=0) as out,

@@ -14,6 +14,7 @@ from typing import BinaryIO, Literal
 import anyio
 import anyio.from_thread
 
+from pouch.errors import during
 from pouch.events import EventBus
 from pouch.images import Image, ImageStore
 
@@ -53,7 +54,7 @@ class ImageArchives:
         loaded name (``Loaded image: docker.io/library/busybox:latest``) or
         ``Loaded image ID: sha256:…`` for an image without one. A refused
         archive (``InvalidArgument``: a path outside it, a digest mismatch)
-        records nothing and leaves no blob behind.
+        or a full disk (``NoSpace``) records nothing and leaves no blob behind.
         """
         report: Callable[[str], None] | None = None
         if progress is not None:
@@ -63,7 +64,8 @@ class ImageArchives:
                 anyio.from_thread.run_sync(callback, line)
 
         load = functools.partial(self.store.load, source, progress=report)
-        loaded = await anyio.to_thread.run_sync(load)
+        with during("loading images"):
+            loaded = await anyio.to_thread.run_sync(load)
         for image in loaded:
             name = image.names[0] if image.names else image.id
             self.events.publish("image", "load", image.id, {"name": name})

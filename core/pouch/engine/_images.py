@@ -29,6 +29,7 @@ from pouch.distribution import (
 )
 from pouch.engine._image_archives import ImageArchives
 from pouch.engine._records import Records
+from pouch.errors import during
 from pouch.events import EventBus
 from pouch.images import Collected, Image, ImageStore, Platform, Removal, parse_reference
 from pouch.oci.image import ImageConfig
@@ -99,7 +100,8 @@ class Images:
     ) -> Image:
         """``docker import``: a rootfs tarball (file or binary stream) as a one-layer image."""
         load = functools.partial(self.store.import_rootfs, source, reference, config=config)
-        image = await anyio.to_thread.run_sync(load)
+        with during(f"importing {reference}"):
+            image = await anyio.to_thread.run_sync(load)
         self.events.publish("image", "import", image.id, {"name": reference})
         return image
 
@@ -142,7 +144,9 @@ class Images:
         default is this host's. ``progress`` receives ``PullProgress`` lines
         **on worker threads**, one line at a time: to reach the event loop,
         use ``anyio.from_thread.run_sync`` or a thread-safe queue; an
-        exception it raises aborts the pull. Publishes the image event "pull".
+        exception it raises aborts the pull. A full disk raises ``NoSpace``
+        ("pulling <name>: no space left on device writing <blob>; …") and
+        leaves no partial blob. Publishes the image event "pull".
         """
         name = parse_reference(ref).familiar()
         sources: list[str] = []
@@ -163,7 +167,8 @@ class Images:
         with operation("image.pull") as span:
             span.set_attribute(IMAGE_NAME, name)
             try:
-                image = await anyio.to_thread.run_sync(pull)
+                with during(f"pulling {name}"):
+                    image = await anyio.to_thread.run_sync(pull)
             finally:
                 span.set_attribute(LAYER_SOURCES, sources)
                 await anyio.to_thread.run_sync(give_back)

@@ -18,6 +18,7 @@ from pouch import cgroups
 from pouch.config import EngineConfig
 from pouch.drivers import Service
 from pouch.engine._logrotate import keep_generations
+from pouch.engine._logspace import LogSpace
 from pouch.engine._parts import Parts, build
 from pouch.errors import InvalidArgument
 from pouch.events import EventBus
@@ -85,6 +86,8 @@ class Lifetime:
             ready(parts)
             self.kernel.call("pouch_engine_started", engine=engine)
             tg.start_soon(keep_generations, parts.runs.rotating, name="log generations")
+            space = LogSpace(parts.records.list, self.config.root)
+            tg.start_soon(space.watch, name="log space")
             for service, plugin in self.kernel.services:
                 tg.start_soon(_serve, service, plugin, name=f"service {service.name}")
         except BaseException:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from pouch.errors import InvalidArgument, NoSuchObject
+from pouch.errors import InvalidArgument, NoSuchObject, writing
 from pouch.images._manifest import Descriptor
 from pouch.images._streams import write_all
 
@@ -77,6 +77,7 @@ class ContentStore:
     """
 
     def __init__(self, root: Path) -> None:
+        self.state_root = root
         self.root = root / "blobs" / "sha256"
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -112,31 +113,34 @@ class ContentStore:
         """Store ``data`` and return its digest (blocking).
 
         With ``expected_digest``/``expected_size`` the content is verified and a
-        mismatch raises ``InvalidArgument`` naming both digests; nothing is left
-        behind. A blob that is already present is not written again.
+        mismatch raises ``InvalidArgument`` naming both digests; a full
+        filesystem raises ``NoSpace`` naming the blob. Nothing is left behind
+        either way. A blob that is already present is not written again.
         """
         if expected_digest is not None:
             check_digest(expected_digest, "expected digest")
             if self.exists(expected_digest):
                 return expected_digest
         temp = self.root / f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
+        target = self.path(expected_digest) if expected_digest is not None else self.root
         hasher = hashlib.sha256()
         size = 0
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-            try:
-                for chunk in _chunks(data):
-                    hasher.update(chunk)
-                    size += len(chunk)
-                    write_all(fd, chunk)
-                    if expected_size is not None and size > expected_size:
-                        raise InvalidArgument(
-                            f"size mismatch for {expected_digest or 'blob'}: more than the "
-                            f"expected {expected_size} bytes"
-                        )
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            with writing(target, area=self.state_root):
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                try:
+                    for chunk in _chunks(data):
+                        hasher.update(chunk)
+                        size += len(chunk)
+                        write_all(fd, chunk)
+                        if expected_size is not None and size > expected_size:
+                            raise InvalidArgument(
+                                f"size mismatch for {expected_digest or 'blob'}: more than the "
+                                f"expected {expected_size} bytes"
+                            )
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
             digest = f"sha256:{hasher.hexdigest()}"
             if expected_digest is not None and digest != expected_digest:
                 raise InvalidArgument(
@@ -146,7 +150,9 @@ class ContentStore:
                 raise InvalidArgument(
                     f"size mismatch for {digest}: expected {expected_size} bytes, got {size}"
                 )
-            os.rename(temp, self.root / digest.removeprefix("sha256:"))
+            final = self.root / digest.removeprefix("sha256:")
+            with writing(final, area=self.state_root):
+                os.rename(temp, final)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise

@@ -24,7 +24,7 @@ from typing import Literal
 import msgspec
 
 from pouch.drivers import Mount
-from pouch.errors import Conflict, InvalidArgument, NoSuchObject
+from pouch.errors import Conflict, InvalidArgument, NoSuchObject, writing
 from pouch.images._layers import LayerInfo
 from pouch.images._manifest import chain_ids
 from pouch.images._overlay import describe
@@ -67,6 +67,7 @@ class Snapshotter:
     """Snapshots on overlayfs under ``root``; thread-safe within one process."""
 
     def __init__(self, root: Path, db: Database, lock: threading.RLock | None = None) -> None:
+        self.state_root = root
         self.root = root / "snapshots"
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = db
@@ -103,7 +104,7 @@ class Snapshotter:
         with self._lock:
             while True:
                 self._next += 1
-                with contextlib.suppress(FileExistsError):
+                with contextlib.suppress(FileExistsError), writing(self.root, area=self.state_root):
                     self.dir(self._next).mkdir(mode=0o700)
                     number = self._next
                     self._pending.add(number)
@@ -130,15 +131,17 @@ class Snapshotter:
 
         The snapshot's key is the chain ID of ``parent`` plus the diffID ``fill``
         returns (checked against ``expected_diff_id``). On any error the new dir
-        is removed. If another thread committed the same chain meanwhile, its
-        snapshot is returned and this one discarded.
+        is removed; a full filesystem raises ``NoSpace`` naming the dir. If
+        another thread committed the same chain meanwhile, its snapshot is
+        returned and this one discarded.
         """
         if parent and not self.exists(parent):
             raise NoSuchObject(f"no such snapshot: {parent}")
         with self._new_dir() as number:
             fs = self.dir(number) / "fs"
-            fs.mkdir(mode=0o755)
-            info = fill(fs)
+            with writing(fs, area=self.state_root):
+                fs.mkdir(mode=0o755)
+                info = fill(fs)
             if expected_diff_id is not None and info.diff_id != expected_diff_id:
                 raise InvalidArgument(
                     f"layer diffID mismatch: the image config says {expected_diff_id}, "
@@ -195,10 +198,11 @@ class Snapshotter:
             shifted = idmap is not None
             # raises if the options cannot fit
             mounts = self._describe(number, lowers, metacopy=shifted)
-            (self.dir(number) / "fs").mkdir(mode=0o755)
-            (self.dir(number) / "work").mkdir(mode=0o700)
-            if idmap is not None:
-                shift_snapshot(mounts, self.dir(number) / "shift", idmap)
+            with writing(self.dir(number), area=self.state_root):
+                (self.dir(number) / "fs").mkdir(mode=0o755)
+                (self.dir(number) / "work").mkdir(mode=0o700)
+                if idmap is not None:
+                    shift_snapshot(mounts, self.dir(number) / "shift", idmap)
             snapshot = Snapshot(
                 key=key,
                 kind="active",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pouch.errors import PouchError
+from pouch.errors import NoSpace, PouchError
 from pouch.store._schema import MIGRATIONS
 
 __all__ = ["Database", "SchemaTooNew"]
@@ -59,15 +59,30 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
-        with self._lock:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception.
+
+        A full disk ("database or disk is full") raises ``NoSpace`` naming the
+        database; the transaction is rolled back, so the next one starts clean.
+        """
+        with self._lock, self._full_disk():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (a failed COMMIT on a full disk).
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _full_disk(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            raise NoSpace(self.path, area=self.path.parent) from exc
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         with self._lock:

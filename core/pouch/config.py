@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -40,6 +40,20 @@ class RegistrySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     auth_file: Path = Path("/etc/pouch/auth.json")
     # Layers downloaded at once during a pull.
     max_concurrent_downloads: int = 3
+    # Seconds a registry may send nothing (connecting, before its answer, in
+    # the middle of a blob) before the request counts as stalled.
+    stall_timeout: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    # Attempts at each manifest and blob of a pull when the registry drops the
+    # connection, stalls, answers 5xx or 429; one that received new bytes of a
+    # blob does not count (the next one resumes from there).
+    max_download_attempts: Annotated[int, msgspec.Meta(ge=1)] = 5
+    # Back-off before the next attempt, doubled each time up to the ceiling;
+    # a Retry-After of the registry is honoured up to the ceiling too.
+    retry_delay: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    retry_delay_max: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    # No attempt starts later than this many seconds after a manifest or
+    # blob first failed.
+    retry_timeout: Annotated[float, msgspec.Meta(ge=0)] = 600.0
 
 
 class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -11,7 +11,10 @@ by digest before the store keeps it. This package must not unpack layers or
 record images itself: ``ImageStore.add_image`` does, through ``BlobSource``.
 Blobs come through a ``SourceChain`` per pull: peers (``PeerFinder``, which
 plugins provide), the mirrors, the registry, chosen per blob and resumed from
-the bytes already received when a source stops.
+the bytes already received when a source stops. A registry that drops the
+connection, stalls, answers 5xx or 429 is tried again as ``RetryPolicy``
+says (the ``[registries]`` settings), before the pull fails with
+``RetriesExhausted`` naming the registry, the blob and the last cause.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from pouch.distribution._errors import (
     RegistryError,
     RegistryUnauthorized,
     RegistryUnavailable,
+    RetriesExhausted,
 )
 from pouch.distribution._platforms import format_platform, parse_platform
 from pouch.distribution._progress import ProgressCallback, PullProgress
 from pouch.distribution._registries import Registries
+from pouch.distribution._retry import RetryPolicy
 from pouch.distribution._service import Distribution
 from pouch.distribution._source import RegistryBlobSource
 
@@ -53,6 +58,8 @@ __all__ = [
     "RegistryError",
     "RegistryUnauthorized",
     "RegistryUnavailable",
+    "RetriesExhausted",
+    "RetryPolicy",
     "Source",
     "SourceChain",
     "format_platform",

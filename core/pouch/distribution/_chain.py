@@ -5,10 +5,12 @@ offset), ``EndpointSource`` (a mirror's or the registry's repository) and
 ``SourceChain`` (the ordered sources of one pull). A blob streams from the
 first source that has it; when that source stops half-way the next one
 continues from the byte where it stopped (``Range``), so nothing received is
-fetched twice. A source that cannot be reached is skipped for the rest of the
-pull and said so once; one whose bytes failed verification is marked bad for
-the pull and named. The content store verifies the digest of what the chain
-yields: this module must not write to it. Thread-safe; blocking.
+fetched twice. The last source (the registry) is opened again from the byte
+where it stopped, as the blob's ``Attempts`` allow, when it fails in a way
+that may pass. A source that cannot be reached is skipped for the rest of
+the pull and said so once; one whose bytes failed verification is marked bad
+for the pull and named. The content store verifies the digest of what the
+chain yields: this module must not write to it. Thread-safe; blocking.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Protocol
 
 from pouch.distribution._client import Endpoint, RegistryClient
 from pouch.distribution._errors import DigestMismatch, RegistryError, RegistryUnavailable
+from pouch.distribution._retry import Attempts
 from pouch.errors import NoSuchObject
 
 __all__ = ["EndpointSource", "PeerFinder", "Source", "SourceChain", "no_peers"]
@@ -111,31 +114,45 @@ class SourceChain:
         if self.mark_bad([source.name], str(exc)):
             log.warning("%s skipped for the rest of this pull: %s", source.name, exc)
 
-    def blob(self, digest: str, used: list[str]) -> Iterator[bytes]:
+    def blob(
+        self, digest: str, used: list[str], attempts: Attempts | None = None
+    ) -> Iterator[bytes]:
         """The bytes of ``digest``, from the first source that has them.
 
         Each source that contributed bytes is appended to ``used`` (for the
         log and for blame when the digest does not match). A source that stops
         half-way is followed by the next one from the same byte. The last
-        source's error is raised unchanged when no source can serve the blob.
+        source is opened again from the byte where it stopped for as long as
+        ``attempts`` allow (then ``RetriesExhausted``); without ``attempts``,
+        or for a failure another attempt cannot mend, the last source's error
+        is raised unchanged when no source can serve the blob.
         """
         offset = 0
         missing: list[str] = []
         for source in self.usable():
             last = source is self.sources[-1]
+            retry = attempts if last else None
             try:
-                chunks = source.open(self.repo, digest, offset)
-                try:
-                    for chunk in chunks:
-                        if not used or used[-1] != source.name:
-                            used.append(source.name)
-                        offset += len(chunk)
-                        yield chunk
-                finally:
-                    close = getattr(chunks, "close", None)
-                    if close is not None:
-                        close()
-                return
+                while True:
+                    start = offset
+                    try:
+                        chunks = source.open(self.repo, digest, offset)
+                        try:
+                            for chunk in chunks:
+                                if not used or used[-1] != source.name:
+                                    used.append(source.name)
+                                offset += len(chunk)
+                                yield chunk
+                        finally:
+                            close = getattr(chunks, "close", None)
+                            if close is not None:
+                                close()
+                        return
+                    except RegistryUnavailable as exc:
+                        if retry is None:
+                            raise
+                        retry.failed(exc, progressed=offset > start)  # or raises
+                        log.info("%s: %s again from byte %d", source.name, digest, offset)
             except NoSuchObject:
                 if last:
                     raise

@@ -6,8 +6,10 @@ existence, streamed blob downloads, monolithic and chunked uploads,
 cross-repository mounts and manifest uploads. Each request carries the
 ``Authorization`` the ``Authenticator`` gives; a 401 is answered once through
 the challenge flow, and any other failure becomes a ``RegistryError`` naming
-what was asked for. It must not touch the content store or the image store.
-Blocking; thread-safe (one connection per request).
+what was asked for (a ``RegistryUnavailable`` says whether another attempt
+may help: a dropped connection, a stall, 5xx, 429). It must not touch the
+content store or the image store, nor try a failed request again (the
+pull does, ``_retry``). Blocking; thread-safe (one connection per request).
 """
 
 from __future__ import annotations
@@ -110,8 +112,8 @@ class RegistryClient:
                     if exc.tls
                     else ""
                 )
-                raise RegistryUnavailable(
-                    f"cannot reach {exc.host} for {what}: {exc.reason}{hint}", host=exc.host
+                raise self.unavailable(
+                    f"cannot reach {exc.host} for {what}: {exc.reason}{hint}", exc
                 ) from exc
             if response.status == 401 and attempt == 1:
                 if authorization and authorization.startswith("Bearer "):
@@ -134,8 +136,22 @@ class RegistryClient:
                 what=what,
                 logged_in=logged_in and authorization is not None,
                 manifest=manifest,
+                retry_after=response.header("Retry-After"),
             )
         raise AssertionError("unreachable")
+
+    def unavailable(self, message: str, exc: TransportError) -> RegistryUnavailable:
+        """The ``RegistryUnavailable`` for a transport failure, transient or not."""
+        causes = {
+            "dropped": "connection dropped",
+            "timeout": f"stalled (nothing received for {self._transport.timeout:g}s)",
+        }
+        return RegistryUnavailable(
+            message,
+            host=exc.host or self.host,
+            transient=exc.transient,
+            cause=causes.get(exc.kind, str(exc.reason)),
+        )
 
     def _auth_credentials(self, registry: str) -> tuple[str, str] | None:
         return self._auth.credentials_for(registry)
@@ -164,7 +180,9 @@ class RegistryClient:
             try:
                 raw = response.read(_SMALL)
             except TransportError as exc:
-                raise RegistryUnavailable(f"reading the manifest of {what}: {exc.reason}") from exc
+                raise self.unavailable(
+                    f"reading the manifest of {what}: {exc.reason}", exc
+                ) from exc
             media_type = response.header("Content-Type").split(";")[0].strip()
             claimed = response.header("Docker-Content-Digest")
         digest = _sha256(raw)
@@ -230,7 +248,12 @@ class RegistryClient:
         return response
 
     def blob_chunks(self, repo: str, digest: str, offset: int = 0) -> Generator[bytes, None, None]:
-        """The blob's bytes from ``offset``; a cut transfer raises ``RegistryUnavailable``."""
+        """The blob's bytes from ``offset``; a cut or stalled transfer raises a
+        transient ``RegistryUnavailable`` after the bytes that did arrive.
+
+        A registry that answers the range with the whole blob (200) is read
+        from its start and the bytes before ``offset`` are dropped unseen.
+        """
         with self.open_blob(repo, digest, offset) as response:
             skip = offset
             if response.status == 206:
@@ -251,10 +274,10 @@ class RegistryClient:
                             continue
                     yield chunk
             except TransportError as exc:
-                raise RegistryUnavailable(
+                raise self.unavailable(
                     f"download of {digest} from {self.host}/{repo} was interrupted: "
                     f"{exc.reason}; pull again to retry",
-                    host=self.host,
+                    exc,
                 ) from exc
 
     def start_upload(self, repo: str, *, mount: str = "", source: str = "") -> str | None:

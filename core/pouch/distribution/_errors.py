@@ -1,11 +1,17 @@
 """The errors a registry conversation ends in, each saying what to do next.
 
 Owns the exception classes of ``pouch.distribution`` and turning an HTTP
-answer (status plus the distribution-spec's ``{"errors": [...]}`` body) into
-one of them, naming the reference and the registry. It must not send anything.
+answer (status plus the distribution-spec's ``{"errors": [...]}`` body and
+``Retry-After``) into one of them, naming the reference and the registry. A
+``RegistryUnavailable`` says whether trying again may help (``transient``),
+why in a few words (``cause``) and how long the registry asked to be left
+alone (``retry_after``). It must not send anything.
 """
 
 from __future__ import annotations
+
+import email.utils
+import time
 
 import msgspec
 
@@ -19,7 +25,9 @@ __all__ = [
     "RegistryError",
     "RegistryUnauthorized",
     "RegistryUnavailable",
+    "RetriesExhausted",
     "error_for",
+    "parse_retry_after",
 ]
 
 
@@ -48,9 +56,50 @@ class RegistryDenied(RegistryError):
 
 
 class RegistryUnavailable(RegistryError):
-    """Unreachable, rate-limited (429), failing (5xx) or cut off mid-transfer."""
+    """Unreachable, rate-limited (429), failing (5xx), stalled or cut off mid-transfer.
+
+    ``transient``: another attempt may succeed (a dropped connection, a
+    timeout, 5xx, 429), unlike a refused connection or a TLS failure;
+    ``cause``: what went wrong, in a few words ("connection dropped",
+    "HTTP 503"); ``retry_after``: the seconds a 429 or 503 asked for.
+    """
 
     status = 502
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str = "",
+        code: str = "",
+        http_status: int = 0,
+        transient: bool = False,
+        cause: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, host=host, code=code, http_status=http_status)
+        self.transient = transient
+        self.cause = cause or message
+        self.retry_after = retry_after
+
+
+class RetriesExhausted(RegistryUnavailable):
+    """A manifest or blob kept failing for every attempt a pull may make.
+
+    ``attempts``: how many were made; ``last``: the failure of the last one.
+    """
+
+    def __init__(self, message: str, *, attempts: int, last: RegistryUnavailable) -> None:
+        super().__init__(
+            message,
+            host=last.host,
+            code=last.code,
+            http_status=last.http_status,
+            cause=last.cause,
+            retry_after=last.retry_after,
+        )
+        self.attempts = attempts
+        self.last = last
 
 
 class DigestMismatch(RegistryError):
@@ -105,6 +154,20 @@ def _details(body: bytes) -> tuple[str, str]:
     return errors[0].code, text
 
 
+def parse_retry_after(value: str, now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds from now: a number of seconds or an HTTP date."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
 def error_for(
     status: int,
     body: bytes,
@@ -113,11 +176,13 @@ def error_for(
     what: str,
     logged_in: bool = False,
     manifest: bool = False,
+    retry_after: str = "",
 ) -> PouchError:
     """The exception for an unexpected answer ``status`` about ``what`` from ``host``.
 
     ``manifest`` makes a 404 an ``ImageNotFound`` (what a pull of a missing
-    image gets); ``logged_in`` says whether stored credentials were sent.
+    image gets); ``logged_in`` says whether stored credentials were sent;
+    ``retry_after`` is the answer's ``Retry-After`` header, if any.
     """
     code, detail = _details(body)
     suffix = f" ({detail})" if detail else ""
@@ -154,6 +219,9 @@ def error_for(
             host=host,
             code=code,
             http_status=status,
+            transient=True,
+            cause="rate-limited (HTTP 429)",
+            retry_after=parse_retry_after(retry_after),
         )
     if status >= 500:
         return RegistryUnavailable(
@@ -162,6 +230,9 @@ def error_for(
             host=host,
             code=code,
             http_status=status,
+            transient=status not in (501, 505),  # not implemented: the same next time
+            cause=f"HTTP {status}",
+            retry_after=parse_retry_after(retry_after),
         )
     return RegistryError(
         f"{host} answered HTTP {status} for {what}{suffix}",

@@ -7,8 +7,10 @@ request of every pull), the environment's proxies (``HTTP_PROXY``,
 optional ``h2`` package is installed, following redirects for GET and HEAD
 (blob downloads are redirected to storage; ``Authorization`` is dropped when
 the host changes) and streaming response bodies as they arrive, undecoded, so
-that digests are computed over the bytes the registry sent. It must not
-interpret registry answers, authenticate or retry: that is ``_client``'s job.
+that digests are computed over the bytes the registry sent. A failure is a
+``TransportError`` that says what kind it was (dropped, timed out, refused,
+TLS). It must not interpret registry answers, authenticate or retry: that
+is ``_client``'s job, and trying again the pull's (``_retry``).
 
 Blocking, on purpose: the pull and push code runs in worker threads (the
 engine calls it through ``anyio.to_thread``) and hashes blobs to disk as they
@@ -21,6 +23,7 @@ to a registry does not carry it (some 15 MiB).
 from __future__ import annotations
 
 import importlib.util
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -40,17 +43,45 @@ _CHUNK = 1 << 20
 
 
 class TransportError(OSError):
-    """Connecting, sending or receiving failed (refused, reset, TLS, timeout, cut short)."""
+    """Connecting, sending or receiving failed (refused, reset, TLS, timeout, cut short).
 
-    def __init__(self, host: str, reason: BaseException | str, *, tls: bool = False) -> None:
+    ``kind`` sorts the failure for whoever decides on another attempt:
+    "dropped" (reset, closed before the end of the answer), "timeout" (nothing
+    arrived for the transport's timeout), "refused", "tls", "unresolved" or
+    "other"; the first two are ``transient``.
+    """
+
+    def __init__(
+        self, host: str, reason: BaseException | str, *, tls: bool = False, kind: str = ""
+    ) -> None:
         super().__init__(f"{host}: {reason}")
         self.host = host
         self.reason = reason
         self.tls = tls
+        self.kind = "tls" if tls else kind or _kind(reason)
+
+    @property
+    def transient(self) -> bool:
+        return self.kind in ("dropped", "timeout")
+
+
+def _kind(reason: BaseException | str) -> str:
+    if isinstance(reason, ssl.SSLError):
+        return "tls"
+    if isinstance(reason, ConnectionRefusedError):
+        return "refused"
+    if isinstance(reason, socket.gaierror):
+        return "unresolved"
+    if isinstance(reason, TimeoutError):
+        return "timeout"
+    if isinstance(reason, ConnectionError):  # reset, aborted, broken pipe
+        return "dropped"
+    return "other"
 
 
 def _failure(host: str, exc: BaseException) -> TransportError:
-    """The cause under httpx's exception: a TLS error, the socket's OSError, a timeout."""
+    """The cause under httpx's exception: a TLS error, the socket's OSError, a timeout,
+    or the peer closing the connection before the answer was complete."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLError):
@@ -62,6 +93,8 @@ def _failure(host: str, exc: BaseException) -> TransportError:
 
     if isinstance(exc, httpx.TimeoutException):
         return TransportError(host, TimeoutError(str(exc) or "timed out"))
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return TransportError(host, exc, kind="dropped")  # "peer closed connection …"
     return TransportError(host, exc)
 
 
@@ -124,7 +157,9 @@ class Response:
         bodiless = self._raw.request.method == "HEAD" or self.status in (204, 304)
         if expected is not None and received < expected and not bodiless:
             raise TransportError(
-                self.host, f"connection closed after {received} of {expected} bytes"
+                self.host,
+                f"connection closed after {received} of {expected} bytes",
+                kind="dropped",
             )
 
     def close(self) -> None:
@@ -145,7 +180,12 @@ def _stream(body: BinaryIO) -> Iterator[bytes]:
 
 
 class Transport:
-    """Opens requests; ``insecure(host)`` says where TLS is not verified."""
+    """Opens requests; ``insecure(host)`` says where TLS is not verified.
+
+    ``timeout`` bounds every wait of a request (connecting, the answer's
+    headers, each read of its body): a registry that sends nothing for that
+    long fails the request with a "timeout" ``TransportError``.
+    """
 
     def __init__(
         self,

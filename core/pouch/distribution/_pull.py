@@ -6,15 +6,20 @@ the missing layers downloaded in parallel (at most ``max_downloads`` at once)
 straight into the content store, which verifies digest and size before a blob
 becomes visible; then ``ImageStore.add_image`` unpacks and records the image.
 One pull of a given manifest runs at a time and one download of a given blob:
-a concurrent second pull waits and then finds everything present. Progress
-goes to a ``Reporter`` from this thread and the download threads. It must not
-write blobs or snapshots except through ``ImageStore``. Blocking.
+a concurrent second pull waits and then finds everything present. A
+manifest or blob the registry fails to serve in a way that may pass (a
+dropped connection, a stall, 5xx, 429) is tried again with back-off, a blob
+from the bytes already received, as the settings' ``RetryPolicy`` allows;
+each wait shows as docker's "Retrying in N seconds". Progress goes to a
+``Reporter`` from this thread and the download threads. It must not write
+blobs or snapshots except through ``ImageStore``. Blocking.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar
@@ -28,6 +33,7 @@ from pouch.distribution._errors import DigestMismatch, RegistryError
 from pouch.distribution._platforms import select_manifest
 from pouch.distribution._progress import Reporter, short_id
 from pouch.distribution._registries import Registries
+from pouch.distribution._retry import Attempts, Pause, PullAttempts, RetryPolicy, retrying_in
 from pouch.distribution._source import KeyedLocks, RegistryBlobSource, is_index
 from pouch.errors import InvalidArgument, NoSuchImage, NoSuchObject
 from pouch.images import (
@@ -51,6 +57,22 @@ _POLL = 0.05  # how often the unpack watcher looks for a layer's committed snaps
 
 class _Stopped(Exception):
     """Another download of the same pull failed: stop this one."""
+
+
+def _pause(report: Reporter, id: str, stop: threading.Event | None = None) -> Pause:
+    """A wait that shows "Retrying in N seconds" on ``id`` each second; ``stop`` ends it."""
+
+    def pause(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            report(retrying_in(left), id)
+            step = min(1.0, left)
+            if stop is None:
+                time.sleep(step)
+            elif stop.wait(step):
+                raise _Stopped
+
+    return pause
 
 
 class Puller:
@@ -77,7 +99,12 @@ class Puller:
         credentials: tuple[str, str] | None = None,
     ) -> Image:
         """``credentials`` go to the registry itself, never to its mirrors."""
-        client, raw, media_type, top_digest, chain = self._manifest(ref, credentials)
+        policy = RetryPolicy.from_settings(self.registries.settings)
+        # Waits for the manifest and the config show on the tag's line.
+        tried = PullAttempts(
+            policy, ref.familiar(), _pause(report, ref.tag or short_id(ref.digest))
+        )
+        client, raw, media_type, top_digest, chain = self._manifest(ref, credentials, tried)
         report(f"Pulling from {ref.path}", ref.tag or ref.digest)
         top = Descriptor(mediaType=media_type or OCI_MANIFEST, digest=top_digest, size=len(raw))
         source = RegistryBlobSource(client, ref.path)
@@ -86,18 +113,19 @@ class Puller:
             chosen = top
             if is_index(raw, media_type):
                 chosen = select_manifest(raw, platform, what=ref.familiar())
-                self._fetch(source, chosen, "manifest")
+                self._fetch(source, chosen, "manifest", tried.of(f"manifest {chosen.digest}"))
             manifest = self._decode(chosen, Manifest, ref)
             with self.locks.hold(chosen.digest):
                 before = self._existing(ref)
                 layers = [layer.digest for layer in manifest.layers]
                 with self.store.lease(chosen.digest, manifest.config.digest, *layers):
-                    self._store_blob(chain, manifest.config, "config")
+                    config = manifest.config
+                    self._store_blob(chain, config, "config", tried.of(f"config {config.digest}"))
                     document = self._decode(manifest.config, ImageDocument, ref)
                     chains = chain_ids(document.rootfs.diff_ids)
                     if len(chains) != len(layers):
                         chains = [""] * len(layers)  # add_image reports the mismatch
-                    self._download(chain, manifest.layers, chains, report)
+                    self._download(chain, manifest.layers, chains, report, tried)
                     name = ref.digested if ref.digest else ref.tagged
                     image = self._record(
                         top, name, source, platform, manifest.layers, chains, report
@@ -109,20 +137,26 @@ class Puller:
         return image
 
     def _manifest(
-        self, ref: Reference, credentials: tuple[str, str] | None
+        self, ref: Reference, credentials: tuple[str, str] | None, tried: PullAttempts
     ) -> tuple[RegistryClient, bytes, str, str, SourceChain]:
         """The manifest or index from the first endpoint that has it, and the blob sources.
 
         Blobs come from the peers, then from that endpoint and the ones after
-        it: a mirror that had the manifest but lacks a blob falls through.
+        it: a mirror that had the manifest but lacks a blob falls through. A
+        mirror is asked once; the registry itself as often as ``tried`` allows.
         """
         endpoints = self.registries.endpoints(ref.domain)
         for index, endpoint in enumerate(endpoints):
             try:
                 client = self.registries.client(endpoint, None if endpoint.mirror else credentials)
-                raw, media_type, digest = client.get_manifest(
-                    ref.path, ref.digest or ref.tag, what=ref.familiar()
-                )
+
+                def get(client: RegistryClient = client) -> tuple[bytes, str, str]:
+                    return client.get_manifest(ref.path, ref.digest or ref.tag, what=ref.familiar())
+
+                if endpoint.mirror:
+                    raw, media_type, digest = get()
+                else:
+                    raw, media_type, digest = tried.of("manifest").run(get)
             except (RegistryError, NoSuchImage) as exc:
                 if not endpoint.mirror:
                     raise
@@ -159,12 +193,15 @@ class Puller:
         except NoSuchObject:
             return None
 
-    def _fetch(self, source: RegistryBlobSource, descriptor: Descriptor, kind: str) -> None:
-        """A small blob (manifest, config) into the store, verified."""
+    def _fetch(
+        self, source: RegistryBlobSource, descriptor: Descriptor, kind: str, attempts: Attempts
+    ) -> None:
+        """A small blob (a platform's manifest) into the store, verified."""
         if self.store.content.exists(descriptor.digest):
             return
         try:
-            self.store.content.write(source.fetch(descriptor), descriptor.digest, descriptor.size)
+            fetched = attempts.run(lambda: list(source.fetch(descriptor)))
+            self.store.content.write(fetched, descriptor.digest, descriptor.size)
         except InvalidArgument as exc:
             raise self._mismatch(source, kind, descriptor, exc) from None
 
@@ -191,19 +228,20 @@ class Puller:
         chain: SourceChain,
         descriptor: Descriptor,
         kind: str,
+        attempts: Attempts,
         wrap: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
     ) -> list[str]:
         """A blob into the store from the chain, verified; the sources it came from.
 
         Bytes that fail verification mark their sources bad for this pull and
         the blob is fetched again from the next ones; the registry's bad bytes
-        end the pull.
+        end the pull. ``attempts`` governs trying the registry again.
         """
         if self.store.content.exists(descriptor.digest):
             return []
         for _ in chain.sources:
             used: list[str] = []
-            body = chain.blob(descriptor.digest, used)
+            body = chain.blob(descriptor.digest, used, attempts)
             stream = wrap(body) if wrap is not None else body
             try:
                 self.store.content.write(stream, descriptor.digest, descriptor.size)
@@ -243,6 +281,7 @@ class Puller:
         layers: list[Descriptor],
         chains: list[str],
         report: Reporter,
+        tried: PullAttempts,
     ) -> None:
         missing: dict[str, Descriptor] = {}
         seen: set[str] = set()
@@ -268,7 +307,7 @@ class Puller:
         stop = threading.Event()
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="pouch-pull") as pool:
             futures = [
-                pool.submit(self._download_one, sources, layer, report, stop)
+                pool.submit(self._download_one, sources, layer, report, stop, tried)
                 for layer in missing.values()
             ]
             try:
@@ -281,7 +320,12 @@ class Puller:
                 raise
 
     def _download_one(
-        self, chain: SourceChain, layer: Descriptor, report: Reporter, stop: threading.Event
+        self,
+        chain: SourceChain,
+        layer: Descriptor,
+        report: Reporter,
+        stop: threading.Event,
+        tried: PullAttempts,
     ) -> None:
         short = short_id(layer.digest)
         with self.locks.hold(layer.digest):
@@ -298,7 +342,8 @@ class Puller:
                     yield chunk
                 report(status.VERIFYING, short)
 
-            used = self._store_blob(chain, layer, "layer", stream)
+            attempts = tried.of(f"layer {layer.digest}", _pause(report, short, stop))
+            used = self._store_blob(chain, layer, "layer", attempts, stream)
         report(status.DOWNLOAD_COMPLETE, short, source=", ".join(used))
 
     # -- unpacking ----------------------------------------------------------------

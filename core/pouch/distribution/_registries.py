@@ -53,11 +53,12 @@ class Registries:
         self,
         settings: RegistrySettings | None = None,
         *,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         credentials: Callable[[str], tuple[str, str] | None] | None = None,
         mirrors: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        """``credentials(registry)`` replaces the credentials file (for tools and tests).
+        """``credentials(registry)`` replaces the credentials file (for tools and tests);
+        ``timeout`` the settings' ``stall_timeout``.
 
         ``mirrors`` maps registries to their mirrors; the default is the
         settings' ``registry_mirrors`` with ``mirrors`` as docker.io's.
@@ -67,7 +68,9 @@ class Registries:
         self.mirrors = {registry_key(k): list(v) for k, v in (mirrors or configured).items()}
         self.credentials = CredentialStore(self.settings.auth_file)
         self.transport = Transport(
-            self.is_insecure, timeout=timeout, user_agent=f"pouch/{__version__}"
+            self.is_insecure,
+            timeout=self.settings.stall_timeout if timeout is None else timeout,
+            user_agent=f"pouch/{__version__}",
         )
         self.auth = Authenticator(self.transport, credentials or self.credentials.get)
         self._schemes: dict[str, str] = {}

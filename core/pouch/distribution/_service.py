@@ -37,12 +37,13 @@ class Distribution:
         store: ImageStore,
         settings: RegistrySettings | None = None,
         *,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         mirrors: Mapping[str, Sequence[str]] | None = None,
         peers: PeerFinder = no_peers,
     ) -> None:
         """``mirrors`` overrides ``settings.mirrors`` with mirrors per registry;
-        ``peers(registry, repo)`` lists the sources asked for a blob before them."""
+        ``peers(registry, repo)`` lists the sources asked for a blob before them;
+        ``timeout`` overrides ``settings.stall_timeout``."""
         self.store = store
         self.registries = Registries(settings, timeout=timeout, mirrors=mirrors)
         self._locks = KeyedLocks()
@@ -63,10 +64,12 @@ class Distribution:
         the stored ones, as the CRI's ``auth`` asks.
 
         Only what is missing is downloaded; the last progress line says
-        "Downloaded newer image" or "Image is up to date". Raises
+        "Downloaded newer image" or "Image is up to date". A registry that
+        drops, stalls, answers 5xx or 429 is tried again as the settings say
+        (``max_download_attempts``, ``retry_delay`` …), blobs resumed. Raises
         ``ImageNotFound`` (a ``NoSuchImage``), ``PlatformNotAvailable``,
         ``RegistryUnauthorized`` / ``RegistryDenied`` / ``RegistryUnavailable``
-        or ``DigestMismatch``.
+        (``RetriesExhausted`` when the attempts ran out) or ``DigestMismatch``.
         """
         ref = parse_reference(reference)
         return self._puller.pull(ref, parse_platform(platform), Reporter(progress), credentials)

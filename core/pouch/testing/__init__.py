@@ -12,10 +12,23 @@
   ``busybox_rootfs_tar``).
 - ``pouch.testing.process_runtime``: a runtime of plain host processes, for
   testing the engine without root or a runtime binary.
+- ``pouch.testing.faulty_proxy``: ``FaultyProxy``, a proxy in front of a test
+  registry that drops, fails (500, 429 with ``Retry-After``), stalls or
+  slows the requests its ``Rule``s pick.
 """
 
 from __future__ import annotations
 
+from pouch.testing.faulty_proxy import (
+    Exchange,
+    Fault,
+    FaultyProxy,
+    Rule,
+    drop_after,
+    error,
+    stall,
+    trickle,
+)
 from pouch.testing.images import (
     BUSYBOX_CONFIG,
     BusyboxMissing,
@@ -34,10 +47,18 @@ __all__ = [
     "BUSYBOX_CONFIG",
     "BusyboxMissing",
     "EngineFactory",
+    "Exchange",
+    "Fault",
+    "FaultyProxy",
     "LayerBuilder",
+    "Rule",
     "busybox_layer",
     "busybox_rootfs_tar",
+    "drop_after",
+    "error",
     "import_busybox",
     "remove_all_containers",
     "runtime_unavailable",
+    "stall",
+    "trickle",
 ]

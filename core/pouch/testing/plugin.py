@@ -24,6 +24,9 @@ depends on pouch gets these fixtures without a conftest:
     ``busybox:latest`` after importing it into ``engine``.
 ``registry``
     Debian's ``docker-registry`` running on 127.0.0.1 (``pouch.testing.registry``).
+``faulty_proxy``
+    a ``FaultyProxy`` in front of ``registry`` (``pouch.testing.faulty_proxy``):
+    pull from its ``address``, and give it rules to drop, fail or stall requests.
 ``finished_spans``
     an in-memory OpenTelemetry exporter (installed once per process, emptied
     for each test) as a function listing the spans finished so far in the
@@ -53,6 +56,7 @@ from pouch.testing.images import BUSYBOX_CONFIG, busybox_rootfs_tar
 if TYPE_CHECKING:
     from pouch.config import EngineConfig
     from pouch.engine import Engine
+    from pouch.testing.faulty_proxy import FaultyProxy
     from pouch.testing.registry import Registry
 
 __all__ = [
@@ -289,6 +293,15 @@ def registry() -> Iterator[Registry]:
         pytest.skip(f"needs {REGISTRY_BINARY} (apt-get install docker-registry)")
     with running_registry() as running:
         yield running
+
+
+@pytest.fixture
+def faulty_proxy(registry: Registry) -> Iterator[FaultyProxy]:
+    """A fault-injecting proxy on 127.0.0.1 in front of ``registry``; no rules yet."""
+    from pouch.testing.faulty_proxy import FaultyProxy
+
+    with FaultyProxy(registry.address) as proxy:
+        yield proxy
 
 
 pytest_plugins = ["pouch.testing.daemon"]  # pouchd, pouchd_busybox, docker_cli: a real daemon

@@ -109,6 +109,13 @@ class Capability(enum.StrEnum):
     #: systemd for (runc's and crun's ``--systemd-cgroup``). Runtimes without it
     #: get a cgroupfs path whatever the manager.
     SYSTEMD_CGROUP = "systemd-cgroup"
+    #: the runtime's monitor rotates the container's log itself, also while
+    #: the engine is down: at ``log_max_size`` bytes the file becomes
+    #: ``log_path.1`` (older ones move up, those beyond ``log_max_files`` go)
+    #: and a new one starts (``pouch.logs.LogWriter`` does this). Without it
+    #: the engine rotates the log while it runs and then calls ``reopen_log``
+    #: (``LogReopener``).
+    LOG_ROTATION = "log-rotation"
 
     # -- network drivers --------------------------------------------------------
     #: the driver configures a pinned network namespace (``Sandbox.netns_path``).
@@ -232,7 +239,10 @@ class RuntimeContainer(msgspec.Struct, kw_only=True):
     # Where the container's output goes, one line per record in the CRI log
     # format (``pouch.logs``), written by the runtime's monitor.
     log_path: Path
+    # Rotation (``Capability.LOG_ROTATION``): the size of a full file, 0 for
+    # none, and how many files the log keeps (``max-size``, ``max-file``).
     log_max_size: int = 0
+    log_max_files: int = 1
 
 
 class RuntimeState(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -387,15 +397,17 @@ class SandboxState(msgspec.Struct, omit_defaults=True, kw_only=True):
 class LogReopener(Protocol):
     """A runtime whose monitor keeps the log file open, and opens it again when asked.
 
-    Log rotation by the log's owner (kubelet renames the file, then asks the
-    runtime to reopen it) needs this; the engine has created the new file at
-    the container's log path before it calls. A monitor that writes with
-    ``pouch.logs.LogWriter`` follows a replaced file by itself and needs no
-    such method.
+    Log rotation by someone else than the monitor needs this: kubelet renames
+    the file (the engine then creates the new one at the log path before it
+    calls), or the engine keeps ``max-file`` generations for a runtime without
+    ``Capability.LOG_ROTATION`` (the path is then empty until the monitor
+    makes its new file). A monitor that writes with ``pouch.logs.LogWriter``
+    follows a replaced file by itself and needs no such method.
     """
 
     async def reopen_log(self, container_id: str) -> None:
-        """Make the monitor write to the file now at the log path; no error once exited."""
+        """Make the monitor write to the file at the log path, made if missing; no error
+        once exited."""
 
 
 @runtime_checkable

@@ -3,8 +3,10 @@
 One record a line: ``<RFC 3339 nano time> <stdout|stderr> <F|P> <text>``, where
 ``P`` marks a partial line continued by the next record. Every runtime's
 monitor writes this format (``LogWriter`` is the reference writer); the engine
-only reads it (``read_logs``), so logs stay readable while pouchd is down and
-after it restarts. Rotation keeps ``path.1`` … ``path.N`` beside the file.
+reads it (``read_logs``), so logs stay readable while pouchd is down and
+after it restarts. Rotation keeps ``path.1`` … ``path.N`` beside the file
+(``pouch._logfiles``): the monitor's, or the engine's for a monitor that
+cannot (``pouch.engine._logrotate``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import BinaryIO, Literal
 
 import anyio
 import msgspec
+
+from pouch._logfiles import LogChain, rotate
 
 __all__ = ["LogRecord", "LogWriter", "format_time", "parse_line", "parse_time", "read_logs"]
 
@@ -78,16 +82,17 @@ def parse_line(line: bytes) -> LogRecord | None:
 
 
 class LogWriter:
-    """Appends records; at ``max_size`` bytes starts a new file in the log's place.
+    """Appends records; at ``max_size`` bytes starts a new generation of the log.
 
-    The old file is replaced (a new one renamed over it), as conmon does, not
-    truncated: the engine holds a hard link to the live file and keeps the
-    replaced one as a generation (``pouch.engine._logrotate``) when ``max-file`` asks.
+    The full file becomes ``path.1`` (the older ones move up, those beyond
+    ``max_files`` are dropped) and a new file starts at the path, so the log
+    keeps at most ``max_files`` files whether or not the engine runs.
     """
 
-    def __init__(self, path: Path, *, max_size: int = 0) -> None:
+    def __init__(self, path: Path, *, max_size: int = 0, max_files: int = 1) -> None:
         self.path = path
         self.max_size = max_size
+        self.max_files = max_files
         self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - kept open for the writer's life
 
     def write(self, stream: Stream, data: bytes) -> None:
@@ -106,7 +111,7 @@ class LogWriter:
         self._file.write(b"".join(out))
         self._file.flush()
         if self.max_size and self._file.tell() >= self.max_size:
-            self._replace()
+            self._rotate()
 
     def _follow(self) -> None:
         try:
@@ -117,25 +122,14 @@ class LogWriter:
             self._file.close()
             self._file = open(self.path, "ab")  # noqa: SIM115
 
-    def _replace(self) -> None:
+    def _rotate(self) -> None:
+        # Closed first: a reader takes a newer file as the sign that this one is complete.
         self._file.close()
-        fresh = self.path.with_name(f".{self.path.name}.new")
-        fresh.write_bytes(b"")
-        os.replace(fresh, self.path)
+        rotate(self.path, self.max_files)
         self._file = open(self.path, "ab")  # noqa: SIM115
 
     def close(self) -> None:
         self._file.close()
-
-
-def _files(path: Path) -> list[Path]:
-    """The rotated files oldest first, then the live one."""
-    rotated = []
-    index = 1
-    while (candidate := path.with_name(f"{path.name}.{index}")).exists():
-        rotated.append(candidate)
-        index += 1
-    return [*reversed(rotated), path]
 
 
 async def read_logs(
@@ -150,64 +144,54 @@ async def read_logs(
 ) -> AsyncIterator[LogRecord]:
     """Records from ``path`` (and its rotated files), filtered by time and ``tail``.
 
-    With ``follow``, keeps reading new records until ``running()`` says the
-    container has stopped and the file holds nothing more.
+    With ``follow``, keeps reading new records, from one file to the next as
+    the log rotates, until ``running()`` says the container has stopped and
+    the files hold nothing more.
     """
 
     def wanted(record: LogRecord) -> bool:
         return record.time >= since and (not until or record.time <= until)
 
+    def parsed(lines: list[bytes]) -> list[LogRecord]:
+        records = (parse_line(raw) for raw in lines)
+        return [r for r in records if r is not None and wanted(r)]
+
     existing: deque[LogRecord] | list[LogRecord] = deque(maxlen=tail) if tail is not None else []
-    if tail != 0:
-        for file in _files(path)[:-1]:
-            for raw in file.read_bytes().splitlines():
-                record = parse_line(raw)
-                if record is not None and wanted(record):
-                    existing.append(record)
+    chain = LogChain(path)
     try:
-        handle = open(path, "rb")  # noqa: SIM115, ASYNC230 - local file, read in small steps
-    except FileNotFoundError:
-        for record in existing:
-            yield record
-        return
-    try:
-        for raw in handle.read().splitlines(keepends=True):
-            if not raw.endswith(b"\n"):
-                handle.seek(-len(raw), os.SEEK_CUR)
-                break
-            record = parse_line(raw[:-1])
-            if record is not None and wanted(record):
-                existing.append(record)
+        rotated, live = chain.open()[:-1], chain.current
+        if tail != 0:
+            for file in rotated:
+                existing.extend(parsed(file.read().splitlines()))
+        buffer = b""
+        if live is not None:
+            *lines, buffer = live.read().split(b"\n")  # a fragment waits for its end
+            existing.extend(parsed(lines))
         for record in existing:
             yield record
         if not follow:
             return
-        buffer = b""
         while True:
-            chunk = handle.read()
+            current = chain.current
+            chunk = current.read() if current is not None else b""
             if chunk:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for raw in lines:
-                    record = parse_line(raw)
-                    if record is not None and wanted(record):
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                for record in parsed(lines):
+                    yield record
+                continue
+            following = chain.successor()
+            if following is not None:
+                if current is not None:  # complete now that a newer file exists: its last bytes
+                    for record in parsed((buffer + current.read()).split(b"\n")):
                         yield record
+                chain.advance(following)
+                buffer = b""
                 continue
-            try:
-                current = os.stat(path)
-            except FileNotFoundError:
-                return  # the container and its log were removed while we followed
-            if current.st_ino != os.fstat(handle.fileno()).st_ino or (
-                handle.tell() > current.st_size
-            ):
-                handle.close()
-                handle = open(path, "rb")  # noqa: SIM115, ASYNC230 - rotated under us
-                continue
-            if running is not None and not await running():
-                if not handle.read(1):
+            if running is None or not await running():
+                if current is None or not current.read(1):
                     return
-                handle.seek(-1, os.SEEK_CUR)
+                current.seek(-1, os.SEEK_CUR)
                 continue
             await anyio.sleep(poll_interval)
     finally:
-        handle.close()
+        chain.close()

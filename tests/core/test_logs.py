@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from pouch._logfiles import rotate
 from pouch.logs import LogRecord, LogWriter, format_time, parse_line, parse_time, read_logs
 
 pytestmark = pytest.mark.anyio
@@ -51,23 +52,114 @@ async def test_writer_marks_partial_lines_and_reader_filters(tmp_path: Path) -> 
     assert await collect(path, since=time.time() + 60) == []
 
 
-async def test_writer_replaces_the_file_at_max_size_and_the_engine_keeps_generations(
-    tmp_path: Path,
-) -> None:
-    from pouch.engine._logrotate import rotate_once
+def numbers(records: list[LogRecord]) -> list[int]:
+    return [int(r.message.split()[-1]) for r in records]
 
+
+async def test_writer_rotates_at_max_size_keeping_max_files(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    writer = LogWriter(path, max_size=200, max_files=3)
+    most = 0
+    for n in range(30):
+        writer.write("stdout", f"line {n}\n".encode())
+        most = max(most, len(list(tmp_path.iterdir())))
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.log", "c.log.1", "c.log.2"]
+    assert most == 3
+    found = numbers(await collect(path))
+    assert found == list(range(found[0], 30)) and found[0] > 0  # the oldest dropped, no gap
+
+
+async def test_writer_with_one_file_keeps_only_the_live_one(tmp_path: Path) -> None:
     path = tmp_path / "c.log"
     writer = LogWriter(path, max_size=200)
-    rotate_once(path, 3)  # the engine links the live file
-    for n in range(30):
-        writer.write("stdout", f"line {n:02d}\n".encode())
-        rotate_once(path, 3)
+    for n in range(32):
+        writer.write("stdout", f"line {n}\n".encode())
+        assert [p.name for p in tmp_path.iterdir()] == ["c.log"]
     writer.close()
-    names = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".link"))
-    assert names == ["c.log", "c.log.1", "c.log.2"]
-    messages = [r.message for r in await collect(path)]
-    assert messages == sorted(messages) and messages[-1] == b"line 29"
-    assert len(messages) < 30  # the oldest generation was dropped
+    found = numbers(await collect(path))
+    assert found == list(range(found[0], 32)) and found[0] > 0
+
+
+def test_rotate_moves_each_generation_up_and_drops_the_oldest(tmp_path: Path) -> None:
+    log = tmp_path / "container.log"
+    for name, text in (
+        ("container.log", "live"),
+        ("container.log.1", "one"),
+        ("container.log.2", "two"),
+    ):
+        (tmp_path / name).write_text(text)
+    rotate(log, 3)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {
+        "container.log.1": "live",
+        "container.log.2": "one",
+    }
+    log.write_text("new")
+    rotate(log, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["container.log.1", "container.log.2"]
+
+
+async def test_follow_goes_on_across_rotations_without_loss_or_repeat(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    writer = LogWriter(path, max_size=300, max_files=2)  # a new file every 7 lines
+    alive = True
+
+    async def running() -> bool:
+        return alive
+
+    seen: list[LogRecord] = []
+
+    async def follow() -> None:
+        async for record in read_logs(path, follow=True, running=running, poll_interval=0.01):
+            seen.append(record)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow)
+            for batch in range(20):  # 5 lines a batch: the follower is never a file behind
+                for n in range(batch * 5, batch * 5 + 5):
+                    writer.write("stdout", f"line {n}\n".encode())
+                while len(seen) < batch * 5 + 5:
+                    await anyio.sleep(0.01)
+            alive = False
+    writer.close()
+    assert numbers(seen) == list(range(100))
+
+
+async def test_the_newest_file_is_read_as_live_until_the_writer_makes_the_next(
+    tmp_path: Path,
+) -> None:
+    """Between a rotation and the monitor's reopen the log path is missing, and the
+    monitor still writes to the file that became ``.1``."""
+    path = tmp_path / "c.log"
+    held = open(tmp_path / "c.log.1", "ab")  # noqa: SIM115, ASYNC230 - what conmon holds
+    held.write(b"2023-11-14T22:13:20Z stdout F line 0\n")
+    held.flush()
+    alive = True
+
+    async def running() -> bool:
+        return alive
+
+    seen: list[LogRecord] = []
+
+    async def follow() -> None:
+        async for record in read_logs(path, follow=True, running=running, poll_interval=0.01):
+            seen.append(record)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow)
+            while not seen:
+                await anyio.sleep(0.01)
+            held.write(b"2023-11-14T22:13:21Z stdout F line 1\n")
+            held.flush()
+            held.close()
+            path.write_bytes(b"2023-11-14T22:13:22Z stdout F line 2\n")  # the reopened file
+            while len(seen) < 3:
+                await anyio.sleep(0.01)
+            alive = False
+    assert numbers(seen) == [0, 1, 2]
+    assert numbers(await collect(path)) == [0, 1, 2]
 
 
 async def test_follow_sees_new_lines_and_ends_when_the_container_stops(tmp_path: Path) -> None:
@@ -97,21 +189,41 @@ async def test_follow_sees_new_lines_and_ends_when_the_container_stops(tmp_path:
     assert seen == [b"first", b"second", b"third"]
 
 
-def test_rotation_keeps_the_replaced_file_as_the_next_generation(tmp_path: Path) -> None:
-    from pouch.engine._logrotate import rotate_once
+async def test_follow_reads_no_file_twice_when_the_path_is_replaced_again(
+    tmp_path: Path,
+) -> None:
+    """kubelet's rotation: the log renamed, an empty file made at the path, which
+    conmon's reopen then replaces by its own."""
+    path = tmp_path / "c.log"
+    path.write_bytes(
+        b"2023-11-14T22:13:20Z stdout F line 0\n2023-11-14T22:13:20Z stdout F line 1\n"
+    )
+    alive = True
 
-    log = tmp_path / "container.log"
-    log.write_bytes(b"first\n")
-    assert not rotate_once(log, 3)  # the first look only links the current file
-    for text in (b"second\n", b"third\n", b"fourth\n"):
-        replacement = tmp_path / "new"
-        replacement.write_bytes(text)
-        replacement.replace(log)  # what a monitor does at max-size
-        assert rotate_once(log, 3)
-    assert (tmp_path / "container.log").read_bytes() == b"fourth\n"
-    assert (tmp_path / "container.log.1").read_bytes() == b"third\n"
-    assert (tmp_path / "container.log.2").read_bytes() == b"second\n"
-    assert not (tmp_path / "container.log.3").exists()
+    async def running() -> bool:
+        return alive
+
+    seen: list[LogRecord] = []
+
+    async def follow() -> None:
+        async for record in read_logs(path, follow=True, running=running, poll_interval=0.01):
+            seen.append(record)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow)
+            while len(seen) < 2:
+                await anyio.sleep(0.01)
+            path.rename(tmp_path / "c.log.1")
+            path.write_bytes(b"")
+            await anyio.sleep(0.1)  # the follower moves on to the empty file
+            (tmp_path / "c.log.tmp").write_bytes(b"2023-11-14T22:13:21Z stdout F line 2\n")
+            (tmp_path / "c.log.tmp").rename(path)
+            while len(seen) < 3:
+                await anyio.sleep(0.01)
+            await anyio.sleep(0.1)  # time to read anything twice
+            alive = False
+    assert numbers(seen) == [0, 1, 2]
 
 
 def test_writer_follows_a_file_moved_away_from_the_path(tmp_path: Path) -> None:

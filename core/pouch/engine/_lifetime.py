@@ -17,7 +17,6 @@ import anyio.abc
 from pouch import cgroups
 from pouch.config import EngineConfig
 from pouch.drivers import Service
-from pouch.engine._logrotate import keep_generations
 from pouch.engine._logspace import LogSpace
 from pouch.engine._parts import Parts, build
 from pouch.errors import InvalidArgument
@@ -85,7 +84,6 @@ class Lifetime:
                 await parts.reconciler.reconcile()
             ready(parts)
             self.kernel.call("pouch_engine_started", engine=engine)
-            tg.start_soon(keep_generations, parts.runs.rotating, name="log generations")
             space = LogSpace(parts.records.list, self.config.root)
             tg.start_soon(space.watch, name="log space")
             for service, plugin in self.kernel.services:

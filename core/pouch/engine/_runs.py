@@ -10,6 +10,7 @@ sandbox and runtime state are released and the restart policy is applied.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import signal as signals
@@ -24,11 +25,11 @@ import msgspec
 
 from pouch import oci
 from pouch.config import EngineConfig
-from pouch.drivers import ExitStatus, Runtime, RuntimeContainer
+from pouch.drivers import Capability, ExitStatus, LogReopener, Runtime, RuntimeContainer
 from pouch.engine._etc_files import append_hosts
 from pouch.engine._health import Healthchecks
 from pouch.engine._joins import release_shm, start_joins
-from pouch.engine._logrotate import generations
+from pouch.engine._logrotate import LogRotations, generations
 from pouch.engine._records import Records, call_hook
 from pouch.engine._restarts import Restarts
 from pouch.engine._sandboxes import Sandboxes
@@ -82,15 +83,10 @@ class Runs:
         self.health = health
         self.restarts = Restarts(config, records, task_group, self._restart)
         self._runs: dict[str, Run] = {}
-        # Running containers that keep several log files: id -> (log, max-file).
-        self._rotating: dict[str, tuple[Path, int]] = {}
+        self.log_rotations = LogRotations(task_group)
 
     def runtime(self, container: Container) -> Runtime:
         return self.kernel.runtimes.get(container.runtime)
-
-    def rotating(self) -> list[tuple[Path, int]]:
-        """The logs that keep several generations, for the rotation task."""
-        return list(self._rotating.values())
 
     def bundle(self, container: Container) -> Path:
         return self.config.run_root / "containers" / container.id
@@ -126,6 +122,7 @@ class Runs:
                     bundle=bundle,
                     log_path=Path(container.log_path),
                     log_max_size=_log_max_size(container),
+                    log_max_files=generations(container),
                 )
                 with step("runtime.create"):
                     await runtime.create(request)
@@ -179,14 +176,30 @@ class Runs:
 
     def watch(self, container: Container) -> None:
         """Follow the running container until its exit is recorded."""
-        if generations(container) > 1:
-            self._rotating[container.id] = (Path(container.log_path), generations(container))
+        self._rotate_log(container)
         run = Run()
         self._runs[container.id] = run
         self.task_group.start_soon(
             self._watcher, container.id, run, name=f"watch {container.short_id}"
         )
         self.health.watch(container)
+
+    def _rotate_log(self, container: Container) -> None:
+        """Rotate the log while the container runs, unless its runtime's monitor does."""
+        max_size = _log_max_size(container)
+        if not max_size or container.runtime not in self.kernel.runtimes:
+            return
+        runtime = self.runtime(container)
+        if Capability.LOG_ROTATION in runtime.describe().capabilities:
+            return
+        reopen = (
+            functools.partial(runtime.reopen_log, container.id)
+            if isinstance(runtime, LogReopener)
+            else None
+        )
+        self.log_rotations.keep(
+            container.id, Path(container.log_path), max_size, generations(container), reopen
+        )
 
     async def _watcher(self, container_id: str, run: Run) -> None:
         with run.scope:
@@ -210,7 +223,7 @@ class Runs:
             return
         run.handled = True
         self.health.stop(container_id)
-        self._rotating.pop(container_id, None)
+        self.log_rotations.stop(container_id)
         if self._runs.get(container_id) is run:
             del self._runs[container_id]
         container = self.records.get(container_id)

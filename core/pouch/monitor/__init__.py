@@ -5,9 +5,10 @@ launches ``python -m pouch.monitor._child DIR``, which double-forks (it is
 nobody's child, so neither the engine's exit nor its ``kill -9`` touches it),
 runs the command in a process group of its own, writes its output to the
 container's log in the CRI format (``pouch.logs.LogWriter``, rotated at
-``log_max_size``) and, when the command exits, its exit code and time to
-``DIR/exit``. Everything else reads those files, so ``wait``, ``state`` and
-``list`` work for containers an earlier engine process started.
+``log_max_size`` keeping ``log_max_files`` files) and, when the command
+exits, its exit code and time to ``DIR/exit``. Everything else reads those
+files, so ``wait``, ``state`` and ``list`` work for containers an earlier
+engine process started.
 
 A runtime builds the command (``bwrap … -- sh``, ``nsenter …``, or the bare
 command for the ``process`` test runtime) and leaves the rest to this.
@@ -69,6 +70,7 @@ class Monitors:
         cwd: str,
         log_path: Path,
         log_max_size: int = 0,
+        log_max_files: int = 1,
     ) -> RuntimeState:
         """Record what to run; ``start`` runs it. The directory must not exist yet."""
         directory = self.directory(container_id)
@@ -79,6 +81,7 @@ class Monitors:
             "cwd": cwd,
             "log_path": str(log_path),
             "log_max_size": log_max_size,
+            "log_max_files": log_max_files,
         }
         (directory / "process.json").write_text(json.dumps(record))
         return RuntimeState(id=container_id, status="created")

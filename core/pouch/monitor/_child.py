@@ -37,7 +37,11 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _run(state: Path) -> int:
     process = json.loads((state / "process.json").read_text())
-    writer = LogWriter(Path(process["log_path"]), max_size=process.get("log_max_size", 0))
+    writer = LogWriter(
+        Path(process["log_path"]),
+        max_size=process.get("log_max_size", 0),
+        max_files=process.get("log_max_files", 1),
+    )
     lock = threading.Lock()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()

@@ -138,6 +138,7 @@ async def test_logs_follow_ends_with_the_container(
 async def test_logs_rotate_at_max_size_keeping_max_file(
     self: SuiteBase, engine: Engine, busybox: str
 ) -> None:
+    """Never more than max-file files, even for a moment; the kept lines without a gap."""
     script = (
         "pad=$(printf '%080d' 0); i=0; while [ $i -lt 400 ]; do"
         " echo line-$i-$pad; i=$((i+1)); sleep 0.01; done"
@@ -149,16 +150,19 @@ async def test_logs_rotate_at_max_size_keeping_max_file(
             ["sh", "-c", script],
             log_options={"max-size": "8k", "max-file": "3"},
         )
+        log = Path(container.log_path)
+        most = 0
+        while engine.inspect(container.id).state.status == State.RUNNING:
+            most = max(most, len(list(log.parent.glob("container.log*"))))
+            await anyio.sleep(0.005)
         await engine.wait(container.id)
-    log = Path(container.log_path)
-    files = sorted(
-        p.name for p in log.parent.glob("container.log*") if not p.name.endswith(".link")
-    )
-    assert files == ["container.log", "container.log.1", "container.log.2"]
-    assert all(p.stat().st_size <= 8192 + 200 for p in log.parent.glob("container.log*"))
+    files = sorted(p.name for p in log.parent.glob("container.log*"))
+    assert most <= 3 and len(files) <= 3, files
+    assert "container.log.2" in files  # it rotated, twice at least
+    if "log-rotation" in self.capabilities(engine):  # the monitor rotates at the byte
+        assert all(p.stat().st_size <= 8192 + 200 for p in log.parent.glob("container.log*"))
     numbers = [int(r.message.split(b"-")[1]) async for r in engine.logs(container.id)]
-    assert numbers == sorted(numbers) and numbers[-1] == 399  # oldest dropped, order kept
-    assert len(numbers) < 400
+    assert numbers == list(range(numbers[0], 400)) and numbers[0] > 0  # oldest dropped, no gap
 
 
 async def test_pause_resume(self: SuiteBase, engine: Engine, busybox: str) -> None:

@@ -50,7 +50,13 @@ class ProcessRuntime:
         return DriverInfo(
             name=self.name,
             version="test",
-            capabilities=[Capability.EXEC, Capability.PAUSE, Capability.RESTORE, Capability.STATS],
+            capabilities=[
+                Capability.EXEC,
+                Capability.LOG_ROTATION,
+                Capability.PAUSE,
+                Capability.RESTORE,
+                Capability.STATS,
+            ],
             details={"isolation": "none (test runtime)"},
         )
 
@@ -65,6 +71,7 @@ class ProcessRuntime:
             cwd=process.cwd,
             log_path=container.log_path,
             log_max_size=container.log_max_size,
+            log_max_files=container.log_max_files,
         )
 
     async def start(self, container_id: str) -> RuntimeState:

@@ -93,7 +93,7 @@ class BwrapRuntime:
             version=version.stdout.split()[-1] if version.stdout else "",
             # Namespaces it has, but not all the kit asks of NAMESPACES (sysctls,
             # a sysfs of its own): so it does not claim the capability.
-            capabilities=[Capability.RESTORE, Capability.PAUSE],
+            capabilities=[Capability.RESTORE, Capability.PAUSE, Capability.LOG_ROTATION],
             details={"binary": self.binary},
         )
 
@@ -112,6 +112,7 @@ class BwrapRuntime:
             cwd="/",
             log_path=container.log_path,
             log_max_size=container.log_max_size,
+            log_max_files=container.log_max_files,
         )
 
     async def start(self, container_id: str) -> RuntimeState:

@@ -62,6 +62,7 @@ class Meta(msgspec.Struct, kw_only=True):
     container_id: str
     log_path: str
     log_max_size: int = 0
+    log_max_files: int = 1
     started: bool = False
     netns: str = ""  # where the tap was made, to be removed
 

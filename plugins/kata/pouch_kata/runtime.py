@@ -148,6 +148,7 @@ class KataRuntime:
             capabilities=[
                 Capability.ATTACH,
                 Capability.EXEC,
+                Capability.LOG_ROTATION,
                 Capability.NAMESPACES,
                 Capability.PAUSE,
                 Capability.RESOURCES,
@@ -204,6 +205,7 @@ class KataRuntime:
             container_id=container.id,
             log_path=str(container.log_path),
             log_max_size=container.log_max_size,
+            log_max_files=container.log_max_files,
         )
         spec = self._vm_spec(container)
         sandbox = container.sandbox

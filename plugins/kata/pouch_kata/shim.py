@@ -65,7 +65,9 @@ class Shim:
         if meta is None:
             raise SystemExit(f"{guest.path}: no meta.json")
         self.container_id = meta.container_id
-        self.log = LogWriter(Path(meta.log_path), max_size=meta.log_max_size)
+        self.log = LogWriter(
+            Path(meta.log_path), max_size=meta.log_max_size, max_files=meta.log_max_files
+        )
         self.engine: anyio.abc.ByteStream | None = None
         self.decoder = msgspec.json.Decoder(_Peek)
         self.agent: anyio.abc.ByteStream | None = None

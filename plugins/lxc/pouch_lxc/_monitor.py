@@ -173,7 +173,7 @@ def _listen(paths: ContainerDir) -> socket.socket:
 
 def _run(paths: ContainerDir) -> int:
     spec = msgspec.json.decode(paths.spec.read_bytes(), type=MonitorSpec)
-    log = LogWriter(Path(spec.log_path), max_size=spec.log_max_size)
+    log = LogWriter(Path(spec.log_path), max_size=spec.log_max_size, max_files=spec.log_max_files)
     lock = threading.Lock()
     stdio = _Stdio(spec)
     if spec.stdin or spec.terminal:

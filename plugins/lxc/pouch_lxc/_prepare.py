@@ -75,6 +75,7 @@ def prepare(
         cgroup_version=cgroup_version,
         log_path=str(container.log_path),
         log_max_size=container.log_max_size,
+        log_max_files=container.log_max_files,
         terminal=process.terminal,
         stdin=process.terminal or bool(container.spec.annotations.get(oci.ANNOTATION_STDIN)),
         height=size.height if size else 0,

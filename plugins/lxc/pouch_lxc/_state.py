@@ -51,6 +51,7 @@ class MonitorSpec(msgspec.Struct, kw_only=True):
     cgroup_version: int = 1
     log_path: str
     log_max_size: int = 0
+    log_max_files: int = 1
     terminal: bool = False
     stdin: bool = False
     height: int = 0

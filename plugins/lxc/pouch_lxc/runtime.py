@@ -84,6 +84,7 @@ class LxcRuntime:
             capabilities=[
                 *_CAPABILITIES,
                 Capability.HOOKS,
+                Capability.LOG_ROTATION,
                 Capability.TTY,
                 Capability.UPDATE,
                 Capability.USERNS,

@@ -1,6 +1,8 @@
 """Starting conmon, the monitor each container runs under.
 
-conmon holds the container's stdio, writes its log in the CRI format, records
+conmon holds the container's stdio, writes its log in the CRI format (never
+rotating it: conmon would replace the full file, losing it, so the engine
+rotates and asks for a reopen through the ``ctl`` fifo), records
 the exit code in ``<dir>/exits/<id>`` and serves the attach socket and the
 ``ctl`` fifo in the bundle. It runs the OCI runtime's ``create`` itself and
 tells us the container's PID (or the runtime's error) through a sync pipe.
@@ -39,7 +41,6 @@ class ConmonOptions(msgspec.Struct, kw_only=True):
     stdin: bool = False
     # Keep the container's stdin when an attached client goes away.
     leave_stdin_open: bool = True
-    log_max_size: int = 0
 
 
 def _argv(o: ConmonOptions) -> list[str]:
@@ -81,8 +82,6 @@ def _argv(o: ConmonOptions) -> list[str]:
         argv.append("-i")
         if o.leave_stdin_open:
             argv.append("--leave-stdin-open")
-    if o.log_max_size:
-        argv += ["--log-size-max", str(o.log_max_size)]
     return argv
 
 

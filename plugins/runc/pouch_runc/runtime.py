@@ -196,7 +196,6 @@ class OCIRuntime:
                     # stdin when the client that attached it disconnects.
                     leave_stdin_open=terminal
                     or spec.annotations.get(oci.ANNOTATION_STDIN) != "once",
-                    log_max_size=container.log_max_size,
                 )
             )
         except BaseException:

@@ -18,6 +18,7 @@ import time
 from pouch.config import EngineConfig
 from pouch.drivers import Capability, Endpoint, NetworkDriver
 from pouch.engine._names import validate_name
+from pouch.engine._network_uses import NetworkUses
 from pouch.engine._records import Records
 from pouch.errors import Conflict, InvalidArgument, NoSuchObject
 from pouch.events import EventBus
@@ -70,6 +71,7 @@ class Networks:
         # The network of a container that names none: the configured default,
         # or "none" when no driver for it is installed (see ``ensure_default``).
         self.default = config.default_network
+        self.uses = NetworkUses()  # attachments in flight, removals
 
     def driver(self, network: str) -> NetworkDriver:
         """The driver that implements the network named ``network``."""
@@ -208,14 +210,15 @@ class Networks:
         network = self.get(ref)
         if network.builtin:
             raise Conflict(f"{network.name} is a pre-defined network and cannot be removed")
-        users = self._users(network, running_only=True)
-        if users:
-            raise Conflict(
-                f"network {network.name} has active endpoints "
-                f"({', '.join(c.name for c in users)}); stop or disconnect them first"
-            )
-        await self.kernel.networks.get(network.driver).remove_network(network.name)
-        self.table.delete(network.name)
+        async with self.uses.removing(network.name):
+            users = self._users(network, running_only=True)
+            if users:
+                raise Conflict(
+                    f"network {network.name} has active endpoints "
+                    f"({', '.join(c.name for c in users)}); stop or disconnect them first"
+                )
+            await self.kernel.networks.get(network.driver).remove_network(network.name)
+            self.table.delete(network.name)
         self.events.publish(
             "network", "destroy", network.id, {"name": network.name, "type": network.driver}
         )

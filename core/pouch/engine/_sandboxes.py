@@ -125,9 +125,10 @@ class Sandboxes:
                 self.records.put(container)  # what to release, should we crash now
             sandbox = self.describe(container)
             for name, driver in drivers:
-                options = self.networks.get(name).options
-                container.attachments.append(await driver.attach(sandbox, name, options))
-                self.records.put(container)
+                async with self.networks.uses.use(name):
+                    options = self.networks.get(name).options
+                    container.attachments.append(await driver.attach(sandbox, name, options))
+                    self.records.put(container)
             holder = sandbox_runtime(runtime)
             await holder.create_sandbox(sandbox)
             await holder.start_sandbox(sandbox.id)
@@ -188,9 +189,10 @@ class Sandboxes:
                 f"container {container.name} shares no network namespace of its own to "
                 f"connect {name} to; restart it to join the network"
             )
-        attachment = await driver.attach(
-            self.describe(container), name, self.networks.get(name).options
-        )
+        async with self.networks.uses.use(name):
+            attachment = await driver.attach(
+                self.describe(container), name, self.networks.get(name).options
+            )
         container.attachments.append(attachment)
         return attachment
 

@@ -37,6 +37,15 @@ class AttachmentCache:
         temporary.write_bytes(_encoder.encode(entry))
         os.replace(temporary, path)
 
+    def sweep_partial(self) -> int:
+        """Remove entries a crash left half-written (never renamed into place)."""
+        if not self.directory.is_dir():
+            return 0
+        partial = [p for p in self.directory.glob(".*.tmp") if p.is_file()]
+        for path in partial:
+            path.unlink(missing_ok=True)
+        return len(partial)
+
     def get(self, network: str, container_id: str, ifname: str) -> CacheEntry | None:
         return self._read(self._path(network, container_id, ifname))
 

@@ -128,10 +128,12 @@ class NetworkConfigs:
 
     async def remove(self, name: str) -> None:
         conflist = self.get(name)
-        self.path(name).unlink(missing_ok=True)
-        shutil.rmtree(self.settings.data / name, ignore_errors=True)
+        # The configuration goes last: it names the bridge, so a removal cut
+        # short by a crash can be done again.
         if conflist is not None:
             await remove_bridge(bridge_of(conflist))
+        shutil.rmtree(self.settings.data / name, ignore_errors=True)
+        self.path(name).unlink(missing_ok=True)
 
     def names(self) -> list[str]:
         return list(read_conflists(self.settings.conf))

@@ -221,6 +221,8 @@ class BridgeDriver:
 
     async def gc(self, live_sandboxes: set[str]) -> None:
         """DEL cached attachments whose sandbox or namespace is gone; then CNI GC."""
+        if self.cache.sweep_partial():
+            log.info("cni: removed cache entries a crash left half-written")
         for entry in self.cache.all():
             if entry.key in self._adding:
                 continue

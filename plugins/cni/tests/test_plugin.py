@@ -61,3 +61,16 @@ def test_a_bad_setting_fails_the_plugin_naming_it(tmp_path: Path) -> None:
     _, status = load(tmp_path, default_subnett="10.0.0.0/8")
     assert status.state == "failed"
     assert "default_subnett" in status.reason
+
+
+def test_a_cache_entry_a_crash_left_half_written_is_swept(tmp_path: Path) -> None:
+    from pouch_cni._cache import AttachmentCache
+    from pouch_cni._types import CacheEntry
+
+    cache = AttachmentCache(tmp_path / "cache")
+    cache.put(CacheEntry(containerId="c1", ifName="eth0", networkName="net", config={}))
+    partial = tmp_path / "cache" / ".net-c2-eth0.tmp"
+    partial.write_bytes(b'{"containerId": "c2"')  # killed before the rename
+    assert cache.sweep_partial() == 1
+    assert not partial.exists()
+    assert [e.containerId for e in cache.all()] == ["c1"]

@@ -33,6 +33,7 @@ def summary(chaos: Chaos) -> str:
     rows = [
         ("kills of pouchd", str(len(rounds) + sum(r.startup_killed for r in rounds))),
         ("  during its start-up", str(sum(r.startup_killed for r in rounds))),
+        ("  in a burst of run -d", str(sum(r.burst for r in rounds))),
         ("operations", str(operations)),
         ("  failed (cut short by a kill, or refused)", str(sum(r.failed for r in rounds))),
         ("start-up repairs logged", str(sum(r.repairs for r in rounds))),
@@ -40,4 +41,9 @@ def summary(chaos: Chaos) -> str:
         ("leaks or violations at the end", str(len(chaos.final))),
     ]
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v:>6}" for k, v in rows)
+    table = [f"{k:<{width}}  {v:>6}" for k, v in rows]
+    failures = chaos.ops.run.failures.most_common(12)
+    if failures:
+        table += ["", "most frequent failures (count, command: first line of its error):"]
+        table += [f"{count:>6}  {reason}" for reason, count in failures]
+    return "\n".join(table)

@@ -130,7 +130,10 @@ def check_after_restart(daemon: PouchDaemon, ledger: Ledger) -> list[str]:
     problems = []
     for expected in list(ledger.containers.values()):
         if expected.acknowledged and expected.id not in present:
-            problems.append(f"{expected.name} ({expected.runtime}): acknowledged, now missing")
+            problems.append(
+                f"{expected.name} ({expected.runtime}, {expected.id[:12]}): acknowledged,"
+                f" now missing; its history: {'; '.join(expected.history)}"
+            )
     for container_id in ledger.removed & set(present):
         problems.append(f"{container_id[:12]}: its rm returned, yet it is back")
     by_name = {e.name: e for e in ledger.containers.values()}

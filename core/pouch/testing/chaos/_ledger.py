@@ -31,6 +31,8 @@ class Expected:
     acknowledged: bool = False
     # Stopped, killed or started again by a client: its exit code is not its own.
     interfered: bool = False
+    # What clients did to it and what they were told, for a violation's report.
+    history: list[str] = field(default_factory=list)
 
     @property
     def endless(self) -> bool:
@@ -64,9 +66,17 @@ class Ledger:
             self._serial += 1
             return f"{prefix}-{self._serial}"
 
-    def add(self, expected: Expected) -> None:
+    @contextmanager
+    def adding(self, expected: Expected) -> Iterator[Expected]:
+        """Note a container being made; no other worker acts on it meanwhile."""
         with self._lock:
             self.containers[expected.name] = expected
+            self._busy.add(expected.name)
+        try:
+            yield expected
+        finally:
+            with self._lock:
+                self._busy.discard(expected.name)
 
     def acknowledge(self, name: str, container_id: str) -> None:
         with self._lock:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
+import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +36,14 @@ class Client:
     def __init__(self, program: Path, host: str) -> None:
         self.program = program
         self.env = {"POUCH_HOST": host, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        self.failures: Counter[str] = Counter()  # "command: first line of stderr"
+        self._lock = threading.Lock()
         if "PYTHONPATH" in os.environ:  # a checkout run in place
             self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
 
     def __call__(self, *args: str, timeout: float = _TIMEOUT) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run(
+            done = subprocess.run(
                 [str(self.program), *args],
                 env=self.env,
                 capture_output=True,
@@ -47,7 +52,14 @@ class Client:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            return subprocess.CompletedProcess(exc.cmd, 124, "", f"timed out: {exc}")
+            done = subprocess.CompletedProcess(exc.cmd, 124, "", "timed out")
+        if done.returncode != 0:
+            command = " ".join(args[:2] if args[0] in ("network", "volume") else args[:1])
+            reason = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[0]
+            reason = re.sub(r"[0-9a-f]{12,64}|chaos-[a-z]+-\d+", "…", reason)[:100]
+            with self._lock:
+                self.failures[f"{command}: {reason}"] += 1
+        return done
 
 
 class Operations:
@@ -95,18 +107,25 @@ class Operations:
             operation = self.remove  # keep the population bounded
         return Outcome(operation.__name__, operation(rng))
 
+    def _on(
+        self, expected: Expected, *args: str, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command about ``expected``, noting it in its history."""
+        done = self.run(*args) if timeout is None else self.run(*args, timeout=timeout)
+        outcome = done.stdout.strip()[:16] if done.returncode == 0 else done.stderr.strip()[:80]
+        expected.history.append(f"{args[0]} -> {done.returncode} {outcome}")
+        return done
+
     # -- containers ---------------------------------------------------------------
 
     def _expected(self, rng: random.Random, prefix: str) -> Expected:
         lines = ENDLESS if rng.random() < 0.3 else rng.randint(3, 40)
-        expected = Expected(
+        return Expected(
             name=self.ledger.new_name(prefix),
             runtime=rng.choice(self.runtimes),
             lines=lines,
             code=rng.randint(0, 9),
         )
-        self.ledger.add(expected)
-        return expected
 
     def _create_args(self, rng: random.Random, expected: Expected) -> list[str]:
         args = ["--name", expected.name, "--runtime", expected.runtime]
@@ -119,41 +138,43 @@ class Operations:
         return [*args, self.image, "sh", "-c", expected.script()]
 
     def run_detached(self, rng: random.Random) -> bool:
-        expected = self._expected(rng, "chaos-run")
-        done = self.run("run", "-d", *self._create_args(rng, expected))
-        if done.returncode == 0:
-            self.ledger.acknowledge(expected.name, done.stdout.strip())
-        return done.returncode == 0
+        with self.ledger.adding(self._expected(rng, "chaos-run")) as expected:
+            done = self._on(expected, "run", "-d", *self._create_args(rng, expected))
+            if done.returncode == 0:
+                self.ledger.acknowledge(expected.name, done.stdout.strip())
+            return done.returncode == 0
 
     def create_then_start(self, rng: random.Random) -> bool:
-        expected = self._expected(rng, "chaos-create")
-        done = self.run("create", *self._create_args(rng, expected))
-        if done.returncode != 0:
-            return False
-        self.ledger.acknowledge(expected.name, done.stdout.strip())
-        return self.run("start", expected.name).returncode == 0
+        with self.ledger.adding(self._expected(rng, "chaos-create")) as expected:
+            done = self._on(expected, "create", *self._create_args(rng, expected))
+            if done.returncode != 0:
+                return False
+            self.ledger.acknowledge(expected.name, done.stdout.strip())
+            return self._on(expected, "start", expected.name).returncode == 0
 
     def stop(self, rng: random.Random) -> bool:
         with self.ledger.claim(rng) as expected:
             if expected is None:
                 return False
             expected.interfered = True
-            return self.run("stop", "-t", "1", expected.name).returncode == 0
+            return self._on(expected, "stop", "-t", "1", expected.name).returncode == 0
 
     def kill(self, rng: random.Random) -> bool:
         with self.ledger.claim(rng) as expected:
             if expected is None:
                 return False
             expected.interfered = True
-            return self.run("kill", expected.name).returncode == 0
+            return self._on(expected, "kill", expected.name).returncode == 0
 
     def remove(self, rng: random.Random) -> bool:
         with self.ledger.claim(rng) as expected:
             if expected is None:
                 return False
-            done = self.run("rm", "-f", expected.name)
+            done = self._on(expected, "rm", "-f", expected.name)
             if done.returncode == 0:
                 self.ledger.forget(expected.name, expected.id)
+            elif not expected.acknowledged and "No such container" in done.stderr:
+                self.ledger.forget(expected.name, "")  # its create never completed
             return done.returncode == 0
 
     def exec(self, rng: random.Random) -> bool:
@@ -188,7 +209,7 @@ class Operations:
         with self.ledger.claim(rng) as expected:
             if expected is None or network is None:
                 return False
-            return self.run("network", "connect", network, expected.name).returncode == 0
+            return self._on(expected, "network", "connect", network, expected.name).returncode == 0
 
     def network_remove(self, rng: random.Random) -> bool:
         network = self.ledger.pick(rng, "networks")

@@ -43,6 +43,9 @@ class ChaosSettings:
     max_delay: float = 2.0
     # How often a restart is itself killed before it answers.
     startup_kills: float = 0.2
+    # How often the kill lands in a burst of ``burst`` concurrent ``run -d``.
+    bursts: float = 0.3
+    burst: int = 8
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Round:
     operations: Counter[str] = field(default_factory=Counter)
     failed: int = 0
     startup_killed: bool = False
+    burst: bool = False
     containers: int = 0
     repairs: int = 0
     violations: list[str] = field(default_factory=list)
@@ -80,7 +84,8 @@ class Chaos:
             result = self._round(number)
             self.rounds.append(result)
             self.say(
-                f"round {number}: killed after {result.delay:.2f}s,"
+                f"round {number}: killed after {result.delay:.2f}s"
+                f"{' in a burst of run -d' if result.burst else ''},"
                 f" {sum(result.operations.values())} operations ({result.failed} failed),"
                 f" {result.containers} containers, {result.repairs} repairs,"
                 f" {len(result.violations)} violations"
@@ -115,8 +120,22 @@ class Chaos:
         for thread in threads:
             thread.start()
         time.sleep(result.delay)
+        if rng.random() < self.settings.bursts:
+            result.burst = True
+            burst = [
+                threading.Thread(
+                    target=lambda seed: self.ops.run_detached(random.Random(seed)),
+                    args=(f"{self.settings.seed}/{number}/burst/{b}",),
+                    daemon=True,
+                )
+                for b in range(self.settings.burst)
+            ]
+            for thread in burst:
+                thread.start()
+            threads += burst
+            time.sleep(rng.uniform(0.05, 0.5))
+        stop.set()  # no new operation; those in flight meet the kill
         self._kill()
-        stop.set()
         for thread in threads:
             thread.join(_JOIN_TIMEOUT)
         if rng.random() < self.settings.startup_kills:

@@ -20,6 +20,8 @@ and a summary table; it exits 1 on any violation.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pouch.testing.chaos._run import Chaos, ChaosSettings, Round
 from pouch.testing.chaos._setup import Stage, staged
 
@@ -42,6 +44,12 @@ def summary(chaos: Chaos) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     table = [f"{k:<{width}}  {v:>6}" for k, v in rows]
+    landed: Counter[str] = Counter()
+    for r in rounds:
+        landed.update(r.in_flight.keys())
+    if landed:
+        table += ["", "kills that landed while a client was running (rounds, command):"]
+        table += [f"{count:>6}  {command}" for command, count in landed.most_common()]
     failures = chaos.ops.run.failures.most_common(12)
     if failures:
         table += ["", "most frequent failures (count, command: first line of its error):"]

@@ -37,11 +37,29 @@ class Client:
         self.program = program
         self.env = {"POUCH_HOST": host, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         self.failures: Counter[str] = Counter()  # "command: first line of stderr"
+        self.in_flight: Counter[str] = Counter()  # commands running now
         self._lock = threading.Lock()
         if "PYTHONPATH" in os.environ:  # a checkout run in place
             self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
 
     def __call__(self, *args: str, timeout: float = _TIMEOUT) -> subprocess.CompletedProcess[str]:
+        command = " ".join(args[:2] if args[0] in ("network", "volume") else args[:1])
+        with self._lock:
+            self.in_flight[command] += 1
+        try:
+            return self._run(command, args, timeout)
+        finally:
+            with self._lock:
+                self.in_flight[command] -= 1
+
+    def snapshot(self) -> Counter[str]:
+        """The commands running now."""
+        with self._lock:
+            return +self.in_flight
+
+    def _run(
+        self, command: str, args: tuple[str, ...], timeout: float
+    ) -> subprocess.CompletedProcess[str]:
         try:
             done = subprocess.run(
                 [str(self.program), *args],
@@ -54,7 +72,6 @@ class Client:
         except subprocess.TimeoutExpired as exc:
             done = subprocess.CompletedProcess(exc.cmd, 124, "", "timed out")
         if done.returncode != 0:
-            command = " ".join(args[:2] if args[0] in ("network", "volume") else args[:1])
             reason = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[0]
             reason = re.sub(r"[0-9a-f]{12,64}|chaos-[a-z]+-\d+", "…", reason)[:100]
             with self._lock:

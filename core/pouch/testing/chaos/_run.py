@@ -56,6 +56,8 @@ class Round:
     failed: int = 0
     startup_killed: bool = False
     burst: bool = False
+    # The client commands running when the kill landed.
+    in_flight: Counter[str] = field(default_factory=Counter)
     containers: int = 0
     repairs: int = 0
     violations: list[str] = field(default_factory=list)
@@ -135,6 +137,7 @@ class Chaos:
             threads += burst
             time.sleep(rng.uniform(0.05, 0.5))
         stop.set()  # no new operation; those in flight meet the kill
+        result.in_flight = self.ops.run.snapshot()
         self._kill()
         for thread in threads:
             thread.join(_JOIN_TIMEOUT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pouch.cli._args_groups import define_inspect
 from pouch.cli._parser import command, flag_list, format_flag
 
 TYPE_CHECKING = False
@@ -223,32 +224,7 @@ def _define_views(sub: Sub) -> None:
     )
     stats.add_argument("containers", nargs="*", metavar="CONTAINER", help="name or ID")
 
-    inspect = command(
-        sub,
-        "inspect",
-        "pouch.cli._inspect:inspect",
-        "Show low-level details of containers, images, networks or volumes",
-        "Prints a JSON array, or one line per object with --format.",
-        (
-            "pouch inspect web",
-            "pouch inspect -f '{{.State.ExitCode}}' job",
-            "pouch inspect --type image -f '{{json .Config.Env}}' busybox",
-        ),
-    )
-    inspect.add_argument(
-        "-f",
-        "--format",
-        metavar="TEMPLATE",
-        help="template for each object, e.g. '{{.State.Status}}' or "
-        "'{{json .Config}}' (a small subset of Go templates)",
-    )
-    inspect.add_argument(
-        "--type",
-        choices=("container", "image", "network", "volume"),
-        help="only look for this kind of object",
-    )
-    inspect.add_argument("-s", "--size", action="store_true", help="include container sizes")
-    inspect.add_argument("names", nargs="+", metavar="NAME", help="name or ID")
+    define_inspect(sub)
 
 
 def define(sub: Sub) -> None:

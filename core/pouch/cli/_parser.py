@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pouch.cli._errors import UsageError
 
@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Parser",
+    "add_renamed",
     "build_parser",
     "builtin",
     "command",
-    "command_word",
+    "command_words",
     "flag_list",
     "format_flag",
     "group",
@@ -58,6 +59,14 @@ class Parser(argparse.ArgumentParser):
 class Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32, width=min(100, _columns()))
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        # argparse measures subcommands ("rm (remove)") with less indentation than it
+        # prints them with, so the longest one would push its summary to the next line.
+        for subaction in self._iter_indented_subactions(action):
+            width = len(self._format_action_invocation(subaction)) + self._current_indent
+            self._action_max_length = max(self._action_max_length, width)
 
 
 def _columns() -> int:
@@ -101,6 +110,26 @@ def _wanted(sub: Sub, name: str, aliases: Sequence[str] = ()) -> bool:
     return only is None or only == name or only in aliases
 
 
+def _renamed(
+    sub: Sub, name: str, description: str, examples: Sequence[str], kwargs: dict[str, Any]
+) -> tuple[str, str, Sequence[str]] | None:
+    """A top-level command as a group's subcommand (``images`` as ``image ls``), or None.
+
+    The examples are rewritten to the group's form; the description names
+    every form. None when the group has no such subcommand.
+    """
+    names: Sequence[str] | None = sub.renames.get(name)
+    if names is None:
+        return None
+    new, *aliases = names
+    kwargs["aliases"] = aliases
+    prefix = f"{sub._prog_prefix} "
+    forms = [prefix + n for n in (new, *aliases)] + [f"pouch {name}"]
+    description = f"{description}\n\nAliases: {', '.join(forms)}".lstrip()
+    examples = [(f"{e} ").replace(f"pouch {name} ", prefix + new + " ")[:-1] for e in examples]
+    return new, description, examples
+
+
 def command(
     sub: Sub,
     name: str,
@@ -110,7 +139,16 @@ def command(
     examples: Sequence[str] = (),
     **kwargs: Any,
 ) -> Parser:
-    """Add one command with its one-line summary, longer description and examples."""
+    """Add one command with its one-line summary, longer description and examples.
+
+    Through ``add_renamed`` the command is added under the group's name for it, or
+    not at all.
+    """
+    if getattr(sub, "renames", None) is not None:
+        renamed = _renamed(sub, name, description, examples, kwargs)
+        if renamed is None:
+            return _SKIPPED
+        name, description, examples = renamed
     if not _wanted(sub, name, kwargs.get("aliases", ())):
         return _SKIPPED
     epilog = ("Examples:\n" + "\n".join(f"  {e}" for e in examples)) if examples else None
@@ -127,14 +165,50 @@ def command(
 
 
 def group(sub: Sub, name: str, summary: str, description: str = "") -> Sub:
-    """A command with subcommands of its own (``network``, ``volume``, ``system``)."""
-    if not _wanted(sub, name):
+    """A command with subcommands of its own (``network``, ``volume``, ``system``).
+
+    Of its subcommands only the one this run names (``sub.then``) is built.
+    """
+    if getattr(sub, "renames", None) is not None or not _wanted(sub, name):
         return _SkippedGroup()
     parser = sub.add_parser(
         name, help=summary, description=description or summary, formatter_class=Formatter
     )
     parser.set_defaults(handler=None, group_parser=parser, command_prog=parser.prog)
-    return parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands.only = getattr(sub, "then", None)  # read by command()
+    return commands
+
+
+class _Renamed:
+    """A group's subcommands as the tables of top-level commands see them (``add_renamed``)."""
+
+    def __init__(self, commands: Sub, renames: Mapping[str, Sequence[str]]) -> None:
+        self.commands = commands
+        self.renames = renames
+        self.only: str | None = getattr(commands, "only", None)
+        self._prog_prefix: str = getattr(commands, "_prog_prefix", "pouch")
+
+    def add_parser(self, name: str, **kwargs: Any) -> Parser:
+        parser: Parser = self.commands.add_parser(name, **kwargs)
+        return parser
+
+
+def add_renamed(commands: Sub, renames: Mapping[str, Sequence[str]]) -> None:
+    """Add top-level commands to a group under other names (docker's ``image ls`` for
+    ``images``), with their flags and handlers.
+
+    ``renames`` maps a top-level command to its name in the group and that
+    name's aliases: ``{"images": ("ls", "list")}``. The tables that define
+    those commands add them, and nothing else; when this run names one
+    subcommand, only its table is loaded.
+    """
+    from importlib import import_module
+
+    view = _Renamed(commands, renames)
+    for module, names in _ARGUMENT_MODULES.items():
+        if any(view.only is None or view.only in renames[n] for n in names & renames.keys()):
+            import_module(f"pouch.cli.{module}").define(view)
 
 
 def flag_list(parser: argparse.ArgumentParser, *names: str, help: str, metavar: str) -> None:
@@ -191,6 +265,7 @@ _ARGUMENT_MODULES: dict[str, frozenset[str]] = {
         }
     ),
     "_args_files": frozenset({"cp", "diff", "export", "commit", "history"}),
+    "_args_groups": frozenset({"image", "container"}),
     "_args_system": frozenset(
         {"network", "volume", "system", "plugin", "info", "version", "events"}
     ),
@@ -204,23 +279,31 @@ def builtin(word: str) -> bool:
     return any(word in commands for commands in _ARGUMENT_MODULES.values())
 
 
-def command_word(argv: Sequence[str]) -> str | None:
-    """The command ``argv`` names, or None when there is none before a ``--help``."""
+def command_words(argv: Sequence[str]) -> tuple[str | None, str | None]:
+    """The command ``argv`` names, or None when there is none before a ``--help``;
+    and the word after it (a group's subcommand: ``ls`` of ``image ls``), or None."""
     skip = False
-    for arg in argv:
+    for index, arg in enumerate(argv):
         if skip:
             skip = False
         elif arg in _VALUED:
             skip = True
         elif arg in ("-h", "--help"):
-            return None
+            return None, None
         elif not arg.startswith("-"):
-            return arg
-    return None
+            then = argv[index + 1] if index + 1 < len(argv) else None
+            return arg, None if then is None or then.startswith("-") else then
+    return None, None
 
 
-def build_parser(only: str | None = None) -> Parser:
-    """The whole parser, or with ``only`` the parser of that one command (fast)."""
+def build_parser(
+    only: str | None = None, then: str | None = None, *, subcommands: bool = True
+) -> Parser:
+    """The whole parser, or with ``only`` the parser of that one command (fast).
+
+    ``then``: of the group ``only``, the one subcommand to build. Without
+    ``subcommands`` the groups have none: enough for ``pouch --help``.
+    """
     parser = Parser(
         prog="pouch",
         description=DESCRIPTION,
@@ -257,6 +340,7 @@ def build_parser(only: str | None = None) -> Parser:
     parser.add_argument("-v", "--version", action="store_true", help="print the client version")
     sub: Sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     sub.only = only  # read by command() and group()
+    sub.then = then if subcommands else _SkippedGroup.only
 
     from importlib import import_module
 

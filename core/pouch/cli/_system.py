@@ -15,6 +15,7 @@ from pouch.cli._http import API_VERSION, Client
 from pouch.cli._info import info_lines, plugins_of
 from pouch.cli._parse import parse_filters
 from pouch.cli._parse_time import parse_timestamp
+from pouch.cli._prune import ALL_IMAGES, image_lines, write_deleted
 from pouch.cli._template import Template
 from pouch.cli.main import VERSION
 
@@ -141,11 +142,7 @@ def system_prune(args: argparse.Namespace, client: Client) -> int:
     parts = ["all stopped containers", "all networks not used by at least one container"]
     if args.volumes:
         parts.append("all anonymous volumes not used by at least one container")
-    parts.append(
-        "all images without at least one container associated to them"
-        if args.all
-        else "all dangling images"
-    )
+    parts.append(ALL_IMAGES if args.all else "all dangling images")
     question = "WARNING! This will remove:\n" + "".join(f"  - {p}\n" for p in parts)
     if not confirm(question, args.force):
         return 0
@@ -168,11 +165,7 @@ def system_prune(args: argparse.Namespace, client: Client) -> int:
         answer = client.post(path, {"filters": filters}) or {}
         reclaimed += int(answer.get("SpaceReclaimed") or 0)
         deleted = answer.get(key) or []
-        if deleted:
-            names = [
-                ", ".join(f"{k}: {v}" for k, v in d.items()) if isinstance(d, dict) else str(d)
-                for d in deleted
-            ]
-            sys.stdout.write(f"{title}:\n" + "".join(f"{n}\n" for n in names) + "\n")
+        lines = image_lines(deleted) if key == "ImagesDeleted" else [str(d) for d in deleted]
+        write_deleted(title, lines)
     sys.stdout.write(f"Total reclaimed space: {human_size(reclaimed)}\n")
     return 0

@@ -74,12 +74,12 @@ def _run(argv: Sequence[str]) -> int:
     if list(argv) in (["--version"], ["-v"]):
         sys.stdout.write(f"pouch version {VERSION}\n")
         return 0
-    from pouch.cli._parser import build_parser, builtin, command_word
+    from pouch.cli._parser import build_parser, builtin, command_words
 
-    word = command_word(argv)
+    word, then = command_words(argv)
     if word is not None and not builtin(word):
         _run_external(word, argv)  # returns only when there is no pouch-WORD
-    parser = build_parser(only=word)
+    parser = build_parser(only=word, then=then, subcommands=word is not None)
     args, extra = parser.parse_known_args(argv)
     if extra:
         prog = getattr(args, "command_prog", "pouch")

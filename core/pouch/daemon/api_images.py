@@ -170,21 +170,29 @@ async def remove(ctx: Daemon, request: Request) -> Reply:
     return json_reply(items)
 
 
+def _dangling_only(values: list[str]) -> bool:
+    """The ``dangling`` prune filter: true (the default), or false to prune every unused image."""
+    given = {v.lower() for v in values}
+    true, false = bool(given & {"true", "1"}), bool(given & {"false", "0"})
+    if true == false or given - {"true", "1", "false", "0"}:
+        raise InvalidArgument(
+            f"invalid filter 'dangling={','.join(values)}': use dangling=true or dangling=false",
+            field="filters",
+        )
+    return true
+
+
 @routes.route("POST", "/images/prune")
 async def prune(ctx: Daemon, request: Request) -> Reply:
     filters = filters_arg(request)
-    for key, values in filters.items():
+    for key in filters:
         if key != "dangling":
             raise InvalidArgument(f"invalid filter {key!r}", field="filters")
-        if any(v.lower() in ("false", "0") for v in values):
-            raise InvalidArgument("only dangling images can be pruned", field="filters")
-    collected = await ctx.engine.images.prune()
-    return json_reply(
-        {
-            "ImagesDeleted": [{"Deleted": image_id} for image_id in collected.images] or None,
-            "SpaceReclaimed": collected.reclaimed,
-        }
-    )
+    dangling = _dangling_only(filters["dangling"]) if "dangling" in filters else True
+    collected = await ctx.engine.images.prune(all=not dangling)
+    deleted: list[dict[str, str]] = [{"Untagged": familiar(n)} for n in collected.untagged]
+    deleted += [{"Deleted": image_id} for image_id in collected.images]
+    return json_reply({"ImagesDeleted": deleted or None, "SpaceReclaimed": collected.reclaimed})
 
 
 def _command(argument: str) -> list[str]:

@@ -105,11 +105,16 @@ class Images:
         self.events.publish("image", "import", image.id, {"name": reference})
         return image
 
-    async def prune(self) -> Collected:
-        """Delete dangling images no container uses, then unreferenced blobs and layers."""
+    async def prune(self, *, all: bool = False) -> Collected:
+        """Delete dangling images no container uses, then unreferenced blobs and layers.
+
+        ``all``: every image no container (running or not) uses, tagged or not.
+        """
         collected = await anyio.to_thread.run_sync(
-            functools.partial(self.store.prune, in_use=self._image_in_use)
+            functools.partial(self.store.prune, in_use=self._image_in_use, all=all)
         )
+        for name in collected.untagged:
+            self.events.publish("image", "untag", name, {"name": name})
         for image_id in collected.images:
             self.events.publish("image", "delete", image_id)
         self.events.publish("image", "prune", "", {"reclaimed": str(collected.reclaimed)})

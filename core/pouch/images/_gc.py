@@ -17,9 +17,13 @@ __all__ = ["Collected", "collect"]
 
 
 class Collected(msgspec.Struct, kw_only=True):
-    """What a prune or gc removed; ``reclaimed`` counts blob and layer file bytes."""
+    """What a prune or gc removed; ``reclaimed`` counts blob and layer file bytes.
+
+    ``untagged``: the names and digest references the deleted images had.
+    """
 
     images: list[str] = []
+    untagged: list[str] = []
     blobs: list[str] = []
     snapshots: list[str] = []
     reclaimed: int = 0

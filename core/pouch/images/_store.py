@@ -264,15 +264,22 @@ class ImageStore:
             self.gc()
         return removal
 
-    def prune(self, *, in_use: Callable[[str], bool] = _never_in_use) -> Collected:
-        """Delete dangling images (no tag left) no container uses, then ``gc``."""
+    def prune(
+        self, *, in_use: Callable[[str], bool] = _never_in_use, all: bool = False
+    ) -> Collected:
+        """Delete dangling images (no tag left) no container uses, then ``gc``.
+
+        With ``all``, every image no container uses goes, tagged or not
+        (docker's ``image prune -a``); its names are reported as untagged.
+        """
         with self._lock:
-            deleted = []
+            deleted, untagged = [], []
             for image in self.table.all():
-                if not image.names and not in_use(image.id):
+                if (all or not image.names) and not in_use(image.id):
                     self.table.delete(image.id)
                     deleted.append(image.id)
-        return msgspec.structs.replace(self.gc(), images=deleted)
+                    untagged += [*image.names, *image.digests]
+        return msgspec.structs.replace(self.gc(), images=deleted, untagged=untagged)
 
     def gc(self) -> Collected:
         """Remove blobs and committed snapshots no image, container or lease references."""

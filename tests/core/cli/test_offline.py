@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pouch.cli._args_groups import CONTAINER_NAMES, IMAGE_NAMES
 from pouch.cli._parser import build_parser
 from pouch.cli.main import main
 
@@ -27,6 +28,13 @@ def all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentPa
         if isinstance(action, argparse._SubParsersAction):
             for sub in dict.fromkeys(action.choices.values()):
                 yield from all_parsers(sub)
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def test_every_command_and_flag_has_help() -> None:
@@ -149,16 +157,10 @@ def test_python_dash_m_runs_the_cli() -> None:
 def test_each_command_is_built_alone_as_in_the_full_parser() -> None:
     from pouch.cli._parser import _ARGUMENT_MODULES
 
-    def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                return dict(action.choices)
-        return {}
-
-    full = commands(build_parser())
+    full = _commands(build_parser())
     assert set(full) == set().union(*_ARGUMENT_MODULES.values())
     for name, parser in full.items():
-        alone = commands(build_parser(only=name))
+        alone = _commands(build_parser(only=name))
         assert list(alone) == [name]
         assert alone[name].format_help() == parser.format_help()
 
@@ -177,3 +179,78 @@ def test_an_unknown_command_runs_the_pouch_program_of_that_name(tmp_path: Path) 
     )
     assert missing.returncode == 125
     assert "'nosuchcommand' is not a pouch command" in missing.stderr
+
+
+def _flags(parser: argparse.ArgumentParser) -> list[tuple[object, ...]]:
+    return [
+        (tuple(a.option_strings), a.dest, a.nargs, a.default, a.choices, a.help)
+        for a in parser._actions
+    ]
+
+
+GROUPS = [("image", IMAGE_NAMES), ("container", CONTAINER_NAMES)]
+
+
+@pytest.mark.parametrize(("name", "renames"), GROUPS)
+def test_a_group_subcommand_is_its_top_level_command(
+    name: str, renames: dict[str, tuple[str, ...]]
+) -> None:
+    top = _commands(build_parser())
+    group = _commands(top[name])
+    for original, (new, *aliases) in renames.items():
+        assert all(group[alias] is group[new] for alias in aliases)
+        assert _flags(group[new]) == _flags(top[original]), f"{name} {new} vs {original}"
+        assert group[new].get_default("handler") == top[original].get_default("handler")
+    assert set(group) - {n for names in renames.values() for n in names} == {"inspect", "prune"}
+
+
+@pytest.mark.parametrize(("name", "renames"), GROUPS)
+def test_each_group_subcommand_is_built_alone_as_in_the_full_parser(
+    name: str, renames: dict[str, tuple[str, ...]]
+) -> None:
+    full = _commands(_commands(build_parser())[name])
+    for word in full:
+        alone = _commands(_commands(build_parser(only=name, then=word))[name])
+        assert set(alone) == {w for w, p in full.items() if p is full[word]}
+        assert alone[word].format_help() == full[word].format_help()
+
+
+def test_a_group_subcommand_shows_its_other_names_and_its_own_examples(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["image", "ls", "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: pouch image ls ")
+    assert "Aliases: pouch image ls, pouch image list, pouch images\n" in out
+    assert "  pouch image ls -q\n" in out and "pouch images -q" not in out
+    with pytest.raises(SystemExit):
+        main(["container", "rm", "--help"])
+    assert "  pouch container rm -f web\n" in capsys.readouterr().out
+
+
+def test_the_top_level_help_lists_each_group_once(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split() for line in lines if line.split()[:1] in (["image"], ["container"])] == [
+        ["image", "Manage", "images"],
+        ["container", "Manage", "containers"],
+    ]
+
+
+def test_a_groups_inspect_looks_for_its_kind_only() -> None:
+    parser = build_parser()
+    image = parser.parse_args(["image", "inspect", "busybox"])
+    assert (image.type, image.handler) == ("image", "pouch.cli._inspect:inspect")
+    assert parser.parse_args(["container", "inspect", "-s", "web"]).type == "container"
+    assert main(["image", "inspect", "--type", "volume", "x"]) == 125
+
+
+def test_an_unknown_group_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["image", "frob"]) == 125
+    assert capsys.readouterr().err == (
+        "Error: 'frob' is not a pouch image command\nSee 'pouch image --help'.\n"
+    )
+    assert main(["image"]) == 0
+    assert "prune" in capsys.readouterr().out

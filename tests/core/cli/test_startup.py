@@ -32,6 +32,7 @@ COMMANDS = {
     "help": ["--help"],
     "run-help": ["run", "--help"],
     "ps": ["-H", "unix:///nonexistent/pouchd.sock", "ps"],
+    "container-ls": ["-H", "unix:///nonexistent/pouchd.sock", "container", "ls"],
     "run": ["-H", "unix:///nonexistent/pouchd.sock", "run", "--rm", "busybox", "true"],
 }
 
@@ -110,6 +111,13 @@ def test_a_command_loads_only_its_own_module(loaded: dict[str, set[str]]) -> Non
     cli = {m for m in loaded["ps"] if m.startswith("pouch.cli.")}
     assert "pouch.cli._containers" in cli
     assert not {"pouch.cli._run", "pouch.cli._images", "pouch.cli._stats", "pouch.cli._tls"} & cli
+
+
+def test_a_group_form_loads_what_the_top_level_command_does(loaded: dict[str, set[str]]) -> None:
+    """``pouch container ls`` builds the parser of ``ls`` only, from the table of ``ps``."""
+    assert {m for m in loaded["container-ls"] if m.startswith("pouch.cli")} == {
+        m for m in loaded["ps"] if m.startswith("pouch.cli")
+    }
 
 
 def test_version_loads_only_the_entry_point(loaded: dict[str, set[str]]) -> None:

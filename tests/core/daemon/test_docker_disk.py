@@ -78,6 +78,28 @@ def test_docker_system_df_and_prune(
     assert again.strip().endswith("Total reclaimed space: 0B")
 
 
+def test_docker_image_prune_all(pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: Cli) -> None:
+    run(docker_cli, "tag", "busybox", "spare:1")
+    run(docker_cli, "create", "--name", "user", "busybox", "true")
+    assert run(docker_cli, "image", "prune", "-f").strip() == "Total reclaimed space: 0B"
+    # Both names are untagged; the image stays: a container was created from it.
+    pruned = run(docker_cli, "image", "prune", "-a", "-f")
+    assert pruned.strip() == "Total reclaimed space: 0B"
+    run(docker_cli, "rm", "user")
+    pruned = run(docker_cli, "image", "prune", "-a", "-f")
+    assert "untagged: spare:1\n" in pruned and "untagged: busybox:latest\n" in pruned
+    assert pruned.startswith("Deleted Images:\n") and "\ndeleted: sha256:" in pruned
+    assert run(docker_cli, "images", "-q") == ""
+    status, _, body = pouchd.request(
+        "POST", "/v1.41/images/prune", query={"filters": '{"dangling": {"maybe": true}}'}
+    )
+    assert status == 400 and b"use dangling=true or dangling=false" in body
+    status, _, body = pouchd.request(
+        "POST", "/v1.41/images/prune", query={"filters": '{"until": {"10m": true}}'}
+    )
+    assert status == 400 and b"invalid filter 'until'" in body
+
+
 def test_swarm_endpoints_say_not_in_swarm(pouchd: PouchDaemon, docker_cli: Cli) -> None:
     for command in (("node", "ls"), ("service", "ls"), ("secret", "ls"), ("swarm", "leave")):
         out = run(docker_cli, *command, check=False)

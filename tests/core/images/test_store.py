@@ -218,6 +218,24 @@ def test_moving_a_name_leaves_the_old_image_dangling_until_pruned(
     assert store.list() == [store.resolve("app")]
 
 
+def test_pruning_all_removes_every_image_no_container_uses(
+    store: ImageStore, kit: type[Kit], tmp_path: Path
+) -> None:
+    used = store.import_rootfs(rootfs_tar(kit, tmp_path, b"1"), "used")
+    spare = store.import_rootfs(rootfs_tar(kit, tmp_path, b"2"), "spare:1")
+    store.tag("spare:1", "spare:2")
+    in_use: Callable[[str], bool] = lambda image_id: image_id == used.id  # noqa: E731
+    assert store.prune(in_use=in_use).images == []  # both are tagged
+    collected = store.prune(in_use=in_use, all=True)
+    assert collected.images == [spare.id]
+    assert sorted(collected.untagged) == [
+        "docker.io/library/spare:1",
+        "docker.io/library/spare:2",
+    ]
+    assert spare.id in collected.blobs and collected.reclaimed > 0
+    assert store.list() == [store.resolve("used")]
+
+
 def test_an_image_in_use_is_kept_unless_forced(
     store: ImageStore, kit: type[Kit], tmp_path: Path
 ) -> None:

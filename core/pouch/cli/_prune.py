@@ -1,0 +1,66 @@
+"""``image prune`` and ``container prune``, and docker's report of what a prune deleted."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+
+from pouch.cli._common import confirm
+from pouch.cli._format import human_size
+from pouch.cli._http import Client
+from pouch.cli._parse import parse_filters
+from pouch.cli._parse_time import parse_timestamp
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["ALL_IMAGES", "container_prune", "image_lines", "image_prune", "write_deleted"]
+
+ALL_IMAGES = "all images without at least one container associated to them"
+
+
+def image_lines(deleted: Iterable[dict[str, Any]]) -> list[str]:
+    """``ImagesDeleted`` as docker prints it: ``untagged: NAME`` and ``deleted: ID`` lines."""
+    return [f"{key.lower()}: {value}" for item in deleted for key, value in item.items() if value]
+
+
+def write_deleted(title: str, lines: Sequence[str]) -> None:
+    """``TITLE:``, a line each and a blank line, as docker does; nothing when none went."""
+    if lines:
+        sys.stdout.write(f"{title}:\n" + "".join(f"{line}\n" for line in lines) + "\n")
+
+
+def _reclaimed(answer: dict[str, Any]) -> None:
+    sys.stdout.write(f"Total reclaimed space: {human_size(answer.get('SpaceReclaimed') or 0)}\n")
+
+
+def image_prune(args: argparse.Namespace, client: Client) -> int:
+    what = ALL_IMAGES if args.all else "all dangling images"
+    if not confirm(f"WARNING! This will remove {what}.", args.force):
+        return 0
+    filters = json.dumps({"dangling": {"false": True}}) if args.all else None
+    answer = client.post("/images/prune", {"filters": filters}) or {}
+    write_deleted("Deleted Images", image_lines(answer.get("ImagesDeleted") or []))
+    _reclaimed(answer)
+    return 0
+
+
+def _absolute_until(item: str) -> str:
+    """``until=10m`` → ``until=<unix time>``: pouchd takes times, not durations."""
+    key, sep, value = item.partition("=")
+    if sep and key.strip().lower() == "until":
+        return f"{key}={parse_timestamp(value)}"
+    return item
+
+
+def container_prune(args: argparse.Namespace, client: Client) -> int:
+    if not confirm("WARNING! This will remove all stopped containers.", args.force):
+        return 0
+    filters = parse_filters(_absolute_until(item) for item in args.filter)
+    answer = client.post("/containers/prune", {"filters": filters}) or {}
+    write_deleted("Deleted Containers", answer.get("ContainersDeleted") or [])
+    _reclaimed(answer)
+    return 0

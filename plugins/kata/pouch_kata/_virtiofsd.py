@@ -2,8 +2,9 @@
 
 It runs in a session of its own, so it outlives the process that started it
 (as QEMU does), with its PID in a file beside its socket; it is only ever
-signalled after ``/proc`` shows the PID still is that virtiofsd. It ends by
-itself when QEMU closes the socket.
+signalled after ``/proc`` shows the PID still is that virtiofsd (or, when a
+crash came between its start and the pidfile, once ``/proc`` shows the
+virtiofsd serving its socket). It ends by itself when QEMU closes the socket.
 """
 
 from __future__ import annotations
@@ -82,7 +83,25 @@ class Virtiofsd:
 
     def pid(self) -> int | None:
         """Its PID while it runs (and is still ours)."""
-        return live_pid(self.pidfile, f"--socket-path={self.socket}")
+        found = live_pid(self.pidfile, f"--socket-path={self.socket}")
+        return found if found is not None else self._unrecorded()
+
+    def _unrecorded(self) -> int | None:
+        """The virtiofsd on this socket whose PID never reached the pidfile (the
+        process that started it was killed in between), found in ``/proc``."""
+        if self.pidfile.exists():
+            return None
+        wanted = f"--socket-path={self.socket}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if wanted in argv and argv[0].endswith(b"virtiofsd"):
+                return int(entry.name)
+        return None
 
     def stop(self, timeout: float = 3.0) -> None:
         """End it (SIGTERM, then SIGKILL) and remove its files."""

@@ -37,6 +37,7 @@ def summary(chaos: Chaos) -> str:
         ("  during its start-up", str(sum(r.startup_killed for r in rounds))),
         ("  in a burst of run -d", str(sum(r.burst for r in rounds))),
         ("operations", str(operations)),
+        *((f"  containers made on {r}", str(n)) for r, n in sorted(chaos.ledger.made.items())),
         ("  failed (cut short by a kill, or refused)", str(sum(r.failed for r in rounds))),
         ("start-up repairs logged", str(sum(r.repairs for r in rounds))),
         ("violations after restarts", str(sum(len(r.violations) for r in rounds))),

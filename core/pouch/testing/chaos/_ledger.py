@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class Ledger:
     volumes: set[str] = field(default_factory=set)
     images: set[str] = field(default_factory=set)
     seen_ids: set[str] = field(default_factory=set)
+    made: Counter[str] = field(default_factory=Counter)  # acknowledged creates per runtime
     _busy: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _serial: int = 0
@@ -82,6 +84,7 @@ class Ledger:
         with self._lock:
             expected = self.containers[name]
             expected.id, expected.acknowledged = container_id, True
+            self.made[expected.runtime] += 1
             self.seen_ids.add(container_id)
 
     def forget(self, name: str, container_id: str) -> None:

@@ -11,7 +11,9 @@ cannot (``pouch.engine._logrotate``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import os
 import time
 from collections import deque
@@ -81,6 +83,12 @@ def parse_line(line: bytes) -> LogRecord | None:
     return LogRecord(when, text, stream.decode(), tag == b"P", message)  # type: ignore[arg-type]
 
 
+def _append(path: Path) -> BinaryIO:
+    """``path`` opened to append, unbuffered: a write that fails leaves nothing
+    behind to be written again later."""
+    return open(path, "ab", buffering=0)
+
+
 class LogWriter:
     """Appends records; at ``max_size`` bytes starts a new generation of the log.
 
@@ -93,7 +101,9 @@ class LogWriter:
         self.path = path
         self.max_size = max_size
         self.max_files = max_files
-        self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - kept open for the writer's life
+        # Records dropped for want of space (the disk or a quota full).
+        self.dropped = 0
+        self._file: BinaryIO = _append(path)
 
     def write(self, stream: Stream, data: bytes) -> None:
         """Write ``data``: each complete line as F, a trailing fragment as P.
@@ -108,10 +118,27 @@ class LogWriter:
         out = [b"%s %s F %s\n" % (stamp, stream.encode(), line) for line in lines]
         if tail:
             out.append(b"%s %s P %s\n" % (stamp, stream.encode(), tail))
-        self._file.write(b"".join(out))
-        self._file.flush()
+        if not self._append(b"".join(out)):
+            return
         if self.max_size and self._file.tell() >= self.max_size:
             self._rotate()
+
+    def _append(self, records: bytes) -> bool:
+        """Write ``records`` whole, or drop them when there is no space (as
+        docker's json-file logger does: the container runs on); never half."""
+        start = self._file.tell()
+        try:
+            written = self._file.write(records)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            written = None
+        if written == len(records):
+            return True
+        with contextlib.suppress(OSError):
+            self._file.truncate(start)  # no record cut short
+        self.dropped += 1
+        return False
 
     def _follow(self) -> None:
         try:
@@ -120,13 +147,13 @@ class LogWriter:
             moved = True
         if moved:
             self._file.close()
-            self._file = open(self.path, "ab")  # noqa: SIM115
+            self._file = _append(self.path)
 
     def _rotate(self) -> None:
         # Closed first: a reader takes a newer file as the sign that this one is complete.
         self._file.close()
         rotate(self.path, self.max_files)
-        self._file = open(self.path, "ab")  # noqa: SIM115
+        self._file = _append(self.path)
 
     def close(self) -> None:
         self._file.close()

@@ -239,3 +239,27 @@ def test_writer_follows_a_file_moved_away_from_the_path(tmp_path: Path) -> None:
     assert (tmp_path / "c.log.rotated").read_bytes().endswith(b"stdout F before\n")
     assert log.read_bytes().endswith(b"stderr F after replaced\n")
     assert b"before" not in log.read_bytes()
+
+
+def test_writer_on_a_full_disk_drops_whole_records_and_goes_on(tmp_path: Path) -> None:
+    """Out of space the writer drops records whole (no half line, no exception
+    that would end the monitor's pump) and writes again once space is back."""
+    from pouch.testing.full_disk import loop_filesystem
+
+    with loop_filesystem(tmp_path, size_mib=16) as disk:
+        path = disk.mount / "container.log"
+        writer = LogWriter(path)
+        writer.write("stdout", b"before\n")
+        disk.fill()
+        line = b"x" * 3000 + b"\n"
+        for _ in range(2000):  # more than any slack the filesystem keeps
+            writer.write("stdout", line)
+        assert writer.dropped > 0
+        disk.free()
+        writer.write("stdout", b"after\n")
+        writer.close()
+        records = [parse_line(raw) for raw in path.read_bytes().splitlines()]
+        assert all(r is not None for r in records)  # every line a whole record
+        texts = [r.message for r in records if r is not None]
+        assert texts[0] == b"before" and texts[-1] == b"after"
+        assert set(texts[1:-1]) <= {b"x" * 3000}

@@ -319,13 +319,31 @@ def preferred_runtime() -> tuple[str, str]:
     return "runc", ""
 
 
+def _free_block() -> int:
+    """A block of the test subnets no interface of this host is on (a bridge some
+    other pouchd left would take the traffic of a network on the same subnet)."""
+    try:
+        taken = subprocess.run(
+            ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        taken = ""
+    blocks = list(range(32))
+    secrets.SystemRandom().shuffle(blocks)
+    for block in blocks:
+        octets = [96 + block, *(128 + block * 4 + i for i in range(4))]
+        if not any(f" 10.231.{octet}." in taken for octet in octets):
+            return block
+    return blocks[0]
+
+
 def cni_bridge_settings(bridge: str) -> dict[str, object]:
     """Settings for a pouchd whose default network is a CNI bridge named ``bridge``
     (``ptXXXXXX``), on subnets of 10.231.0.0/16 picked at random; skips the test
     where the CNI plugins or iptables are missing."""
     if shutil.which("iptables") is None or not Path("/usr/lib/cni/bridge").exists():
         pytest.skip("needs iptables and the CNI plugins: containernetworking-plugins")
-    block = secrets.randbelow(32)
+    block = _free_block()
     return {
         "default_network": "bridge",
         "plugin": {

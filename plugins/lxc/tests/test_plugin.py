@@ -50,6 +50,7 @@ def test_registers_the_lxc_runtime_when_installed(tmp_path: Path) -> None:
         "block-stats",
         "exec",
         "hooks",
+        "log-rotation",
         "namespaces",
         "pause",
         "resources",

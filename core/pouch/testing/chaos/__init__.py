@@ -22,10 +22,23 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pouch.testing.chaos._extension import Extension, Operation
+from pouch.testing.chaos._leaks import HostView
 from pouch.testing.chaos._run import Chaos, ChaosSettings, Round
-from pouch.testing.chaos._setup import Stage, staged
+from pouch.testing.chaos._setup import Stage, staged, unavailable
 
-__all__ = ["Chaos", "ChaosSettings", "Round", "Stage", "staged", "summary"]
+__all__ = [
+    "Chaos",
+    "ChaosSettings",
+    "Extension",
+    "HostView",
+    "Operation",
+    "Round",
+    "Stage",
+    "staged",
+    "summary",
+    "unavailable",
+]
 
 
 def summary(chaos: Chaos) -> str:

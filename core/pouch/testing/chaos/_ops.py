@@ -13,10 +13,11 @@ import re
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pouch.testing.chaos._extension import Operation
 from pouch.testing.chaos._ledger import ENDLESS, Expected, Ledger
 
 __all__ = ["Client", "Operations", "Outcome"]
@@ -103,7 +104,7 @@ class Operations:
         self.image = image
         self.pullable = list(pullable)
         self.archive = archive
-        self._table: list[tuple[int, Callable[[random.Random], bool]]] = [
+        self._table: list[tuple[int, Operation]] = [
             (24, self.run_detached),
             (8, self.create_then_start),
             (6, self.stop),
@@ -121,6 +122,10 @@ class Operations:
             (2, self.load),
             (2, self.image_remove),
         ]
+
+    def extend(self, extra: Sequence[tuple[int, Operation]]) -> None:
+        """Draw these operations too (a plugin's, see ``Extension``)."""
+        self._table += list(extra)
 
     def draw(self, rng: random.Random) -> Outcome:
         weights = [w for w, _ in self._table]

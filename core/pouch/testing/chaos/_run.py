@@ -20,9 +20,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from pouch.testing.chaos._extension import Extension
 from pouch.testing.chaos._invariants import check_after_restart
 from pouch.testing.chaos._leaks import HostView, leaks
 from pouch.testing.chaos._ledger import Ledger
@@ -71,8 +72,12 @@ class Chaos:
         operations: Operations,
         ledger: Ledger,
         say: Callable[[str], None] = print,
+        extensions: Sequence[Extension] = (),
     ) -> None:
         self.settings = settings
+        self.extensions = list(extensions)
+        for extension in self.extensions:
+            operations.extend(extension.operations())
         self.daemon = daemon
         self.ops = operations
         self.ledger = ledger
@@ -148,6 +153,8 @@ class Chaos:
         start_pouchd(self.daemon)
         result.repairs = self._log_since(mark).count("repair:")
         result.violations = check_after_restart(self.daemon, self.ledger)
+        for extension in self.extensions:
+            result.violations += extension.check()
         result.containers = len(self.daemon.json("GET", "/containers/json", query={"all": 1}))
         return result
 
@@ -193,6 +200,8 @@ class Chaos:
         """Remove everything, restart, and compare the host with ``before``."""
         run = self.ops.run
         problems = []
+        for extension in self.extensions:
+            problems += extension.remove_all()
         ids = [i for i in run("ps", "-aq", "--no-trunc").stdout.split() if i]
         self.ledger.seen_ids.update(ids)
         for container_id in ids:
@@ -215,6 +224,8 @@ class Chaos:
         stop_pouchd(self.daemon)
         start_pouchd(self.daemon)
         problems += check_after_restart(self.daemon, self.ledger)
+        for extension in self.extensions:
+            problems += extension.check()
         left = self.daemon.json("GET", "/containers/json", query={"all": 1})
         problems += [f"container {c['Names']} still listed" for c in left]
         assert self.daemon.process is not None

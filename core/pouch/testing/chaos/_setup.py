@@ -4,14 +4,19 @@
 the runtimes this host has among those asked for, its default network a
 CNI bridge where the CNI plugins are installed, busybox imported and saved
 to an archive for ``load``, and a real registry holding two small images
-for ``pull`` where Debian's docker-registry is installed.
+for ``pull`` where Debian's docker-registry is installed. The default
+network's bridge is removed at the end with its rules.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import secrets
+import shlex
 import shutil
+import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +30,9 @@ from pouch.testing.daemon import (
     import_busybox_api,
     running_pouchd,
 )
-from pouch.testing.images import LayerBuilder, busybox_rootfs_tar
+from pouch.testing.images import BUSYBOX_PATH, LayerBuilder, busybox_rootfs_tar
 
-__all__ = ["Stage", "staged"]
+__all__ = ["Stage", "remove_bridge", "staged", "unavailable"]
 
 IMAGE = "busybox:latest"
 
@@ -40,6 +45,15 @@ class Stage:
     before: HostView
     runtimes: list[str]
     network: str
+
+
+def unavailable() -> str | None:
+    """Why a chaos run cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "chaos runs real containers: needs root"
+    if not BUSYBOX_PATH.exists():
+        return f"needs {BUSYBOX_PATH} (apt-get install busybox-static)"
+    return None
 
 
 def _cni_available() -> bool:
@@ -81,33 +95,66 @@ def staged(work: Path, runtimes: Sequence[str]) -> Iterator[Stage]:
     """A pouchd and everything the operations need, for the block; all removed after."""
     settings: dict[str, object] = {}
     network = "none"
+    bridge = ""
     if _cni_available():
-        settings = cni_bridge_settings(f"pc{secrets.token_hex(3)}")
+        bridge = f"pc{secrets.token_hex(3)}"
+        settings = cni_bridge_settings(bridge)
         network = "bridge"
-    with (
-        _registry_images() as pullable,
-        running_pouchd(work / "pouchd", runtime="runc", settings=settings) as daemon,
-    ):
-        have = daemon.json("GET", "/info")["Runtimes"]
-        chosen = [r for r in runtimes if r in have]
-        if not chosen:
-            raise RuntimeError(f"none of the runtimes {list(runtimes)} is available: {have}")
-        import_busybox_api(daemon, busybox_rootfs_tar(work))
-        archive = work / "busybox.tar"
-        status, _, body = daemon.request("GET", f"/images/{IMAGE}/get")
-        if status != 200:
-            raise RuntimeError(f"saving {IMAGE}: {status} {body[:200]!r}")
-        archive.write_bytes(body)
-        # The default network's bridge and rules are made on its first use and
-        # stay, as docker0 does: made before the baseline, they are not leaks.
-        client = Client(_pouch_program(), daemon.host)
-        first = client("run", "--rm", IMAGE, "true")
-        if first.returncode != 0:
-            raise RuntimeError(f"a first container failed: {first.stderr}")
-        ledger = Ledger()
-        operations = Operations(
-            client, ledger, runtimes=chosen, image=IMAGE, pullable=pullable, archive=archive
-        )
-        assert daemon.process is not None
-        before = HostView.take(daemon.root, daemon.run_root, set(), daemon.process.pid)
-        yield Stage(daemon, operations, ledger, before, chosen, network)
+    try:
+        with (
+            _registry_images() as pullable,
+            running_pouchd(work / "pouchd", runtime="runc", settings=settings) as daemon,
+        ):
+            yield _stage(work, daemon, runtimes, pullable, network)
+    finally:
+        if bridge:
+            remove_bridge(bridge)
+
+
+def _stage(
+    work: Path, daemon: PouchDaemon, runtimes: Sequence[str], pullable: list[str], network: str
+) -> Stage:
+    have = daemon.json("GET", "/info")["Runtimes"]
+    chosen = [r for r in runtimes if r in have]
+    if not chosen:
+        raise RuntimeError(f"none of the runtimes {list(runtimes)} is available: {have}")
+    import_busybox_api(daemon, busybox_rootfs_tar(work))
+    archive = work / "busybox.tar"
+    status, _, body = daemon.request("GET", f"/images/{IMAGE}/get")
+    if status != 200:
+        raise RuntimeError(f"saving {IMAGE}: {status} {body[:200]!r}")
+    archive.write_bytes(body)
+    # The default network's bridge and rules are made on its first use and
+    # stay, as docker0 does: made before the baseline, they are not leaks.
+    client = Client(_pouch_program(), daemon.host)
+    first = client("run", "--rm", IMAGE, "true")
+    if first.returncode != 0:
+        raise RuntimeError(f"a first container failed: {first.stderr}")
+    ledger = Ledger()
+    operations = Operations(
+        client, ledger, runtimes=chosen, image=IMAGE, pullable=pullable, archive=archive
+    )
+    assert daemon.process is not None
+    before = HostView.take(daemon.root, daemon.run_root, set(), daemon.process.pid)
+    return Stage(daemon, operations, ledger, before, chosen, network)
+
+
+def remove_bridge(name: str) -> None:
+    """Delete the default network's bridge and its isolation rules: they outlive
+    pouchd by design (as docker0 does), but a test's must not outlive the test."""
+    subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False, timeout=30)
+    for save, tool in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
+        try:
+            rules = subprocess.run(
+                [save, "-t", "filter"], capture_output=True, text=True, check=False, timeout=30
+            ).stdout
+        except FileNotFoundError:
+            continue
+        for line in rules.splitlines():
+            if line.startswith("-A ") and re.search(rf"-[io] {re.escape(name)}(\s|$)", line):
+                subprocess.run(
+                    [tool, "-w", "-t", "filter", "-D", *shlex.split(line[3:])],
+                    capture_output=True,
+                    check=False,
+                    timeout=30,
+                )

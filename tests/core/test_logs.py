@@ -18,6 +18,24 @@ async def collect(path: Path, **options: object) -> list[LogRecord]:
     return [r async for r in read_logs(path, **options)]  # type: ignore[arg-type]
 
 
+class Follower:
+    """``read_logs(follow=True)`` of ``path`` in a task, until ``alive`` is False."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.alive = True
+        self.seen: list[LogRecord] = []
+
+    async def running(self) -> bool:
+        return self.alive
+
+    async def run(self) -> None:
+        async for record in read_logs(
+            self.path, follow=True, running=self.running, poll_interval=0.01
+        ):
+            self.seen.append(record)
+
+
 def test_time_round_trips_with_nanoseconds() -> None:
     text = format_time(1_700_000_000_123_456_789)
     assert text == "2023-11-14T22:13:20.123456789Z"
@@ -102,26 +120,18 @@ def test_rotate_moves_each_generation_up_and_drops_the_oldest(tmp_path: Path) ->
 async def test_follow_goes_on_across_rotations_without_loss_or_repeat(tmp_path: Path) -> None:
     path = tmp_path / "c.log"
     writer = LogWriter(path, max_size=300, max_files=2)  # a new file every 7 lines
-    alive = True
-
-    async def running() -> bool:
-        return alive
-
-    seen: list[LogRecord] = []
-
-    async def follow() -> None:
-        async for record in read_logs(path, follow=True, running=running, poll_interval=0.01):
-            seen.append(record)
+    follower = Follower(path)
+    seen = follower.seen
 
     with anyio.fail_after(20):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(follow)
+            tg.start_soon(follower.run)
             for batch in range(20):  # 5 lines a batch: the follower is never a file behind
                 for n in range(batch * 5, batch * 5 + 5):
                     writer.write("stdout", f"line {n}\n".encode())
                 while len(seen) < batch * 5 + 5:
                     await anyio.sleep(0.01)
-            alive = False
+            follower.alive = False
     writer.close()
     assert numbers(seen) == list(range(100))
 
@@ -135,20 +145,12 @@ async def test_the_newest_file_is_read_as_live_until_the_writer_makes_the_next(
     held = open(tmp_path / "c.log.1", "ab")  # noqa: SIM115, ASYNC230 - what conmon holds
     held.write(b"2023-11-14T22:13:20Z stdout F line 0\n")
     held.flush()
-    alive = True
-
-    async def running() -> bool:
-        return alive
-
-    seen: list[LogRecord] = []
-
-    async def follow() -> None:
-        async for record in read_logs(path, follow=True, running=running, poll_interval=0.01):
-            seen.append(record)
+    follower = Follower(path)
+    seen = follower.seen
 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(follow)
+            tg.start_soon(follower.run)
             while not seen:
                 await anyio.sleep(0.01)
             held.write(b"2023-11-14T22:13:21Z stdout F line 1\n")
@@ -157,7 +159,7 @@ async def test_the_newest_file_is_read_as_live_until_the_writer_makes_the_next(
             path.write_bytes(b"2023-11-14T22:13:22Z stdout F line 2\n")  # the reopened file
             while len(seen) < 3:
                 await anyio.sleep(0.01)
-            alive = False
+            follower.alive = False
     assert numbers(seen) == [0, 1, 2]
     assert numbers(await collect(path)) == [0, 1, 2]
 
@@ -166,27 +168,18 @@ async def test_follow_sees_new_lines_and_ends_when_the_container_stops(tmp_path:
     path = tmp_path / "c.log"
     writer = LogWriter(path)
     writer.write("stdout", b"first\n")
-    alive = True
-
-    async def running() -> bool:
-        return alive
-
-    seen: list[bytes] = []
-
-    async def follow() -> None:
-        async for record in read_logs(path, follow=True, running=running, poll_interval=0.01):
-            seen.append(record.message)
+    follower = Follower(path)
 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(follow)
+            tg.start_soon(follower.run)
             await anyio.sleep(0.1)
             writer.write("stdout", b"second\n")
             await anyio.sleep(0.1)
             writer.write("stdout", b"third\n")
-            alive = False
+            follower.alive = False
     writer.close()
-    assert seen == [b"first", b"second", b"third"]
+    assert [r.message for r in follower.seen] == [b"first", b"second", b"third"]
 
 
 async def test_follow_reads_no_file_twice_when_the_path_is_replaced_again(
@@ -198,20 +191,12 @@ async def test_follow_reads_no_file_twice_when_the_path_is_replaced_again(
     path.write_bytes(
         b"2023-11-14T22:13:20Z stdout F line 0\n2023-11-14T22:13:20Z stdout F line 1\n"
     )
-    alive = True
-
-    async def running() -> bool:
-        return alive
-
-    seen: list[LogRecord] = []
-
-    async def follow() -> None:
-        async for record in read_logs(path, follow=True, running=running, poll_interval=0.01):
-            seen.append(record)
+    follower = Follower(path)
+    seen = follower.seen
 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(follow)
+            tg.start_soon(follower.run)
             while len(seen) < 2:
                 await anyio.sleep(0.01)
             path.rename(tmp_path / "c.log.1")
@@ -222,7 +207,7 @@ async def test_follow_reads_no_file_twice_when_the_path_is_replaced_again(
             while len(seen) < 3:
                 await anyio.sleep(0.01)
             await anyio.sleep(0.1)  # time to read anything twice
-            alive = False
+            follower.alive = False
     assert numbers(seen) == [0, 1, 2]
 
 

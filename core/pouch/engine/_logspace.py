@@ -72,7 +72,8 @@ class LogSpace:
         while True:
             try:
                 logs = [(c.id, c.name, Path(c.log_path)) for c in self._running() if c.log_path]
-                await anyio.to_thread.run_sync(self.check, logs)
+                if logs or self._dropping:
+                    await anyio.to_thread.run_sync(self.check, logs)
                 failing = False
             except Exception:
                 if not failing:

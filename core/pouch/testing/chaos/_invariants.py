@@ -22,7 +22,7 @@ from typing import Any
 from pouch.testing.chaos._ledger import Expected, Ledger
 from pouch.testing.daemon import PouchDaemon
 
-__all__ = ["check_after_restart", "database_is_sound", "log_lines"]
+__all__ = ["check_after_restart", "database_is_sound", "log_lines", "query_database"]
 
 # How long the engine may take to record an exit it is told of.
 _EXIT_SEEN_WITHIN = 10.0
@@ -152,12 +152,19 @@ def check_after_restart(daemon: PouchDaemon, ledger: Ledger) -> list[str]:
     return problems
 
 
-def database_is_sound(path: Path) -> list[str]:
+def query_database(path: Path, sql: str) -> list[Any]:
+    """The rows of ``sql`` on pouchd's database, opened read-only; none when it is absent."""
     if not path.exists():
         return []
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        result = connection.execute("PRAGMA integrity_check").fetchall()
+        return connection.execute(sql).fetchall()
     finally:
         connection.close()
-    return [] if result == [("ok",)] else [f"database {path}: integrity_check says {result}"]
+
+
+def database_is_sound(path: Path) -> list[str]:
+    result = query_database(path, "PRAGMA integrity_check")
+    if not path.exists() or result == [("ok",)]:
+        return []
+    return [f"database {path}: integrity_check says {result}"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import msgspec
 
 from pouch.mounts import mount_table
+from pouch.testing.chaos._invariants import query_database
 
 __all__ = ["HostView", "leaks"]
 
@@ -109,13 +109,7 @@ def _processes(ids: set[str], paths: tuple[Path, ...], exclude: int) -> set[str]
 
 
 def _snapshots(db: Path) -> set[str]:
-    if not db.exists():
-        return set()
-    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = connection.execute("SELECT key, record FROM snapshots").fetchall()
-    finally:
-        connection.close()
+    rows = query_database(db, "SELECT key, record FROM snapshots")
     return {
         f"active snapshot {key}"
         for key, record in rows

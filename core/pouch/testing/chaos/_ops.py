@@ -180,18 +180,18 @@ class Operations:
             return self._on(expected, "start", expected.name).returncode == 0
 
     def stop(self, rng: random.Random) -> bool:
-        with self.ledger.claim(rng) as expected:
-            if expected is None:
-                return False
-            expected.interfered = True
-            return self._on(expected, "stop", "-t", "1", expected.name).returncode == 0
+        return self._interfere(rng, "stop", "-t", "1")
 
     def kill(self, rng: random.Random) -> bool:
+        return self._interfere(rng, "kill")
+
+    def _interfere(self, rng: random.Random, *command: str) -> bool:
+        """``command`` on a container; its exit code is no longer its own."""
         with self.ledger.claim(rng) as expected:
             if expected is None:
                 return False
             expected.interfered = True
-            return self._on(expected, "kill", expected.name).returncode == 0
+            return self._on(expected, *command, expected.name).returncode == 0
 
     def remove(self, rng: random.Random) -> bool:
         with self.ledger.claim(rng) as expected:
@@ -241,13 +241,7 @@ class Operations:
             return self._on(expected, "network", "connect", network, expected.name).returncode == 0
 
     def network_remove(self, rng: random.Random) -> bool:
-        network = self.ledger.pick(rng, "networks")
-        if network is None:
-            return False
-        done = self.run("network", "rm", network)
-        if done.returncode == 0:
-            self.ledger.networks.discard(network)
-        return done.returncode == 0
+        return self._remove_named(rng, "networks", "network")
 
     def volume_create(self, rng: random.Random) -> bool:
         name = self.ledger.new_name("chaos-vol")
@@ -255,12 +249,16 @@ class Operations:
         return self.run("volume", "create", name).returncode == 0
 
     def volume_remove(self, rng: random.Random) -> bool:
-        volume = self.ledger.pick(rng, "volumes")
-        if volume is None:
+        return self._remove_named(rng, "volumes", "volume")
+
+    def _remove_named(self, rng: random.Random, kind: str, command: str) -> bool:
+        """``pouch COMMAND rm`` of one of the ledger's ``kind``; forgotten once it returned."""
+        name = self.ledger.pick(rng, kind)
+        if name is None:
             return False
-        done = self.run("volume", "rm", volume)
+        done = self.run(command, "rm", name)
         if done.returncode == 0:
-            self.ledger.volumes.discard(volume)
+            getattr(self.ledger, kind).discard(name)
         return done.returncode == 0
 
     def pull(self, rng: random.Random) -> bool:

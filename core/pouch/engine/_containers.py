@@ -194,11 +194,16 @@ class Containers:
 
     # -- removal ---------------------------------------------------------------
 
-    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+    async def remove(
+        self, ref: str, *, force: bool = False, volumes: bool = False, settle: bool = True
+    ) -> None:
+        """Remove a container; with ``settle`` also wait until its network is released."""
         container = self.records.lookup(ref)
         with operation("container.remove", container_id=container.id, runtime=container.runtime):
             await self._remove_locked(container, force=force, volumes=volumes)
         self.records.forget_lock(container.id)
+        if settle:
+            await self.runs.sandboxes.settled(container.sandbox_id or container.id)
 
     async def _remove_locked(self, container: Container, *, force: bool, volumes: bool) -> None:
         async with self.records.lock(container.id):
@@ -249,7 +254,7 @@ class Containers:
     async def auto_remove(self, container_id: str) -> None:
         """What ``--rm`` does after the exit: remove with the anonymous volumes."""
         try:
-            await self.remove(container_id, force=True, volumes=True)
+            await self.remove(container_id, force=True, volumes=True, settle=False)
         except NoSuchObject:
             pass  # removed by someone else first
         except Exception:

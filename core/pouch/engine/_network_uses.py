@@ -5,7 +5,8 @@ same moment. Without order the removal can pass its "no user" check while
 an attachment is on its way, and the driver then makes the network again
 for the attachment after it was removed (a bridge no record names). Each
 attachment holds a use of the network; a removal first refuses new uses,
-then waits for those in flight, so it sees every user.
+then waits for those in flight, so it sees every user. A detachment in
+flight (a release after an exit) holds the network too, unrefused.
 """
 
 from __future__ import annotations
@@ -35,11 +36,23 @@ class NetworkUses:
         try:
             yield
         finally:
-            self._uses[network] -= 1
-            if not self._uses[network]:
-                del self._uses[network]
-            async with self._idle:
-                self._idle.notify_all()
+            await self._release(network)
+
+    @asynccontextmanager
+    async def hold(self, network: str) -> AsyncIterator[None]:
+        """Hold ``network`` while detaching from it: a removal waits, none is refused."""
+        self._uses[network] = self._uses.get(network, 0) + 1
+        try:
+            yield
+        finally:
+            await self._release(network)
+
+    async def _release(self, network: str) -> None:
+        self._uses[network] -= 1
+        if not self._uses[network]:
+            del self._uses[network]
+        async with self._idle:
+            self._idle.notify_all()
 
     @asynccontextmanager
     async def removing(self, network: str) -> AsyncIterator[None]:

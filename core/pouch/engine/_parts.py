@@ -71,7 +71,7 @@ def build(
 ) -> Parts:
     records = Records(ContainerTable(db), events)
     networks = Networks(config, kernel, NetworkTable(db), records, events)
-    sandboxes = Sandboxes(records, networks, events, config.run_root)
+    sandboxes = Sandboxes(records, networks, events, config.run_root, task_group)
     volumes = Volumes(config, kernel, records, VolumeStageTable(db), events)
 
     # --rm acts after an exit the runs see; removal itself is the containers' part.

@@ -159,8 +159,13 @@ class Runs:
         call_hook(self.kernel, "pouch_container_started", container=container)
         return container
 
-    async def cleanup(self, container: Container, runtime: Runtime | None) -> None:
-        """Undo a run: runtime state, sandbox, bundle. Safe to repeat."""
+    async def cleanup(
+        self, container: Container, runtime: Runtime | None, *, network_later: bool = False
+    ) -> None:
+        """Undo a run: runtime state, sandbox, bundle. Safe to repeat.
+
+        ``network_later``: the sandbox's network is released in the background.
+        """
         if runtime is not None:
             try:
                 with step("runtime.delete"):
@@ -168,7 +173,7 @@ class Runs:
             except Exception:
                 log.exception("container %s: runtime delete failed", container.short_id)
         with step("sandbox.teardown"):
-            await self.sandboxes.teardown(container, runtime)
+            await self.sandboxes.teardown(container, runtime, network_later=network_later)
         await anyio.to_thread.run_sync(release_shm, container)
         await anyio.to_thread.run_sync(shutil.rmtree, self.bundle(container), True)
 
@@ -241,10 +246,10 @@ class Runs:
         )
         # Kept before the cleanup deletes the runtime's copy of the exit: a crash
         # during the cleanup then leaves an exited record, which reconciliation
-        # cleans up again.
+        # cleans up again. The network is released after the exit is told.
         self.records.put(container)
         with anyio.CancelScope(shield=True):
-            await self.cleanup(container, self.runtime(container))
+            await self.cleanup(container, self.runtime(container), network_later=True)
         self.records.put(container)
         self.records.publish(container, "die", exitCode=str(status.exit_code))
         call_hook(
@@ -286,6 +291,7 @@ class Runs:
                 if not run.exited.is_set():
                     raise PouchError(f"container {container.name} did not die after SIGKILL")
                 await self.record_exit(container.id, run)
+                await self.sandboxes.settled(container.sandbox_id or container.id)
             else:
                 await self.cleanup(container, runtime)
         self.records.publish(container, "stop")

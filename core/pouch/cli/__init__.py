@@ -6,7 +6,8 @@ command loads its own module and the HTTP client when it runs. Nothing here may
 import the engine, anyio, pluggy, stevedore or msgspec — the CLI is a client,
 and users notice its start-up time (``tests/core/cli/test_startup.py``).
 
-Entry point: ``pouch.cli.main:main`` (also ``python -m pouch``).
+Entry point: ``pouch.cli.main:program``, which runs ``main`` and exits without
+the interpreter's teardown (``python -m pouch`` runs ``main``).
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-
 from pouch.cli._args_groups import define_inspect
-from pouch.cli._parser import command, flag_list, format_flag
+from pouch.cli._parser import REMAINDER, command, flag_list, format_flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
     from pouch.cli._parser import Sub
 
 __all__ = ["define"]
@@ -196,7 +196,7 @@ def _define_views(sub: Sub) -> None:
     top.add_argument("container", metavar="CONTAINER", help="name or ID")
     top.add_argument(
         "ps_args",
-        nargs=argparse.REMAINDER,
+        nargs=REMAINDER,
         metavar="PS_OPTIONS",
         help="options for ps (default -ef)",
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-
-from pouch.cli._parser import Parser, command, flag_list
+from pouch.cli._parser import REMAINDER, command, flag_list
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
+    from pouch.cli._argparse import Parser
     from pouch.cli._parser import Sub
 
 __all__ = ["container_flags", "define"]
@@ -199,7 +200,7 @@ def container_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "command",
         metavar="COMMAND",
-        nargs=argparse.REMAINDER,
+        nargs=REMAINDER,
         help="command and arguments (default: the image's)",
     )
 
@@ -316,9 +317,7 @@ def _define_io(sub: Sub) -> None:
     exec_.add_argument("--privileged", action="store_true", help="extended privileges")
     exec_.add_argument("--detach-keys", metavar="KEYS", help="detach sequence (ctrl-p,ctrl-q)")
     exec_.add_argument("container", metavar="CONTAINER", help="name or ID")
-    exec_.add_argument(
-        "command", nargs=argparse.REMAINDER, metavar="COMMAND", help="command and arguments"
-    )
+    exec_.add_argument("command", nargs=REMAINDER, metavar="COMMAND", help="command and arguments")
 
     attach = command(
         sub,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 from pouch.cli._parser import command, flag_list, format_flag, group
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
     from pouch.cli._parser import Sub
 
 __all__ = ["define"]

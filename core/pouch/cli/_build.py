@@ -7,7 +7,6 @@ of its own.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -22,6 +21,10 @@ from pouch.cli._common import confirm
 from pouch.cli._errors import CLIError, UsageError
 from pouch.cli._http import Client
 from pouch.cli._parse import parse_kv
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["build", "builder_prune"]
 

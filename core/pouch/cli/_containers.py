@@ -3,7 +3,6 @@ update, wait, top and ps."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -15,6 +14,7 @@ from pouch.cli._parse import parse_cpus, parse_filters, parse_memory_swap, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 __all__ = [

@@ -6,7 +6,6 @@ rest, and every field name is the Docker Engine API's own.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -28,6 +27,7 @@ from pouch.cli._parse import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 __all__ = ["build_create", "create_container", "endpoint_body", "healthcheck"]

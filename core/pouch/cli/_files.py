@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
@@ -19,6 +18,7 @@ from pouch.cli._http import Client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import IO, Any
 
 __all__ = ["commit", "cp", "diff", "export", "history", "system_df"]

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 import time
-from collections.abc import Iterable, Mapping
 
 from pouch.cli._template import HeaderRow, Template
 from pouch.humanize import human_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
     from typing import Any, TextIO
 
 __all__ = [
@@ -100,6 +98,7 @@ def api_time(value: Any) -> float:
         return float(value)
     if not isinstance(value, str) or not value or value.startswith("0001-01-01"):
         return 0.0
+    import re
     from datetime import datetime
 
     text = re.sub(_FRACTION, lambda m: "." + m.group(1)[:6].ljust(6, "0"), value, count=1)
@@ -116,4 +115,6 @@ def go_time(stamp: float) -> str:
 
 def dump_json(value: Any) -> str:
     """Indented JSON as ``inspect`` prints it."""
+    import json
+
     return json.dumps(value, indent=4, ensure_ascii=False)

@@ -8,7 +8,6 @@ arrived behind the head are handed over with the socket.
 from __future__ import annotations
 
 import _socket
-import contextlib
 
 __all__ = ["Hijacked"]
 
@@ -25,5 +24,7 @@ class Hijacked:
         self.content_type = content_type
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib costs the start-up
             self.sock.close()
+        except OSError:
+            pass

@@ -9,24 +9,24 @@ stay open while other requests go out); the HTTP is ``pouch.cli._wire``'s, and
 from __future__ import annotations
 
 import _socket
-import functools
-import json
 import os
-from collections.abc import Mapping, Sequence
 
 from pouch.cli._endpoint import DEFAULT_HOST, Endpoint, TLSOptions
 from pouch.cli._errors import APIError, CannotConnect, CLIError, ConnectionLost
+from pouch.cli._jsonc import dumps
 from pouch.cli._response import Pending, Response, error_message
 from pouch.cli._wire import Connection
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any, TypeVar
 
     T = TypeVar("T")
 
     from pouch.cli._hijack import Hijacked
+
+    Query = Mapping[str, "str | int | float | bool | Sequence[str] | None"]
 
 __all__ = [
     "API_VERSION",
@@ -41,9 +41,6 @@ __all__ = [
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.24"
 USER_AGENT = "pouch-cli/0.1.0"
-
-Query = Mapping[str, "str | int | float | bool | Sequence[str] | None"]
-
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
@@ -191,7 +188,7 @@ class Client:
         url = self.url(path, query, versioned=versioned)
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
         if json_body is not None:
-            body = json.dumps(json_body).encode()
+            body = dumps(json_body).encode()
             sent["Content-Type"] = "application/json"
         conn = self._connected()
         try:
@@ -213,16 +210,18 @@ class Client:
         versioned: bool = True,
     ) -> Response:
         """Send one request; an answer of 400 or more raises ``APIError``."""
-        send = functools.partial(
-            self.begin,
-            method,
-            path,
-            query=query,
-            json_body=json_body,
-            body=body,
-            headers=headers,
-            versioned=versioned,
-        )
+
+        def send() -> Pending:
+            return self.begin(
+                method,
+                path,
+                query=query,
+                json_body=json_body,
+                body=body,
+                headers=headers,
+                versioned=versioned,
+            )
+
         resendable = versioned and (body is None or isinstance(body, bytes))
         try:
             if not resendable:
@@ -255,7 +254,7 @@ class Client:
     def _hijack(self, path: str, query: Query | None, json_body: object) -> Hijacked:
         from pouch.cli._hijack import Hijacked
 
-        body = json.dumps(json_body).encode() if json_body is not None else b""
+        body = dumps(json_body).encode() if json_body is not None else b""
         headers = {
             "User-Agent": USER_AGENT,
             "Connection": "Upgrade",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys
@@ -18,6 +17,7 @@ from pouch.cli._progress import ProgressView
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import IO, Any
 
 __all__ = ["image_rows", "images", "import_", "load", "rmi", "save", "tag"]

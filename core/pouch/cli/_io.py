@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys
@@ -20,6 +19,7 @@ from pouch.cli._terminal import RawTerminal, WindowWatcher
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import TextIO
 
 __all__ = ["attach", "exec_", "logs"]

@@ -6,12 +6,14 @@ Each takes the text a user typed and returns what the API wants, or raises
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
 
 from pouch.cli._errors import UsageError
+from pouch.cli._jsonc import dumps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "parse_cpus",
@@ -36,6 +38,8 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 
 
 def parse_size(text: str) -> int:
     """``512m`` → 536870912: binary units b, k, m, g, t, p (``1.5g`` and ``64MB`` too)."""
+    import re
+
     match = re.match(_SIZE, text.strip(), re.IGNORECASE)
     if not match:
         raise UsageError(f"invalid size {text!r}: use a number with an optional unit b, k, m, g")
@@ -50,6 +54,8 @@ _NANOSECONDS.update({"m": 60 * 10**9, "h": 3600 * 10**9})
 
 def parse_duration(text: str, flag: str) -> int:
     """Go's durations, as docker's ``--health-interval`` takes them: ``1m30s`` → nanoseconds."""
+    import re
+
     value = text.strip()
     if value == "0":
         return 0
@@ -172,6 +178,8 @@ def parse_volume(spec: str) -> tuple[str | None, str]:
     ``SRC`` is a host path (``./dir`` and ``~/dir`` are made absolute) or a
     volume name; ``MODE`` is comma-separated (``ro``, ``rw``, ``z``, propagation).
     """
+    import re
+
     parts = spec.split(":")
     if len(parts) == 1:
         if not spec.startswith("/"):
@@ -292,4 +300,4 @@ def parse_filters(items: Iterable[str]) -> str | None:
         if not key or not sep:
             raise UsageError(f"invalid filter {item!r}: use key=value")
         filters.setdefault(key.strip().lower(), {})[value] = True
-    return json.dumps(filters) if filters else None
+    return dumps(filters) if filters else None

@@ -6,25 +6,26 @@ that module, after parsing, so ``pouch --help`` never loads the HTTP client.
 
 from __future__ import annotations
 
-import argparse
 import os
-from collections.abc import Mapping, Sequence
-
-from pouch.cli._errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    import argparse
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pouch.cli._argparse import Parser
 
     Sub = Any  # argparse's _SubParsersAction is private; typed loosely here
 
 __all__ = [
-    "Parser",
+    "REMAINDER",
     "add_renamed",
     "build_parser",
     "builtin",
     "command",
     "command_words",
+    "define",
     "flag_list",
     "format_flag",
     "group",
@@ -46,37 +47,10 @@ Examples:
 Run 'pouch COMMAND --help' for more about a command."""
 
 
-class Parser(argparse.ArgumentParser):
-    """Reports usage errors as ``UsageError`` (exit status 125, as docker) instead of exiting 2."""
-
-    def error(self, message: str) -> NoReturn:
-        if message.startswith("argument COMMAND: invalid choice: "):
-            word = message.split(": ", 2)[2].split(" (choose")[0]
-            message = f"{word} is not a {self.prog} command"
-        raise UsageError(f"{message}\nSee '{self.prog} --help'.")
+REMAINDER = "..."  # argparse.REMAINDER: the rest of the command line, options and all
 
 
-class Formatter(argparse.RawDescriptionHelpFormatter):
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=32, width=min(100, _columns()))
-
-    def add_argument(self, action: argparse.Action) -> None:
-        super().add_argument(action)
-        # argparse measures subcommands ("rm (remove)") with less indentation than it
-        # prints them with, so the longest one would push its summary to the next line.
-        for subaction in self._iter_indented_subactions(action):
-            width = len(self._format_action_invocation(subaction)) + self._current_indent
-            self._action_max_length = max(self._action_max_length, width)
-
-
-def _columns() -> int:
-    try:
-        return os.get_terminal_size().columns
-    except OSError:
-        return 100
-
-
-class _Skipped(Parser):
+class _Skipped:
     """Stands in for a command that this run does not need: every call does nothing.
 
     ``pouch ps`` needs the parser of ``ps`` only; building the other forty
@@ -96,7 +70,7 @@ class _Skipped(Parser):
         return None
 
 
-_SKIPPED = _Skipped()
+_SKIPPED: Parser = _Skipped()  # type: ignore[assignment]
 
 
 class _SkippedGroup:
@@ -157,7 +131,6 @@ def command(
         help=summary,
         description=f"{summary}\n\n{description}".rstrip() if description else summary,
         epilog=epilog,
-        formatter_class=Formatter,
         **kwargs,
     )
     parser.set_defaults(handler=handler, command_prog=parser.prog)
@@ -171,9 +144,7 @@ def group(sub: Sub, name: str, summary: str, description: str = "") -> Sub:
     """
     if getattr(sub, "renames", None) is not None or not _wanted(sub, name):
         return _SkippedGroup()
-    parser = sub.add_parser(
-        name, help=summary, description=description or summary, formatter_class=Formatter
-    )
+    parser = sub.add_parser(name, help=summary, description=description or summary)
     parser.set_defaults(handler=None, group_parser=parser, command_prog=parser.prog)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     commands.only = getattr(sub, "then", None)  # read by command()
@@ -203,12 +174,10 @@ def add_renamed(commands: Sub, renames: Mapping[str, Sequence[str]]) -> None:
     those commands add them, and nothing else; when this run names one
     subcommand, only its table is loaded.
     """
-    from importlib import import_module
-
     view = _Renamed(commands, renames)
     for module, names in _ARGUMENT_MODULES.items():
         if any(view.only is None or view.only in renames[n] for n in names & renames.keys()):
-            import_module(f"pouch.cli.{module}").define(view)
+            _table(module).define(view)
 
 
 def flag_list(parser: argparse.ArgumentParser, *names: str, help: str, metavar: str) -> None:
@@ -271,6 +240,12 @@ _ARGUMENT_MODULES: dict[str, frozenset[str]] = {
     ),
 }
 
+
+def _table(module: str) -> Any:
+    """The ``_args_*`` module named ``module``: it defines commands with ``define(sub)``."""
+    return __import__(f"pouch.cli.{module}", fromlist=["define"])
+
+
 _VALUED = frozenset({"-H", "--host", "--tlscacert", "--tlscert", "--tlskey", "--config"})
 
 
@@ -304,12 +279,25 @@ def build_parser(
     ``then``: of the group ``only``, the one subcommand to build. Without
     ``subcommands`` the groups have none: enough for ``pouch --help``.
     """
-    parser = Parser(
-        prog="pouch",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=Formatter,
-    )
+    from pouch.cli._argparse import Parser
+
+    parser = Parser(prog="pouch", description=DESCRIPTION, epilog=EPILOG)
+    define(parser, only, then, subcommands=subcommands)
+    return parser
+
+
+def define(
+    parser: argparse.ArgumentParser,
+    only: str | None = None,
+    then: str | None = None,
+    *,
+    subcommands: bool = True,
+) -> None:
+    """Add the global options and the commands to ``parser`` (as ``build_parser``).
+
+    ``parser`` is an ``ArgumentParser`` or what ``pouch.cli._fastparse`` records
+    the same calls with.
+    """
     g = parser.add_argument_group("daemon connection")
     g.add_argument(
         "-H",
@@ -342,8 +330,6 @@ def build_parser(
     sub.only = only  # read by command() and group()
     sub.then = then if subcommands else _SkippedGroup.only
 
-    from importlib import import_module
-
     for module in _ARGUMENT_MODULES:
         commands = _ARGUMENT_MODULES[module]
         if (
@@ -351,5 +337,4 @@ def build_parser(
             or only in commands
             or not any(only in c for c in _ARGUMENT_MODULES.values())
         ):
-            import_module(f"pouch.cli.{module}").define(sub)
-    return parser
+            _table(module).define(sub)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -15,6 +14,7 @@ from pouch.cli._parse_time import parse_timestamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 __all__ = ["ALL_IMAGES", "container_prune", "image_lines", "image_prune", "write_deleted"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import sys
 
@@ -22,6 +21,7 @@ from pouch.cli.main import config_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import TextIO
 
 __all__ = ["login", "logout", "pull", "pull_image", "push"]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from pouch.cli._errors import APIError, ConnectionLost
+from pouch.cli._jsonc import loads
 from pouch.cli._streams import json_messages
 
 TYPE_CHECKING = False
@@ -19,7 +18,7 @@ __all__ = ["Pending", "Response", "error_message"]
 
 def error_message(status: int, body: bytes) -> str:
     try:
-        message = json.loads(body).get("message")
+        message = loads(body).get("message")
     except (ValueError, AttributeError):
         message = None
     if isinstance(message, str) and message:
@@ -49,7 +48,7 @@ class Response:
 
     def json(self) -> Any:
         data = self.read()
-        return json.loads(data) if data.strip() else None
+        return loads(data) if data.strip() else None
 
     def chunks(self, size: int = 65536) -> Iterator[bytes]:
         """The body as it arrives (for streams that never end on their own)."""

@@ -10,25 +10,32 @@ could not be started.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
-import signal
 import sys
-from collections.abc import Iterator
-from types import FrameType
 
+from pouch.cli import _signals
 from pouch.cli._common import for_each
 from pouch.cli._create import build_create, create_container
 from pouch.cli._errors import APIError, CLIError, UsageError
 from pouch.cli._http import Client, Response
 from pouch.cli._parse import parse_detach_keys
 from pouch.cli._session import DEFAULT_DETACH_KEYS, pump
-from pouch.cli._terminal import RawTerminal, WindowWatcher
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from types import FrameType
+    from typing import Any
 
 __all__ = ["attached_session", "create", "run", "start", "start_container"]
 
-_PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1)
+_PROXIED = (
+    _signals.SIGINT,
+    _signals.SIGTERM,
+    _signals.SIGHUP,
+    _signals.SIGQUIT,
+    _signals.SIGUSR1,
+)
 
 
 def start_container(client: Client, container: str) -> None:
@@ -49,30 +56,31 @@ def start_container(client: Client, container: str) -> None:
 
 
 def _remove_quietly(client: Client, container: str) -> None:
-    with contextlib.suppress(CLIError):
+    try:  # noqa: SIM105 - contextlib costs the start-up
         client.request(
             "DELETE", f"/containers/{container}", query={"v": True, "force": True}
         ).read()
+    except CLIError:
+        pass
 
 
-@contextlib.contextmanager
-def _signal_proxy(client: Client, container: str, enabled: bool) -> Iterator[None]:
-    """Pass Ctrl-C and friends on to the container (docker's --sig-proxy), when not raw."""
-    if not enabled:
-        yield
-        return
+def _proxy_signals(client: Client, container: str) -> dict[int, Any]:
+    """Pass Ctrl-C and friends on to the container (docker's --sig-proxy); the
+    handlers to put back."""
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        with contextlib.suppress(CLIError):
-            name = signal.Signals(signum).name
+        name = _signals.NAMES[signum]
+        try:  # noqa: SIM105 - contextlib costs the start-up
             client.request("POST", f"/containers/{container}/kill", query={"signal": name}).read()
+        except CLIError:
+            pass
 
-    previous = {signum: signal.signal(signum, forward) for signum in _PROXIED}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    return {signum: _signals.signal(signum, forward) for signum in _PROXIED}
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for signum, handler in handlers.items():
+        _signals.signal(signum, handler)
 
 
 def _exit_status(waiter: Response) -> int:
@@ -133,19 +141,34 @@ def attached_session(
     try:
         if start:
             start_container(client, container)
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(RawTerminal(0, enabled=raw))
-            stack.enter_context(_signal_proxy(client, container, enabled=not raw))
-            if tty and os.isatty(size_fd):
+        if tty:  # the terminal's parts are loaded only for a terminal session
+            from contextlib import ExitStack
 
-                def resize(rows: int, columns: int) -> None:
-                    query = {"h": rows, "w": columns}
-                    client.request("POST", f"/containers/{container}/resize", query=query).read()
+            from pouch.cli._terminal import RawTerminal, WindowWatcher
 
-                stack.enter_context(WindowWatcher(size_fd, resize))
-            detached = pump(
-                conn, stdin_fd=0 if stdin else None, tty=tty, detach_keys=detach_keys or None
-            )
+            with ExitStack() as stack:
+                stack.enter_context(RawTerminal(0, enabled=raw))
+                if not raw:
+                    stack.callback(_restore, _proxy_signals(client, container))
+                if os.isatty(size_fd):
+
+                    def resize(rows: int, columns: int) -> None:
+                        query = {"h": rows, "w": columns}
+                        path = f"/containers/{container}/resize"
+                        client.request("POST", path, query=query).read()
+
+                    stack.enter_context(WindowWatcher(size_fd, resize))
+                detached = pump(
+                    conn, stdin_fd=0 if stdin else None, tty=tty, detach_keys=detach_keys or None
+                )
+        else:
+            previous = _proxy_signals(client, container)
+            try:
+                detached = pump(
+                    conn, stdin_fd=0 if stdin else None, tty=False, detach_keys=detach_keys or None
+                )
+            finally:
+                _restore(previous)
     except BaseException:
         waiter.close()
         if remove:

@@ -10,9 +10,8 @@ as end-of-file to the container (``echo hi | pouch run -i busybox cat``).
 from __future__ import annotations
 
 import _socket
-import contextlib
 import os
-import selectors
+import select
 import sys
 
 from pouch.cli._hijack import Hijacked
@@ -60,8 +59,10 @@ def _write_all(fd: int, data: bytes) -> None:
 def _half_close(sock: _socket.socket) -> None:
     if hasattr(sock, "pending"):
         return  # TLS: a half-close would tear the session down; the daemon sees EOF at exit
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 - contextlib costs the start-up
         sock.shutdown(_socket.SHUT_WR)
+    except OSError:
+        pass
 
 
 def pump(
@@ -90,45 +91,46 @@ def pump(
     sock = conn.sock
     if conn.leftover:
         deliver(conn.leftover)
-    selector = selectors.PollSelector()
-    selector.register(sock, selectors.EVENT_READ, "sock")
+    # poll() rather than selectors: the same calls, without that module's imports.
+    poller = select.poll()
+    sock_fd = sock.fileno()
+    poller.register(sock_fd, select.POLLIN)
     if stdin_fd is not None:
-        selector.register(stdin_fd, selectors.EVENT_READ, "stdin")
-    try:
-        while True:
-            for key, _ in selector.select():
-                if key.data == "sock":
-                    try:
-                        data = sock.recv(65536)
-                    except (ConnectionResetError, TimeoutError):
-                        data = b""
-                    if not data:
-                        return False
-                    deliver(data)
-                    # TLS keeps decrypted bytes that poll() cannot see: drain them now.
-                    pending = getattr(sock, "pending", None)
-                    while pending is not None and pending() > 0:
-                        deliver(sock.recv(65536))
-                    continue
-                assert stdin_fd is not None
-                data = os.read(stdin_fd, 4096)
+        poller.register(stdin_fd, select.POLLIN)
+    while True:
+        for fd, _ in poller.poll():
+            if fd == sock_fd:
+                try:
+                    data = sock.recv(65536)
+                except (ConnectionResetError, TimeoutError):
+                    data = b""
                 if not data:
-                    selector.unregister(stdin_fd)
-                    _half_close(sock)
-                    continue
-                detached = False
-                if detector is not None:
-                    data, detached = detector.feed(data)
-                if data:
-                    try:
-                        sock.sendall(data)
-                    except (BrokenPipeError, ConnectionResetError):
-                        selector.unregister(stdin_fd)
-                if detached:
-                    # pouchd watches for the same keys: it ends the attach and,
-                    # unlike a closed connection, leaves the container's stdin open.
-                    with contextlib.suppress(OSError):
-                        sock.sendall(detector.keys if detector is not None else b"")
-                    return True
-    finally:
-        selector.close()
+                    return False
+                deliver(data)
+                # TLS keeps decrypted bytes that poll() cannot see: drain them now.
+                pending = getattr(sock, "pending", None)
+                while pending is not None and pending() > 0:
+                    deliver(sock.recv(65536))
+                continue
+            assert stdin_fd is not None
+            data = os.read(stdin_fd, 4096)
+            if not data:
+                poller.unregister(stdin_fd)
+                _half_close(sock)
+                continue
+            detached = False
+            if detector is not None:
+                data, detached = detector.feed(data)
+            if data:
+                try:
+                    sock.sendall(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    poller.unregister(stdin_fd)
+            if detached:
+                # pouchd watches for the same keys: it ends the attach and,
+                # unlike a closed connection, leaves the container's stdin open.
+                try:  # noqa: SIM105 - contextlib costs the start-up
+                    sock.sendall(detector.keys if detector is not None else b"")
+                except OSError:
+                    pass
+                return True

@@ -6,7 +6,6 @@ the stream otherwise); the main thread redraws the table once a second.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
@@ -17,6 +16,7 @@ from pouch.cli._http import Client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 __all__ = ["stats", "stats_row"]

@@ -4,12 +4,9 @@ stdout/stderr stream (8-byte frame headers) and HTTP chunked bodies read by hand
 
 from __future__ import annotations
 
-import json
-import struct
-from collections.abc import Callable, Iterable, Iterator
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
 __all__ = ["Demuxer", "dechunk", "json_messages"]
@@ -19,6 +16,8 @@ STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
 
 def json_messages(chunks: Iterable[bytes]) -> Iterator[Any]:
     """Decode JSON values that follow each other, whether or not newlines separate them."""
+    import json
+
     decoder = json.JSONDecoder()
     buf = ""
     pending = b""
@@ -60,7 +59,7 @@ class Demuxer:
         self._buf += data
         while len(self._buf) >= 8:
             stream = self._buf[0]
-            (size,) = struct.unpack(">I", self._buf[4:8])
+            size = int.from_bytes(self._buf[4:8], "big")
             if len(self._buf) < 8 + size:
                 return
             payload = self._buf[8 : 8 + size]

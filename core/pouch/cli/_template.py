@@ -14,32 +14,31 @@ callables the CLI itself puts in a row (``{{.Label "key"}}`` in ``ps``).
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable
-
 from pouch.cli._errors import UsageError
+from pouch.cli._jsonc import loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     Node = tuple[str, Any]  # ("text", str) | ("pipeline", list of commands)
 
 __all__ = ["HeaderRow", "Template", "go_format"]
 
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
-_TOKEN = re.compile(
-    r"""\s*(?:
+# Patterns are strings, compiled (and cached by ``re``) by the first template that
+# is more than text and fields: ``{{.ID}}\t{{.Names}}`` is compiled without ``re``.
+_ACTION = r"\{\{(-\s)?(.*?)(\s-)?\}\}"
+_TOKEN = r"""\s*(?:
       (?P<string>"(?:[^"\\]|\\.)*"|`[^`]*`)
     | (?P<field>(?:\.[A-Za-z_][A-Za-z0-9_]*)+|\.)
     | (?P<number>-?\d+(?:\.\d+)?)
     | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
     | (?P<pipe>\|)
     | (?P<other>\S+)
-    )""",
-    re.VERBOSE,
-)
+    )"""
+_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NEXT = _FIRST | frozenset("0123456789")
 _UNSUPPORTED = {"range", "if", "with", "else", "end", "define", "template", "block", "not", "and"}
 _HELP = (
     "pouch --format supports fields ({{.Name}}, {{.State.Status}}), literals, pipes and the "
@@ -54,7 +53,15 @@ class HeaderRow(dict[str, str]):
         super().__init__(headers)
 
     def header(self, name: str) -> str:
-        return self.get(name) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).upper()
+        return self.get(name) or _words(name).upper()
+
+
+def _words(name: str) -> str:
+    """``RunningFor`` → ``Running For``: a space where a lower-case letter meets a capital."""
+    return "".join(
+        f" {c}" if i and "a" <= name[i - 1] <= "z" and "A" <= c <= "Z" else c
+        for i, c in enumerate(name)
+    )
 
 
 def go_format(value: Any) -> str:
@@ -99,6 +106,8 @@ def _pad(value: Any, left: Any, right: Any) -> str:
 def _json(value: Any) -> str:
     if isinstance(value, dict):  # a ps row holds callables ({{.Label "k"}}): not data
         value = {k: v for k, v in value.items() if not callable(v)}
+    import json
+
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -129,9 +138,14 @@ class Template:
 
     @staticmethod
     def _compile(text: str) -> list[Node]:
+        simple = _fields_only(text)
+        if simple is not None:
+            return simple
+        import re
+
         nodes: list[Node] = []
         pos = 0
-        for match in _ACTION.finditer(text):
+        for match in re.finditer(_ACTION, text, re.DOTALL):
             literal = text[pos : match.start()]
             if match.group(1):
                 literal = literal.rstrip()
@@ -163,15 +177,46 @@ class Template:
         return "".join(out)
 
 
+def _is_field(source: str) -> bool:
+    """Whether ``source`` is one field token (``.``, ``.Name``, ``.State.Status``)."""
+    if source == ".":
+        return True
+    names = source.split(".")
+    return (
+        len(names) > 1
+        and not names[0]
+        and all(name and name[0] in _FIRST and _NEXT.issuperset(name) for name in names[1:])
+    )
+
+
+def _fields_only(text: str) -> list[Node] | None:
+    """``Template._compile`` of a template whose actions are all plain fields, without
+    ``re``; None for any other template."""
+    nodes: list[Node] = []
+    literal, *actions = text.split("{{")
+    for action in actions:
+        source, closed, after = action.partition("}}")
+        if not closed or not _is_field(source):
+            return None
+        fields = [name for name in source.split(".") if name]
+        nodes.append(("text", literal))
+        nodes.append(("pipeline", [[("field", fields)]]))
+        literal = after
+    nodes.append(("text", literal))
+    return nodes
+
+
 def _parse_pipeline(source: str) -> list[list[tuple[str, Any]]]:
+    import re
+
     commands: list[list[tuple[str, Any]]] = [[]]
-    for match in _TOKEN.finditer(source.strip()):
+    for match in re.finditer(_TOKEN, source.strip(), re.VERBOSE):
         kind = match.lastgroup
         text = match.group(kind or "other")
         if kind == "pipe":
             commands.append([])
         elif kind == "string":
-            commands[-1].append(("value", text[1:-1] if text[0] == "`" else json.loads(text)))
+            commands[-1].append(("value", text[1:-1] if text[0] == "`" else loads(text)))
         elif kind == "number":
             commands[-1].append(("value", float(text) if "." in text else int(text)))
         elif kind == "field":

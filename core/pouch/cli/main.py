@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from pouch.cli._http import Client
 
-__all__ = ["CLIError", "config_dir", "main", "make_client"]
+__all__ = ["CLIError", "config_dir", "main", "make_client", "program"]
 
 VERSION = "0.1.0"
 
@@ -74,24 +74,45 @@ def _run(argv: Sequence[str]) -> int:
     if list(argv) in (["--version"], ["-v"]):
         sys.stdout.write(f"pouch version {VERSION}\n")
         return 0
-    from pouch.cli._parser import build_parser, builtin, command_words
+    from pouch.cli._parser import builtin, command_words
 
     word, then = command_words(argv)
     if word is not None and not builtin(word):
         _run_external(word, argv)  # returns only when there is no pouch-WORD
-    parser = build_parser(only=word, then=then, subcommands=word is not None)
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        prog = getattr(args, "command_prog", "pouch")
-        raise UsageError(f"unknown flag or argument: {' '.join(extra)}\nSee '{prog} --help'.")
+    args = _parse(argv, word, then)
     if args.version:
         sys.stdout.write(f"pouch version {VERSION}\n")
         return 0
     handler_name = getattr(args, "handler", None)
     if handler_name is None:
-        (getattr(args, "group_parser", None) or parser).print_help()
+        (getattr(args, "group_parser", None) or _parser(word, then)).print_help()
         return 0
     return _handler(handler_name)(args, make_client(args))
+
+
+def _parse(argv: Sequence[str], word: str | None, then: str | None) -> argparse.Namespace:
+    """The command line parsed: by ``pouch.cli._fastparse`` when it can, else by argparse
+    (for help, usage errors and whatever the fast parser leaves to it)."""
+    if word is not None:
+        from pouch.cli._fastparse import Spec, parse
+        from pouch.cli._parser import define
+
+        spec = Spec("pouch")
+        define(spec, only=word, then=then)  # type: ignore[arg-type]
+        fast = parse(spec, argv)
+        if fast is not None:
+            return fast  # type: ignore[return-value]
+    args, extra = _parser(word, then).parse_known_args(argv)
+    if extra:
+        prog = getattr(args, "command_prog", "pouch")
+        raise UsageError(f"unknown flag or argument: {' '.join(extra)}\nSee '{prog} --help'.")
+    return args
+
+
+def _parser(word: str | None, then: str | None) -> argparse.ArgumentParser:
+    from pouch.cli._parser import build_parser
+
+    return build_parser(only=word, then=then, subcommands=word is not None)
 
 
 def _run_external(word: str, argv: Sequence[str]) -> None:
@@ -136,5 +157,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def program() -> None:
+    """The ``pouch`` program: ``main``, then exit without the interpreter's teardown.
+
+    Everything is written and closed by then; unwinding the modules, the
+    objects and the sockets a command made only costs its user time.
+    """
+    status = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        status = status or 141
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    program()

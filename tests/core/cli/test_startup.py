@@ -107,6 +107,33 @@ def test_ps_loads_no_http_client_email_or_typing(loaded: dict[str, set[str]]) ->
     assert not {"http.client", "email.parser"} & loaded["ps"]
 
 
+BARE = """
+import sys
+sys.argv = ["pouch", *{argv!r}]
+from pouch.cli.main import main
+main()
+sys.stderr.write("\\nMODULES=" + ",".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("command", ["ps", "container-ls", "run"])
+def test_everyday_commands_load_no_argparse_re_enum_or_json(command: str) -> None:
+    """argparse, ``re`` and ``enum`` (which ``re``, ``json``, ``socket`` and
+    ``signal`` bring) are most of a short command's imports: these parse with
+    ``pouch.cli._fastparse`` and speak through ``_socket`` and ``_json``."""
+    done = subprocess.run(
+        [sys.executable, "-c", BARE.format(argv=COMMANDS[command])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    loaded = set(done.stderr.rpartition("MODULES=")[2].split(","))
+    assert "pouch.cli.main" in loaded, done.stderr
+    heavy = {"argparse", "re", "enum", "json", "socket", "signal", "selectors", "contextlib"}
+    assert not heavy & loaded
+
+
 def test_a_command_loads_only_its_own_module(loaded: dict[str, set[str]]) -> None:
     cli = {m for m in loaded["ps"] if m.startswith("pouch.cli.")}
     assert "pouch.cli._containers" in cli

@@ -22,6 +22,7 @@ from pouch import oci
 from pouch.drivers import Capability, Runtime
 from pouch.engine._names import validate_name
 from pouch.engine._records import ACTIVE, Records, call_hook
+from pouch.engine._releases import Releases
 from pouch.engine._runs import Runs
 from pouch.engine._volumes import Volumes
 from pouch.errors import Conflict, InvalidArgument, NoSuchContainer, NoSuchObject, NotSupported
@@ -53,12 +54,14 @@ class Containers:
         runs: Runs,
         volumes: Volumes,
         images: ImageStore,
+        releases: Releases | None = None,
     ) -> None:
         self.kernel = kernel
         self.records = records
         self.runs = runs
         self.volumes = volumes
         self.images = images
+        self.releases = releases or Releases(None)
 
     async def start(self, ref: str) -> Container:
         container = self.records.lookup(ref)
@@ -197,15 +200,20 @@ class Containers:
     async def remove(
         self, ref: str, *, force: bool = False, volumes: bool = False, settle: bool = True
     ) -> None:
-        """Remove a container; with ``settle`` also wait until its network is released."""
+        """Remove a container. With ``settle`` (the API's removal) everything it held
+        is released when this returns; without (``--rm``), the record, the name and
+        the volumes are, and the runtime state, network and snapshot follow in the
+        background."""
         container = self.records.lookup(ref)
         with operation("container.remove", container_id=container.id, runtime=container.runtime):
-            await self._remove_locked(container, force=force, volumes=volumes)
+            await self._remove_locked(container, force=force, volumes=volumes, settle=settle)
         self.records.forget_lock(container.id)
         if settle:
-            await self.runs.sandboxes.settled(container.sandbox_id or container.id)
+            await self.releases.settled(container.sandbox_id or container.id)
 
-    async def _remove_locked(self, container: Container, *, force: bool, volumes: bool) -> None:
+    async def _remove_locked(
+        self, container: Container, *, force: bool, volumes: bool, settle: bool
+    ) -> None:
         async with self.records.lock(container.id):
             container = self.records.lookup(container.id)
             status = container.state.status
@@ -219,7 +227,7 @@ class Containers:
             if status in (State.RUNNING, State.PAUSED):
                 container.state.stopped_by_user = True
                 await self.runs.stop(container, int(signals.SIGKILL), 0)
-            await self._destroy(container, volumes=volumes)
+            await self._destroy(container, volumes=volumes, later=not settle)
 
     async def prune(
         self,
@@ -260,18 +268,47 @@ class Containers:
         except Exception:
             log.exception("container %s: automatic removal failed", container_id[:12])
 
-    async def _destroy(self, container: Container, *, volumes: bool) -> None:
+    async def _destroy(self, container: Container, *, volumes: bool, later: bool = False) -> None:
         known = container.runtime in self.kernel.runtimes
         runtime = self.runs.runtime(container) if known else None
+        if later and runtime is not None and self._releasable_later(runtime):
+            with anyio.CancelScope(shield=True):
+                await self.volumes.release_all(container, remove_anonymous=volumes)
+                self.records.delete(container.id)
+                self.runs.restarts.forget(container.id)
+            self.records.publish(container, "destroy")
+
+            async def release() -> None:
+                await self._release(container, runtime)
+
+            key = container.sandbox_id or container.id
+            self.releases.start(key, release, name=f"remove {container.short_id}")
+            return
         with anyio.CancelScope(shield=True):
             await self.runs.cleanup(container, runtime)
             await self.volumes.release_all(container, remove_anonymous=volumes)
-            await anyio.to_thread.run_sync(self.images.release, container.id)
-            await anyio.to_thread.run_sync(shutil.rmtree, container.home, True)
+            await self._release_files(container)
             self.records.delete(container.id)
             self.runs.restarts.forget(container.id)
         self.records.publish(container, "destroy")
         call_hook(self.kernel, "pouch_container_removed", container=container)
+
+    @staticmethod
+    def _releasable_later(runtime: Runtime) -> bool:
+        """A runtime whose sandboxes are the engine's: nothing of the container is
+        left in use on the host once its process is gone (a VM is, until deleted)."""
+        return Capability.SANDBOXES not in runtime.describe().capabilities
+
+    async def _release(self, container: Container, runtime: Runtime) -> None:
+        """What a removal leaves to the background: the runtime state, the network,
+        the snapshot and the container's directory."""
+        await self.runs.cleanup(container, runtime)
+        await self._release_files(container)
+        call_hook(self.kernel, "pouch_container_removed", container=container)
+
+    async def _release_files(self, container: Container) -> None:
+        await anyio.to_thread.run_sync(self.images.release, container.id)
+        await anyio.to_thread.run_sync(shutil.rmtree, container.home, True)
 
     # -- waiting -----------------------------------------------------------------
 

@@ -131,6 +131,11 @@ class Engine:
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         await self._p.containers.remove(ref, force=force, volumes=volumes)
 
+    async def settled(self) -> None:
+        """Wait until what runs after exits and ``--rm`` removals has ended: network
+        teardowns, runtime state and snapshots of removed containers."""
+        await self._p.releases.settled()
+
     async def prune(self, **filters: Any) -> builtins.list[str]:
         """Remove stopped containers: ``until``, ``labels``, ``not_labels`` as docker's."""
         return await self._p.containers.prune(**filters)

@@ -27,6 +27,7 @@ from pouch.engine._networks import Networks
 from pouch.engine._reconcile import Reconciler
 from pouch.engine._records import Records
 from pouch.engine._registry_lookup import RegistryLookup
+from pouch.engine._releases import Releases
 from pouch.engine._repair import Repairs
 from pouch.engine._runs import Runs
 from pouch.engine._sandboxes import Sandboxes
@@ -45,6 +46,7 @@ class Parts:
     records: Records
     networks: Networks
     sandboxes: Sandboxes
+    releases: Releases
     volumes: Volumes
     runs: Runs
     creator: Creator
@@ -71,7 +73,8 @@ def build(
 ) -> Parts:
     records = Records(ContainerTable(db), events)
     networks = Networks(config, kernel, NetworkTable(db), records, events)
-    sandboxes = Sandboxes(records, networks, events, config.run_root, task_group)
+    releases = Releases(task_group)
+    sandboxes = Sandboxes(records, networks, events, config.run_root, releases)
     volumes = Volumes(config, kernel, records, VolumeStageTable(db), events)
 
     # --rm acts after an exit the runs see; removal itself is the containers' part.
@@ -81,7 +84,7 @@ def build(
     io = ContainerIO(kernel, records)
     health = Healthchecks(records, io, task_group)
     runs = Runs(config, kernel, records, sandboxes, store, task_group, auto_remove, health)
-    containers = Containers(kernel, records, runs, volumes, store)
+    containers = Containers(kernel, records, runs, volumes, store, releases)
     creator = Creator(config, kernel, records, networks, volumes, store, default_runtime)
 
     def peers(registry: str, repository: str) -> list[Source]:
@@ -95,6 +98,7 @@ def build(
         records=records,
         networks=networks,
         sandboxes=sandboxes,
+        releases=releases,
         volumes=volumes,
         runs=runs,
         creator=creator,

@@ -246,16 +246,19 @@ class Runs:
         )
         # Kept before the cleanup deletes the runtime's copy of the exit: a crash
         # during the cleanup then leaves an exited record, which reconciliation
-        # cleans up again. The network is released after the exit is told.
+        # cleans up again. The network is released after the exit is told; a
+        # container removed on exit (--rm) is cleaned up by its removal.
         self.records.put(container)
-        with anyio.CancelScope(shield=True):
-            await self.cleanup(container, self.runtime(container), network_later=True)
-        self.records.put(container)
+        restart = self.restarts.should_restart(container)
+        if restart or not container.config.auto_remove:
+            with anyio.CancelScope(shield=True):
+                await self.cleanup(container, self.runtime(container), network_later=True)
+            self.records.put(container)
         self.records.publish(container, "die", exitCode=str(status.exit_code))
         call_hook(
             self.kernel, "pouch_container_exited", container=container, exit_code=status.exit_code
         )
-        if self.restarts.should_restart(container):
+        if restart:
             self.restarts.schedule(container)
         elif container.config.auto_remove:
             self.task_group.start_soon(

@@ -8,23 +8,15 @@ lives from its start to its exit. Everything is released in reverse,
 idempotently, so a failure part-way or a restart after a crash leaves nothing.
 The attachments are recorded on the container as they are made.
 
-After an exit the network is released in the background (``network_later``):
-CNI DEL takes about a tenth of a second, which waiting clients need not pay.
-The record says at once that nothing is held any more; a crash before the
-release ends leaves cache entries and a pinned namespace no record names,
-which the drivers' GC and the start-up repair release. Whoever needs the
-release done waits for it (``settled``): a new start of the same sandbox, a
-start that publishes ports or asks for fixed addresses, an explicit stop or
-removal, ``network rm``.
+After an exit the network is released in the background (``network_later``,
+``pouch.engine._releases``): the record says at once that nothing is held
+any more, and a start waits for what it needs of the release (``settled``).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-
-import anyio
-import anyio.abc
 
 from pouch import oci
 from pouch.drivers import (
@@ -39,6 +31,7 @@ from pouch.drivers import (
 from pouch.engine._etc_files import etc_mounts
 from pouch.engine._networks import Networks
 from pouch.engine._records import Records
+from pouch.engine._releases import Releases
 from pouch.errors import Conflict, NoSuchObject
 from pouch.events import EventBus
 from pouch.models import Container, State
@@ -87,14 +80,13 @@ class Sandboxes:
         networks: Networks,
         events: EventBus,
         run_root: Path,
-        task_group: anyio.abc.TaskGroup | None = None,
+        releases: Releases | None = None,
     ):
         self.records = records
         self.networks = networks
         self.events = events
         self.run_root = run_root
-        self._task_group = task_group
-        self._releasing: dict[str, anyio.Event] = {}
+        self.releases = releases or Releases(None)
 
     def _network_owner(self, container: Container) -> Container:
         """The container whose network ``container`` uses: itself, or the one it shares."""
@@ -202,17 +194,12 @@ class Sandboxes:
         container.netns_path = ""
         if not attachments and not netns:
             return
-        if network_later and self._task_group is not None:
-            done = anyio.Event()
-            self._releasing[sandbox.id] = done
-            self._task_group.start_soon(
-                self._release_later,
-                sandbox,
-                attachments,
-                netns,
-                done,
-                name=f"release network {sandbox.id[:12]}",
-            )
+        if network_later and self.releases.background:
+
+            async def release() -> None:
+                await self._release(sandbox, attachments, netns)
+
+            self.releases.start(sandbox.id, release, name=f"release network {sandbox.id[:12]}")
             return
         await self._release(sandbox, attachments, netns)
 
@@ -229,31 +216,9 @@ class Sandboxes:
         if netns:
             await remove_netns(Path(netns))
 
-    async def _release_later(
-        self,
-        sandbox: Sandbox,
-        attachments: list[NetworkAttachment],
-        netns: str,
-        done: anyio.Event,
-    ) -> None:
-        try:
-            with anyio.CancelScope(shield=True):
-                await self._release(sandbox, attachments, netns)
-        except Exception:
-            log.exception("sandbox %s: releasing its network failed", sandbox.id[:12])
-        finally:
-            if self._releasing.get(sandbox.id) is done:
-                del self._releasing[sandbox.id]
-            done.set()
-
     async def settled(self, sandbox_id: str | None = None) -> None:
         """Wait until the network of ``sandbox_id`` (of every sandbox) is released."""
-        while True:
-            pending = [e for key, e in self._releasing.items() if sandbox_id in (None, key)]
-            if not pending:
-                return
-            for event in pending:
-                await event.wait()
+        await self.releases.settled(sandbox_id)
 
     async def _settled_before(self, container: Container) -> None:
         """Before a start: its own sandbox's release; every release in flight when

@@ -152,6 +152,11 @@ async def remove_all_containers(engine: Engine, *, timeout: float = 60) -> list[
                 continue
             except Exception as exc:
                 problems.append(f"removing container {container.short_id}: {exc!r}")
+        try:
+            with anyio.fail_after(timeout):
+                await engine.settled()  # what --rm removals left to the background
+        except Exception as exc:
+            problems.append(f"waiting for the releases in flight: {exc!r}")
         for runtime in list(engine.kernel.runtimes):
             try:
                 with anyio.fail_after(timeout):

@@ -203,8 +203,10 @@ class BridgeDriver:
     async def _delete(self, entry: CacheEntry, netns_path: str) -> None:
         netns = netns_path if is_netns(netns_path) else ""
         await _chain.delete(self.runner, entry, netns)
-        if not netns and entry.config["plugins"][0].get("ipMasq"):
-            # The bridge plugin finds the address to unmasquerade in the namespace.
+        if entry.config["plugins"][0].get("ipMasq"):
+            # The bridge plugin finds the address to unmasquerade on the interface
+            # in the namespace: when the namespace is gone, or a DEL cut short
+            # removed the interface already, its rules are left to sweep.
             await sweep_masquerade(entry.networkName, entry.containerId)
         self.cache.remove(entry)
         if entry.resolveNames:

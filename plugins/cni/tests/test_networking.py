@@ -201,6 +201,43 @@ async def test_a_hundred_runs_leave_nothing_behind(
     # the bridge itself goes with the network.
 
 
+async def test_an_auto_removed_runs_port_and_address_are_free_when_it_is_gone(
+    engine: Engine, busybox: str, networks: NetworkFactory
+) -> None:
+    """The network of an exited container is released in the background; a
+    start that asks for the same host port and fixed address right after
+    ``run --rm`` returned waits for that release instead of failing."""
+    net = await networks(subnet="10.231.22.0/24")
+    port = free_port()
+    for _ in range(3):
+        container = await engine.create(
+            cfg(
+                cmd=["true"],
+                networks=[net.name],
+                ports=[{"container_port": 80, "host_port": port}],
+                endpoints={net.name: {"ipv4_address": "10.231.22.50"}},
+                auto_remove=True,
+            )
+        )
+        await engine.start(container.id)
+        with anyio.fail_after(30):
+            assert await engine.wait(container.id, condition="removed") == 0
+
+
+async def test_rm_of_an_exited_container_returns_with_its_network_released(
+    engine: Engine,
+    busybox: str,
+    networks: NetworkFactory,
+    container_leftovers: Callable[[], dict[str, list[str]]],
+) -> None:
+    net = await networks(subnet="10.231.23.0/24")
+    container = await run(engine, cmd=["true"], networks=[net.name])
+    with anyio.fail_after(30):
+        assert await engine.wait(container.id) == 0
+    await engine.remove(container.id)
+    assert container_leftovers() == {}
+
+
 async def test_an_engine_restarted_while_containers_run_releases_their_networks(
     engine_factory: EngineFactory, busybox_rootfs: Path
 ) -> None:

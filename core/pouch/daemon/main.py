@@ -26,6 +26,7 @@ import anyio
 import msgspec
 
 from pouch import __version__
+from pouch._memory import limit_arenas, skip_httpx_cli
 from pouch.config import EngineConfig, load_config
 from pouch.daemon.listeners import (
     SOCKET_GROUP,
@@ -244,6 +245,8 @@ async def serve(
 
 def main(argv: Sequence[str] | None = None, *, extra_plugins: PluginFactory | None = None) -> int:
     """The ``pouchd`` program; ``extra_plugins`` is for test launchers only."""
+    limit_arenas()
+    skip_httpx_cli()
     args = parse_args(argv)
     try:
         settings, config = load_settings(args)

@@ -16,13 +16,13 @@ import anyio
 
 from pouch.errors import PouchError
 from pouch.images import ContentStore
-from pouch_p2p._server import PeerServer
 from pouch_p2p._settings import P2PSettings
 from pouch_p2p._tracker import tracker_client
 from pouch_p2p._upstream import Upstream
 
 if TYPE_CHECKING:
     from pouch.engine import Engine
+    from pouch_p2p._server import PeerServer
 
 __all__ = ["PeerService", "engine_started", "engine_stopping", "server_of"]
 
@@ -60,6 +60,8 @@ class PeerService:
 
     async def serve(self) -> None:
         assert self.settings.listen is not None
+        from pouch_p2p._server import PeerServer  # only a node that serves its peers needs it
+
         host, port = self.settings.listen
         try:
             self.server = PeerServer(

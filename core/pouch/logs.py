@@ -168,12 +168,15 @@ async def read_logs(
     tail: int | None = None,
     running: Callable[[], Awaitable[bool]] | None = None,
     poll_interval: float = 0.1,
+    pause: Callable[[float], Awaitable[None]] | None = None,
 ) -> AsyncIterator[LogRecord]:
     """Records from ``path`` (and its rotated files), filtered by time and ``tail``.
 
     With ``follow``, keeps reading new records, from one file to the next as
     the log rotates, until ``running()`` says the container has stopped and
-    the files hold nothing more.
+    the files hold nothing more. Between looks it waits ``poll_interval``
+    seconds, or ``pause(poll_interval)``, which may end sooner (when the
+    container's state changes).
     """
 
     def wanted(record: LogRecord) -> bool:
@@ -219,6 +222,6 @@ async def read_logs(
                     return
                 current.seek(-1, os.SEEK_CUR)
                 continue
-            await anyio.sleep(poll_interval)
+            await (pause or anyio.sleep)(poll_interval)
     finally:
         chain.close()

@@ -57,12 +57,19 @@ class Attached:
                 and (current.state.started_at == container.state.started_at)
             )
 
+        async def pause(seconds: float) -> None:
+            # An exit (or removal) ends the wait at once: the stream's end is
+            # what ``docker run`` waits for before it reads the exit code.
+            with anyio.move_on_after(seconds):
+                await self._ops.records.changed(container.id).wait()
+
         async for record in read_logs(
             Path(container.log_path),
             follow=True,
             since=since,
             running=running,
             poll_interval=0.02,
+            pause=pause,
         ):
             yield record.stream, record.message if record.partial else record.message + b"\n"
 

@@ -34,6 +34,7 @@ class Records:
         self.table = table
         self.events = events
         self._locks: dict[str, anyio.Lock] = {}
+        self._changes: dict[str, anyio.Event] = {}
 
     def lock(self, container_id: str) -> anyio.Lock:
         """The lock every change to ``container_id`` is made under."""
@@ -80,14 +81,25 @@ class Records:
             if (all or c.state.status in ACTIVE) and (not filters or container_matches(c, filters))
         ]
 
+    def changed(self, container_id: str) -> anyio.Event:
+        """An event set at the next change of ``container_id``'s record (put or delete)."""
+        return self._changes.setdefault(container_id, anyio.Event())
+
+    def _notify(self, container_id: str) -> None:
+        event = self._changes.pop(container_id, None)
+        if event is not None:
+            event.set()
+
     def put(self, container: Container) -> None:
         self.table.put(container)
+        self._notify(container.id)
 
     def add(self, container: Container) -> None:
         self.table.add(container)
 
     def delete(self, container_id: str) -> None:
         self.table.delete(container_id)
+        self._notify(container_id)
 
     def publish(self, container: Container, action: str, **extra: str) -> Event:
         """A container event with docker's attributes: name, image and the labels."""

@@ -116,6 +116,11 @@ class Capability(enum.StrEnum):
     #: the engine rotates the log while it runs and then calls ``reopen_log``
     #: (``LogReopener``).
     LOG_ROTATION = "log-rotation"
+    #: once the container's process has exited, nothing of it stays in use on
+    #: the host but the state ``delete`` removes (no VM, no process): the engine
+    #: may tell clients of a ``--rm`` removal first and ``delete`` after. Without
+    #: it (a VM lives until deleted) ``delete`` comes before.
+    DELETE_LATER = "delete-later"
 
     # -- network drivers --------------------------------------------------------
     #: the driver configures a pinned network namespace (``Sandbox.netns_path``).

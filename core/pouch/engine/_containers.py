@@ -295,9 +295,10 @@ class Containers:
 
     @staticmethod
     def _releasable_later(runtime: Runtime) -> bool:
-        """A runtime whose sandboxes are the engine's: nothing of the container is
-        left in use on the host once its process is gone (a VM is, until deleted)."""
-        return Capability.SANDBOXES not in runtime.describe().capabilities
+        """Nothing of the container is left in use on the host once its process is
+        gone (a VM is, until deleted), and its sandbox is the engine's."""
+        capabilities = runtime.describe().capabilities
+        return Capability.DELETE_LATER in capabilities and Capability.SANDBOXES not in capabilities
 
     async def _release(self, container: Container, runtime: Runtime) -> None:
         """What a removal leaves to the background: the runtime state, the network,

@@ -86,6 +86,7 @@ class OCIRuntime:
             capabilities=[
                 Capability.ATTACH,
                 Capability.BLOCK_STATS,
+                Capability.DELETE_LATER,
                 Capability.DEVICES,
                 Capability.EXEC,
                 Capability.HOOKS,

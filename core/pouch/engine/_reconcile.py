@@ -71,7 +71,7 @@ class Reconciler:
             async with self.records.lock(container.id):
                 await self._reconcile_one(container)
         await self.volumes.reconcile()
-        await self.runs.sandboxes.settled()  # releases after exits recorded above
+        await self.runs.sandboxes.releases.settled()  # releases after exits recorded above
         # Sandboxes that hold a network now; an exited container's release
         # may have been cut short, and its record no longer names what it held.
         live = {c.sandbox_id or c.id for c in self.records.all() if c.attachments or c.netns_path}

@@ -294,7 +294,7 @@ class Runs:
                 if not run.exited.is_set():
                     raise PouchError(f"container {container.name} did not die after SIGKILL")
                 await self.record_exit(container.id, run)
-                await self.sandboxes.settled(container.sandbox_id or container.id)
+                await self.sandboxes.releases.settled(container.sandbox_id or container.id)
             else:
                 await self.cleanup(container, runtime)
         self.records.publish(container, "stop")

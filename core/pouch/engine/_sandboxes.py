@@ -10,7 +10,8 @@ The attachments are recorded on the container as they are made.
 
 After an exit the network is released in the background (``network_later``,
 ``pouch.engine._releases``): the record says at once that nothing is held
-any more, and a start waits for what it needs of the release (``settled``).
+any more, and a start waits for what it needs of the release
+(``Releases.settled``).
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ class Sandboxes:
         """Release the sandbox: the runtime's part, attachments, namespace. Safe to repeat.
 
         With ``network_later`` the attachments and the namespace are released
-        in the background; ``settled`` waits for that.
+        in the background; ``Releases.settled`` waits for that.
         """
         sandbox = self.describe(container)
         if runtime is not None:
@@ -216,10 +217,6 @@ class Sandboxes:
         if netns:
             await remove_netns(Path(netns))
 
-    async def settled(self, sandbox_id: str | None = None) -> None:
-        """Wait until the network of ``sandbox_id`` (of every sandbox) is released."""
-        await self.releases.settled(sandbox_id)
-
     async def _settled_before(self, container: Container) -> None:
         """Before a start: its own sandbox's release; every release in flight when
         it publishes ports or asks for fixed addresses a release may still hold."""
@@ -228,9 +225,9 @@ class Sandboxes:
             for e in container.config.endpoints.values()
         )
         if container.config.ports or container.config.publish_all_ports or fixed:
-            await self.settled()
+            await self.releases.settled()
         else:
-            await self.settled(container.sandbox_id or container.id)
+            await self.releases.settled(container.sandbox_id or container.id)
 
     # -- networks joined and left while the sandbox exists ------------------------
 

@@ -101,15 +101,14 @@ async def sweep_masquerade(network: str, container_id: str) -> bool:
     Returns whether there was anything to remove.
     """
     chain = masquerade_chain(network, container_id)
-    code, out = await _run("iptables", "-w", "-t", "nat", "-S", "POSTROUTING")
-    if code != 0:
-        return False
-    jumps = [line for line in out.splitlines() if line.split()[-2:] == ["-j", chain]]
-    for line in jumps:
-        words = shlex.split(line)
-        await _run("iptables", "-w", "-t", "nat", "-D", *words[1:])
     exists, _ = await _run("iptables", "-w", "-t", "nat", "-S", chain)
-    if exists == 0:
-        await _run("iptables", "-w", "-t", "nat", "-F", chain)
-        await _run("iptables", "-w", "-t", "nat", "-X", chain)
-    return bool(jumps) or exists == 0
+    if exists != 0:
+        return False  # no chain, so no jump to it either: the usual case after a DEL
+    code, out = await _run("iptables", "-w", "-t", "nat", "-S", "POSTROUTING")
+    if code == 0:
+        for line in out.splitlines():
+            if line.split()[-2:] == ["-j", chain]:
+                await _run("iptables", "-w", "-t", "nat", "-D", *shlex.split(line)[1:])
+    await _run("iptables", "-w", "-t", "nat", "-F", chain)
+    await _run("iptables", "-w", "-t", "nat", "-X", chain)
+    return True

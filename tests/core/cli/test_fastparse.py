@@ -322,6 +322,14 @@ def test_templates_of_fields_compile_as_with_re(text: str, monkeypatch: pytest.M
         assert fast == _template.Template._compile(text)
 
 
+def _outcome(call: Any, argument: Any) -> str:
+    """What ``call(argument)`` gives, or the exception it raises, as text."""
+    try:
+        return repr(call(argument))
+    except Exception as exc:
+        return repr(exc)
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -343,13 +351,7 @@ def test_json_is_json(data: bytes | str) -> None:
 
     from pouch.cli._jsonc import loads
 
-    def outcome(decode: Any) -> str:
-        try:
-            return repr(decode(data))
-        except Exception as exc:
-            return repr(exc)
-
-    assert outcome(loads) == outcome(json.loads)
+    assert _outcome(loads, data) == _outcome(json.loads, data)
 
 
 @pytest.mark.parametrize(
@@ -361,13 +363,7 @@ def test_json_dumps_is_json(value: Any) -> None:
 
     from pouch.cli._jsonc import dumps
 
-    def outcome(encode: Any) -> str:
-        try:
-            return repr(encode(value))
-        except Exception as exc:
-            return repr(exc)
-
-    assert outcome(dumps) == outcome(json.dumps)
+    assert _outcome(dumps, value) == _outcome(json.dumps, value)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,12 @@ work, a warming page cache) spreads over every variant alike, and no variant
 always runs first. A failed attempt is counted and reported with its reason;
 a variant that keeps failing is dropped from the later rounds, and the others
 go on. Every loop is bounded by its round count and by a deadline.
+
+After each attempt the loop waits until the machine is idle again (``settle``):
+work an engine leaves running in the background after its command returned
+(pouch's network release after ``--rm``, containerd's garbage collection) is
+that engine's, and must not land in the next variant's sample. How long each
+variant's leftovers took is noted on its figures, so the deferral stays visible.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from _procs import BenchError, reap
+from _procs import BenchError, reap, settle
 
 __all__ = ["MAX_FAILURES", "Figure", "Variant", "interleave"]
 
 MAX_FAILURES = 2
+LEFTOVER_NOTED = 0.2  # seconds of background work after an attempt worth a note
 
 
 @dataclass
@@ -80,6 +87,7 @@ def interleave(
     rest of the loop, so a peer that cannot work here costs little time.
     """
     failures: dict[str, int] = {}
+    leftovers: dict[str, list[float]] = {}
     total = warmup + rounds
     for variant in variants:  # the table and the chart keep this order
         for key in variant.figures:
@@ -107,9 +115,27 @@ def interleave(
                     figures[key].errors[variant.label] = str(exc)
                     figures[key].failures[variant.label] = failures[variant.label]
                 continue
+            leftovers.setdefault(variant.label, []).append(settle())
             if n >= warmup:
                 for key, value in values.items():
                     figures[key].samples.setdefault(variant.label, []).append(value)
         reap()
         kind = "warm-up" if n < warmup else f"round {n - warmup + 1}/{rounds}"
         print(f"  {name}: {kind} done", flush=True)
+    _note_leftovers(variants, figures, leftovers)
+
+
+def _note_leftovers(
+    variants: list[Variant], figures: Mapping[str, Figure], leftovers: Mapping[str, list[float]]
+) -> None:
+    """Say on each figure which variants left the machine busy after returning, and how long."""
+    for variant in variants:
+        waited = statistics.median(leftovers.get(variant.label) or [0.0])
+        if waited < LEFTOVER_NOTED:
+            continue
+        note = (
+            f"{variant.label}: the machine stayed busy a median {waited:.2f} s after each "
+            "attempt (background work); the next variant started once it was idle"
+        )
+        for key in variant.figures:
+            figures[key].notes.append(note)

@@ -29,6 +29,7 @@ __all__ = [
     "reap",
     "rss_mib",
     "run",
+    "settle",
     "sweep",
     "timed",
     "timed_batch",
@@ -242,6 +243,33 @@ def become_subreaper() -> None:
     """
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def settle(*, window: float = 0.1, busy: float = 0.1, limit: float = 10.0) -> float:
+    """Wait until the machine is idle: under ``busy`` of all CPUs over ``window`` s.
+
+    Returns the seconds waited (at most about ``limit``). The bench's own
+    loop is idle while it waits, so what is busy is the engines' leftovers.
+    """
+    start = time.monotonic()
+    before = _cpu_ticks()
+    while True:
+        time.sleep(window)
+        after = _cpu_ticks()
+        spent, elapsed = after[0] - before[0], after[1] - before[1]
+        before = after
+        if elapsed > 0 and spent / elapsed < busy:
+            return time.monotonic() - start - window
+        if time.monotonic() - start > limit:
+            return time.monotonic() - start
 
 
 def reap() -> None:

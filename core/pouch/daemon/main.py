@@ -207,10 +207,12 @@ async def serve(
     plugins: Sequence[tuple[str, object]] = (),
 ) -> None:
     """Run pouchd until SIGTERM or SIGINT."""
+    from pouch._children import watch_children_with_pidfds
     from pouch.daemon.context import Daemon
     from pouch.daemon.server import Server, build_app
     from pouch.engine import Engine
 
+    watch_children_with_pidfds()
     tls = TLSFiles(
         verify=settings.tls_verify,
         ca=settings.tls_ca_cert,

@@ -308,8 +308,11 @@ class Containers:
         call_hook(self.kernel, "pouch_container_removed", container=container)
 
     async def _release_files(self, container: Container) -> None:
-        await anyio.to_thread.run_sync(self.images.release, container.id)
-        await anyio.to_thread.run_sync(shutil.rmtree, container.home, True)
+        def release() -> None:
+            self.images.release(container.id)
+            shutil.rmtree(container.home, True)
+
+        await anyio.to_thread.run_sync(release)
 
     # -- waiting -----------------------------------------------------------------
 

@@ -25,7 +25,15 @@ import msgspec
 
 from pouch import oci
 from pouch.config import EngineConfig
-from pouch.drivers import Capability, ExitStatus, LogReopener, Runtime, RuntimeContainer
+from pouch.drivers import (
+    Capability,
+    ExitStatus,
+    LogReopener,
+    Mount,
+    Runtime,
+    RuntimeContainer,
+    Sandbox,
+)
 from pouch.engine._etc_files import append_hosts
 from pouch.engine._health import Healthchecks
 from pouch.engine._joins import release_shm, start_joins
@@ -103,16 +111,17 @@ class Runs:
             try:
                 with step("runtime.delete", reason="stale"):
                     await runtime.delete(container.id)  # what a previous run left
-                bundle.mkdir(parents=True, exist_ok=True)
                 with step("sandbox.setup"):
                     sandbox = await self.sandboxes.setup(container, runtime)
                 with step("record.save"):
                     self.records.put(container)  # what to release, should we crash now
                 with step("rootfs.mount"):
-                    rootfs = await anyio.to_thread.run_sync(self.images.mounts, container.id)
+                    rootfs, etc = await anyio.to_thread.run_sync(
+                        self._prepare, container, sandbox, bundle
+                    )
                 spec = msgspec.json.decode(container.spec, type=oci.Spec)
                 link_hosts = start_joins(self.records, container, spec, rootfs)
-                spec.mounts += self.sandboxes.etc_mounts(container, sandbox)
+                spec.mounts += etc
                 append_hosts(Path(sandbox.hosts_path), link_hosts)
                 request = RuntimeContainer(
                     id=container.id,
@@ -159,6 +168,15 @@ class Runs:
         call_hook(self.kernel, "pouch_container_started", container=container)
         return container
 
+    def _prepare(
+        self, container: Container, sandbox: Sandbox, bundle: Path
+    ) -> tuple[list[Mount], list[oci.Mount]]:
+        """The blocking part of a start, on a worker thread: the bundle directory,
+        the /etc files (and their mounts), the root filesystem's mounts."""
+        bundle.mkdir(parents=True, exist_ok=True)
+        etc = self.sandboxes.etc_mounts(container, sandbox)
+        return self.images.mounts(container.id), etc
+
     async def cleanup(
         self, container: Container, runtime: Runtime | None, *, network_later: bool = False
     ) -> None:
@@ -174,8 +192,11 @@ class Runs:
                 log.exception("container %s: runtime delete failed", container.short_id)
         with step("sandbox.teardown"):
             await self.sandboxes.teardown(container, runtime, network_later=network_later)
-        await anyio.to_thread.run_sync(release_shm, container)
-        await anyio.to_thread.run_sync(shutil.rmtree, self.bundle(container), True)
+        await anyio.to_thread.run_sync(self._remove_files, container)
+
+    def _remove_files(self, container: Container) -> None:
+        release_shm(container)
+        shutil.rmtree(self.bundle(container), True)
 
     # -- exit -----------------------------------------------------------------
 

@@ -85,10 +85,16 @@ def _argv(o: ConmonOptions) -> list[str]:
     return argv
 
 
-def _read_sync(fd: int) -> dict[str, object]:
+async def _read_sync(fd: int) -> dict[str, object]:
+    """conmon's first line on the sync pipe (the event loop waits; no thread)."""
+    os.set_blocking(fd, False)
     data = b""
     while not data.endswith(b"\n"):
-        chunk = os.read(fd, 4096)
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            await anyio.wait_readable(fd)
+            continue
         if not chunk:
             break
         data += chunk
@@ -123,7 +129,7 @@ async def start_conmon(options: ConmonOptions) -> int:
                 f"{result.stderr.decode(errors='replace').strip()}"
             )
         with anyio.fail_after(_CREATE_TIMEOUT), step("conmon.sync"):
-            message = await anyio.to_thread.run_sync(_read_sync, read_end, abandon_on_cancel=True)
+            message = await _read_sync(read_end)
     finally:
         if write_end >= 0:
             os.close(write_end)

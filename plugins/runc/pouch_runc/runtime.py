@@ -48,6 +48,11 @@ _EXIT_WRITE_TIMEOUT = 5.0
 _GONE = ("does not exist", "not found", "no such file")
 
 
+def _remove_bundle(directory: Path) -> None:
+    unmount(directory / "rootfs")
+    shutil.rmtree(directory, True)
+
+
 class OCIRuntime:
     """One named runtime (``runc``, ``crun`` or an operator's own) on one binary."""
 
@@ -170,17 +175,31 @@ class OCIRuntime:
 
     # -- lifecycle -------------------------------------------------------------
 
-    async def create(self, container: RuntimeContainer) -> RuntimeState:
+    def _make_bundle(self, container: RuntimeContainer) -> oci.Spec:
+        """The bundle directory, its root filesystem mounted and its ``config.json``.
+
+        Blocking work (directories, a mount that waits for the kernel's mount
+        lock, files): a worker thread does it, so the event loop goes on.
+        """
         directory = self._dir(container.id)
         rootfs = directory / "rootfs"
         directory.mkdir(parents=True, exist_ok=False)
+        rootfs.mkdir()
+        for sub in ("exits", "persist"):  # conmon's
+            (directory / sub).mkdir()
+        with step("runc.rootfs"):
+            mount_all(container.rootfs, rootfs)
+        with step("runc.bundle"):
+            spec = self._bundle_spec(container, rootfs)
+            (directory / "config.json").write_bytes(msgspec.json.encode(spec))
+        cgroups_path = spec.linux.cgroups_path if spec.linux is not None else ""
+        self._systemd[container.id] = ":" in (cgroups_path or "")
+        return spec
+
+    async def create(self, container: RuntimeContainer) -> RuntimeState:
+        directory = self._dir(container.id)  # a valid ID, before anything is made
         try:
-            rootfs.mkdir()
-            with step("runc.rootfs"):
-                mount_all(container.rootfs, rootfs)
-            with step("runc.bundle"):
-                spec = self._bundle_spec(container, rootfs)
-                (directory / "config.json").write_bytes(msgspec.json.encode(spec))
+            spec = await anyio.to_thread.run_sync(self._make_bundle, container)
             terminal = bool(spec.process and spec.process.terminal)
             pid = await start_conmon(
                 ConmonOptions(
@@ -323,11 +342,11 @@ class OCIRuntime:
             await self._run(
                 "delete", "--force", container_id, container=container_id, quiet_if_gone=True
             )
-        if directory.exists() and self._conmon_alive(container_id):
-            with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-                os.kill(int((directory / "conmon.pid").read_text()), signal.SIGKILL)
-        unmount(directory / "rootfs")
-        await anyio.to_thread.run_sync(shutil.rmtree, directory, True)
+        if directory.exists():
+            if self._conmon_alive(container_id):
+                with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+                    os.kill(int((directory / "conmon.pid").read_text()), signal.SIGKILL)
+            await anyio.to_thread.run_sync(_remove_bundle, directory)
         self._systemd.pop(container_id, None)
 
     async def list(self) -> list[RuntimeState]:

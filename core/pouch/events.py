@@ -64,10 +64,20 @@ class EventFilter(msgspec.Struct, kw_only=True):
         return True
 
 
+def _wanted(flt: EventFilter | None, event: Event) -> bool:
+    """Whether a subscriber with ``flt`` is sent ``event``: a match, or the first
+    event past its ``until`` (which ends its stream)."""
+    if flt is None or (flt.until and event.time > flt.until):
+        return True
+    return flt.matches(event)
+
+
 class EventBus:
     def __init__(self, history: int = 1024, queue: int = 256) -> None:
         self._history: deque[Event] = deque(maxlen=history)
-        self._subscribers: set[MemoryObjectSendStream[Event]] = set()
+        # Each subscriber's filter is applied as an event is published: a waiter
+        # for one container is not woken for every other container's events.
+        self._subscribers: dict[MemoryObjectSendStream[Event], EventFilter | None] = {}
         self._queue = queue
 
     def publish(
@@ -81,13 +91,15 @@ class EventBus:
             time_nano=time.time_ns(),
         )
         self._history.append(event)
-        for stream in list(self._subscribers):
+        for stream, flt in list(self._subscribers.items()):
+            if not _wanted(flt, event):
+                continue
             try:
                 stream.send_nowait(event)
             except anyio.WouldBlock:
                 continue  # a slow subscriber misses events; the engine never waits
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self._subscribers.discard(stream)
+                self._subscribers.pop(stream, None)
         return event
 
     def history(self, flt: EventFilter | None = None) -> list[Event]:
@@ -103,7 +115,7 @@ class EventBus:
         """
         send, receive = anyio.create_memory_object_stream[Event](self._queue)
         past = self.history(flt) if replay else []
-        self._subscribers.add(send)
+        self._subscribers[send] = flt
 
         async def iterate() -> AsyncIterator[Event]:
             for event in past:
@@ -117,6 +129,6 @@ class EventBus:
         try:
             yield iterate()
         finally:
-            self._subscribers.discard(send)
+            self._subscribers.pop(send, None)
             send.close()
             receive.close()

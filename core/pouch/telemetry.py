@@ -1,7 +1,10 @@
 """Tracing: spans around engine operations and every hook call.
 
-The library speaks the OpenTelemetry *API* only; with no SDK configured every
-span is a no-op that costs a function call. ``configure_sdk`` is for ``pouchd``
+The library speaks the OpenTelemetry *API* only. Until a tracer provider is
+set (``configure_sdk`` in ``pouchd``, or an embedder's own), no span is even
+begun: ``step`` and ``operation`` hand back one shared context that does
+nothing, and hook calls go unwrapped, where the API's no-op spans would still
+attach and detach a context for each. ``configure_sdk`` is for ``pouchd``
 alone, which calls it once at start-up.
 """
 
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import pluggy
@@ -26,10 +29,25 @@ tracer = trace.get_tracer("pouch")
 CONTAINER_ID = "container.id"
 RUNTIME_NAME = "container.runtime.name"
 
+_NO_SPAN: AbstractContextManager[trace.Span] = nullcontext(trace.INVALID_SPAN)
+
+
+def _tracing() -> bool:
+    """Whether anyone has set a tracer provider (until then the API's is a placeholder)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def operation(
+    name: str, *, container_id: str = "", runtime: str = ""
+) -> AbstractContextManager[trace.Span]:
+    """A span for one engine operation, with the container semantic-convention attributes."""
+    if not _tracing():
+        return _NO_SPAN
+    return _operation(name, container_id=container_id, runtime=runtime)
+
 
 @contextmanager
-def operation(name: str, *, container_id: str = "", runtime: str = "") -> Iterator[trace.Span]:
-    """A span for one engine operation, with the container semantic-convention attributes."""
+def _operation(name: str, *, container_id: str, runtime: str) -> Iterator[trace.Span]:
     attributes: dict[str, str] = {}
     if container_id:
         attributes[CONTAINER_ID] = container_id
@@ -41,6 +59,8 @@ def operation(name: str, *, container_id: str = "", runtime: str = "") -> Iterat
 
 def step(name: str, **attributes: str) -> AbstractContextManager[trace.Span]:
     """A span for one step inside an operation (``pouch.<name>``): image resolve, rootfs…"""
+    if not _tracing():
+        return _NO_SPAN
     return tracer.start_as_current_span(f"pouch.{name}", attributes=attributes or None)
 
 
@@ -54,6 +74,9 @@ def trace_hook_calls(pm: pluggy.PluginManager) -> None:
     open_spans: list[AbstractContextManager[trace.Span]] = []
 
     def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        if not _tracing():
+            open_spans.append(_NO_SPAN)
+            return
         attributes: dict[str, Any] = {"pouch.hook.plugins": [i.plugin_name for i in impls]}
         container = kwargs.get("container")
         if container is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,15 @@ def test_the_socket_is_in_the_run_root_unless_set(tmp_path: Path) -> None:
     kernel, _ = load_plugin(NAME, tmp_path, socket="cri.sock")
     with pytest.raises(InvalidArgument, match="socket"):
         socket_path(kernel.config)
+
+
+def test_loading_it_loads_no_grpc() -> None:
+    # In a process of its own: this one has imported grpc for other tests.
+    code = (
+        "import sys, pouch_cri.plugin, pouch_cri.server;"
+        " print(sorted(m for m in sys.modules if m.startswith(('grpc', 'google.protobuf'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"

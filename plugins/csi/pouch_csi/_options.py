@@ -14,21 +14,28 @@ refused naming the option.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 from pouch.errors import InvalidArgument
 from pouch.models import parse_size
-from pouch_csi._pb import csi_pb2 as pb
+from pouch_csi._deferred import pb
 from pouch_csi._records import Record
 
-__all__ = ["ACCESS_MODES", "capability", "parse"]
+__all__ = ["access_modes", "capability", "parse"]
 
-ACCESS_MODES = {
-    name.lower().replace("_", "-"): name
-    for name in pb.VolumeCapability.AccessMode.Mode.keys()  # noqa: SIM118 (an enum wrapper)
-    if name != "UNKNOWN"
-}
+
+@functools.cache
+def access_modes() -> dict[str, str]:
+    """``single-node-writer`` → ``SINGLE_NODE_WRITER``, for every mode the CSI spec has."""
+    return {
+        name.lower().replace("_", "-"): name
+        for name in pb.VolumeCapability.AccessMode.Mode.keys()  # noqa: SIM118 (an enum wrapper)
+        if name != "UNKNOWN"
+    }
+
+
 _PLAIN = {
     "driver",
     "size",
@@ -62,9 +69,9 @@ def parse(name: str, options: dict[str, str], labels: dict[str, str]) -> Record:
     except ValueError as exc:
         raise InvalidArgument(str(exc), field="options.size") from None
     mode = options.get("access-mode", "single-node-writer")
-    if mode not in ACCESS_MODES:
+    if mode not in access_modes():
         raise InvalidArgument(
-            f"unknown access mode {mode!r} (one of: {', '.join(ACCESS_MODES)})",
+            f"unknown access mode {mode!r} (one of: {', '.join(access_modes())})",
             field="options.access-mode",
         )
     access_type = options.get("access-type", "mount")
@@ -92,7 +99,7 @@ def parse(name: str, options: dict[str, str], labels: dict[str, str]) -> Record:
         context={k[len("context.") :]: v for k, v in options.items() if k.startswith("context.")},
         fstype=options.get("fstype", ""),
         mount_flags=flags,
-        access_mode=ACCESS_MODES[mode],
+        access_mode=access_modes()[mode],
         access_type=access_type,
         labels=dict(labels),
         options=dict(options),

@@ -20,7 +20,7 @@ from typing import Any
 from pouch.errors import InvalidArgument
 from pouch_csi import _options
 from pouch_csi._connections import Connections
-from pouch_csi._pb import csi_pb2 as pb
+from pouch_csi._deferred import pb
 from pouch_csi._records import Record, Records
 from pouch_csi.client import CsiError
 

@@ -15,27 +15,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import grpc
 import msgspec
 
 from pouch.errors import PouchError
-from pouch_csi._pb import csi_pb2 as pb
+from pouch_csi._deferred import grpc, pb
 
 __all__ = ["CsiClient", "CsiError", "Profile"]
 
 log = logging.getLogger("pouch.csi")
 
+#: gRPC status code names, as the HTTP status each stands for (grpc is imported on first use).
 _STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 400,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.FAILED_PRECONDITION: 409,
-    grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    "INVALID_ARGUMENT": 400,
+    "OUT_OF_RANGE": 400,
+    "RESOURCE_EXHAUSTED": 400,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "FAILED_PRECONDITION": 409,
+    "ABORTED": 409,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
 }
 _NODE = {"NodeGetInfo", "NodeGetCapabilities"}
 
@@ -54,11 +54,11 @@ class CsiError(PouchError):
         self.driver = driver
         self.step = step
         self.code = code
-        self.status = _STATUS.get(code, 502) if code is not None else 502
+        self.status = _STATUS.get(code.name, 502) if code is not None else 502
 
     @property
     def unreachable(self) -> bool:
-        return self.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        return self.code is not None and self.code.name in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 
 
 class Profile(msgspec.Struct, omit_defaults=True, kw_only=True):

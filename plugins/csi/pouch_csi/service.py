@@ -21,7 +21,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from pouch_csi._pb import csi_pb2 as pb
+from pouch_csi._deferred import pb
 from pouch_csi.client import CsiClient, CsiError
 from pouch_csi.registry import Driver
 from pouch_csi.volumes import CsiVolumes

@@ -30,7 +30,7 @@ from pouch.errors import Conflict, InvalidArgument, NoSuchObject, NotSupported
 from pouch.models import parse_size
 from pouch_csi import _options
 from pouch_csi._connections import Connections
-from pouch_csi._pb import csi_pb2 as pb
+from pouch_csi._deferred import pb
 from pouch_csi._records import Record, Records
 from pouch_csi._steps import Steps
 

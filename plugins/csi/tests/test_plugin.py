@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from pouch.kernel import Kernel, PluginStatus
@@ -30,3 +32,31 @@ def test_a_driver_that_is_not_a_unix_socket_fails_the_plugin_naming_it(tmp_path:
     assert "plugin.csi.drivers.nfs.endpoint" in status.reason
     assert "unix:///" in status.reason
     assert "csi" not in kernel.volumes.names()
+
+
+def test_without_a_driver_neither_grpc_nor_protobuf_is_loaded(tmp_path: Path) -> None:
+    # In a process of its own: this one has imported grpc for other tests.
+    code = f"""
+import sys
+import subprocess
+import sys
+from pathlib import Path
+import anyio
+from pouch.testing.plugins import load_plugin
+
+kernel, status = load_plugin("csi", Path({str(tmp_path)!r}))
+assert status.state == "loaded", status
+kernel.volumes.get("csi").describe()
+
+async def serve_a_moment() -> None:
+    with anyio.move_on_after(0.5):
+        for service, _ in kernel.services:
+            await service.serve()
+
+anyio.run(serve_a_moment)
+print(sorted(m for m in sys.modules if m.startswith(("grpc", "google.protobuf"))))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -11,6 +11,7 @@ to its exit (for pods, of the CRI calls); memory is RSS from /proc in MiB.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -219,6 +220,20 @@ def _memory_variant(label: str, engine: Any, count: int) -> Variant:
     return Variant(label, measure, keys)
 
 
+def _note_rss_after_pods(engines: Mapping[str, Any], figure: Figure) -> None:
+    """The daemons' RSS once they have served the pod rounds (pouchd: gRPC loaded)."""
+    found = []
+    for name, label in (("pouch", "pouch"), ("containerd", "containerd")):
+        if name in engines:
+            with contextlib.suppress(BenchError, OSError):
+                found.append(f"{label} {engines[name].memory()[0]:.1f} MiB")
+    if found:
+        figure.notes.append(
+            "idle is measured before any CRI client (pouchd loads gRPC with its first one); "
+            "after the pod rounds: " + ", ".join(found)
+        )
+
+
 def _pod_variants(pods: Mapping[str, CriPods], pod_figure: Figure) -> list[Variant]:
     """One variant per CRI client; the figure's note says where the pods' network is."""
     if any(client.host_network for client in pods.values()):
@@ -245,7 +260,7 @@ def measure_all(
     big: str,
     fetches: Callable[[], int],
     settings: Settings,
-    pods: Mapping[str, CriPods] | None = None,
+    pods: Callable[[], Mapping[str, CriPods]] | None = None,
 ) -> None:
     """Fill ``figures``, each figure's variants interleaved; ``fetches`` counts blob GETs."""
 
@@ -278,9 +293,11 @@ def measure_all(
     # RSS needs no warm-up: every round starts and stops the containers anew.
     if settings.wants("memory"):
         phase(f"memory with {settings.idle} containers", memory, settings.rounds, 0)
-    if settings.wants("pod") and pods:
-        phase("pod start (CRI)", _pod_variants(pods, figures["pod"]), settings.rounds * 3,
+    clients = pods() if settings.wants("pod") and pods is not None else {}
+    if clients:
+        phase("pod start (CRI)", _pod_variants(clients, figures["pod"]), settings.rounds * 3,
               settings.warmup)  # fmt: skip
+        _note_rss_after_pods(engines, figures["mem_idle"])
     if settings.wants("build"):
         image = getattr(engines.get("pouch"), "image", "")
         phase("build", build_variants(engines, image), settings.rounds, settings.warmup)

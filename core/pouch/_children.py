@@ -29,14 +29,13 @@ def _pidfds_work() -> bool:
     return True
 
 
-def watch_children_with_pidfds() -> bool:
-    """Use pidfds for the running loop's children where Python does not already; True if set."""
+def watch_children_with_pidfds() -> None:
+    """Use pidfds for the running loop's children where Python does not already."""
     if sys.version_info >= (3, 12) or not _pidfds_work():
-        return False
+        return
     loop = asyncio.get_running_loop()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         watcher = asyncio.PidfdChildWatcher()
         watcher.attach_loop(loop)
         asyncio.set_child_watcher(watcher)
-    return True

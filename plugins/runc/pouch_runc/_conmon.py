@@ -23,7 +23,10 @@ from pouch.errors import PouchError
 from pouch.hookrun import HOOK_ERRORS
 from pouch.telemetry import step
 
-__all__ = ["ConmonOptions", "start_conmon"]
+__all__ = ["CONMON_DIRS", "ConmonOptions", "start_conmon"]
+
+#: What conmon writes into, in its state directory: the exit file, the OOM mark.
+CONMON_DIRS = ("exits", "persist")
 
 # conmon waits for the runtime's create; a slow host may need a while.
 _CREATE_TIMEOUT = 60.0
@@ -105,9 +108,10 @@ async def _read_sync(fd: int) -> dict[str, object]:
 
 
 async def start_conmon(options: ConmonOptions) -> int:
-    """Run conmon, which creates the container; return the container's PID."""
-    (options.state_dir / "exits").mkdir(parents=True, exist_ok=True)
-    (options.state_dir / "persist").mkdir(exist_ok=True)
+    """Run conmon, which creates the container; return the container's PID.
+
+    ``state_dir`` must hold the directories ``CONMON_DIRS`` names.
+    """
     read_end, write_end = os.pipe()
     try:
         env = {**os.environ, "_OCI_SYNCPIPE": str(write_end)}

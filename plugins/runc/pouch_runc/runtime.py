@@ -37,7 +37,7 @@ from pouch.executables import check_command
 from pouch.mounts import mount_all, unmount
 from pouch.telemetry import step
 from pouch.users import resolve_user
-from pouch_runc._conmon import ConmonOptions, start_conmon
+from pouch_runc._conmon import CONMON_DIRS, ConmonOptions, start_conmon
 from pouch_runc._stdio import AttachSocket, start_exec
 
 __all__ = ["OCIRuntime"]
@@ -46,6 +46,11 @@ _POLL = 0.05
 # How long conmon may take to write a container's exit once its process ended.
 _EXIT_WRITE_TIMEOUT = 5.0
 _GONE = ("does not exist", "not found", "no such file")
+
+
+def _systemd_scope(cgroups_path: str) -> bool:
+    """Whether a ``cgroupsPath`` names a systemd scope (``slice:prefix:name``)."""
+    return ":" in cgroups_path
 
 
 def _remove_bundle(directory: Path) -> None:
@@ -135,7 +140,7 @@ class OCIRuntime:
         if systemd is None:
             try:
                 config = json.loads((self._dir(container_id) / "config.json").read_bytes())
-                systemd = ":" in config.get("linux", {}).get("cgroupsPath", "")
+                systemd = _systemd_scope(config.get("linux", {}).get("cgroupsPath", ""))
             except (OSError, ValueError):
                 return [*self.args, "--root", str(self._state)]
             self._systemd[container_id] = systemd
@@ -185,15 +190,15 @@ class OCIRuntime:
         rootfs = directory / "rootfs"
         directory.mkdir(parents=True, exist_ok=False)
         rootfs.mkdir()
-        for sub in ("exits", "persist"):  # conmon's
+        for sub in CONMON_DIRS:
             (directory / sub).mkdir()
         with step("runc.rootfs"):
             mount_all(container.rootfs, rootfs)
         with step("runc.bundle"):
             spec = self._bundle_spec(container, rootfs)
             (directory / "config.json").write_bytes(msgspec.json.encode(spec))
-        cgroups_path = spec.linux.cgroups_path if spec.linux is not None else ""
-        self._systemd[container.id] = ":" in (cgroups_path or "")
+        linux = spec.linux
+        self._systemd[container.id] = linux is not None and _systemd_scope(linux.cgroups_path)
         return spec
 
     async def create(self, container: RuntimeContainer) -> RuntimeState:

@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 ISOLATION_COMMENT = "CNI firewall plugin rules (ingressPolicy: same-bridge)"
+_MAX_COPIES = 64  # of one isolation rule: at most one per ADD that raced
 
 
 async def _run(*argv: str) -> tuple[int, str]:
@@ -87,7 +88,14 @@ async def remove_bridge(bridge: str) -> None:
             ("CNI-ISOLATION-STAGE-2", ["-o", bridge]),
         ):
             target = "CNI-ISOLATION-STAGE-2" if chain.endswith("1") else "DROP"
-            await _run(tool, "-w", "-t", "filter", "-D", chain, *rule, *comment, "-j", target)
+            # Concurrent ADDs onto a new bridge may each have added the rule
+            # (the plugin checks, then appends): delete every copy.
+            for _ in range(_MAX_COPIES):
+                deleted, _ = await _run(
+                    tool, "-w", "-t", "filter", "-D", chain, *rule, *comment, "-j", target
+                )
+                if deleted != 0:
+                    break
 
 
 def masquerade_chain(network: str, container_id: str) -> str:

@@ -7,8 +7,10 @@ A sandbox here is just a pinned network namespace, made with the engine's own
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import anyio
 import pytest
 from pouch_cni import BridgeDriver, CNIError
 from pouch_cni._settings import CNISettings
@@ -148,3 +150,34 @@ async def test_names_are_written_in_place_on_user_networks_only(
             await remove_netns(Path(box.netns_path))
         await driver.gc(set())
         await driver.remove_network(name)
+
+
+async def test_attachments_racing_onto_a_new_bridge_leave_no_rule_at_its_removal(
+    pouch_config: EngineConfig,
+) -> None:
+    # The firewall plugins of concurrent ADDs each check for the bridge's
+    # isolation rules, then add them: both may add one.
+    driver = make_driver(pouch_config)
+    name = "pt7ace00"
+    await driver.create_network(name, {"subnet": "10.231.20.0/24", "bridge": name})
+    boxes = [await sandbox(pouch_config, f"race{i}") for i in range(6)]
+    try:
+        async with anyio.create_task_group() as group:
+            for box in boxes:
+                group.start_soon(driver.attach, box, name, {})
+        assert isolation_rules(name)
+        for box in boxes:
+            await driver.detach(box, NetworkAttachment(network=name, interface="eth0"))
+        await driver.remove_network(name)
+        assert isolation_rules(name) == []
+    finally:
+        for box in boxes:
+            await remove_netns(Path(box.netns_path))
+        await driver.gc(set())
+        await driver.remove_network(name)
+
+
+def isolation_rules(bridge: str) -> list[str]:
+    """The firewall plugin's rules for ``bridge``, each as often as iptables holds it."""
+    out = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
+    return sorted(r for r in out.splitlines() if "CNI-ISOLATION" in r and f" {bridge} " in r)

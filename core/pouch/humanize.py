@@ -1,11 +1,28 @@
-"""Durations as docker prints ages (go-units' HumanDuration), for the CLI and the daemon.
+"""Durations for the CLI and the daemon: docker's ages (go-units' HumanDuration) and Go's
+duration syntax (``1m30s``), which docker takes in flags and filters.
 
 Standard library only: the CLI imports it at start-up.
 """
 
 from __future__ import annotations
 
-__all__ = ["human_duration"]
+__all__ = ["go_duration", "human_duration"]
+
+_GO_DURATION = r"(?:\d+(?:\.\d*)?(?:ns|us|µs|ms|s|m|h))+"
+_GO_DURATION_PART = r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)"
+_NANOSECONDS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9}
+_NANOSECONDS.update({"m": 60 * 10**9, "h": 3600 * 10**9})
+
+
+def go_duration(text: str) -> int | None:
+    """Go's duration syntax (``1m30s``, ``500ms``, ``1.5h``) in nanoseconds; None if not one."""
+    import re  # only when asked: the CLI starts without it
+
+    value = text.strip()
+    if not re.fullmatch(_GO_DURATION, value):
+        return None
+    parts = re.findall(_GO_DURATION_PART, value)
+    return round(sum(float(number) * _NANOSECONDS[unit] for number, unit in parts))
 
 
 def human_duration(seconds: float) -> str:

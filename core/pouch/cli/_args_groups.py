@@ -9,7 +9,7 @@ tables that define those commands, with the same flags and handlers. Only
 
 from __future__ import annotations
 
-from pouch.cli._parser import add_renamed, command, flag_list, group
+from pouch.cli._parser import PRUNE_FILTER_HELP, add_renamed, command, flag_list, group
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -93,12 +93,17 @@ def _define_image(sub: Sub) -> None:
         "Without -a: the dangling images (those with no name left) no container uses.\n"
         "With -a: every image no container, running or stopped, was created from.\n"
         "Then the layers and blobs no image needs any more go too.",
-        ("pouch image prune -f", "pouch image prune -a"),
+        (
+            "pouch image prune -f",
+            "pouch image prune -a",
+            "pouch image prune -a --filter until=24h --filter label!=keep",
+        ),
     )
     prune.add_argument(
         "-a", "--all", action="store_true", help="every unused image, not only dangling ones"
     )
     prune.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    flag_list(prune, "--filter", metavar="KEY=VALUE", help=PRUNE_FILTER_HELP)
 
 
 def _define_container(sub: Sub) -> None:
@@ -120,13 +125,7 @@ def _define_container(sub: Sub) -> None:
         ("pouch container prune -f", "pouch container prune --filter until=24h"),
     )
     prune.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
-    flag_list(
-        prune,
-        "--filter",
-        metavar="KEY=VALUE",
-        help="only containers that match: until=TIME (created before it: 10m, RFC 3339 or "
-        "a Unix time), label=KEY[=VALUE], label!=KEY[=VALUE]; repeatable",
-    )
+    flag_list(prune, "--filter", metavar="KEY=VALUE", help=PRUNE_FILTER_HELP)
 
 
 def define(sub: Sub) -> None:

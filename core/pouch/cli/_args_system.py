@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pouch.cli._parser import command, flag_list, format_flag, group
+from pouch.cli._parser import PRUNE_FILTER_HELP, command, flag_list, format_flag, group
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,8 +73,15 @@ def _define_network(sub: Sub) -> None:
             p.add_argument("-f", "--force", action="store_true", help="force the disconnection")
         p.add_argument("network", metavar="NETWORK", help="name or ID")
         p.add_argument("container", metavar="CONTAINER", help="name or ID")
-    prune = command(net, "prune", "pouch.cli._objects:network_prune", "Remove unused networks")
+    prune = command(
+        net,
+        "prune",
+        "pouch.cli._prune:network_prune",
+        "Remove unused networks",
+        examples=("pouch network prune -f", "pouch network prune --filter until=24h"),
+    )
     prune.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    flag_list(prune, "--filter", metavar="KEY=VALUE", help=PRUNE_FILTER_HELP)
 
 
 def _define_volume(sub: Sub) -> None:
@@ -115,12 +122,24 @@ def _define_volume(sub: Sub) -> None:
     inspect.add_argument("-f", "--format", metavar="TEMPLATE", help="template per volume")
     inspect.add_argument("names", nargs="+", metavar="VOLUME", help="volume name")
     prune = command(
-        vol, "prune", "pouch.cli._objects:volume_prune", "Remove volumes no container uses"
+        vol,
+        "prune",
+        "pouch.cli._prune:volume_prune",
+        "Remove volumes no container uses",
+        "Without -a: the anonymous volumes (those a container's '-v /path' made).\n"
+        "With -a: named volumes too.",
+        ("pouch volume prune -f", "pouch volume prune -a --filter label!=keep"),
     )
     prune.add_argument(
         "-a", "--all", action="store_true", help="named volumes too, not only anonymous ones"
     )
     prune.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    flag_list(
+        prune,
+        "--filter",
+        metavar="KEY=VALUE",
+        help="only volumes that match: label=KEY[=VALUE], label!=KEY[=VALUE]; repeatable",
+    )
 
 
 def _define_system(sub: Sub) -> None:
@@ -135,6 +154,7 @@ def _define_system(sub: Sub) -> None:
     prune.add_argument("-a", "--all", action="store_true", help="every unused image too")
     prune.add_argument("--volumes", action="store_true", help="unused volumes too")
     prune.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    flag_list(prune, "--filter", metavar="KEY=VALUE", help=PRUNE_FILTER_HELP)
     df = command(
         system,
         "df",

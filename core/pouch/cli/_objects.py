@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-from pouch.cli._common import confirm, for_each
+from pouch.cli._common import for_each
 from pouch.cli._errors import UsageError
-from pouch.cli._format import emit, human_size, make_template
+from pouch.cli._format import emit, make_template
 from pouch.cli._http import Client
 from pouch.cli._inspect import inspect_each, show_objects
 from pouch.cli._parse import parse_filters, parse_kv
@@ -23,12 +22,10 @@ __all__ = [
     "network_disconnect",
     "network_inspect",
     "network_ls",
-    "network_prune",
     "network_rm",
     "volume_create",
     "volume_inspect",
     "volume_ls",
-    "volume_prune",
     "volume_rm",
     "volume_update",
 ]
@@ -118,15 +115,6 @@ def network_disconnect(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
-def network_prune(args: argparse.Namespace, client: Client) -> int:
-    if not confirm("WARNING! This will remove all networks not used by any container.", args.force):
-        return 0
-    deleted = (client.post("/networks/prune") or {}).get("NetworksDeleted") or []
-    if deleted:
-        sys.stdout.write("Deleted Networks:\n" + "".join(f"{n}\n" for n in deleted))
-    return 0
-
-
 def volume_ls(args: argparse.Namespace, client: Client) -> int:
     answer = client.get("/volumes", {"filters": parse_filters(args.filter)}) or {}
     volumes = answer.get("Volumes") or []
@@ -180,18 +168,3 @@ def volume_inspect(args: argparse.Namespace, client: Client) -> int:
     found, ok = inspect_each(client, args.names, ["volume"])
     show_objects(found, args.format)
     return 0 if ok else 1
-
-
-def volume_prune(args: argparse.Namespace, client: Client) -> int:
-    what = "all volumes" if args.all else "all anonymous volumes"
-    if not confirm(
-        f"WARNING! This will remove {what} not used by at least one container.", args.force
-    ):
-        return 0
-    filters = json.dumps({"all": {"true": True}}) if args.all else None
-    answer = client.post("/volumes/prune", {"filters": filters}) or {}
-    deleted = answer.get("VolumesDeleted") or []
-    if deleted:
-        sys.stdout.write("Deleted Volumes:\n" + "".join(f"{n}\n" for n in deleted) + "\n")
-    sys.stdout.write(f"Total reclaimed space: {human_size(answer.get('SpaceReclaimed') or 0)}\n")
-    return 0

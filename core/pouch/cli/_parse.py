@@ -10,6 +10,7 @@ import os
 
 from pouch.cli._errors import UsageError
 from pouch.cli._jsonc import dumps
+from pouch.humanize import go_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,23 +47,15 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
-_DURATION = r"^(?:\d+(?:\.\d*)?(?:ns|us|µs|ms|s|m|h))+$"
-_DURATION_PART = r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)"
-_NANOSECONDS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9}
-_NANOSECONDS.update({"m": 60 * 10**9, "h": 3600 * 10**9})
-
-
 def parse_duration(text: str, flag: str) -> int:
     """Go's durations, as docker's ``--health-interval`` takes them: ``1m30s`` → nanoseconds."""
-    import re
-
     value = text.strip()
     if value == "0":
         return 0
-    if not re.match(_DURATION, value):
+    nanoseconds = go_duration(value)
+    if nanoseconds is None:
         raise UsageError(f"invalid {flag} {text!r}: use a duration such as 30s, 1m30s or 500ms")
-    parts = re.findall(_DURATION_PART, value)
-    return round(sum(float(number) * _NANOSECONDS[unit] for number, unit in parts))
+    return nanoseconds
 
 
 def parse_memory_swap(text: str) -> int:

@@ -6,12 +6,9 @@ import re
 import time
 
 from pouch.cli._errors import UsageError
+from pouch.humanize import go_duration
 
 __all__ = ["parse_timestamp"]
-
-_DURATION = r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$"
-_DURATION_PART = r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)"
-_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
 def parse_timestamp(text: str, now: float | None = None) -> str:
@@ -23,9 +20,9 @@ def parse_timestamp(text: str, now: float | None = None) -> str:
     """
     value = text.strip()
     now = time.time() if now is None else now
-    if re.match(_DURATION, value):
-        seconds = sum(float(n) * _SECONDS[u] for n, u in re.findall(_DURATION_PART, value))
-        stamp = now - seconds
+    nanoseconds = go_duration(value)
+    if nanoseconds is not None:
+        stamp = now - nanoseconds / 1e9
     elif re.fullmatch(r"\d+(\.\d{1,9})?", value):
         whole, _, frac = value.partition(".")
         return f"{whole}.{frac.ljust(9, '0')}"

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     Sub = Any  # argparse's _SubParsersAction is private; typed loosely here
 
 __all__ = [
+    "PRUNE_FILTER_HELP",
     "REMAINDER",
     "add_renamed",
     "build_parser",
@@ -178,6 +179,12 @@ def add_renamed(commands: Sub, renames: Mapping[str, Sequence[str]]) -> None:
     for module, names in _ARGUMENT_MODULES.items():
         if any(view.only is None or view.only in renames[n] for n in names & renames.keys()):
             _table(module).define(view)
+
+
+PRUNE_FILTER_HELP = (
+    "only what matches: until=TIME (created before it: 10m, RFC 3339 or a Unix time), "
+    "label=KEY[=VALUE], label!=KEY[=VALUE]; repeatable"
+)
 
 
 def flag_list(parser: argparse.ArgumentParser, *names: str, help: str, metavar: str) -> None:

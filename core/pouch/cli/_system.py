@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
 from pouch.cli._common import confirm
-from pouch.cli._errors import CLIError
+from pouch.cli._errors import CLIError, UsageError
 from pouch.cli._format import emit, human_size, make_template
 from pouch.cli._http import API_VERSION, Client
 from pouch.cli._info import info_lines, plugins_of
 from pouch.cli._parse import parse_filters
 from pouch.cli._parse_time import parse_timestamp
-from pouch.cli._prune import ALL_IMAGES, image_lines, write_deleted
+from pouch.cli._prune import ALL_IMAGES, image_lines, prune_filters, write_deleted
 from pouch.cli._template import Template
 from pouch.cli.main import VERSION
 
@@ -139,6 +138,8 @@ def events(args: argparse.Namespace, client: Client) -> int:
 
 
 def system_prune(args: argparse.Namespace, client: Client) -> int:
+    if args.volumes and any(f.partition("=")[0].strip().lower() == "until" for f in args.filter):
+        raise UsageError("the until filter is not supported with --volumes")
     parts = ["all stopped containers", "all networks not used by at least one container"]
     if args.volumes:
         parts.append("all anonymous volumes not used by at least one container")
@@ -147,21 +148,17 @@ def system_prune(args: argparse.Namespace, client: Client) -> int:
     if not confirm(question, args.force):
         return 0
     reclaimed = 0
-    report = (
-        ("/containers/prune", None, "ContainersDeleted", "Deleted Containers"),
-        ("/networks/prune", None, "NetworksDeleted", "Deleted Networks"),
-        ("/volumes/prune", None, "VolumesDeleted", "Deleted Volumes") if args.volumes else None,
-        (
-            "/images/prune",
-            json.dumps({"dangling": {"false": True}}) if args.all else None,
-            "ImagesDeleted",
-            "Deleted Images",
-        ),
-    )
-    for step in report:
-        if step is None:
-            continue
-        path, filters, key, title = step
+    common = prune_filters(args.filter)
+    report = [
+        ("/containers/prune", common, "ContainersDeleted", "Deleted Containers"),
+        ("/networks/prune", common, "NetworksDeleted", "Deleted Networks"),
+    ]
+    if args.volumes:
+        volumes = prune_filters(args.filter, "all=false")
+        report.append(("/volumes/prune", volumes, "VolumesDeleted", "Deleted Volumes"))
+    images = prune_filters(args.filter, *(["dangling=false"] if args.all else []))
+    report.append(("/images/prune", images, "ImagesDeleted", "Deleted Images"))
+    for path, filters, key, title in report:
         answer = client.post(path, {"filters": filters}) or {}
         reclaimed += int(answer.get("SpaceReclaimed") or 0)
         deleted = answer.get(key) or []

@@ -12,8 +12,8 @@ import time
 from typing import TYPE_CHECKING
 
 from pouch.daemon import docker_types as dt
+from pouch.daemon._prune import prune_filters
 from pouch.daemon._translate_host import docker_endpoint_error
-from pouch.daemon.api_system import parse_timestamp
 from pouch.daemon.container_views import inspect_view, summary_view
 from pouch.daemon.http import Reply, Request, Response
 from pouch.daemon.routing import (
@@ -166,14 +166,6 @@ async def remove(ctx: Daemon, request: Request) -> Reply:
 
 @routes.route("POST", "/containers/prune")
 async def prune(ctx: Daemon, request: Request) -> Reply:
-    filters = filters_arg(request)
-    for key in filters:
-        if key not in ("until", "label", "label!"):
-            raise InvalidArgument(f"invalid filter {key!r}", field="filters")
-    until = [parse_timestamp(v, "filters") for v in filters.get("until", [])]
-    deleted, reclaimed = await ctx.engine.disk.prune_containers(
-        until=min(until) if until else None,
-        labels=filters.get("label", []),
-        not_labels=filters.get("label!", []),
-    )
+    selection, _ = prune_filters(request)
+    deleted, reclaimed = await ctx.engine.disk.prune_containers(**selection)
     return json_reply({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from pouch.daemon._prune import bool_filter, prune_filters
 from pouch.daemon.container_views import ZERO_TIME, rfc3339
 from pouch.daemon.http import Reply, Request
 from pouch.daemon.routing import Router, filters_arg, flag, json_reply, text_arg
@@ -170,26 +171,11 @@ async def remove(ctx: Daemon, request: Request) -> Reply:
     return json_reply(items)
 
 
-def _dangling_only(values: list[str]) -> bool:
-    """The ``dangling`` prune filter: true (the default), or false to prune every unused image."""
-    given = {v.lower() for v in values}
-    true, false = bool(given & {"true", "1"}), bool(given & {"false", "0"})
-    if true == false or given - {"true", "1", "false", "0"}:
-        raise InvalidArgument(
-            f"invalid filter 'dangling={','.join(values)}': use dangling=true or dangling=false",
-            field="filters",
-        )
-    return true
-
-
 @routes.route("POST", "/images/prune")
 async def prune(ctx: Daemon, request: Request) -> Reply:
-    filters = filters_arg(request)
-    for key in filters:
-        if key != "dangling":
-            raise InvalidArgument(f"invalid filter {key!r}", field="filters")
-    dangling = _dangling_only(filters["dangling"]) if "dangling" in filters else True
-    collected = await ctx.engine.images.prune(all=not dangling)
+    selection, filters = prune_filters(request, also=frozenset({"dangling"}))
+    dangling = bool_filter(filters["dangling"], "dangling") if "dangling" in filters else True
+    collected = await ctx.engine.images.prune(all=not dangling, **selection)
     deleted: list[dict[str, str]] = [{"Untagged": familiar(n)} for n in collected.untagged]
     deleted += [{"Deleted": image_id} for image_id in collected.images]
     return json_reply({"ImagesDeleted": deleted or None, "SpaceReclaimed": collected.reclaimed})

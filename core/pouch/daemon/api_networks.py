@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from pouch.daemon import docker_types as dt
+from pouch.daemon._prune import prune_filters
 from pouch.daemon._translate_host import docker_endpoint_error, endpoint
 from pouch.daemon.container_views import rfc3339
 from pouch.daemon.http import Reply, Request, Response
@@ -152,7 +153,8 @@ async def remove(ctx: Daemon, request: Request) -> Reply:
 
 @routes.route("POST", "/networks/prune")
 async def prune(ctx: Daemon, request: Request) -> Reply:
-    return json_reply({"NetworksDeleted": await ctx.engine.networks.prune(filters_arg(request))})
+    selection, _ = prune_filters(request)
+    return json_reply({"NetworksDeleted": await ctx.engine.networks.prune(**selection)})
 
 
 def _endpoint(body: dt.NetworkConnect) -> Endpoint | None:

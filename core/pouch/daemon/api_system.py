@@ -32,6 +32,7 @@ from pouch.daemon.routing import (
 )
 from pouch.errors import InvalidArgument
 from pouch.events import Event, EventFilter
+from pouch.humanize import go_duration
 from pouch.logs import parse_time
 from pouch.models import State
 
@@ -66,7 +67,8 @@ def go_arch() -> str:
 
 
 def parse_timestamp(text: str, field: str) -> float:
-    """docker's times in queries: unix seconds (with fraction) or RFC 3339."""
+    """docker's times in queries: unix seconds (with fraction), RFC 3339, or a Go
+    duration (``24h``: that long before now, as docker's CLI sends ``until=24h``)."""
     text = text.strip()
     if not text:
         return 0.0
@@ -74,11 +76,14 @@ def parse_timestamp(text: str, field: str) -> float:
         return float(text)
     except ValueError:
         pass
+    nanoseconds = go_duration(text)
+    if nanoseconds is not None:
+        return time.time() - nanoseconds / 1e9
     try:
         return parse_time(text)
     except ValueError:
         raise InvalidArgument(
-            f"{text!r} is not a unix timestamp or RFC 3339 time", field=field
+            f"{text!r} is not a unix timestamp, RFC 3339 time or duration (24h)", field=field
         ) from None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pouch.daemon import docker_types as dt
+from pouch.daemon._prune import bool_filter, prune_filters
 from pouch.daemon.container_views import rfc3339
 from pouch.daemon.http import Reply, Request, Response
 from pouch.daemon.routing import Router, decode_body, filters_arg, flag, json_reply
@@ -72,5 +73,9 @@ async def remove(ctx: Daemon, request: Request) -> Reply:
 
 @routes.route("POST", "/volumes/prune")
 async def prune(ctx: Daemon, request: Request) -> Reply:
-    deleted, reclaimed = await ctx.engine.disk.prune_volumes(filters_arg(request))
+    selection, filters = prune_filters(
+        request, also=frozenset({"all"}), without=frozenset({"until"})
+    )
+    everything = bool_filter(filters["all"], "all") if "all" in filters else True  # API 1.41
+    deleted, reclaimed = await ctx.engine.disk.prune_volumes(all=everything, **selection)
     return json_reply({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})

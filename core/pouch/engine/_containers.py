@@ -20,6 +20,7 @@ import msgspec
 
 from pouch import oci
 from pouch.drivers import Capability, Runtime
+from pouch.engine._filters import prune_selects
 from pouch.engine._names import validate_name
 from pouch.engine._records import ACTIVE, Records, call_hook
 from pouch.engine._releases import Releases
@@ -245,11 +246,12 @@ class Containers:
         for container in self.records.all():
             if container.state.status in ACTIVE:
                 continue
-            if until is not None and not container.created_at < until:
-                continue
-            own = container.config.labels
-            if not all(_has_label(own, s) for s in labels) or any(
-                _has_label(own, s) for s in not_labels
+            if not prune_selects(
+                container.created_at,
+                container.config.labels,
+                until=until,
+                labels=labels,
+                not_labels=not_labels,
             ):
                 continue
             try:
@@ -345,11 +347,6 @@ class Containers:
                 if condition == "not-running" and latest.state.status not in ACTIVE:
                     return exit_code
         return exit_code
-
-
-def _has_label(labels: dict[str, str], spec: str) -> bool:
-    key, sep, value = spec.partition("=")
-    return key in labels and (not sep or labels[key] == value)
 
 
 def _stop_signal(container: Container) -> str:

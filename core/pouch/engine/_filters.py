@@ -1,11 +1,14 @@
-"""docker's ``ps --filter`` keys applied to container records."""
+"""docker's ``ps --filter`` keys applied to container records, and the filters every
+``prune`` takes (``until``, ``label``, ``label!``)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from pouch.errors import InvalidArgument
 from pouch.models import Container
 
-__all__ = ["FILTER_KEYS", "check_filters", "container_matches"]
+__all__ = ["FILTER_KEYS", "check_filters", "container_matches", "has_label", "prune_selects"]
 
 FILTER_KEYS = frozenset(
     {"id", "name", "label", "status", "exited", "ancestor", "runtime", "health"}
@@ -45,9 +48,7 @@ def _match(container: Container, key: str, value: str) -> bool:
     if key == "name":
         return value.lstrip("/") in container.name
     if key == "label":
-        name, sep, wanted = value.partition("=")
-        labels = container.config.labels
-        return name in labels and (not sep or labels[name] == wanted)
+        return has_label(container.config.labels, value)
     if key == "status":
         return container.state.status == value
     if key == "exited":
@@ -58,3 +59,24 @@ def _match(container: Container, key: str, value: str) -> bool:
     if key == "ancestor":
         return value in (container.config.image, container.image_id)
     return container.runtime == value
+
+
+def has_label(labels: Mapping[str, str], spec: str) -> bool:
+    """``spec`` is ``key`` (any value) or ``key=value``."""
+    key, sep, value = spec.partition("=")
+    return key in labels and (not sep or labels[key] == value)
+
+
+def prune_selects(
+    created: float,
+    own: Mapping[str, str],
+    *,
+    until: float | None = None,
+    labels: Sequence[str] = (),
+    not_labels: Sequence[str] = (),
+) -> bool:
+    """Whether a prune's filters take an object: created before ``until``, with every
+    label of ``labels`` and none of ``not_labels`` (docker's ``label!``)."""
+    if until is not None and not created < until:
+        return False
+    return all(has_label(own, s) for s in labels) and not any(has_label(own, s) for s in not_labels)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,6 +28,7 @@ from pouch.distribution import (
     PullProgress,
     no_peers,
 )
+from pouch.engine._filters import prune_selects
 from pouch.engine._image_archives import ImageArchives
 from pouch.engine._records import Records
 from pouch.errors import during
@@ -105,14 +107,31 @@ class Images:
         self.events.publish("image", "import", image.id, {"name": reference})
         return image
 
-    async def prune(self, *, all: bool = False) -> Collected:
+    async def prune(
+        self,
+        *,
+        all: bool = False,
+        until: float | None = None,
+        labels: Sequence[str] = (),
+        not_labels: Sequence[str] = (),
+    ) -> Collected:
         """Delete dangling images no container uses, then unreferenced blobs and layers.
 
         ``all``: every image no container (running or not) uses, tagged or not.
+        Only images created before ``until``, with the ``labels`` and without
+        the ``not_labels`` (``key`` or ``key=value``) are considered.
         """
-        collected = await anyio.to_thread.run_sync(
-            functools.partial(self.store.prune, in_use=self._image_in_use, all=all)
+
+        def selects(image: Image) -> bool:
+            own = image.config.labels or {}
+            return prune_selects(
+                image.created, own, until=until, labels=labels, not_labels=not_labels
+            )
+
+        prune = functools.partial(
+            self.store.prune, in_use=self._image_in_use, all=all, selects=selects
         )
+        collected = await anyio.to_thread.run_sync(prune)
         for name in collected.untagged:
             self.events.publish("image", "untag", name, {"name": name})
         for image_id in collected.images:

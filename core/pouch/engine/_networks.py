@@ -14,9 +14,11 @@ import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 
 from pouch.config import EngineConfig
 from pouch.drivers import Capability, Endpoint, NetworkDriver
+from pouch.engine._filters import has_label, prune_selects
 from pouch.engine._names import validate_name
 from pouch.engine._network_uses import NetworkUses
 from pouch.engine._records import Records
@@ -34,11 +36,6 @@ log = logging.getLogger(__name__)
 
 
 _FILTERS = frozenset({"name", "id", "driver", "type", "label", "dangling"})
-
-
-def _label_matches(labels: dict[str, str], spec: str) -> bool:
-    key, sep, value = spec.partition("=")
-    return key in labels and (not sep or labels[key] == value)
 
 
 class NoSuchNetwork(NoSuchObject):
@@ -140,18 +137,32 @@ class Networks:
                 dangling = any(v.lower() in ("1", "true") for v in values)
                 found = dangling != bool(self._users(network, running_only=False))
             else:
-                found = all(_label_matches(network.labels, v) for v in values)
+                found = all(has_label(network.labels, v) for v in values)
             if not found:
                 return False
         return True
 
     async def prune(
-        self, filters: dict[str, builtins.list[str]] | None = None
+        self,
+        *,
+        until: float | None = None,
+        labels: Sequence[str] = (),
+        not_labels: Sequence[str] = (),
     ) -> builtins.list[str]:
-        """Remove every user-defined network no container uses; their names."""
+        """Remove the user-defined networks no container uses, created before ``until``
+        and labelled as ``labels`` / ``not_labels`` ask (docker's ``label``, ``label!``);
+        their names."""
         deleted = []
-        for network in self.list(filters):
+        for network in self.table.all():
             if network.builtin or self._users(network, running_only=False):
+                continue
+            if not prune_selects(
+                network.created_at,
+                network.labels,
+                until=until,
+                labels=labels,
+                not_labels=not_labels,
+            ):
                 continue
             try:
                 await self.remove(network.name)

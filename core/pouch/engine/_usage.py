@@ -165,7 +165,11 @@ class DiskUsage:
         return deleted, sum(sizes.get(container_id, 0) for container_id in deleted)
 
     async def prune_volumes(
-        self, filters: dict[str, builtins.list[str]] | None = None
+        self,
+        *,
+        all: bool = True,
+        labels: Sequence[str] = (),
+        not_labels: Sequence[str] = (),
     ) -> tuple[builtins.list[str], int]:
         """``Volumes.prune``, and the bytes the removed volumes' files took."""
         unused = [v for v in await self.volumes.list() if v.name not in self.volumes.in_use()]
@@ -174,5 +178,5 @@ class DiskUsage:
             return {v.name: max(self._volume_size(v), 0) for v in unused}
 
         sizes = await anyio.to_thread.run_sync(measure)
-        deleted = await self.volumes.prune(filters)
+        deleted = await self.volumes.prune(all=all, labels=labels, not_labels=not_labels)
         return deleted, sum(sizes.get(name, 0) for name in deleted)

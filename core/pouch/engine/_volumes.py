@@ -16,7 +16,7 @@ import builtins
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 
@@ -30,6 +30,7 @@ from pouch.drivers import (
     VolumeDriver,
     VolumeInfo,
 )
+from pouch.engine._filters import has_label, prune_selects
 from pouch.engine._records import Records
 from pouch.engine._undo import Undo
 from pouch.errors import Conflict, InvalidArgument, NoSuchObject, NotSupported
@@ -38,7 +39,10 @@ from pouch.kernel import Kernel
 from pouch.models import Container
 from pouch.store import StageRecord, VolumeStageTable
 
-__all__ = ["Volumes"]
+__all__ = ["ANONYMOUS_LABEL", "Volumes"]
+
+# Marks the volumes made for a container's anonymous mounts, as docker does.
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 
 log = logging.getLogger(__name__)
 
@@ -159,17 +163,29 @@ class Volumes:
         return info
 
     async def prune(
-        self, filters: dict[str, builtins.list[str]] | None = None
+        self,
+        *,
+        all: bool = True,
+        labels: Sequence[str] = (),
+        not_labels: Sequence[str] = (),
     ) -> builtins.list[str]:
-        """Remove every volume no container uses (matching ``label`` filters); their names."""
-        filters = filters or {}
-        _check_filters(filters, frozenset({"label"}))
+        """Remove the volumes no container uses; their names.
+
+        Without ``all`` only anonymous ones (docker's API from 1.42 on; before,
+        and here by default, named ones too). Only volumes with the ``labels``
+        and without the ``not_labels`` (``key`` or ``key=value``) are considered.
+        """
         deleted = []
         for driver in self._drivers():
             for info in await driver.list():
+                if not all and ANONYMOUS_LABEL not in info.labels:
+                    continue
+                if not prune_selects(
+                    info.created_at, info.labels, labels=labels, not_labels=not_labels
+                ):
+                    continue
                 async with self._lock(driver.name, info.name):
-                    used = self.in_use()
-                    if info.name in used or not _matches(info, filters, used):
+                    if info.name in self.in_use():
                         continue
                     try:
                         await driver.remove(info.name)
@@ -190,7 +206,8 @@ class Volumes:
             driver = await self._driver_of(mount.source, mount.driver)
             name = mount.source or secrets.token_hex(32)
             undo.push(f"volume {name}", _bound(self.release, driver.name, name, container.id))
-            published = await self._publish(driver, name, container.id, mount.read_only)
+            labels = {} if mount.source else {ANONYMOUS_LABEL: ""}
+            published = await self._publish(driver, name, container.id, mount.read_only, labels)
             container.volumes.append((driver.name, name))
             mounts.append(
                 oci.Mount(
@@ -212,13 +229,18 @@ class Volumes:
             return self.kernel.volumes.get(self.config.default_volume_driver)
 
     async def _publish(
-        self, driver: VolumeDriver, name: str, container_id: str, read_only: bool
+        self,
+        driver: VolumeDriver,
+        name: str,
+        container_id: str,
+        read_only: bool,
+        labels: dict[str, str],
     ) -> Mount:
         async with self._lock(driver.name, name):
             try:
                 info = await driver.get(name)
             except NoSuchObject:
-                info = await driver.create(name, {}, {})
+                info = await driver.create(name, {}, labels)
                 self.events.publish("volume", "create", name, {"driver": driver.name})
             record = self.stages.get(driver.name, name) or StageRecord(
                 driver=driver.name, name=name
@@ -308,10 +330,8 @@ def _matches(info: VolumeInfo, filters: dict[str, builtins.list[str]], used: set
         return False
     if "driver" in filters and info.driver not in filters["driver"]:
         return False
-    for spec in filters.get("label", []):
-        key, sep, value = spec.partition("=")
-        if key not in info.labels or (sep and info.labels[key] != value):
-            return False
+    if not all(has_label(info.labels, spec) for spec in filters.get("label", [])):
+        return False
     for value in filters.get("dangling", []):
         dangling = value.lower() in ("true", "1")
         if dangling == (info.name in used):

@@ -47,6 +47,10 @@ def _never_in_use(image_id: str) -> bool:
     return False
 
 
+def _every_image(image: Image) -> bool:
+    return True
+
+
 class ImageStore:
     """Images under ``root`` (``blobs/``, ``snapshots/``), metadata in ``db``.
 
@@ -265,17 +269,22 @@ class ImageStore:
         return removal
 
     def prune(
-        self, *, in_use: Callable[[str], bool] = _never_in_use, all: bool = False
+        self,
+        *,
+        in_use: Callable[[str], bool] = _never_in_use,
+        all: bool = False,
+        selects: Callable[[Image], bool] = _every_image,
     ) -> Collected:
         """Delete dangling images (no tag left) no container uses, then ``gc``.
 
         With ``all``, every image no container uses goes, tagged or not
         (docker's ``image prune -a``); its names are reported as untagged.
+        Only images ``selects`` takes (a prune's filters) are considered.
         """
         with self._lock:
             deleted, untagged = [], []
             for image in self.table.all():
-                if (all or not image.names) and not in_use(image.id):
+                if (all or not image.names) and selects(image) and not in_use(image.id):
                     self.table.delete(image.id)
                     deleted.append(image.id)
                     untagged += [*image.names, *image.digests]

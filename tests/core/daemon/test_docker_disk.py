@@ -7,6 +7,7 @@ in the bytes its prune reclaims.
 from __future__ import annotations
 
 import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -95,9 +96,71 @@ def test_docker_image_prune_all(pouchd: PouchDaemon, pouchd_busybox: str, docker
     )
     assert status == 400 and b"use dangling=true or dangling=false" in body
     status, _, body = pouchd.request(
-        "POST", "/v1.41/images/prune", query={"filters": '{"until": {"10m": true}}'}
+        "POST", "/v1.41/images/prune", query={"filters": '{"before": {"10m": true}}'}
     )
-    assert status == 400 and b"invalid filter 'until'" in body
+    assert status == 400 and b"invalid filter 'before' (use one of: dangling, label" in body
+    status, _, body = pouchd.request(
+        "POST", "/v1.41/images/prune", query={"filters": '{"until": {"yesterday": true}}'}
+    )
+    assert status == 400 and b"'yesterday' is not a unix timestamp" in body
+
+
+def test_docker_prunes_take_until_and_label_filters(
+    pouchd: PouchDaemon, pouchd_busybox: str, docker_cli: Cli
+) -> None:
+    run(docker_cli, "create", "--name", "base", "busybox", "true")
+    for keep in ("yes", "no"):
+        run(docker_cli, "commit", "--change", f"LABEL keep={keep}", "base", f"keep-{keep}:1")
+    # The docker CLI sends until as it was typed: pouchd takes a duration before now.
+    assert run(docker_cli, "container", "prune", "-f", "--filter", "until=1h").strip() == (
+        "Total reclaimed space: 0B"
+    )
+    assert "base" in run(docker_cli, "ps", "-a", "--format", "{{.Names}}")
+    pruned = run(docker_cli, "container", "prune", "-f", "--filter", "until=0s")
+    assert pruned.startswith("Deleted Containers:\n")
+    assert run(docker_cli, "ps", "-aq") == ""
+    # Every image is younger than an hour; only busybox has no keep label.
+    pruned = run(docker_cli, "image", "prune", "-a", "-f", "--filter", "until=1h")
+    assert pruned.strip() == "Total reclaimed space: 0B"
+    pruned = run(
+        docker_cli, "image", "prune", "-a", "-f", "--filter", "until=0s", "--filter", "label!=keep"
+    )
+    assert "untagged: busybox:latest\n" in pruned and "keep-" not in pruned
+    pruned = run(docker_cli, "image", "prune", "-a", "-f", "--filter", "label=keep=no")
+    assert "untagged: keep-no:1\n" in pruned and "keep-yes" not in pruned
+    assert run(docker_cli, "images", "--format", "{{.Repository}}").split() == ["keep-yes"]
+    # Networks: label and label!.
+    run(docker_cli, "network", "create", "--label", "team=a", "team-a")
+    run(docker_cli, "network", "create", "plain")
+    pruned = run(docker_cli, "network", "prune", "-f", "--filter", "label=team=a")
+    assert pruned.split() == ["Deleted", "Networks:", "team-a"]
+    assert run(docker_cli, "network", "prune", "-f", "--filter", "until=1h").strip() == ""
+    pruned = run(docker_cli, "network", "prune", "-f", "--filter", "label!=team")
+    assert pruned.split() == ["Deleted", "Networks:", "plain"]
+
+
+def test_volume_prune_spares_named_volumes_unless_asked(
+    pouchd: PouchDaemon, pouchd_busybox: str
+) -> None:
+    pouch = [sys.executable, "-m", "pouch", "-H", pouchd.host]
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([*pouch, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cli("volume", "create", "--label", "keep=1", "kept")
+    cli("volume", "create", "named")
+    cli("run", "--name", "scratch", "-v", "/scratch", "busybox", "true")
+    (anonymous,) = [m["Name"] for m in pouchd.json("GET", "/containers/scratch/json")["Mounts"]]
+    cli("rm", "scratch")  # without -v: its anonymous volume stays
+    pruned = cli("volume", "prune", "-f")
+    assert pruned.splitlines()[:2] == ["Deleted Volumes:", anonymous]
+    names = cli("volume", "ls", "-q").split()
+    assert sorted(names) == ["kept", "named"]
+    pruned = cli("volume", "prune", "-a", "-f", "--filter", "label!=keep")
+    assert pruned.splitlines()[:2] == ["Deleted Volumes:", "named"]
+    assert cli("volume", "ls", "-q").split() == ["kept"]
 
 
 def test_swarm_endpoints_say_not_in_swarm(pouchd: PouchDaemon, docker_cli: Cli) -> None:

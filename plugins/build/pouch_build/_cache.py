@@ -11,11 +11,12 @@ image has gone (``image prune``) is a miss. ``prune`` forgets them all.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import tarfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 __all__ = ["BuildCache", "step_key", "tar_checksum"]
@@ -53,10 +54,16 @@ class BuildCache:
                 " (key TEXT PRIMARY KEY, image TEXT NOT NULL, created REAL NOT NULL)"
             )
 
-    def _db(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one transaction (committed unless it raised), then closed."""
         db = sqlite3.connect(self.path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:
+                yield db
+        finally:
+            db.close()
 
     def get(self, key: str) -> str | None:
         with self._db() as db:

@@ -7,7 +7,8 @@ itself in a private mount namespace with tmpfs over /run and /var/lib, makes
 one temporary directory for every engine's state, starts a docker-registry on
 127.0.0.1, pushes busybox and an 85 MB image built offline, and measures
 every figure for pouch and each peer interleaved, after a warm-up. Results:
-``bench/results/<date>.json`` and ``.png``; the table on stdout. Whatever
+``bench/results/<date>.json`` and ``.png`` (``<date>-2`` for the day's second
+run, and so on); the table on stdout. Whatever
 happens — failure, Ctrl-C, SIGTERM — every container is removed, every
 process it started is stopped by its PID, and the directory is deleted.
 
@@ -263,6 +264,15 @@ def start_pod_clients(
     return pods
 
 
+def _free_stem(results: Path, day: str) -> Path:
+    """``<day>``, or ``<day>-2``, ``-3``… when a run of that day wrote its results already."""
+    for number in range(1, 1000):
+        stem = results / (day if number == 1 else f"{day}-{number}")
+        if not stem.with_suffix(".json").exists():
+            return stem
+    raise SystemExit(f"{results} holds 999 runs of {day}: move some away")
+
+
 def report(results: Path, figures: list[Any], meta: dict[str, Any]) -> None:
     """Print the table, targets and where pouch is behind; write <date>.json and .png."""
     print("\n" + table(figures) + "\n")
@@ -287,7 +297,7 @@ def report(results: Path, figures: list[Any], meta: dict[str, Any]) -> None:
     for name, reason in meta["unavailable"].items():
         print(f"not measured: {name}: {reason.splitlines()[0] if reason else ''}")
     results.mkdir(parents=True, exist_ok=True)
-    stem = results / meta["date"][:10]
+    stem = _free_stem(results, meta["date"][:10])
     write_json(stem.with_suffix(".json"), figures, meta)
     machine = meta["machine"]
     title = (

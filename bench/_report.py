@@ -37,7 +37,15 @@ TARGETS: list[tuple[str, str, str, float, str]] = [
     ("batch", "pouch (none)", "ctr", 1.0, "20 at once at or below ctr"),
     ("pull", "pouch", "ctr", 1.0, "pull and unpack at or below ctr image pull"),
     ("mem_idle", "pouch", "containerd", 1.0, "idle daemon RSS at or below containerd's"),
-    ("mem_monitor", "pouch", "podman", 1.0, "per-container monitor memory at or below conmon's"),
+    # pouch runs its runc containers under conmon, as podman does: against podman
+    # this figure compares conmon with itself, so the target is against the shim.
+    (
+        "mem_monitor",
+        "pouch",
+        "containerd",
+        1.0,
+        "per-container monitor memory at or below containerd's shim",
+    ),
 ]
 
 

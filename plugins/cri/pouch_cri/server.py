@@ -11,6 +11,7 @@ removed when the server stops.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -20,6 +21,9 @@ from pouch.errors import InvalidArgument
 
 from ._socket import CriSocket, Server
 from ._streaming import StreamServer
+
+if TYPE_CHECKING:
+    from ._grpc_server import GrpcServer
 
 __all__ = ["CriServer", "socket_path", "stream_port"]
 
@@ -41,6 +45,12 @@ def stream_port(config: EngineConfig) -> int:
     return value
 
 
+def _load_grpc_server() -> type[GrpcServer]:
+    from ._grpc_server import GrpcServer
+
+    return GrpcServer
+
+
 class CriServer:
     """The CRI socket and streaming server; ``engine`` is set once the engine has started."""
 
@@ -58,9 +68,10 @@ class CriServer:
         streams = StreamServer(engine, stream_port(engine.config))
 
         async def start(path: Path) -> Server:
-            from ._grpc_server import GrpcServer  # grpc and protobuf: with the first client
-
-            return await GrpcServer.start(engine, streams, path)
+            # grpc and protobuf load with the first client, in a worker thread: the
+            # event loop serves everyone else meanwhile.
+            grpc_server = await anyio.to_thread.run_sync(_load_grpc_server)
+            return await grpc_server.start(engine, streams, path)
 
         async with anyio.create_task_group() as group:
             group.start_soon(streams.serve)

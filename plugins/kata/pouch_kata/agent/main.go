@@ -95,11 +95,18 @@ func run(server *Server, listen string) error {
 			if err != nil {
 				return err
 			}
-			if err := server.Serve(port); err != nil {
-				log.Printf("%s: %v", path, err)
+			// The port stays open while nobody is on the host end (reads see
+			// EOF until someone connects): closing it would discard what a host
+			// that connected meanwhile had already sent.
+			for {
+				err = server.Serve(port)
+				if err != nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
+			log.Printf("%s: %v", path, err)
 			port.Close()
-			// Nobody on the host end yet (or any more): reads see EOF.
 			time.Sleep(100 * time.Millisecond)
 		}
 	}

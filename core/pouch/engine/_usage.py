@@ -24,7 +24,7 @@ import msgspec
 from pouch.drivers import VolumeInfo
 from pouch.engine._containers import Containers
 from pouch.engine._records import Records
-from pouch.engine._volumes import Volumes
+from pouch.engine._volumes import Volumes, prunable
 from pouch.errors import NoSuchObject
 from pouch.images import Image, ImageStore, chain_ids
 from pouch.models import Container, State
@@ -172,7 +172,12 @@ class DiskUsage:
         not_labels: Sequence[str] = (),
     ) -> tuple[builtins.list[str], int]:
         """``Volumes.prune``, and the bytes the removed volumes' files took."""
-        unused = [v for v in await self.volumes.list() if v.name not in self.volumes.in_use()]
+        in_use = self.volumes.in_use()
+        unused = [  # only what the prune may take is measured
+            v
+            for v in await self.volumes.list()
+            if v.name not in in_use and prunable(v, all=all, labels=labels, not_labels=not_labels)
+        ]
 
         def measure() -> dict[str, int]:
             return {v.name: max(self._volume_size(v), 0) for v in unused}

@@ -39,7 +39,7 @@ from pouch.kernel import Kernel
 from pouch.models import Container
 from pouch.store import StageRecord, VolumeStageTable
 
-__all__ = ["ANONYMOUS_LABEL", "Volumes"]
+__all__ = ["ANONYMOUS_LABEL", "Volumes", "prunable"]
 
 # Marks the volumes made for a container's anonymous mounts, as docker does.
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -178,11 +178,7 @@ class Volumes:
         deleted = []
         for driver in self._drivers():
             for info in await driver.list():
-                if not all and ANONYMOUS_LABEL not in info.labels:
-                    continue
-                if not prune_selects(
-                    info.created_at, info.labels, labels=labels, not_labels=not_labels
-                ):
+                if not prunable(info, all=all, labels=labels, not_labels=not_labels):
                     continue
                 async with self._lock(driver.name, info.name):
                     if info.name in self.in_use():
@@ -317,6 +313,19 @@ def _bound(func: Callable[..., Awaitable[None]], *args: str) -> Callable[[], Awa
         await func(*args)
 
     return step
+
+
+def prunable(
+    info: VolumeInfo,
+    *,
+    all: bool = True,
+    labels: Sequence[str] = (),
+    not_labels: Sequence[str] = (),
+) -> bool:
+    """Whether a prune with these filters takes ``info`` (if no container uses it)."""
+    if not all and ANONYMOUS_LABEL not in info.labels:
+        return False
+    return prune_selects(info.created_at, info.labels, labels=labels, not_labels=not_labels)
 
 
 def _check_filters(filters: dict[str, builtins.list[str]], allowed: frozenset[str]) -> None:
